@@ -2,3 +2,8 @@
 
 Every family imports its layers from here rather than writing its own.
 """
+
+from genjax.nn.embeddings import FourierFrequencies as FourierFrequencies
+from genjax.nn.embeddings import GaussianFourierFeatures as GaussianFourierFeatures
+from genjax.nn.embeddings import sinusoidal_embedding as sinusoidal_embedding
+from genjax.nn.mlp import MLP as MLP
