@@ -66,9 +66,8 @@ class MLP(nnx.Module):
         sizes = (int(in_features), *(int(w) for w in hidden_sizes), int(out_features))
         self.activation = activation
         # One affine map per consecutive pair of sizes: L hidden layers + read-out.
-        self.layers = nnx.List(
-            [nnx.Linear(d_in, d_out, rngs=rngs) for d_in, d_out in zip(sizes[:-1], sizes[1:])]
-        )
+        pairs = zip(sizes[:-1], sizes[1:], strict=True)
+        self.layers = nnx.List([nnx.Linear(d_in, d_out, rngs=rngs) for d_in, d_out in pairs])
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Apply the network.
