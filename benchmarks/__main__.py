@@ -1,0 +1,44 @@
+"""``python -m benchmarks [SUITE ...] [--quick] [--out DIR]`` — run benchmark suites."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+from benchmarks import harness
+
+_NOT_SUITES = {"harness", "__main__"}
+
+
+def available() -> list[str]:
+    """Suite names: every module of this package other than the harness."""
+    here = Path(__file__).resolve().parent
+    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name not in _NOT_SUITES)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Time genjax's jitted code against its NumPy oracle and peer libraries.",
+    )
+    parser.add_argument("suites", nargs="*", help=f"suites to run (default: all): {available()}")
+    parser.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke run")
+    parser.add_argument("--out", type=Path, default=None, help="directory for the JSON results")
+    args = parser.parse_args(argv)
+    names = args.suites or available()
+    unknown = [n for n in names if n not in available()]
+    if unknown:
+        print(f"unknown suite(s) {unknown}; available: {available()}", file=sys.stderr)
+        return 2
+    for name in names:
+        module = importlib.import_module(f"benchmarks.{name}")
+        rows = module.run(quick=args.quick)
+        harness.report(name, rows, notes=getattr(module, "NOTES", ""), out_dir=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
