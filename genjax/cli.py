@@ -1,0 +1,243 @@
+"""``genjax``: list the recipes, train one, sample from a run, run the benchmarks.
+
+    genjax list
+    genjax train [RECIPE] [--data NAME|PATH] [--steps N] [--batch-size B] [--seed S]
+                 [--out DIR] [--resume]
+    genjax sample RUN_DIR [--n N] [--seed S] [--sampler NAME] [--steps K]
+    genjax bench [SUITE ...] [--quick]
+
+Bad arguments print one line that says what is wrong and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line, exit status 2."""
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genjax",
+        description=(
+            "Generative models in JAX, each held against a NumPy oracle. "
+            "Start with `genjax train`: it trains the default recipe on built-in data in a "
+            "few minutes and writes pictures and quality figures."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("list", help="list every recipe, one line each")
+
+    train = sub.add_parser(
+        "train",
+        help="train a recipe (default: the default recipe) and write pictures and figures",
+        description=(
+            "Train RECIPE on its built-in data (or --data). Writes OUT/config.json, "
+            "OUT/metrics.jsonl, OUT/checkpoint/, OUT/samples.png and OUT/summary.json. "
+            "Ctrl-C saves a checkpoint; run the same command with --resume to continue."
+        ),
+    )
+    train.add_argument("recipe", nargs="?", help="recipe name (see `genjax list`)")
+    train.add_argument("--data", help="built-in data set name or a path (.npy, MNIST IDX, .txt)")
+    train.add_argument("--steps", type=_positive("--steps"), help="training steps (>= 1)")
+    train.add_argument("--batch-size", type=_positive("--batch-size"), help="examples per step")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--out", type=Path, help="run directory (default runs/RECIPE)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sample = sub.add_parser(
+        "sample",
+        help="draw samples from a trained run",
+        description="Draw samples from the run in RUN_DIR and write RUN_DIR/sample-*.png.",
+    )
+    sample.add_argument("run_dir", type=Path, help="directory written by `genjax train`")
+    sample.add_argument("--n", type=_positive("--n"), default=64, help="number of samples")
+    sample.add_argument("--seed", type=int, default=1, help="sampling seed (default 1)")
+    sample.add_argument("--sampler", help="sampler, for recipes that offer several")
+    sample.add_argument("--steps", type=_positive("--steps"), help="sampler steps")
+
+    bench = sub.add_parser("bench", help="run the benchmark suites (see benchmarks/)")
+    bench.add_argument("suites", nargs="*", help="suite names (default: all)")
+    bench.add_argument("--quick", action="store_true", help="smaller workloads")
+    return parser
+
+
+def _load(recipe, name: str, split: str, seed: int) -> Any:
+    from genjax import data as data_lib
+
+    if recipe.load_data is not None:
+        return recipe.load_data(name, split, seed)
+    return data_lib.load(name, split=split, seed=seed)
+
+
+def cmd_list() -> int:
+    from genjax import registry
+
+    table = registry.recipes()
+    default = registry.default_recipe_name()
+    width = max(len(n) for n in table)
+    for name, recipe in table.items():
+        mark = " (default)" if name == default else ""
+        print(f"{name:<{width}}  {recipe.family:<10} {recipe.summary}{mark}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import jax
+
+    from genjax import registry, train
+
+    name = args.recipe or registry.default_recipe_name()
+    recipe = registry.get(name)
+    data_name = args.data or recipe.data
+    out_dir = args.out or Path("runs") / name
+    if args.resume and not (out_dir / "config.json").exists():
+        raise UsageError(f"--resume: {out_dir} holds no run to resume")
+    train_data = _load(recipe, data_name, "train", args.seed)
+    test_data = _load(recipe, data_name, "test", args.seed)
+    print(f"genjax train {name}: data {data_name!r}, output in {out_dir}", flush=True)
+    try:
+        result = train.fit(
+            recipe,
+            train_data,
+            key=jax.random.key(args.seed),
+            out_dir=out_dir,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            resume=args.resume,
+            test_data=test_data,
+            progress=not args.no_progress,
+            config={"data": data_name, "seed": args.seed},
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; checkpoint saved in {out_dir}/checkpoint. Continue with: "
+            f"genjax train {name} --out {out_dir} --resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    figures = {k: v for k, v in result.summary.items() if k != "final_metrics"}
+    print(json.dumps(figures, indent=2, default=str))
+    print(f"wrote {out_dir}/summary.json and the pictures beside it")
+    return 0
+
+
+def _write_samples(samples: Any, data: Any, stem: Path) -> Path:
+    """Draws samples by their kind: 2-D points, images, or text; anything else as .npy."""
+    import numpy as np
+
+    from genjax import plotting
+
+    if isinstance(samples, str) or (
+        isinstance(samples, (list, tuple)) and samples and isinstance(samples[0], str)
+    ):
+        texts = [samples] if isinstance(samples, str) else list(samples)
+        path = stem.with_suffix(".txt")
+        plotting.text_dump(texts, path)
+        return path
+    arr = np.asarray(samples)
+    if arr.ndim == 2 and arr.shape[1] == 2:
+        path = stem.with_suffix(".png")
+        reference = np.asarray(data[0] if isinstance(data, (tuple, list)) else data)
+        if reference.ndim != 2 or reference.shape[1] != 2:
+            reference = arr[:0]
+        plotting.scatter_2d(arr, reference, path, title=stem.name)
+        return path
+    if arr.ndim == 4:
+        path = stem.with_suffix(".png")
+        plotting.image_grid(arr, path, title=stem.name)
+        return path
+    path = stem.with_suffix(".npy")
+    np.save(path, arr)
+    return path
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import jax
+
+    from genjax import registry, train
+
+    config_path = args.run_dir / "config.json"
+    if not config_path.exists():
+        raise UsageError(f"{args.run_dir} is not a run directory (no config.json)")
+    config = json.loads(config_path.read_text("utf-8"))
+    recipe = registry.get(config["recipe"])
+    seed = config.get("seed", 0)
+    train_data = _load(recipe, config.get("data", recipe.data), "train", seed)
+    params = train.load_params(recipe, args.run_dir, jax.random.key(seed), train_data)
+    options = {}
+    for option, value in (("sampler", args.sampler), ("steps", args.steps)):
+        if value is None:
+            continue
+        if option not in recipe.sample_options:
+            allowed = ", ".join(f"--{o}" for o in recipe.sample_options) or "none"
+            raise UsageError(f"--{option}: recipe {recipe.name!r} takes no such option "
+                             f"(its sampling options: {allowed})")
+        options[option] = value
+    samples = recipe.sample(jax.random.key(args.seed), params, args.n, **options)
+    tag = "-".join(f"{k}-{v}" for k, v in options.items())
+    stem = args.run_dir / (f"sample-{tag}" if tag else "sample")
+    path = _write_samples(samples, train_data, stem)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        from benchmarks.__main__ import main as bench_main
+    except ImportError:
+        raise UsageError(
+            "the benchmarks package is not importable; run from a source checkout "
+            "(pip install -e .)"
+        ) from None
+    return bench_main([*args.suites, *(["--quick"] if args.quick else [])])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "sample":
+            return cmd_sample(args)
+        return cmd_bench(args)
+    except (UsageError, ValueError, FileNotFoundError, PermissionError) as err:
+        if os.environ.get("GENJAX_DEBUG"):
+            raise  # the full traceback, for debugging genjax itself
+        print(f"genjax {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
