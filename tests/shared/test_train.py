@@ -1,4 +1,4 @@
-"""The trainer: it learns, it logs, and a resumed run ends exactly where an uninterrupted one does."""
+"""The trainer: it learns, it logs, and a resumed run ends where an uninterrupted one does."""
 
 from __future__ import annotations
 
