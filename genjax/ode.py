@@ -1,0 +1,439 @@
+"""Explicit Runge-Kutta ODE solvers over pytrees, one XLA program per solve.
+
+Solves the initial value problem
+
+    dy/dt = f(t, y),    y(t0) = y0,    for y(t1)
+
+where ``y`` is any pytree of floating arrays (the probability-flow ODE of a
+diffusion model, a continuous normalising flow's ``(x, log_det)`` pair, ...).
+``t1 < t0`` integrates backwards in time.
+
+Every method is an explicit Runge-Kutta scheme given by its Butcher tableau
+(Butcher 2016; Hairer, Norsett & Wanner 1993, sec. II.1), written out below:
+
+    k_i = f(t + c_i h, y + h sum_{j<i} a_ij k_j),    i = 1 .. s
+    y'  = y + h sum_i b_i k_i
+    err = h sum_i (b_i - b*_i) k_i                (embedded pairs only)
+
+=========== ===== ===================================== =========================
+method      order stepping                              loop
+=========== ===== ===================================== =========================
+``euler``   1     fixed, ``num_steps`` equal steps      ``lax.scan``
+``heun``    2     fixed (explicit trapezoid rule)       ``lax.scan``
+``rk4``     4     fixed (the classical Runge-Kutta)     ``lax.scan``
+``dopri5``  5     adaptive, Dormand-Prince 5(4), FSAL   ``lax.while_loop``
+=========== ===== ===================================== =========================
+
+The solvers follow diffrax's shape (Kidger 2021): a solver is a tableau with a
+declared order plus an ``init``/``step`` pair; the integration loops are
+separate functions. ``dopri5`` uses the standard step-size controller
+(Hairer, Norsett & Wanner 1993, sec. II.4, eq. 4.11-4.13):
+
+    sc_i   = atol + rtol * max(|y_i|, |y'_i|)
+    ||e||  = sqrt(mean_i (err_i / sc_i)^2)       (RMS over every element of the pytree)
+    accept the step  iff  ||e|| <= 1
+    h_new  = h * clip(0.9 * ||e||^(-1/5), 0.2, 10)     (never growing after a rejection)
+
+with Hairer's initial-step heuristic (ibid., p. 169), and clips the last step
+so that the solve ends exactly at ``t1``.
+
+Differentiation: the fixed-step methods are ``lax.scan`` loops and support
+``jax.grad`` (discretise-then-optimise). ``dopri5`` runs in ``lax.while_loop``,
+which JAX differentiates in forward mode only (``jax.jvp`` / ``jax.jacfwd``).
+
+References:
+  Dormand & Prince, "A family of embedded Runge-Kutta formulae", J. Comp. Appl.
+  Math. 6(1), 1980.
+  Hairer, Norsett & Wanner, "Solving Ordinary Differential Equations I",
+  2nd ed., Springer 1993.
+  Kidger, "On Neural Differential Equations", PhD thesis, 2021 (diffrax).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+PyTree = Any
+VectorField = Callable[[jax.Array, PyTree], PyTree]
+
+
+# --------------------------------------------------------------------------- tableaus
+
+
+@dataclasses.dataclass(frozen=True)
+class ButcherTableau:
+    """Coefficients of an explicit Runge-Kutta method with ``s`` stages.
+
+    Attributes:
+      c: (s,) nodes; ``c[0] = 0``.
+      a: ``s - 1`` rows; ``a[i - 1]`` holds ``a_ij`` for ``j < i`` (stage ``i``
+        from stages ``0 .. i-1``).
+      b: (s,) weights of the propagated solution.
+      b_error: (s,) ``b - b*`` (solution minus embedded weights), or ``None``
+        for a method without an error estimate.
+      fsal: first-same-as-last: the last stage is ``f(t + h, y')``, so it is
+        the next step's first stage (requires ``c[-1] = 1`` and ``a[-1] = b``).
+    """
+
+    c: tuple[float, ...]
+    a: tuple[tuple[float, ...], ...]
+    b: tuple[float, ...]
+    b_error: tuple[float, ...] | None = None
+    fsal: bool = False
+
+
+# Forward Euler: y' = y + h f(t, y).
+EULER = ButcherTableau(c=(0.0,), a=(), b=(1.0,))
+
+# Heun's method, the explicit trapezoid rule:
+#   k1 = f(t, y), k2 = f(t + h, y + h k1), y' = y + h (k1 + k2) / 2.
+HEUN = ButcherTableau(c=(0.0, 1.0), a=((1.0,),), b=(0.5, 0.5))
+
+# The classical fourth-order Runge-Kutta method (Kutta 1901).
+RK4 = ButcherTableau(
+    c=(0.0, 0.5, 0.5, 1.0),
+    a=(
+        (0.5,),
+        (0.0, 0.5),
+        (0.0, 0.0, 1.0),
+    ),
+    b=(1 / 6, 1 / 3, 1 / 3, 1 / 6),
+)
+
+# Dormand-Prince 5(4) (Dormand & Prince 1980, table 2; Hairer et al. table II.5.2):
+# 7 stages, 5th-order solution b, 4th-order embedded b*, FSAL.
+_DOPRI5_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)
+_DOPRI5_B_STAR = (
+    5179 / 57600,
+    0.0,
+    7571 / 16695,
+    393 / 640,
+    -92097 / 339200,
+    187 / 2100,
+    1 / 40,
+)
+DOPRI5 = ButcherTableau(
+    c=(0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0),
+    a=(
+        (1 / 5,),
+        (3 / 40, 9 / 40),
+        (44 / 45, -56 / 15, 32 / 9),
+        (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+        (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+        _DOPRI5_B[:6],
+    ),
+    b=_DOPRI5_B,
+    b_error=tuple(b - bs for b, bs in zip(_DOPRI5_B, _DOPRI5_B_STAR, strict=True)),
+    fsal=True,
+)
+
+TABLEAUS: dict[str, ButcherTableau] = {
+    "euler": EULER,
+    "heun": HEUN,
+    "rk4": RK4,
+    "dopri5": DOPRI5,
+}
+ORDERS: dict[str, int] = {"euler": 1, "heun": 2, "rk4": 4, "dopri5": 5}
+"""Global order of accuracy of each method: error = O(h^order)."""
+FIXED_STEP_METHODS: tuple[str, ...] = ("euler", "heun", "rk4")
+ADAPTIVE_METHODS: tuple[str, ...] = ("dopri5",)
+
+# Step-size controller constants (Hairer et al. 1993, sec. II.4).
+SAFETY = 0.9
+MIN_FACTOR = 0.2
+MAX_FACTOR = 10.0
+
+
+# --------------------------------------------------------------------------- pytree algebra
+
+
+def _lincomb(y: PyTree, h: jax.Array, coeffs: tuple[float, ...], ks: list[PyTree]) -> PyTree:
+    """y + h * sum_j coeffs[j] * ks[j], skipping zero coefficients."""
+    terms = [(c, k) for c, k in zip(coeffs, ks, strict=False) if c != 0.0]
+    if not terms:
+        return y
+
+    def leaf(y_leaf, *k_leaves):
+        acc = sum(c * k for (c, _), k in zip(terms, k_leaves, strict=True))
+        return y_leaf + (h * acc).astype(y_leaf.dtype)
+
+    return jax.tree_util.tree_map(leaf, y, *(k for _, k in terms))
+
+
+def _rms_norm(err: PyTree, y0: PyTree, y1: PyTree, rtol: float, atol: float) -> jax.Array:
+    """sqrt(mean((err / (atol + rtol max(|y0|, |y1|)))^2)) over all elements."""
+    sq = jax.tree_util.tree_map(
+        lambda e, a, b: jnp.sum((e / (atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)))) ** 2),
+        err,
+        y0,
+        y1,
+    )
+    size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(y0))
+    return jnp.sqrt(sum(jax.tree_util.tree_leaves(sq)) / size)
+
+
+# --------------------------------------------------------------------------- one RK step
+
+
+def rk_init(tableau: ButcherTableau, f: VectorField, t0: jax.Array, y0: PyTree) -> PyTree:
+    """Solver state before the first step: ``f(t0, y0)`` for FSAL methods, else ``None``."""
+    return f(t0, y0) if tableau.fsal else None
+
+
+def rk_step(
+    tableau: ButcherTableau,
+    f: VectorField,
+    t: jax.Array,
+    y: PyTree,
+    h: jax.Array,
+    state: PyTree,
+) -> tuple[PyTree, PyTree | None, PyTree]:
+    """One explicit Runge-Kutta step from ``(t, y)`` of size ``h`` (negative: backwards).
+
+        k_i = f(t + c_i h, y + h sum_{j<i} a_ij k_j)
+        y'  = y + h sum_i b_i k_i,    err = h sum_i (b_i - b*_i) k_i
+
+    Args:
+      tableau: the method.
+      f: vector field ``f(t, y)``.
+      t: scalar time.
+      y: state pytree.
+      h: scalar step.
+      state: from ``rk_init`` or the previous step (``f(t, y)`` for FSAL).
+
+    Returns:
+      ``(y', err, state')``; ``err`` is ``None`` without an embedded pair.
+    """
+    k0 = state if tableau.fsal else f(t, y)
+    ks = [k0]
+    y_stage = y
+    for c_i, a_i in zip(tableau.c[1:], tableau.a, strict=True):
+        y_stage = _lincomb(y, h, a_i, ks)
+        ks.append(f(t + c_i * h, y_stage))
+    # With FSAL the last stage was evaluated at y' itself (a[-1] == b), so reuse it.
+    y1 = y_stage if tableau.fsal else _lincomb(y, h, tableau.b, ks)
+    err = None
+    if tableau.b_error is not None:
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, y)
+        err = _lincomb(zeros, h, tableau.b_error, ks)
+    new_state = ks[-1] if tableau.fsal else None
+    return y1, err, new_state
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def _fixed_solve(tableau, f, y0, t0, t1, num_steps, save_trajectory):
+    h = (t1 - t0) / num_steps
+
+    def body(carry, i):
+        y, state = carry
+        t = t0 + i.astype(t0.dtype) * h  # t_i = t0 + i h, no accumulated round-off
+        y, _, state = rk_step(tableau, f, t, y, h, state)
+        return (y, state), (y if save_trajectory else None)
+
+    state0 = rk_init(tableau, f, t0, y0)
+    (y1, _), ys = lax.scan(body, (y0, state0), jnp.arange(num_steps))
+    if not save_trajectory:
+        return y1
+    ts = t0 + jnp.arange(num_steps + 1, dtype=t0.dtype) * h
+    ts = ts.at[-1].set(t1)
+    ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), y0, ys)
+    return ts, ys
+
+
+def _initial_step(f, t0, y0, f0, t1, order, rtol, atol):
+    """Hairer et al. (1993), sec. II.4, 'automatic step size selection' (p. 169)."""
+    d0 = _rms_norm(y0, y0, y0, rtol, atol)  # ||y0||
+    d1 = _rms_norm(f0, y0, y0, rtol, atol)  # ||f(t0, y0)||
+    h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / jnp.maximum(d1, 1e-30))
+    direction = jnp.sign(t1 - t0)
+    y_euler = _lincomb(y0, direction * h0, (1.0,), [f0])
+    f1 = f(t0 + direction * h0, y_euler)
+    diff = jax.tree_util.tree_map(jnp.subtract, f1, f0)
+    d2 = _rms_norm(diff, y0, y0, rtol, atol) / h0  # ~ ||y''||
+    big = jnp.maximum(d1, d2)
+    h1 = jnp.where(
+        big <= 1e-15,
+        jnp.maximum(1e-6, h0 * 1e-3),
+        (0.01 / jnp.maximum(big, 1e-30)) ** (1.0 / (order + 1)),
+    )
+    h = jnp.minimum(jnp.minimum(100.0 * h0, h1), jnp.abs(t1 - t0))
+    return (direction * h).astype(t0.dtype)
+
+
+def _adaptive_segment(tableau, f, carry, t_end, rtol, atol, max_steps):
+    """Step adaptively from carry's time to exactly ``t_end``.
+
+    carry = (t, y, h, k, n_accepted, n_rejected):
+      t: current time; y: current state; h: proposed next step (signed);
+      k: f(t, y) (FSAL stage); n_accepted / n_rejected: step counters (int32).
+    """
+    direction = jnp.sign(t_end - carry[0])
+    error_exponent = -1.0 / ORDERS["dopri5"]  # -1/(q+1), q = 4: embedded order
+
+    def cond(c):
+        t, _, _, _, n_acc, n_rej = c
+        return (direction * (t_end - t) > 0) & (n_acc + n_rej < max_steps)
+
+    def body(c):
+        t, y, h, k, n_acc, n_rej = c
+        remaining = t_end - t
+        last = jnp.abs(h) >= jnp.abs(remaining)
+        h_used = jnp.where(last, remaining, h)  # clip the last step onto t_end
+        y1, err, k1 = rk_step(tableau, f, t, y, h_used, k)
+        norm = _rms_norm(err, y, y1, rtol, atol)
+        accept = norm <= 1.0
+        # h_new = h clip(0.9 ||e||^(-1/5), 0.2, 10); no growth right after a rejection.
+        factor = SAFETY * jnp.where(norm > 0, norm, 1e-10) ** error_exponent
+        factor = jnp.clip(factor, MIN_FACTOR, jnp.where(accept, MAX_FACTOR, 1.0))
+        h_next = h_used * factor
+        # A clipped final step says little about the natural step size: keep the larger.
+        h_next = jnp.where(accept & last & (jnp.abs(h) > jnp.abs(h_next)), h, h_next)
+        t_new = jnp.where(accept, jnp.where(last, t_end, t + h_used), t)
+        y_new = jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), y1, y)
+        k_new = jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), k1, k)
+        return (
+            t_new,
+            y_new,
+            h_next.astype(h.dtype),
+            k_new,
+            n_acc + accept.astype(jnp.int32),
+            n_rej + (~accept).astype(jnp.int32),
+        )
+
+    return lax.while_loop(cond, body, carry)
+
+
+def _nan_unless(ok: jax.Array, tree: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda a: jnp.where(ok, a, jnp.nan), tree)
+
+
+def _adaptive_solve(tableau, f, y0, t0, t1, num_steps, rtol, atol, max_steps, save_trajectory):
+    k0 = rk_init(tableau, f, t0, y0)
+    h0 = _initial_step(f, t0, y0, k0, t1, ORDERS["dopri5"], rtol, atol)
+    zero = jnp.zeros((), jnp.int32)
+    carry = (t0, y0, h0, k0, zero, zero)
+    if not save_trajectory:
+        t, y, _, _, n_acc, n_rej = _adaptive_segment(tableau, f, carry, t1, rtol, atol, max_steps)
+        stats = {"num_accepted": n_acc, "num_rejected": n_rej}
+        return _nan_unless(t == t1, y), stats
+    # Step to each of the num_steps + 1 evenly spaced output times in turn.
+    ts = t0 + (t1 - t0) * jnp.arange(num_steps + 1, dtype=t0.dtype) / num_steps
+    ts = ts.at[-1].set(t1)
+
+    def body(c, t_out):
+        c = _adaptive_segment(tableau, f, c, t_out, rtol, atol, max_steps)
+        return c, _nan_unless(c[0] == t_out, c[1])
+
+    carry, ys = lax.scan(body, carry, ts[1:])
+    ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), y0, ys)
+    stats = {"num_accepted": carry[4], "num_rejected": carry[5]}
+    return (ts, ys), stats
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def solve(
+    f: VectorField,
+    y0: PyTree,
+    t0: float | jax.Array,
+    t1: float | jax.Array,
+    *,
+    num_steps: int = 100,
+    method: str = "rk4",
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    max_steps: int = 10_000,
+    save_trajectory: bool = False,
+    return_stats: bool = False,
+) -> Any:
+    """Integrate ``dy/dt = f(t, y)`` from ``t0`` to ``t1``.
+
+    Fixed-step methods take ``num_steps`` steps of ``h = (t1 - t0) / num_steps``;
+    ``dopri5`` chooses its own steps to meet ``rtol``/``atol`` (``num_steps`` only
+    sets the output grid when ``save_trajectory=True``). Call it inside
+    ``jax.jit`` to compile the whole solve into one program.
+
+    Args:
+      f: vector field ``f(t, y) -> dy/dt``, ``t`` a scalar array, ``y`` and the
+        result pytrees shaped like ``y0``.
+      y0: initial state, a pytree of floating arrays.
+      t0: initial time (scalar).
+      t1: final time (scalar); ``t1 < t0`` integrates backwards.
+      num_steps: number of fixed steps, or of output intervals of a saved
+        ``dopri5`` trajectory; >= 1.
+      method: one of ``"euler"``, ``"heun"``, ``"rk4"``, ``"dopri5"``.
+      rtol: relative tolerance of ``dopri5``, > 0.
+      atol: absolute tolerance of ``dopri5``, > 0.
+      max_steps: budget of ``dopri5`` steps (accepted + rejected), >= 1. A solve
+        that runs out before reaching ``t1`` returns NaN (loud, not silently
+        short).
+      save_trajectory: also return the solution at ``num_steps + 1`` evenly
+        spaced times ``t0 .. t1`` (for ``dopri5`` the solver steps exactly
+        onto each of them).
+      return_stats: also return a dict of step counts (``num_accepted``,
+        ``num_rejected`` int32 scalars; for fixed steps ``num_steps`` and 0).
+
+    Returns:
+      ``y1`` (pytree like ``y0``), or ``(ts, ys)`` with ``ts: (num_steps + 1,)``
+      and every leaf of ``ys`` stacked as ``(num_steps + 1, ...)`` when
+      ``save_trajectory``; followed by the stats dict when ``return_stats``.
+
+    Example:
+      >>> y1 = solve(lambda t, y: -y, jnp.ones(3), 0.0, 1.0, num_steps=20)
+      >>> # y1 ~ exp(-1) * ones(3)
+    """
+    if method not in TABLEAUS:
+        raise ValueError(f"method must be one of {tuple(TABLEAUS)}, got {method!r}")
+    if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1:
+        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
+    if not rtol > 0:
+        raise ValueError(f"rtol must be > 0, got {rtol!r}")
+    if not atol > 0:
+        raise ValueError(f"atol must be > 0, got {atol!r}")
+    if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    leaves = jax.tree_util.tree_leaves(y0)
+    if not leaves:
+        raise ValueError("y0 must contain at least one array")
+    y0 = jax.tree_util.tree_map(jnp.asarray, y0)
+    leaves = jax.tree_util.tree_leaves(y0)
+    for leaf in leaves:
+        if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            raise ValueError(f"y0 leaves must be floating arrays, got dtype {leaf.dtype}")
+    # Times in the widest floating dtype of the state (float64 under x64 with float64 y0).
+    t_dtype = jnp.result_type(*(leaf.dtype for leaf in leaves))
+    t0 = jnp.asarray(t0, dtype=t_dtype)
+    t1 = jnp.asarray(t1, dtype=t_dtype)
+    if t0.ndim or t1.ndim:
+        raise ValueError(f"t0 and t1 must be scalars, got shapes {t0.shape} and {t1.shape}")
+    tableau = TABLEAUS[method]
+    num_steps = int(num_steps)
+    if method in FIXED_STEP_METHODS:
+        out = _fixed_solve(tableau, f, y0, t0, t1, num_steps, save_trajectory)
+        stats = {
+            "num_accepted": jnp.asarray(num_steps, jnp.int32),
+            "num_rejected": jnp.zeros((), jnp.int32),
+        }
+    else:
+        out, stats = _adaptive_solve(
+            tableau,
+            f,
+            y0,
+            t0,
+            t1,
+            num_steps,
+            float(rtol),
+            float(atol),
+            int(max_steps),
+            save_trajectory,
+        )
+    return (out, stats) if return_stats else out
