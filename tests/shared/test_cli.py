@@ -1,0 +1,77 @@
+"""The command line: recipes listed, bad arguments answered in one line, train/sample/resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from genjax import cli, registry
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "genjax.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_explains_the_commands():
+    out = _run("--help")
+    assert out.returncode == 0
+    for word in ("train", "sample", "list", "bench"):
+        assert word in out.stdout
+
+
+def test_list_shows_the_issue_recipes_and_the_default(capsys):
+    assert cli.main(["list"]) == 0
+    text = capsys.readouterr().out
+    names = {line.split()[0] for line in text.splitlines()}
+    assert {"ngram", "naive-bayes", "gmm", "ddpm"} <= names
+    assert "(default)" in text
+    assert registry.default_recipe_name() == "ddpm"
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "no-such-recipe"], "unknown recipe"),
+        (["train", "gmm", "--steps", "0"], "--steps must be >= 1"),
+        (["train", "gmm", "--steps", "many"], "--steps must be an integer"),
+        (["train", "gmm", "--data", "no-such-data"], "no-such-data"),
+        (["train", "gmm", "--data", "/nonexistent/file.npy"], "/nonexistent/file.npy"),
+        (["sample", "/nonexistent/run"], "not a run directory"),
+        (["bench", "no-such-suite"], "unknown suite"),
+    ],
+)
+def test_bad_arguments_print_one_line_and_exit_nonzero(args, needle):
+    out = _run(*args)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert needle in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 3  # argparse adds a usage line
+
+
+def test_train_then_sample_then_resume(tmp_path, capsys):
+    run = tmp_path / "gmm"
+    assert cli.main(["train", "gmm", "--steps", "3", "--out", str(run), "--no-progress"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 3
+    assert (run / "samples.png").stat().st_size > 0
+    assert cli.main(["sample", str(run), "--n", "50"]) == 0
+    assert (run / "sample.png").stat().st_size > 0
+    # Resume to a later step count continues the same run.
+    assert cli.main(["train", "gmm", "--steps", "5", "--out", str(run), "--resume",
+                     "--no-progress"]) == 0
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 5
+    capsys.readouterr()
+    # A sampler option that the recipe does not take is refused in one line.
+    assert cli.main(["sample", str(run), "--sampler", "ddim"]) == 2
+    assert "--sampler" in capsys.readouterr().err
+
+
+def test_resume_without_a_run_is_refused(tmp_path, capsys):
+    assert cli.main(["train", "gmm", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "--resume" in capsys.readouterr().err
