@@ -56,7 +56,10 @@ def gaussian_log_pdf(x, mean, cov) -> np.ndarray:
 def _component_log_joint(weights, means, covs, x) -> np.ndarray:
     # log w_k + log N(x; mu_k, Sigma_k), shape (N, K)
     return np.stack(
-        [np.log(w) + gaussian_log_pdf(x, m, c) for w, m, c in zip(weights, means, covs)],
+        [
+            np.log(w) + gaussian_log_pdf(x, m, c)
+            for w, m, c in zip(weights, means, covs, strict=True)
+        ],
         axis=1,
     )
 
@@ -101,7 +104,7 @@ def mixture_mean(weights, means) -> np.ndarray:
 def mixture_covariance(weights, means, covs) -> np.ndarray:
     """``E[x x^T] - E[x] E[x]^T`` with ``E[x x^T] = sum_k w_k (Sigma_k + mu_k mu_k^T)``."""
     weights, means, covs = map(_f64, (weights, means, covs))
-    second = sum(w * (c + np.outer(m, m)) for w, m, c in zip(weights, means, covs))
+    second = sum(w * (c + np.outer(m, m)) for w, m, c in zip(weights, means, covs, strict=True))
     mu = mixture_mean(weights, means)
     return second - np.outer(mu, mu)
 
@@ -162,7 +165,7 @@ def linear_gaussian_elbo(W, b, noise_std: float, x, q_mean, q_logvar):
     kl = np.array(
         [
             gaussian_kl(m, np.diag(np.exp(lv)), pm, post_cov)
-            for m, lv, pm in zip(q_mean, q_logvar, post_mean)
+            for m, lv, pm in zip(q_mean, q_logvar, post_mean, strict=True)
         ]
     )
     return log_px - kl, kl

@@ -132,7 +132,7 @@ def assert_close_to_oracle(
         raise AssertionError(
             f"{prefix}actual has {len(a_leaves)} leaves, expected has {len(e_leaves)}"
         )
-    for i, (a, e) in enumerate(zip(a_leaves, e_leaves)):
+    for i, (a, e) in enumerate(zip(a_leaves, e_leaves, strict=True)):
         a_np = np.asarray(a)
         e_np = np.asarray(e)
         where = f"{prefix}leaf {i}: " if len(a_leaves) > 1 else prefix
