@@ -1,0 +1,192 @@
+"""Exact diffusion models of Gaussian-mixture data.
+
+If the data follow a Gaussian mixture ``p_0 = sum_k w_k N(mu_k, Sigma_k)``, the noised
+variable ``x_t = alpha x_0 + sigma eps`` follows the mixture
+``p_t = sum_k w_k N(alpha mu_k, alpha^2 Sigma_k + sigma^2 I)``
+(:meth:`genjax.targets.GaussianMixture.noised`), so every quantity a diffusion network
+learns is known in closed form (Tweedie's formula; Efron 2011; Song et al. 2021, sec. 3.3):
+
+    E[eps | x_t] = -sigma grad log p_t(x_t)                      (the optimal eps-prediction)
+    E[x_0 | x_t] = sum_k r_k(x_t) [mu_k + alpha Sigma_k C_k^{-1} (x_t - alpha mu_k)],
+    C_k = alpha^2 Sigma_k + sigma^2 I,  r_k(x_t) = p(k | x_t)   (the optimal denoiser)
+
+These plug into the samplers wherever a trained network would, so a sampler's output can
+be held against the exact target (:mod:`genjax.diffusion.sample`).
+
+Two implementations:
+
+* :func:`analytic_eps_fn`, :func:`analytic_denoiser` -- the reference: per example, the
+  score of ``target.noised(alpha_t, sigma_t)`` (Cholesky per component), written to be
+  read.
+* :func:`fast_analytic_eps_fn`, :func:`fast_analytic_denoiser` -- the same numbers laid
+  out for speed. Each ``Sigma_k = U_k diag(lam_k) U_k^T`` is diagonalised once; then
+  ``C_k = U_k diag(alpha^2 lam_k + sigma^2) U_k^T`` is inverted for free at every noise
+  level, and the work is arrays of shape ``(K, D, N)`` with the N points on the last
+  (contiguous, vectorised) axis. Reported per-step cost on the 4096-point ring: about
+  95 us in this layout against about 450 us in an ``(N, K, D)`` layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+
+from genjax.diffusion.schedules import Schedule
+
+if TYPE_CHECKING:
+    from genjax.targets import GaussianMixture
+
+__all__ = [
+    "analytic_eps_fn",
+    "analytic_denoiser",
+    "fast_analytic_eps_fn",
+    "fast_analytic_denoiser",
+]
+
+EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def _check_xt(x: jax.Array, t: jax.Array, dim: int, tname: str) -> None:
+    if x.ndim != 2 or x.shape[-1] != dim:
+        raise ValueError(f"x must have shape (batch, D={dim}), got {x.shape}")
+    if t.shape != (x.shape[0],):
+        raise ValueError(f"{tname} must have shape (batch={x.shape[0]},), got {t.shape}")
+
+
+def analytic_eps_fn(target: GaussianMixture, schedule: Schedule) -> EpsFn:
+    """The exact noise prediction ``E[eps | x_t]`` for mixture data (reference version).
+
+        eps(x_t, t) = -sigma_t grad log p_t(x_t),  p_t = target.noised(alpha_t, sigma_t)
+
+    Args:
+      target: the data distribution, a ``GaussianMixture`` over ``R^D``.
+      schedule: the noise schedule giving ``alpha_t, sigma_t``.
+
+    Returns:
+      ``eps_fn(x_t, t)`` with ``x_t: (batch, D)``, ``t: (batch,)`` integer in ``[0, T)``,
+      returning ``(batch, D)``.
+    """
+
+    def eps_fn(x_t: jax.Array, t: jax.Array) -> jax.Array:
+        x_t, t = jnp.asarray(x_t), jnp.asarray(t)
+        _check_xt(x_t, t, target.dim, "t")
+        alpha = schedule.alpha(t).astype(target.means.dtype)  # (batch,)
+        sigma = schedule.sigma(t).astype(target.means.dtype)  # (batch,)
+
+        def one(x: jax.Array, a: jax.Array, s: jax.Array) -> jax.Array:
+            return -s * target.noised(a, s).score(x)  # eps = -sigma * score
+
+        return jax.vmap(one)(x_t, alpha, sigma).astype(x_t.dtype)
+
+    return eps_fn
+
+
+def analytic_denoiser(target: GaussianMixture) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """The exact denoiser ``E[x_0 | x]`` for ``x = x_0 + sigma eps`` (reference version).
+
+    The variance-exploding parametrisation of Karras et al. (2022): ``alpha = 1``.
+
+    Args:
+      target: the data distribution, a ``GaussianMixture`` over ``R^D``.
+
+    Returns:
+      ``denoise_fn(x, sigma)`` with ``x: (batch, D)``, ``sigma: (batch,)`` positive,
+      returning ``(batch, D)``.
+    """
+
+    def denoise_fn(x: jax.Array, sigma: jax.Array) -> jax.Array:
+        x, sigma = jnp.asarray(x), jnp.asarray(sigma)
+        _check_xt(x, sigma, target.dim, "sigma")
+        one = jnp.ones((), target.means.dtype)
+
+        def single(xi: jax.Array, si: jax.Array) -> jax.Array:
+            return target.posterior_mean_x0(xi, one, si.astype(one.dtype))  # Tweedie
+
+        return jax.vmap(single)(x, sigma).astype(x.dtype)
+
+    return denoise_fn
+
+
+def _eigen(target: GaussianMixture, dtype: jnp.dtype) -> tuple[jax.Array, ...]:
+    """``Sigma_k = U_k diag(lam_k) U_k^T`` and the means in each component's eigenbasis."""
+    covs = target.covs.astype(dtype)
+    lam, u = jnp.linalg.eigh(covs)  # (K, D), (K, D, D); columns of U_k are eigenvectors
+    means = target.means.astype(dtype)  # (K, D)
+    mu_rot = jnp.einsum("kde,kd->ke", u, means)  # (K, D), U_k^T mu_k
+    log_w = jnp.log(target.weights.astype(dtype))  # (K,)
+    return lam, u, means, mu_rot, log_w
+
+
+def _posterior_terms(
+    target: GaussianMixture, x: jax.Array, alpha: jax.Array, sigma: jax.Array
+) -> tuple[jax.Array, ...]:
+    """Responsibilities and whitened residuals in the ``(K, D, N)`` layout.
+
+    Args:
+      x: ``(N, D)``; alpha, sigma: ``(N,)``.
+
+    Returns:
+      ``r: (K, N)`` responsibilities under ``p_t``, ``y: (K, D, N)`` residuals
+      ``U_k^T (x - alpha mu_k)``, ``var: (K, D, N)`` eigenvalues ``alpha^2 lam + sigma^2``
+      of ``C_k``, and the eigen-decomposition ``(lam, U, means)``.
+    """
+    lam, u, means, mu_rot, log_w = _eigen(target, x.dtype)
+    x_dn = x.T  # (D, N): the points on the contiguous axis
+    # y_k = U_k^T x - alpha U_k^T mu_k: (K, D, N)
+    y = jnp.einsum("kde,dn->ken", u, x_dn) - alpha[None, None, :] * mu_rot[:, :, None]
+    # eigenvalues of C_k = alpha^2 Sigma_k + sigma^2 I, per point: (K, D, N)
+    var = (alpha**2)[None, None, :] * lam[:, :, None] + (sigma**2)[None, None, :]
+    # log w_k + log N(x; alpha mu_k, C_k) up to the shared -D/2 log 2 pi: (K, N)
+    logits = log_w[:, None] - 0.5 * jnp.sum(y**2 / var + jnp.log(var), axis=1)
+    r = jax.nn.softmax(logits, axis=0)  # (K, N), p(k | x_t)
+    return r, y, var, lam, u, means
+
+
+def fast_analytic_eps_fn(target: GaussianMixture, schedule: Schedule) -> EpsFn:
+    """:func:`analytic_eps_fn` computed in the ``(K, D, N)`` layout (same numbers, faster).
+
+        eps = -sigma grad log p_t(x) = sigma sum_k r_k U_k diag(1 / (alpha^2 lam_k + sigma^2))
+              U_k^T (x - alpha mu_k)
+
+    Returns:
+      ``eps_fn(x_t, t)``, ``x_t: (batch, D)``, ``t: (batch,)`` -> ``(batch, D)``.
+    """
+
+    def eps_fn(x_t: jax.Array, t: jax.Array) -> jax.Array:
+        x_t, t = jnp.asarray(x_t), jnp.asarray(t)
+        _check_xt(x_t, t, target.dim, "t")
+        alpha = schedule.alpha(t).astype(x_t.dtype)  # (N,)
+        sigma = schedule.sigma(t).astype(x_t.dtype)  # (N,)
+        r, y, var, _, u, _ = _posterior_terms(target, x_t, alpha, sigma)
+        g = r[:, None, :] * y / var  # (K, D, N): r_k C_k^{-1}(x - alpha mu_k) in eigenbasis
+        neg_score = jnp.einsum("kde,ken->nd", u, g)  # (N, D), -grad log p_t
+        return sigma[:, None] * neg_score  # eps = -sigma * score
+
+    return eps_fn
+
+
+def fast_analytic_denoiser(target: GaussianMixture) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """:func:`analytic_denoiser` computed in the ``(K, D, N)`` layout.
+
+        E[x_0 | x] = sum_k r_k (mu_k + U_k diag(lam_k / (lam_k + sigma^2)) U_k^T (x - mu_k))
+
+    written per component, with no ``x + sigma^2 score`` cancellation at large sigma.
+
+    Returns:
+      ``denoise_fn(x, sigma)``, ``x: (batch, D)``, ``sigma: (batch,)`` -> ``(batch, D)``.
+    """
+
+    def denoise_fn(x: jax.Array, sigma: jax.Array) -> jax.Array:
+        x, sigma = jnp.asarray(x), jnp.asarray(sigma)
+        _check_xt(x, sigma, target.dim, "sigma")
+        sigma = sigma.astype(x.dtype)
+        alpha = jnp.ones_like(sigma)
+        r, y, var, lam, u, means = _posterior_terms(target, x, alpha, sigma)
+        g = r[:, None, :] * lam[:, :, None] * y / var  # (K, D, N): r_k Sigma_k C_k^{-1} (x - mu_k)
+        shrink = jnp.einsum("kde,ken->nd", u, g)  # (N, D)
+        return jnp.einsum("kn,kd->nd", r, means) + shrink  # sum_k r_k mu_k + ...
+
+    return denoise_fn
