@@ -7,40 +7,36 @@ Gaussian-mixture data (:mod:`.analytic`). Extensions (SDEs, likelihood, consiste
 models, guidance, networks, recipes) append their exports below.
 """
 
-from genjax.diffusion import analytic, forward, sample, schedules
-from genjax.diffusion.analytic import (
-    analytic_denoiser,
-    analytic_eps_fn,
-    fast_analytic_denoiser,
-    fast_analytic_eps_fn,
-)
-from genjax.diffusion.forward import (
-    eps_to_score,
-    eps_to_v,
-    eps_to_x0,
-    q_posterior,
-    q_sample,
-    score_to_eps,
-    v_to_eps,
-    v_to_x0,
-    x0_to_eps,
-    x0_to_v,
-)
-from genjax.diffusion.sample import (
-    ddim_sample,
-    ddim_sample_from_noise,
-    ddim_step,
-    ddim_timesteps,
-    ddpm_sample,
-    ddpm_sample_from_noise,
-    ddpm_step,
-)
-from genjax.diffusion.schedules import (
-    Schedule,
-    cosine,
-    from_betas,
-    karras_sigmas,
-    linear,
-    rescale_zero_terminal_snr,
-    sigmoid,
-)
+
+from genjax.diffusion import analytic as analytic
+from genjax.diffusion import forward as forward
+from genjax.diffusion import sample as sample
+from genjax.diffusion import schedules as schedules
+from genjax.diffusion.analytic import analytic_denoiser as analytic_denoiser
+from genjax.diffusion.analytic import analytic_eps_fn as analytic_eps_fn
+from genjax.diffusion.analytic import fast_analytic_denoiser as fast_analytic_denoiser
+from genjax.diffusion.analytic import fast_analytic_eps_fn as fast_analytic_eps_fn
+from genjax.diffusion.forward import eps_to_score as eps_to_score
+from genjax.diffusion.forward import eps_to_v as eps_to_v
+from genjax.diffusion.forward import eps_to_x0 as eps_to_x0
+from genjax.diffusion.forward import q_posterior as q_posterior
+from genjax.diffusion.forward import q_sample as q_sample
+from genjax.diffusion.forward import score_to_eps as score_to_eps
+from genjax.diffusion.forward import v_to_eps as v_to_eps
+from genjax.diffusion.forward import v_to_x0 as v_to_x0
+from genjax.diffusion.forward import x0_to_eps as x0_to_eps
+from genjax.diffusion.forward import x0_to_v as x0_to_v
+from genjax.diffusion.sample import ddim_sample as ddim_sample
+from genjax.diffusion.sample import ddim_sample_from_noise as ddim_sample_from_noise
+from genjax.diffusion.sample import ddim_step as ddim_step
+from genjax.diffusion.sample import ddim_timesteps as ddim_timesteps
+from genjax.diffusion.sample import ddpm_sample as ddpm_sample
+from genjax.diffusion.sample import ddpm_sample_from_noise as ddpm_sample_from_noise
+from genjax.diffusion.sample import ddpm_step as ddpm_step
+from genjax.diffusion.schedules import Schedule as Schedule
+from genjax.diffusion.schedules import cosine as cosine
+from genjax.diffusion.schedules import from_betas as from_betas
+from genjax.diffusion.schedules import karras_sigmas as karras_sigmas
+from genjax.diffusion.schedules import linear as linear
+from genjax.diffusion.schedules import rescale_zero_terminal_snr as rescale_zero_terminal_snr
+from genjax.diffusion.schedules import sigmoid as sigmoid

@@ -86,7 +86,9 @@ def _check_noises(noises: Any, x_T: jax.Array, num_steps: int) -> jax.Array:
     noises = jnp.asarray(noises)
     want = (num_steps, *x_T.shape)
     if noises.shape != want:
-        raise ValueError(f"noises must have shape (num_steps, *x_T.shape) = {want}, got {noises.shape}")
+        raise ValueError(
+            f"noises must have shape (num_steps, *x_T.shape) = {want}, got {noises.shape}"
+        )
     return noises.astype(x_T.dtype)
 
 
