@@ -1,0 +1,178 @@
+"""Sampling, reconstruction and latent interpolation for every model of the family.
+
+``sample(key, params, n)`` dispatches on the model's class and returns images in data
+space — the decoder's *mean* (``sigmoid(logits)`` for a Bernoulli decoder), as is usual
+for pictures, not a draw of observation noise:
+
+* :class:`VAE`: ``z ~ N(0, I)``, ``x = E[x | z]`` (Kingma & Welling 2014);
+* :class:`HierarchicalVAE`: ``z2 ~ N(0, I)``, ``z1 ~ p(z1 | z2)``, ``x = E[x | z1]``;
+* :class:`VQVAE`: each latent position's code drawn independently from its running code
+  counts, ``x = decoder(codebook[codes])``;
+* :class:`Autoencoder`: ``z ~ N(latent_mean, diag latent_std^2)``, the Gaussian fitted to
+  the training codes by :func:`fit_latent_gaussian` (Ghosh et al. 2020, ex-post density).
+
+Each is one deterministic map of injected noise (:func:`generate`) behind one ``jax.jit``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from genjax.vae.hierarchical import HierarchicalVAE, hvae_generate, precision_weighted
+from genjax.vae.model import VAE, Autoencoder
+from genjax.vae.quantize import VQVAE
+
+
+def _mean_output(model: Any, out: jax.Array) -> jax.Array:
+    if getattr(model, "likelihood", "gaussian") == "bernoulli":
+        return jax.nn.sigmoid(out)  # E[x|z] of a Bernoulli decoder
+    return out
+
+
+def noise_shapes(model: Any, n: int) -> Any:
+    """The shapes of the standard noise :func:`generate` takes for ``n`` samples."""
+    if isinstance(model, HierarchicalVAE):
+        l1, l2 = model.latent_dims
+        return ((n, l2), (n, l1))
+    if isinstance(model, VQVAE):
+        return (n, model.num_latents, model.num_codes)  # Gumbel noise per position and code
+    if isinstance(model, (VAE, Autoencoder)):
+        return (n, model.latent_dim)
+    raise ValueError(f"unknown model type {type(model).__name__}")
+
+
+def generate(model: Any, noise: Any) -> jax.Array:
+    """Decode given noise into data-space samples (the deterministic part of :func:`sample`).
+
+    Args:
+      model: a VAE, HierarchicalVAE, VQVAE or Autoencoder.
+      noise: standard normal of :func:`noise_shapes` (a pair for the hierarchical VAE);
+        standard Gumbel ``(n, M, K)`` for the VQ-VAE (``argmax(log p + g)`` draws a code).
+
+    Returns:
+      (n, *data_shape).
+    """
+    if isinstance(model, HierarchicalVAE):
+        return _mean_output(model, hvae_generate(model, *noise))
+    if isinstance(model, VQVAE):
+        log_p = jnp.log(model.code_counts[...] / jnp.sum(model.code_counts[...], -1, keepdims=True))
+        codes = jnp.argmax(log_p[None] + noise, axis=-1)  # (n, M), Gumbel-max
+        return model.decode(jnp.take(model.codebook[...], codes, axis=0))
+    if isinstance(model, Autoencoder):
+        z = model.latent_mean[...][None, :] + model.latent_std[...][None, :] * noise
+        return model.decode(z)
+    if isinstance(model, VAE):
+        return _mean_output(model, model.decode(noise))
+    raise ValueError(f"unknown model type {type(model).__name__}")
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _sample(key: jax.Array, params: Any, n: int) -> jax.Array:
+    shapes = noise_shapes(params, n)
+    if isinstance(params, HierarchicalVAE):
+        k2, k1 = jax.random.split(key)
+        noise: Any = (jax.random.normal(k2, shapes[0]), jax.random.normal(k1, shapes[1]))
+    elif isinstance(params, VQVAE):
+        noise = jax.random.gumbel(key, shapes)
+    else:
+        noise = jax.random.normal(key, shapes)
+    return generate(params, noise)
+
+
+def sample(key: jax.Array, params: Any, n: int) -> jax.Array:
+    """``n`` samples in data space, ``(n, *data_shape)`` (one compiled program).
+
+    Args:
+      key: PRNG key.
+      params: a VAE, HierarchicalVAE, VQVAE or Autoencoder.
+      n: number of samples, >= 1.
+    """
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    noise_shapes(params, 1)  # raises on an unknown model, outside the trace
+    return _sample(key, params, int(n))
+
+
+def encode_mean(model: Any, x: jax.Array) -> jax.Array:
+    """A point in latent space per example: the posterior mean (the code for an
+    autoencoder, ``z_e`` flattened for a VQ-VAE, the top-level mean for a hierarchical VAE).
+
+    Args:
+      x: (B, *data_shape).
+
+    Returns:
+      (B, latent size).
+    """
+    if isinstance(model, HierarchicalVAE):
+        return model.bottom_up(x)[0]
+    if isinstance(model, VQVAE):
+        return model.encode(x).reshape(x.shape[0], -1)
+    if isinstance(model, VAE):
+        return model.encode(x)[0]
+    if isinstance(model, Autoencoder):
+        return model.encode(x)
+    raise ValueError(f"unknown model type {type(model).__name__}")
+
+
+def _decode_mean(model: Any, z: jax.Array) -> jax.Array:
+    """Data-space output of a latent point from :func:`encode_mean`."""
+    if isinstance(model, HierarchicalVAE):
+        mu_p, _ = model.prior_z1(z)
+        return _mean_output(model, model.decode(mu_p))
+    if isinstance(model, VQVAE):
+        z_e = z.reshape(z.shape[0], model.num_latents, model.code_dim)
+        idx = jnp.argmin(jnp.sum((z_e[:, :, None, :] - model.codebook[...][None, None]) ** 2,
+                                 axis=-1), axis=-1)
+        return model.decode(jnp.take(model.codebook[...], idx, axis=0))
+    return _mean_output(model, model.decode(z))
+
+
+@jax.jit
+def reconstruct(model: Any, x: jax.Array) -> jax.Array:
+    """Decode the posterior mean (quantised code for a VQ-VAE): (B, ...) -> (B, ...)."""
+    if isinstance(model, HierarchicalVAE):
+        mu2, _, mu_hat, logvar_hat = model.bottom_up(x)
+        mu_p, logvar_p = model.prior_z1(mu2)
+        mu_q, _ = precision_weighted(mu_hat, logvar_hat, mu_p, logvar_p)  # mean of q(z1|x,mu2)
+        return _mean_output(model, model.decode(mu_q))
+    return _decode_mean(model, encode_mean(model, x))
+
+
+def interpolate_latents(model: Any, x_a: jax.Array, x_b: jax.Array, num: int) -> jax.Array:
+    """Decode ``num`` points on the segment between the latent means of ``x_a`` and ``x_b``.
+
+    Args:
+      x_a, x_b: (B, *data_shape) endpoints.
+      num: points per segment, >= 2 (both ends included).
+
+    Returns:
+      (B, num, *data_shape).
+    """
+    if isinstance(num, bool) or int(num) != num or num < 2:
+        raise ValueError(f"num must be an integer >= 2, got {num!r}")
+    za, zb = encode_mean(model, x_a), encode_mean(model, x_b)  # (B, Z)
+    t = jnp.linspace(0.0, 1.0, num)  # (num,)
+    z = (1.0 - t)[None, :, None] * za[:, None, :] + t[None, :, None] * zb[:, None, :]  # (B, num, Z)
+    out = _decode_mean(model, z.reshape(-1, z.shape[-1]))  # (B num, ...)
+    return out.reshape(x_a.shape[0], num, *out.shape[1:])
+
+
+#: :func:`interpolate_latents` under one ``jax.jit`` (``num`` static).
+interpolate = jax.jit(interpolate_latents, static_argnames=("num",))
+
+
+def fit_latent_gaussian(model: Autoencoder, x: jax.Array) -> Autoencoder:
+    """A copy of ``model`` whose ``latent_mean``/``latent_std`` fit the codes of ``x``.
+
+    Args:
+      x: (n, *data_shape), n >= 2.
+    """
+    z = model.encode(x)  # (n, L)
+    out = jax.tree.map(lambda a: a, model)  # a fresh Module sharing no Variables
+    out.latent_mean[...] = jnp.mean(z, axis=0)
+    out.latent_std[...] = jnp.std(z, axis=0) + 1e-6  # keep the std positive for a collapsed code
+    return out
