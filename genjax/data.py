@@ -408,7 +408,13 @@ def load(name: str | os.PathLike, *, split: str = "train", seed: int = 0) -> np.
         n_train = int(TEXT_TRAIN_FRACTION * ids.size)
         return (ids[:n_train] if split == "train" else ids[n_train:]).copy()
     if isinstance(name, (str, os.PathLike)) and os.path.isfile(name):
-        return _load_path(os.fspath(name))
+        try:
+            return _load_path(os.fspath(name))
+        except ValueError as err:
+            raise ValueError(
+                f"name {os.fspath(name)!r} is a file that could not be loaded ({err}); name "
+                f"must be one of {DATASETS} or a .npy, MNIST IDX or UTF-8 .txt file"
+            ) from err
     raise _unknown_name(name)
 
 
