@@ -1,0 +1,174 @@
+"""Parameters of a Gaussian mixture and the covariance algebra EM needs.
+
+A Gaussian mixture model (GMM; Bishop 2006, *Pattern Recognition and Machine Learning*,
+§9.2, eq. 9.7) is
+
+    p(x) = sum_k pi_k N(x; mu_k, Sigma_k),        k = 1..K,  x in R^D.
+
+Three covariance families are supported. The covariance is stored compactly, and its
+shape says which family it is (the tag ``covariance_type`` travels with the parameters as
+static pytree metadata, so it survives ``jax.jit`` and ``jax.vmap``):
+
+=============  ===============  =======================================
+``covariance_type``   ``covs`` shape   ``Sigma_k``
+=============  ===============  =======================================
+``"full"``     ``(K, D, D)``    ``covs[k]``
+``"diag"``     ``(K, D)``       ``diag(covs[k])``
+``"spherical"``  ``(K,)``       ``covs[k] * I_D``
+=============  ===============  =======================================
+
+This is scikit-learn's ``covariances_`` layout, so parameters move between the two
+libraries unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "GMMParams",
+    "check_covariance_type",
+    "full_covariances",
+    "n_parameters",
+    "precision_cholesky",
+]
+
+#: The covariance families, in scikit-learn's spelling.
+COVARIANCE_TYPES: tuple[str, ...] = ("full", "diag", "spherical")
+
+# ndim of ``covs`` for each family: full (K, D, D), diag (K, D), spherical (K,).
+_COVS_NDIM = {"full": 3, "diag": 2, "spherical": 1}
+
+
+def check_covariance_type(covariance_type: Any) -> str:
+    """Returns ``covariance_type`` or raises a ``ValueError`` naming the allowed values."""
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
+        )
+    return covariance_type
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class GMMParams:
+    """The parameters ``(pi, mu, Sigma)`` of a K-component Gaussian mixture in D dimensions.
+
+    Attributes:
+      weights: ``(K,)`` mixing weights ``pi_k``, positive, summing to one.
+      means: ``(K, D)`` component means ``mu_k``.
+      covs: the covariances, ``(K, D, D)`` (full), ``(K, D)`` (diag: the variances) or
+        ``(K,)`` (spherical: one variance per component).
+      covariance_type: ``"full"``, ``"diag"`` or ``"spherical"``. Static metadata, not a
+        leaf. Left out, it is read off ``covs.ndim`` (3, 2, 1); give it explicitly when
+        ``covs`` carries extra leading batch axes (parameters of many fits stacked by
+        ``jax.vmap``).
+
+    The constructor does no checks (pytree reconstruction inside transformations must
+    stay cheap); :func:`genjax.mixture.fit` validates a user-given initialisation.
+
+    Example:
+      >>> params = GMMParams(jnp.full(2, 0.5), jnp.zeros((2, 3)), jnp.ones(2))
+      >>> params.covariance_type
+      'spherical'
+    """
+
+    weights: Any  # (K,)
+    means: Any  # (K, D)
+    covs: Any  # (K, D, D) full | (K, D) diag | (K,) spherical
+    covariance_type: str | None = dataclasses.field(default=None, metadata=dict(static=True))
+
+    def __post_init__(self) -> None:
+        if self.covariance_type is None:
+            ndim = getattr(self.covs, "ndim", None)
+            inferred = {3: "full", 2: "diag", 1: "spherical"}.get(ndim)
+            if inferred is None:
+                raise ValueError(
+                    "covariance_type could not be read off covs: covs must have ndim 3 (full), "
+                    f"2 (diag) or 1 (spherical), got shape {getattr(self.covs, 'shape', None)}"
+                )
+            object.__setattr__(self, "covariance_type", inferred)
+        else:
+            check_covariance_type(self.covariance_type)
+
+    @property
+    def num_components(self) -> int:
+        """K."""
+        return self.means.shape[-2]
+
+    @property
+    def dim(self) -> int:
+        """D."""
+        return self.means.shape[-1]
+
+
+def full_covariances(params: GMMParams) -> jax.Array:
+    """``Sigma_k`` as dense matrices, whatever the storage.
+
+    Args:
+      params: a :class:`GMMParams` with K components in D dimensions.
+
+    Returns:
+      ``(K, D, D)`` covariance matrices.
+    """
+    covs = jnp.asarray(params.covs)
+    eye = jnp.eye(params.dim, dtype=covs.dtype)  # (D, D)
+    if params.covariance_type == "full":
+        return covs
+    if params.covariance_type == "diag":
+        return covs[:, :, None] * eye[None]  # (K, D, 1) * (1, D, D) -> (K, D, D)
+    return covs[:, None, None] * eye[None]  # (K, 1, 1) * (1, D, D) -> (K, D, D)
+
+
+def precision_cholesky(params: GMMParams) -> tuple[jax.Array, jax.Array]:
+    """The whitening factor of each component and ``log det Sigma_k``.
+
+    For a full covariance, ``Sigma_k = L_k L_k^T`` (Cholesky) and the whitening matrix is
+    ``A_k = L_k^{-1}``, obtained by one triangular solve against the identity, so that
+
+        (x - mu_k)^T Sigma_k^{-1} (x - mu_k) = || A_k (x - mu_k) ||^2,
+        log det Sigma_k = 2 sum_d log (L_k)_dd.
+
+    This is done once per EM iteration on ``(K, D, D)`` matrices; the ``n`` data points
+    only ever meet ``A_k`` through a matrix product. For diagonal and spherical
+    covariances the factor is elementwise: ``A_k = Sigma_k^{-1/2}``.
+
+    Args:
+      params: a :class:`GMMParams`.
+
+    Returns:
+      ``(whiten, log_det)``: ``whiten`` of shape ``(K, D, D)`` (full, lower triangular),
+      ``(K, D)`` (diag) or ``(K,)`` (spherical); ``log_det`` of shape ``(K,)``.
+    """
+    covs = jnp.asarray(params.covs)
+    if params.covariance_type == "full":
+        chol = jnp.linalg.cholesky(covs)  # (K, D, D), Sigma_k = L_k L_k^T
+        eye = jnp.broadcast_to(jnp.eye(params.dim, dtype=covs.dtype), covs.shape)
+        whiten = solve_triangular(chol, eye, lower=True)  # (K, D, D), A_k = L_k^{-1}
+        log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+        return whiten, log_det
+    if params.covariance_type == "diag":
+        return jax.lax.rsqrt(covs), jnp.sum(jnp.log(covs), axis=-1)  # (K, D), (K,)
+    return jax.lax.rsqrt(covs), params.dim * jnp.log(covs)  # (K,), (K,)
+
+
+def n_parameters(params: GMMParams) -> int:
+    """The number of free parameters: ``K - 1`` weights, ``K D`` means, and the covariances.
+
+    Covariances count ``K D (D + 1) / 2`` (full), ``K D`` (diag) or ``K`` (spherical)
+    free numbers. This is the ``p`` of the BIC (Schwarz 1978).
+    """
+    k, d = params.num_components, params.dim
+    cov_params = {"full": k * d * (d + 1) // 2, "diag": k * d, "spherical": k}
+    return (k - 1) + k * d + cov_params[params.covariance_type]
+
+
+# log(2 pi), the normaliser of a standard Gaussian per dimension.
+LOG_2PI = math.log(2.0 * math.pi)
