@@ -3,7 +3,10 @@
 Every family imports its layers from here rather than writing its own.
 """
 
+from genjax.nn.autoencoders import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder  # noqa: F401
+from genjax.nn.denoiser import MLPDenoiser as MLPDenoiser
 from genjax.nn.embeddings import FourierFrequencies as FourierFrequencies
 from genjax.nn.embeddings import GaussianFourierFeatures as GaussianFourierFeatures
 from genjax.nn.embeddings import sinusoidal_embedding as sinusoidal_embedding
 from genjax.nn.mlp import MLP as MLP
+from genjax.nn.unet import UNet as UNet

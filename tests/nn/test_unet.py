@@ -1,0 +1,72 @@
+"""UNet: shapes at 8x8 / 28x28 / 32x32, conditioning paths, bad sizes."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from genjax import nn
+
+
+@pytest.mark.parametrize("size, mults", [(28, (1, 2, 2)), (32, (1, 2, 2)), (32, (1, 2, 2, 2))])
+def test_output_shape_large_images(size, mults):
+    # Shape inference only (eval_shape compiles nothing): the sizes fit the levels.
+    net = nnx.eval_shape(lambda: nn.UNet(1, base_channels=8, channel_mults=mults, num_heads=2,
+                                         num_groups=4, rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(net)
+    x = jax.ShapeDtypeStruct((2, size, size, 1), jnp.float32)
+    t = jax.ShapeDtypeStruct((2,), jnp.int32)
+    y = jax.eval_shape(lambda s, x, t: nnx.merge(graphdef, s)(x, t), state, x, t)
+    assert y.shape == (2, size, size, 1) and y.dtype == jnp.float32
+
+
+def test_output_values_8x8():
+    net = nn.UNet(1, base_channels=8, channel_mults=(1, 2), num_heads=2, num_groups=4,
+                  rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(net)
+    apply = jax.jit(lambda s, x, t: nnx.merge(graphdef, s)(x, t))
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 1))
+    # The same image twice, at two times.
+    y = apply(state, jnp.concatenate([x, x]), jnp.array([1, 500, 2, 900]))
+    assert y.shape == (4, 8, 8, 1) and y.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(y)))
+    # Nonzero and time-dependent.
+    assert float(jnp.abs(y).max()) > 1e-4
+    assert float(jnp.abs(y[:2] - y[2:]).max()) > 1e-4
+
+
+def test_class_and_context_paths_under_jit():
+    net = nn.UNet(3, base_channels=8, channel_mults=(1, 2), num_heads=2, num_groups=4,
+                  num_classes=4, context_dim=6, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(net)
+    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
+    ctx = jax.random.normal(jax.random.key(2), (2, 5, 6))
+    t = jnp.array([3, 3])
+    apply = jax.jit(lambda s, x, t, y, c: nnx.merge(graphdef, s)(x, t, y, c))
+    out = apply(state, x, t, jnp.array([0, 4]), ctx)  # 4 = null label
+    assert out.shape == (2, 8, 8, 3)
+    # The label and the context both change the output.
+    other_label = apply(state, x, t, jnp.array([1, 4]), ctx)
+    assert float(jnp.abs(other_label[0] - out[0]).max()) > 1e-5
+    np.testing.assert_allclose(other_label[1], out[1], rtol=1e-5, atol=1e-6)
+    other_ctx = apply(state, x, t, jnp.array([0, 4]), 2.0 * ctx)
+    assert float(jnp.abs(other_ctx - out).max()) > 1e-5
+
+
+def test_bad_sizes_and_missing_conditioning_raise():
+    net = nnx.eval_shape(lambda: nn.UNet(1, base_channels=8, channel_mults=(1, 2, 2),
+                                         num_heads=2, num_groups=4, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match="divisible"):
+        net(jnp.ones((1, 10, 10, 1)), jnp.zeros(1))  # 10 not divisible by 4
+    with pytest.raises(ValueError, match="x must have shape"):
+        net(jnp.ones((1, 8, 8, 3)), jnp.zeros(1))
+    with pytest.raises(ValueError, match="labels"):
+        net(jnp.ones((1, 8, 8, 1)), jnp.zeros(1), jnp.zeros(1, jnp.int32))
+    with pytest.raises(ValueError, match="num_groups"):
+        nn.UNet(1, base_channels=6, num_groups=4, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="attention_levels"):
+        nn.UNet(1, base_channels=8, channel_mults=(1, 2), attention_levels=(2,),
+                num_groups=4, rngs=nnx.Rngs(0))
