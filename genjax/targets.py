@@ -19,7 +19,8 @@ Three kinds of target, each usable wherever a trained model would plug in:
   Proposition 1 and Theorem 1).
 
 Both classes are frozen dataclasses registered as pytrees (every field an array), so they
-pass through ``jax.jit``, ``jax.vmap`` and ``jax.grad``. Constructing them directly
+pass through ``jax.jit``, ``jax.vmap`` and ``jax.grad``; their methods are themselves
+jit-compiled (the target is a traced argument; sample counts are static). Constructing them directly
 performs no checks (pytree reconstruction inside transformations must stay cheap and
 shape-agnostic); the constructors :func:`ring`, :func:`grid`, :func:`mixture_1d`,
 :meth:`GaussianMixture.create` and :meth:`LinearGaussian.create` validate their arguments
@@ -31,6 +32,7 @@ The NumPy float64 twin of this module is :mod:`genjax.oracle_targets`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -166,6 +168,7 @@ class GaussianMixture:
         log_n = -0.5 * (self.dim * _LOG_2PI + logdet[:, None] + maha)  # (K, N)
         return log_n.T, white, chol
 
+    @jax.jit
     def component_log_probs(self, x: jax.Array) -> jax.Array:
         """``log w_k + log N(x; mu_k, Sigma_k)`` for every component.
 
@@ -182,6 +185,7 @@ class GaussianMixture:
         joint = jnp.log(self.weights)[None, :] + log_n  # (N, K)
         return joint.reshape(*batch, self.num_components)
 
+    @jax.jit
     def log_prob(self, x: jax.Array) -> jax.Array:
         """Exact log-density ``log p(x) = logsumexp_k [log w_k + log N(x; mu_k, Sigma_k)]``.
 
@@ -193,10 +197,12 @@ class GaussianMixture:
         """
         return logsumexp(self.component_log_probs(x), axis=-1)
 
+    @jax.jit
     def responsibilities(self, x: jax.Array) -> jax.Array:
         """Posterior component probabilities ``r_k(x) = p(k | x)``, ``x: (..., D) -> (..., K)``."""
         return jax.nn.softmax(self.component_log_probs(x), axis=-1)
 
+    @jax.jit
     def score(self, x: jax.Array) -> jax.Array:
         """Exact score ``grad_x log p(x) = -sum_k r_k(x) Sigma_k^{-1} (x - mu_k)``.
 
@@ -224,6 +230,7 @@ class GaussianMixture:
 
     # -- sampling -------------------------------------------------------------------------
 
+    @functools.partial(jax.jit, static_argnames="n")
     def sample(self, key: jax.Array, n: int) -> jax.Array:
         """Draw ``n`` samples: ``k ~ Cat(w)``, ``x = mu_k + L_k eps``, ``eps ~ N(0, I)``.
 
@@ -262,6 +269,7 @@ class GaussianMixture:
             covs=alpha**2 * self.covs + sigma**2 * eye[None],  # alpha^2 Sigma_k + sigma^2 I
         )
 
+    @jax.jit
     def posterior_mean_x0(self, x_t: jax.Array, alpha: Any, sigma: Any) -> jax.Array:
         """The exact denoiser ``E[x_0 | x_t]`` for ``x_t = alpha x_0 + sigma eps``.
 
@@ -302,10 +310,12 @@ class GaussianMixture:
 
     # -- moments --------------------------------------------------------------------------
 
+    @jax.jit
     def mean(self) -> jax.Array:
         """``E[x] = sum_k w_k mu_k``, shape ``(D,)``."""
         return jnp.einsum("k,kd->d", self.weights, self.means)
 
+    @jax.jit
     def covariance(self) -> jax.Array:
         """``Cov[x] = sum_k w_k (Sigma_k + mu_k mu_k^T) - E[x] E[x]^T``, shape ``(D, D)``.
 
@@ -462,10 +472,12 @@ class LinearGaussian:
         if x.ndim < 1 or x.shape[-1] != self.dim:
             raise ValueError(f"x must have shape (..., D={self.dim}), got {x.shape}")
 
+    @jax.jit
     def marginal_cov(self) -> jax.Array:
         """``C = W W^T + s^2 I_D``, shape ``(D, D)``."""
         return self.W @ self.W.T + self.noise_std**2 * jnp.eye(self.dim, dtype=self.W.dtype)
 
+    @jax.jit
     def log_prob(self, x: jax.Array) -> jax.Array:
         """Exact marginal log-likelihood ``log N(x; b, W W^T + s^2 I)``.
 
@@ -490,6 +502,7 @@ class LinearGaussian:
         # M = W^T W + s^2 I_L  (L, L)
         return self.W.T @ self.W + self.noise_std**2 * jnp.eye(self.latent_dim, dtype=self.W.dtype)
 
+    @jax.jit
     def posterior(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Exact posterior ``p(z | x) = N(M^{-1} W^T (x - b), s^2 M^{-1})``.
 
@@ -511,6 +524,7 @@ class LinearGaussian:
         cov = self.noise_std**2 * m_inv  # s^2 M^{-1}
         return mean.reshape(*batch, self.latent_dim), cov
 
+    @functools.partial(jax.jit, static_argnames="n")
     def sample(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Ancestral samples: ``z ~ N(0, I_L)``, ``x = W z + b + s eps``.
 
@@ -523,6 +537,7 @@ class LinearGaussian:
         x = z @ self.W.T + self.b[None, :] + self.noise_std * eps
         return x, z
 
+    @jax.jit
     def elbo(self, x: jax.Array, q_mean: jax.Array, q_logvar: jax.Array) -> jax.Array:
         """Closed-form ELBO of a diagonal Gaussian ``q(z) = N(m, diag(v))``, ``v = exp(logvar)``.
 
@@ -564,6 +579,7 @@ class LinearGaussian:
         e_q = -0.5 * l * _LOG_2PI - 0.5 * jnp.sum(q_logvar, -1) - 0.5 * l
         return e_lik + e_prior - e_q
 
+    @jax.jit
     def kl_to_posterior(self, x: jax.Array, q_mean: jax.Array, q_logvar: jax.Array) -> jax.Array:
         """``KL(q || p(z | x))`` for ``q = N(m, diag(exp(logvar)))``, in closed form.
 
@@ -605,6 +621,7 @@ class LinearGaussian:
 # ---------------------------------------------------------------------------------------
 
 
+@jax.jit
 def optimal_discriminator(log_p_data: jax.Array, log_p_g: jax.Array) -> jax.Array:
     """The optimal discriminator ``D*(x) = p_data / (p_data + p_g)`` (Goodfellow et al. 2014,
     Proposition 1), from log-densities: ``D* = sigmoid(log p_data - log p_g)``.
@@ -624,6 +641,7 @@ def optimal_discriminator(log_p_data: jax.Array, log_p_g: jax.Array) -> jax.Arra
     return jax.nn.sigmoid(log_p_data - log_p_g)
 
 
+@functools.partial(jax.jit, static_argnames="n")
 def gan_value_at_optimum(
     p: GaussianMixture, q: GaussianMixture, key: jax.Array, n: int
 ) -> jax.Array:
