@@ -145,6 +145,7 @@ FIXED_STEP_METHODS: tuple[str, ...] = ("euler", "heun", "rk4")
 ADAPTIVE_METHODS: tuple[str, ...] = ("dopri5",)
 
 # Step-size controller constants (Hairer et al. 1993, sec. II.4).
+DOPRI5_ERROR_ORDER = 4  # q: order of the embedded solution that the error estimate measures
 SAFETY = 0.9
 MIN_FACTOR = 0.2
 MAX_FACTOR = 10.0
@@ -249,7 +250,11 @@ def _fixed_solve(tableau, f, y0, t0, t1, num_steps, save_trajectory):
 
 
 def _initial_step(f, t0, y0, f0, t1, order, rtol, atol):
-    """Hairer et al. (1993), sec. II.4, 'automatic step size selection' (p. 169)."""
+    """Hairer et al. (1993), sec. II.4, 'automatic step size selection' (p. 169).
+
+    ``order`` is the exponent's ``p`` in ``h1^(p+1) max(d1, d2) = 0.01``: the order
+    of the local error estimate (4 for dopri5, as ``iord = 5`` in Hairer's DOPRI5).
+    """
     d0 = _rms_norm(y0, y0, y0, rtol, atol)  # ||y0||
     d1 = _rms_norm(f0, y0, y0, rtol, atol)  # ||f(t0, y0)||
     h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / jnp.maximum(d1, 1e-30))
@@ -276,7 +281,7 @@ def _adaptive_segment(tableau, f, carry, t_end, rtol, atol, max_steps):
       k: f(t, y) (FSAL stage); n_accepted / n_rejected: step counters (int32).
     """
     direction = jnp.sign(t_end - carry[0])
-    error_exponent = -1.0 / ORDERS["dopri5"]  # -1/(q+1), q = 4: embedded order
+    error_exponent = -1.0 / (DOPRI5_ERROR_ORDER + 1)  # -1/(q+1) = -1/5
 
     def cond(c):
         t, _, _, _, n_acc, n_rej = c
@@ -317,7 +322,7 @@ def _nan_unless(ok: jax.Array, tree: PyTree) -> PyTree:
 
 def _adaptive_solve(tableau, f, y0, t0, t1, num_steps, rtol, atol, max_steps, save_trajectory):
     k0 = rk_init(tableau, f, t0, y0)
-    h0 = _initial_step(f, t0, y0, k0, t1, ORDERS["dopri5"], rtol, atol)
+    h0 = _initial_step(f, t0, y0, k0, t1, DOPRI5_ERROR_ORDER, rtol, atol)
     zero = jnp.zeros((), jnp.int32)
     carry = (t0, y0, h0, k0, zero, zero)
     if not save_trajectory:
