@@ -284,8 +284,11 @@ def _adaptive_segment(tableau, f, carry, t_end, rtol, atol, max_steps):
     error_exponent = -1.0 / (DOPRI5_ERROR_ORDER + 1)  # -1/(q+1) = -1/5
 
     def cond(c):
-        t, _, _, _, n_acc, n_rej = c
-        return (direction * (t_end - t) > 0) & (n_acc + n_rej < max_steps)
+        t, _, h, _, n_acc, n_rej = c
+        # Stop at t_end, when the budget is spent, or when the step size has collapsed
+        # or turned NaN (a non-finite f): the caller then sees t != t_end and returns NaN.
+        alive = jnp.isfinite(h) & (h != 0)
+        return (direction * (t_end - t) > 0) & (n_acc + n_rej < max_steps) & alive
 
     def body(c):
         t, y, h, k, n_acc, n_rej = c

@@ -280,3 +280,13 @@ def test_dopri5_nonlinear_matches_scipy(x64):
     scipy_steps = solve_ivp(vdp_np, (0.0, 5.0), [2.0, 0.0], method="RK45", rtol=tol, atol=tol)
     n_scipy = scipy_steps.t.size - 1
     assert abs(int(stats["num_accepted"]) - n_scipy) <= max(2, 0.1 * n_scipy)
+
+
+def test_dopri5_non_finite_field_stops_with_nan():
+    # f is NaN from the start: the step size turns NaN, the loop stops at once (not after
+    # max_steps iterations) and the result is NaN rather than a silently wrong value.
+    y, stats = ode.solve(
+        lambda t, y: y * jnp.nan, jnp.ones(2), 0.0, 1.0, method="dopri5", return_stats=True
+    )
+    assert np.all(np.isnan(y))
+    assert int(stats["num_accepted"]) + int(stats["num_rejected"]) <= 1
