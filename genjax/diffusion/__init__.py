@@ -11,6 +11,8 @@ models, guidance, networks, recipes) append their exports below.
 from genjax.diffusion import analytic as analytic
 from genjax.diffusion import forward as forward
 from genjax.diffusion import sample as sample
+from genjax.diffusion import sample_dpm as sample_dpm
+from genjax.diffusion import sample_edm as sample_edm
 from genjax.diffusion import schedules as schedules
 from genjax.diffusion.analytic import analytic_denoiser as analytic_denoiser
 from genjax.diffusion.analytic import analytic_eps_fn as analytic_eps_fn
@@ -33,6 +35,15 @@ from genjax.diffusion.sample import ddim_timesteps as ddim_timesteps
 from genjax.diffusion.sample import ddpm_sample as ddpm_sample
 from genjax.diffusion.sample import ddpm_sample_from_noise as ddpm_sample_from_noise
 from genjax.diffusion.sample import ddpm_step as ddpm_step
+from genjax.diffusion.sample_dpm import dpm_solver_pp_orders as dpm_solver_pp_orders
+from genjax.diffusion.sample_dpm import dpm_solver_pp_sample as dpm_solver_pp_sample
+from genjax.diffusion.sample_dpm import (
+    dpm_solver_pp_sample_from_noise as dpm_solver_pp_sample_from_noise,
+)
+from genjax.diffusion.sample_edm import euler_sample as euler_sample
+from genjax.diffusion.sample_edm import euler_sample_from_noise as euler_sample_from_noise
+from genjax.diffusion.sample_edm import heun_sample as heun_sample
+from genjax.diffusion.sample_edm import heun_sample_from_noise as heun_sample_from_noise
 from genjax.diffusion.schedules import Schedule as Schedule
 from genjax.diffusion.schedules import cosine as cosine
 from genjax.diffusion.schedules import from_betas as from_betas

@@ -10,7 +10,7 @@ Implemented here, each compiled whole (one ``jax.jit`` around one ``lax.scan``):
 
 The higher-order solvers live in :mod:`genjax.diffusion.sample_dpm` (DPM-Solver++) and
 :mod:`genjax.diffusion.sample_edm` (Euler and Heun over a denoiser, Karras et al. 2022); all
-are re-exported here.
+are exported from :mod:`genjax.diffusion`.
 
 The model is a callable ``eps_fn(x_t, t)`` with ``x_t: (batch, ...)`` and integer
 ``t: (batch,)``, returning the noise prediction ``(batch, ...)`` -- a trained network or
