@@ -87,12 +87,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The share of a user's file held out as the test split (its last 10%, contiguous, so that a
+#: text file is not cut into interleaved pieces).
+HELD_OUT_FRACTION = 0.1
+
+
 def _load(recipe, name: str, split: str, seed: int) -> Any:
+    """The recipe's data for ``split``; a user's file is split 90/10 here (``load`` returns
+    the whole file, because it cannot know which part a caller wants to hold out)."""
+    import jax
+
     from genjax import data as data_lib
 
-    if recipe.load_data is not None:
-        return recipe.load_data(name, split, seed)
-    return data_lib.load(name, split=split, seed=seed)
+    loaded = (
+        recipe.load_data(name, split, seed)
+        if recipe.load_data is not None
+        else data_lib.load(name, split=split, seed=seed)
+    )
+    if not os.path.exists(str(name)):
+        return loaded
+    n = len(jax.tree.leaves(loaded)[0])
+    cut = n - max(1, int(round(HELD_OUT_FRACTION * n)))
+    if cut < 1:
+        raise UsageError(f"--data {name}: {n} example(s) is too few to hold out a test split")
+    part = slice(0, cut) if split == "train" else slice(cut, n)
+    return jax.tree.map(lambda a: a[part], loaded)
 
 
 def cmd_list() -> int:
