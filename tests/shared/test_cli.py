@@ -75,3 +75,21 @@ def test_train_then_sample_then_resume(tmp_path, capsys):
 def test_resume_without_a_run_is_refused(tmp_path, capsys):
     assert cli.main(["train", "gmm", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_train_on_a_users_npy_file_holds_out_its_tail(tmp_path):
+    import numpy as np
+
+    from genjax import data
+
+    points = data.load("ring", split="test")[:500]
+    path = tmp_path / "points.npy"
+    np.save(path, points)
+    train_part = cli._load(registry.get("gmm"), str(path), "train", 0)
+    test_part = cli._load(registry.get("gmm"), str(path), "test", 0)
+    assert train_part.shape == (450, 2) and test_part.shape == (50, 2)
+    np.testing.assert_array_equal(np.concatenate([train_part, test_part]), points)
+    run = tmp_path / "run"
+    assert cli.main(["train", "gmm", "--data", str(path), "--steps", "2", "--out", str(run),
+                     "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["data"] == str(path)
