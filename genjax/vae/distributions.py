@@ -141,5 +141,6 @@ def gaussian_log_likelihood(
     if x.shape != mean.shape:
         raise ValueError(f"mean must have the shape of x {x.shape}, got {mean.shape}")
     num_dims = math.prod(x.shape[batch_ndim:])
+    log_std = jnp.asarray(log_std).astype(jnp.result_type(x, mean))  # compute in the data's dtype
     sq = _event_sum((x - mean) ** 2, batch_ndim)
     return -0.5 * sq * jnp.exp(-2.0 * log_std) - num_dims * (log_std + 0.5 * _LOG_2PI)

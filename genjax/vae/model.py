@@ -191,9 +191,9 @@ def exact_posterior_vae(W: Any, b: Any, noise_std: float, *, atol: float = 1e-6)
     m_diag = np.diag(wtw) + s2  # M = W^T W + s^2 I, diagonal here
     a = w.T / m_diag[:, None]  # (L, D), M^{-1} W^T
     post_logvar = np.log(s2 / m_diag)  # log diag(s^2 M^{-1})
-    dtype = jnp.asarray(0.0).dtype
     vae = linear_vae(d, l, rngs=nnx.Rngs(0), noise_std=float(noise_std))
     enc = vae.encoder.net.layers[0]
+    dtype = enc.kernel[...].dtype  # the parameters' dtype (float32), whatever x64 says
     # encoder kernel (D, 2L): [A^T | 0], bias [-A b | log diag(s^2 M^{-1})]
     enc.kernel[...] = jnp.asarray(np.concatenate([a.T, np.zeros((d, l))], axis=1), dtype)
     enc.bias[...] = jnp.asarray(np.concatenate([-a @ bb, post_logvar]), dtype)
