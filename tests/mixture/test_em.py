@@ -152,16 +152,6 @@ def test_step_jit_and_eager_agree(blobs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_fit_eager_equals_jit():
-    x = jnp.asarray(three_blobs(60, seed=2), jnp.float32)
-    p1, h1 = mixture.fit(jax.random.key(4), x, k=2, max_iter=8)
-    with jax.disable_jit():
-        p2, h2 = mixture.fit(jax.random.key(4), x, k=2, max_iter=8)
-    assert int(h1.n_iter) == int(h2.n_iter)
-    for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
 def test_high_dimension_path_matches_oracle(x64):
     # D = 10 > the unrolled limit: the einsum path of the E- and M-steps.
     rng = np.random.default_rng(7)
