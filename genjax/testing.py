@@ -95,12 +95,13 @@ def tolerance(dtype: Any, kind: str = "single_op") -> tuple[float, float]:
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    if hasattr(dtype, "dtype"):
+    if not isinstance(dtype, (type, np.dtype, str)) and hasattr(dtype, "dtype"):  # an array
         dtype = dtype.dtype
-    name = np.dtype(dtype).name
-    if np.issubdtype(np.dtype(dtype), np.integer) or name == "bool":
+    dtype = np.dtype(dtype)
+    name = dtype.name
+    if np.issubdtype(dtype, np.integer) or name == "bool":
         return 0.0, 0.0
-    if np.issubdtype(np.dtype(dtype), np.complexfloating):
+    if np.issubdtype(dtype, np.complexfloating):
         name = {"complex64": "float32", "complex128": "float64"}[name]
     if (name, kind) not in TOLERANCES:
         raise ValueError(f"dtype must be a float, integer or bool dtype, got {name!r}")
@@ -494,7 +495,9 @@ def _ess_1d(x: np.ndarray) -> float:
     stop = num_pairs if np.all(positive) else int(np.argmin(positive))
     gamma = np.minimum.accumulate(pairs[:stop])  # initial monotone sequence
     tau = -1.0 + 2.0 * float(np.sum(gamma))  # integrated autocorrelation time
-    return float(n / tau) if tau > 0 else float(n)
+    # Antithetic chains can drive the estimate to (or below) zero; cap the ESS at
+    # n log10(n) as Stan does, which keeps it finite and positive.
+    return float(n / max(tau, 1.0 / math.log10(n)))
 
 
 def effective_sample_size(chain: Any) -> float | np.ndarray:
@@ -504,7 +507,8 @@ def effective_sample_size(chain: Any) -> float | np.ndarray:
     with ``Gamma_k = rho_{2k} + rho_{2k+1}``, ``tau = -1 + 2 sum_{k < K} Gamma_k`` where
     ``K`` is the first ``k`` with ``Gamma_k <= 0`` and the ``Gamma_k`` are replaced by their
     running minimum. Independent draws give about ``n``; positively correlated ones less;
-    antithetic ones may give more than ``n``. A constant chain gives 1.
+    antithetic ones may give more than ``n``, capped at ``n log10(n)`` (as Stan). A
+    constant chain gives 1.
 
     Args:
       chain: ``(n,)`` or ``(n, D)`` draws in chain order, ``n >= 4``.
