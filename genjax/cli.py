@@ -39,8 +39,15 @@ def _positive(name: str):
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported in one line instead of usage text plus the error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="genjax",
         description=(
             "Generative models in JAX, each held against a NumPy oracle. "

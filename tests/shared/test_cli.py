@@ -50,7 +50,7 @@ def test_bad_arguments_print_one_line_and_exit_nonzero(args, needle):
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     assert needle in out.stderr, out.stderr
-    assert len(out.stderr.strip().splitlines()) <= 3  # argparse adds a usage line
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_train_then_sample_then_resume(tmp_path, capsys):
