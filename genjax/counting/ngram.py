@@ -180,8 +180,9 @@ def _per_context(unique_ids: jax.Array, values: jax.Array, vocab_size: int, cap_
     return totals, types
 
 
-@functools.partial(jax.jit, static_argnames=("n", "vocab_size", "smoothing"))
-def _fit(tokens, alpha, discount, *, n: int, vocab_size: int, smoothing: str) -> NGramModel:
+@functools.partial(jax.jit, static_argnames=("n", "vocab_size"))
+def _count(tokens: jax.Array, *, n: int, vocab_size: int) -> dict:
+    """All count tables of :class:`NGramModel` (the smoother does not change them)."""
     num_tokens = tokens.shape[0]
     V = vocab_size
     caps = [1] + [max(num_tokens - k + 1, 1) for k in range(1, n + 1)]  # cap_0 .. cap_n
@@ -221,21 +222,15 @@ def _fit(tokens, alpha, discount, *, n: int, vocab_size: int, smoothing: str) ->
             cont_totals.append(t)
             cont_types.append(ty)
 
-    dtype = jnp.result_type(float)
-    return NGramModel(
-        gram_ids=tuple(ids_),
-        gram_counts=tuple(counts_),
-        gram_continuations=tuple(continuations),
-        context_totals=tuple(totals),
-        context_types=tuple(types),
-        continuation_totals=tuple(cont_totals),
-        continuation_types=tuple(cont_types),
-        alpha=jnp.asarray(alpha, dtype),
-        discount=jnp.asarray(discount, dtype),
-        n=n,
-        vocab_size=vocab_size,
-        smoothing=smoothing,
-    )
+    return {
+        "gram_ids": tuple(ids_),
+        "gram_counts": tuple(counts_),
+        "gram_continuations": tuple(continuations),
+        "context_totals": tuple(totals),
+        "context_types": tuple(types),
+        "continuation_totals": tuple(cont_totals),
+        "continuation_types": tuple(cont_types),
+    }
 
 
 def fit(
@@ -282,7 +277,15 @@ def fit(
             f"tokens must lie in [0, vocab_size) = [0, {vocab_size}) to be counted, got ids "
             f"in [{values.min()}, {values.max()}]"
         )
-    return _fit(tokens, alpha, discount, n=n, vocab_size=vocab_size, smoothing=smoothing)
+    dtype = jnp.result_type(float)
+    return NGramModel(
+        **_count(tokens, n=n, vocab_size=vocab_size),
+        alpha=jnp.asarray(alpha, dtype),
+        discount=jnp.asarray(discount, dtype),
+        n=n,
+        vocab_size=vocab_size,
+        smoothing=smoothing,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -316,6 +319,19 @@ def _rank(model: NGramModel, gram: jax.Array):
     return rank, seen
 
 
+@functools.partial(jax.jit, static_argnames=("continuation",))
+def _lookup_counts(model: NGramModel, grams: jax.Array, continuation: bool) -> jax.Array:
+    k = grams.shape[-1]
+    table = model.gram_continuations if continuation else model.gram_counts
+
+    def one(g):  # g: (k,)
+        rank, seen = _rank(model, g)
+        return jnp.where(seen, table[k - 1][rank], 0)
+
+    flat = grams.reshape(-1, k)  # (B, k)
+    return jax.vmap(one)(flat).reshape(grams.shape[:-1])
+
+
 def counts(model: NGramModel, grams: jax.Array) -> jax.Array:
     """Raw counts c(g) of k-grams, 1 <= k <= n.
 
@@ -327,16 +343,9 @@ def counts(model: NGramModel, grams: jax.Array) -> jax.Array:
       (...,) int32 counts (0 for unseen or out-of-vocabulary grams).
     """
     grams = jnp.asarray(grams, jnp.int32)
-    if not 1 <= grams.shape[-1] <= model.n:
+    if grams.ndim < 1 or not 1 <= grams.shape[-1] <= model.n:
         raise ValueError(f"grams.shape[-1] must be in [1, n={model.n}], got {grams.shape}")
-    flat = grams.reshape(-1, grams.shape[-1])  # (B, k)
-    k = grams.shape[-1]
-
-    def one(g):
-        rank, seen = _rank(model, g)
-        return jnp.where(seen, model.gram_counts[k - 1][rank], 0)
-
-    return jax.vmap(one)(flat).reshape(grams.shape[:-1])
+    return _lookup_counts(model, grams, False)
 
 
 def continuation_counts(model: NGramModel, grams: jax.Array) -> jax.Array:
@@ -345,21 +354,44 @@ def continuation_counts(model: NGramModel, grams: jax.Array) -> jax.Array:
     grams: (..., k) int -> (...,) int32.
     """
     grams = jnp.asarray(grams, jnp.int32)
-    if not 1 <= grams.shape[-1] < model.n:
+    if grams.ndim < 1 or not 1 <= grams.shape[-1] < model.n:
         raise ValueError(f"grams.shape[-1] must be in [1, n={model.n}), got {grams.shape}")
-    flat = grams.reshape(-1, grams.shape[-1])  # (B, k)
-    k = grams.shape[-1]
-
-    def one(g):
-        rank, seen = _rank(model, g)
-        return jnp.where(seen, model.gram_continuations[k - 1][rank], 0)
-
-    return jax.vmap(one)(flat).reshape(grams.shape[:-1])
+    return _lookup_counts(model, grams, True)
 
 
 # --------------------------------------------------------------------------------------
 # smoothed probabilities
 # --------------------------------------------------------------------------------------
+
+
+def _lookup_contexts_and_targets(model: NGramModel, history: jax.Array, w: jax.Array):
+    """For every order k: the context's rank and whether it was seen, and each target's slot.
+
+    The context of order k is ``history[n - k:]`` (its last k - 1 tokens). Its rank comes
+    from a chain of lookups, one per table 1..k-1; all chains step together, so table j is
+    searched once, for the j-th step of every longer context and for the targets of order
+    j (whose contexts are complete by then): n ``searchsorted`` calls in all.
+
+    history: (n - 1,) int32; w: (m,) in-vocabulary targets. Returns a list over k of
+    (rank (), seen (), target_index (m,), target_found (m,)).
+    """
+    n, V = model.n, model.vocab_size
+    ranks = [jnp.zeros((), jnp.int32) for _ in range(n)]  # by order k - 1; empty prefix: 0
+    seen = [jnp.ones((), bool) for _ in range(n)]
+    out = []
+    for j in range(1, n + 1):
+        longer = range(j + 1, n + 1)  # orders whose context still has its j-th token to go
+        tokens = [history[n - k + j - 1] for k in longer]  # context_k[j - 1]
+        queries = [ranks[j - 1] * V + w]  # (m,) targets of order j
+        for k, t in zip(longer, tokens, strict=True):
+            queries.append((ranks[k - 1] * V + jnp.clip(t, 0, V - 1))[None])  # (1,)
+        index, found = _find(model.gram_ids[j - 1], jnp.concatenate(queries))
+        m = w.shape[0]
+        out.append((ranks[j - 1], seen[j - 1], index[:m], found[:m] & seen[j - 1]))
+        for i, (k, t) in enumerate(zip(longer, tokens, strict=True)):
+            seen[k - 1] = seen[k - 1] & found[m + i] & _in_vocab(t, V)
+            ranks[k - 1] = jnp.where(seen[k - 1], index[m + i], 0)
+    return out
 
 
 def _probs(model: NGramModel, history: jax.Array, num_valid: jax.Array, targets: jax.Array):
@@ -376,11 +408,10 @@ def _probs(model: NGramModel, history: jax.Array, num_valid: jax.Array, targets:
     uniform = jnp.full(targets.shape, 1.0 / V, dtype)  # order 0
     lower = uniform  # P at the order below k (Kneser-Ney recursion)
     answer = uniform  # add-k: the estimate at order `top`
+    lookups = _lookup_contexts_and_targets(model, history, w)
     for k in range(1, n + 1):
         is_top = k == top
-        rank, seen = _rank(model, history[n - k :])  # context u: the last k - 1 tokens
-        index, found = _find(model.gram_ids[k - 1], rank * V + w)
-        found = found & seen
+        rank, seen, index, found = lookups[k - 1]
         c = jnp.where(found, model.gram_counts[k - 1][index], 0).astype(dtype)  # c(u w)
         c_total = jnp.where(seen, model.context_totals[k - 1][rank], 0).astype(dtype)
         if model.smoothing == "add_k":

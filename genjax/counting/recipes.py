@@ -171,7 +171,7 @@ def _nb_report(key, params, train_data, test_data, out_dir: Path) -> dict:
         np.concatenate(rows),
         Path(out_dir) / "samples.png",
         nrow=NUM_DIGIT_CLASSES,
-        title="means; Gaussian, multinomial, Bernoulli draws (2 rows each)",
+        title="mean, Gaussian, multinomial, Bernoulli",
     )
     return figures
 
