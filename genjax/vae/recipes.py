@@ -1,0 +1,263 @@
+"""The VAE family's entries for ``genjax train``: vae, beta-vae, iwae, vq-vae, hvae,
+latent-diffusion.
+
+Every recipe trains on the built-in 8x8 digits (any ``(n, H, W, C)`` images in [0, 1]
+work: the networks are MLPs over the flattened image) and writes
+
+* ``samples.png`` — decoder means of prior samples,
+* ``reconstructions.png`` — test images (odd rows) above their reconstructions,
+* ``interpolations.png`` — decoded straight lines between the latent means of test pairs,
+* ``latents.png`` — for 2-D latents (the top layer of the hierarchical VAE), the test
+  set's posterior means coloured by digit label (when the test set is the digits one);
+
+and returns held-out figures: ``test_elbo_nats`` (one-sample ELBO, mean over the test
+set), ``test_bits_per_dim``, and ``test_iwae5000_nats_first100``: the IWAE bound with
+k = 5000 on the **first 100 test images only** (the whole test set at k = 5000 takes
+minutes on two CPU cores). The Bernoulli likelihood on greyscale digits is the continuous
+cross-entropy, so these "nats" compare models, not densities of greyscale images.
+
+The recipes' ``params`` is the model Module itself (a pytree of arrays); the VQ-VAE's,
+trained by its own step, is ``{"model", "opt_state", "ema"}``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from genjax.registry import Recipe
+from genjax.vae import hierarchical, loss, model, quantize
+from genjax.vae.sample import encode_mean, interpolate, reconstruct, sample
+
+IWAE_K = 5000  # importance samples of the held-out IWAE figure (Burda et al. 2016, §5.2)
+IWAE_IMAGES = 100  # test images it is computed on (see the module docstring)
+IWAE_CHUNK = 500  # samples evaluated at once
+HIDDEN = (256, 256)  # MLP widths: enough for 8x8 digits, a few ms per step on a CPU
+LATENT = 2  # 2-D latents, so that the latent space can be drawn
+BETA = 4.0  # beta-VAE weight (Higgins et al. 2017 use 4 on their toy data)
+BETA_LATENT = 8  # beta-VAE latent size: more latents than needed, beta prunes them
+IWAE_TRAIN_K = 8  # samples per example of the IWAE training objective
+HVAE_LATENTS = (8, 2)  # (L1, L2): a 2-D top layer to draw, an 8-D lower layer
+VQ = {"num_latents": 4, "code_dim": 4, "num_codes": 32}  # 4 codes of 32: 32^4 images
+VQ_BETA = 0.25  # commitment weight, van den Oord et al. 2017
+VQ_DECAY = 0.99  # EMA decay of the codebook statistics (Razavi et al. 2019)
+VQ_EPSILON = 1e-5  # Laplace smoothing of the cluster sizes
+VQ_DEAD = 0.03  # a code used by < 0.03 vectors per batch on average is restarted
+
+
+def _image_shape(train_data: Any) -> tuple[int, ...]:
+    shape = tuple(np.shape(train_data)[1:])
+    if len(shape) != 3:
+        raise ValueError(f"VAE recipes train on images (n, H, W, C), got data of shape "
+                         f"{np.shape(train_data)}")
+    return shape
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def _digit_labels(test_data: Any) -> np.ndarray | None:
+    """The digit labels of ``test_data`` when it is the built-in digits test split."""
+    from genjax import data as data_lib
+
+    try:
+        ref = data_lib.load("digits", split="test")
+    except Exception:  # noqa: BLE001 - no labels is not an error for a report
+        return None
+    test = np.asarray(test_data)
+    if test.shape != ref.shape or not np.array_equal(test, ref):
+        return None
+    return np.asarray(data_lib.load_labels("digits", split="test"))
+
+
+def _latent_picture(z: np.ndarray, labels: np.ndarray, path: Path, title: str) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set_title(title)
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    fig.savefig(path)
+
+
+def _pictures(key: jax.Array, params: Any, test: jax.Array, out_dir: Path, name: str) -> None:
+    from genjax import plotting
+
+    out_dir = Path(out_dir)
+    samples = sample(key, params, 64)
+    plotting.image_grid(jnp.clip(samples, 0.0, 1.0), out_dir / "samples.png", nrow=8,
+                        title=f"{name}: samples")
+    x = test[:32]
+    rec = reconstruct(params, x)
+    # rows of 8: originals, then their reconstructions
+    pairs = jnp.stack([x.reshape(4, 8, *x.shape[1:]), rec.reshape(4, 8, *x.shape[1:])], axis=1)
+    plotting.image_grid(jnp.clip(pairs.reshape(64, *x.shape[1:]), 0.0, 1.0),
+                        out_dir / "reconstructions.png", nrow=8,
+                        title=f"{name}: test images / reconstructions")
+    lines = interpolate(params, test[:8], test[8:16], num=10)  # (8, 10, H, W, C)
+    plotting.image_grid(jnp.clip(lines.reshape(80, *x.shape[1:]), 0.0, 1.0),
+                        out_dir / "interpolations.png", nrow=10,
+                        title=f"{name}: latent interpolations")
+    z = np.asarray(jax.jit(encode_mean)(params, test))
+    labels = _digit_labels(test)
+    if z.shape[1] == 2 and labels is not None:
+        _latent_picture(z, labels, out_dir / "latents.png", f"{name}: posterior means, test set")
+
+
+@functools.partial(jax.jit, static_argnames=("k", "chunk_size"))
+def _iwae(params: Any, x: jax.Array, key: jax.Array, k: int, chunk_size: int) -> jax.Array:
+    return loss.iwae_bound(params, x, key, k=k, chunk_size=chunk_size)
+
+
+@jax.jit
+def _elbo_terms(params: Any, x: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
+    return loss.elbo_loss(params, x, key)[1]
+
+
+def _likelihood_report(key: jax.Array, params: Any, train: jax.Array, test: jax.Array,
+                       out_dir: Path, name: str, *, iwae_k: int = IWAE_K,
+                       iwae_images: int = IWAE_IMAGES) -> dict:
+    k_pic, k_elbo, k_train, k_iwae = jax.random.split(key, 4)
+    _pictures(k_pic, params, test, out_dir, name)
+    m = _elbo_terms(params, test, k_elbo)
+    m_train = _elbo_terms(params, train, k_train)
+    subset = test[:iwae_images]
+    chunk = min(IWAE_CHUNK, iwae_k) if iwae_k % min(IWAE_CHUNK, iwae_k) == 0 else iwae_k
+    bound = _iwae(params, subset, k_iwae, iwae_k, chunk)
+    n_dims = int(np.prod(test.shape[1:]))
+    return {
+        "test_elbo_nats": float(m["elbo"]),
+        "test_bits_per_dim": float(m["bits_per_dim"]),
+        "test_kl_nats": float(m["kl"]),
+        "train_elbo_nats": float(m_train["elbo"]),
+        f"test_iwae{iwae_k}_nats_first{len(subset)}": float(jnp.mean(bound)),
+        f"test_iwae{iwae_k}_bits_per_dim_first{len(subset)}":
+            float(-jnp.mean(bound) / (n_dims * np.log(2.0))),
+    }
+
+
+# --- vae, beta-vae, iwae, hvae ------------------------------------------------------------------
+
+
+def _init_vae(key: jax.Array, train_data: Any, *, latent: int = LATENT) -> model.VAE:
+    return model.mlp_vae(_image_shape(train_data), latent, rngs=nnx.Rngs(key),
+                         hidden_sizes=HIDDEN)
+
+
+def _init_hvae(key: jax.Array, train_data: Any) -> hierarchical.HierarchicalVAE:
+    return hierarchical.HierarchicalVAE(_image_shape(train_data), HVAE_LATENTS,
+                                        rngs=nnx.Rngs(key), hidden=256)
+
+
+def _sample(key: jax.Array, params: Any, n: int) -> jax.Array:
+    if isinstance(params, dict):  # the VQ-VAE's training state
+        params = params["model"]
+    return sample(key, params, n)
+
+
+def _report(name: str):
+    def report(key, params, train_data, test_data, out_dir) -> dict:
+        return _likelihood_report(key, params, train_data, test_data, Path(out_dir), name)
+
+    return report
+
+
+# --- vq-vae: its own step (gradient for encoder/decoder, EMA for the codebook) ----------------
+
+_VQ_OPT = optax.adam(1e-3)
+
+
+def _init_vq(key: jax.Array, train_data: Any) -> dict:
+    vq = quantize.VQVAE(_image_shape(train_data), rngs=nnx.Rngs(key), hidden_sizes=HIDDEN, **VQ)
+    # start the codes on encoder outputs, as k-means++ would seed them from data
+    z_e = vq.encode(jnp.asarray(train_data[:256])).reshape(-1, VQ["code_dim"])
+    pick = jax.random.choice(jax.random.fold_in(key, 1), z_e.shape[0], (VQ["num_codes"],),
+                             replace=False)
+    vq.codebook[...] = z_e[pick]
+    return {"model": vq, "opt_state": _VQ_OPT.init(vq), "ema": quantize.ema_init(z_e[pick])}
+
+
+def _vq_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
+    vq = params["model"]
+
+    def objective(m: quantize.VQVAE):
+        t = quantize.vqvae_terms(m, batch)
+        return jnp.mean(t["reconstruction"] + VQ_BETA * t["commitment"]), t
+
+    (value, t), grads = jax.value_and_grad(objective, has_aux=True)(vq)
+    updates, opt_state = _VQ_OPT.update(grads, params["opt_state"], vq)
+    vq = optax.apply_updates(vq, updates)
+    z_e = jax.lax.stop_gradient(t["z_e"])
+    ema, codebook = quantize.ema_update(params["ema"], vq.codebook[...], z_e, t["indices"],
+                                        decay=VQ_DECAY, epsilon=VQ_EPSILON)
+    ema, codebook, num_reset = quantize.reset_dead_codes(key, ema, codebook, z_e,
+                                                         threshold=VQ_DEAD)
+    vq = jax.tree.map(lambda a: a, vq)  # a fresh Module to write the new state into
+    vq.codebook[...] = codebook
+    use = jnp.sum(jax.nn.one_hot(t["indices"], VQ["num_codes"]), axis=0)  # (M, K) this batch
+    vq.code_counts[...] = VQ_DECAY * vq.code_counts[...] + (1.0 - VQ_DECAY) * use
+    metrics = {"loss": value, "reconstruction": jnp.mean(t["reconstruction"]),
+               "commitment": jnp.mean(t["commitment"]),
+               "perplexity": quantize.codebook_perplexity(t["indices"], VQ["num_codes"]),
+               "codes_reset": num_reset.astype(jnp.float32)}
+    return {"model": vq, "opt_state": opt_state, "ema": ema}, metrics
+
+
+def _vq_report(key, params, train_data, test_data, out_dir) -> dict:
+    vq = params["model"]
+    _pictures(key, vq, test_data, Path(out_dir), "vq-vae")
+    t = jax.jit(quantize.vqvae_terms)(vq, test_data)
+    n_dims = int(np.prod(test_data.shape[1:]))
+    return {
+        "test_mse_per_dim": float(jnp.mean(t["reconstruction"]) / n_dims),
+        "test_codebook_perplexity": float(quantize.codebook_perplexity(t["indices"],
+                                                                       vq.num_codes)),
+        "codes_used_on_test": int(np.unique(np.asarray(t["indices"])).size),
+        "num_codes": vq.num_codes,
+    }
+
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe(
+        name="vae", family="vae",
+        summary="VAE (Kingma & Welling 2014), 2-D latent, Bernoulli decoder, on 8x8 digits",
+        data="digits", init=_init_vae, sample=_sample, report=_report("vae"),
+        loss=loss.elbo_loss, steps=3000, batch_size=128, learning_rate=1e-3,
+    ),
+    Recipe(
+        name="beta-vae", family="vae",
+        summary=f"beta-VAE (Higgins et al. 2017), beta={BETA}, {BETA_LATENT}-D latent, digits",
+        data="digits", init=functools.partial(_init_vae, latent=BETA_LATENT), sample=_sample,
+        report=_report("beta-vae"), loss=functools.partial(loss.elbo_loss, beta=BETA),
+        steps=3000, batch_size=128, learning_rate=1e-3,
+    ),
+    Recipe(
+        name="iwae", family="vae",
+        summary=f"IWAE (Burda et al. 2016), k={IWAE_TRAIN_K}, DReG gradient, 2-D latent, digits",
+        data="digits", init=_init_vae, sample=_sample, report=_report("iwae"),
+        loss=functools.partial(loss.iwae_loss, k=IWAE_TRAIN_K, estimator="dreg"),
+        steps=3000, batch_size=128, learning_rate=1e-3,
+    ),
+    Recipe(
+        name="vq-vae", family="vae",
+        summary="VQ-VAE (van den Oord et al. 2017), EMA codebook of 32, 4 codes per digit",
+        data="digits", init=_init_vq, sample=_sample, report=_vq_report, step=_vq_step,
+        steps=3000, batch_size=128,
+    ),
+    Recipe(
+        name="hvae", family="vae",
+        summary="two-level ladder VAE (Sønderby et al. 2016), latents 8 and 2, digits",
+        data="digits", init=_init_hvae, sample=_sample, report=_report("hvae"),
+        loss=loss.elbo_loss, steps=3000, batch_size=128, learning_rate=1e-3,
+    ),
+)
