@@ -267,8 +267,15 @@ def joint_log_likelihood(params: NaiveBayes, x: jax.Array) -> jax.Array:
 
 @jax.jit
 def predict_log_proba(params: NaiveBayes, x: jax.Array) -> jax.Array:
-    """log P(c | x) by Bayes' rule. x: (n, d) or (n, ...) images -> (n, K)."""
-    jll = joint_log_likelihood(params, x)
+    """log P(c | x) by Bayes' rule. x: (n, d) or (n, ...) images -> (n, K).
+
+    With ``alpha = 0`` an example can have probability zero under every class (a feature
+    value no class showed in training); its posterior is then 0 / 0, and we return the
+    uniform ``-log K`` rather than NaN.
+    """
+    jll = joint_log_likelihood(params, x)  # (n, K)
+    possible = jnp.any(jll > -jnp.inf, axis=1, keepdims=True)  # (n, 1)
+    jll = jnp.where(possible, jll, 0.0)
     return jll - jax.nn.logsumexp(jll, axis=1, keepdims=True)
 
 
