@@ -179,3 +179,49 @@ def karras_boundaries(n: int, sigma_min: float, sigma_max: float, rho: float) ->
 def ct_num_scales(k: int, total: int, s0: float, s1: float) -> int:
     """N(k) = ceil(sqrt(k/K ((s1 + 1)^2 - s0^2) + s0^2) - 1) + 1 (Consistency models, App. C)."""
     return int(math.ceil(math.sqrt(k / total * ((s1 + 1) ** 2 - s0**2) + s0**2) - 1) + 1)
+
+
+def consistency_function(F, x, t, sigma_data: float, eps: float) -> np.ndarray:
+    """f(x, t) = c_skip x + c_out F(x / sqrt(t^2 + sigma_data^2), log(t)/4)  (CM eq. 7)."""
+    x, t = _f64(x), _f64(t)
+    c_skip, c_out = consistency_scalings(t, sigma_data, eps)
+    x_in = x / np.sqrt(t**2 + sigma_data**2)[:, None]
+    return c_skip[:, None] * x + c_out[:, None] * F(x_in, 0.25 * np.log(t))
+
+
+def ct_loss(F_online, F_target, x0, n, z, num_scales, *, sigma_min, sigma_max, rho, sigma_data):
+    """Consistency training (CM Algorithm 3) with 1-based indices n in [1, N-1]."""
+    ts = karras_boundaries(num_scales, sigma_min, sigma_max, rho)  # ts[i-1] = t_i
+    t_n, t_n1 = ts[np.asarray(n) - 1], ts[np.asarray(n)]
+    x0, z = _f64(x0), _f64(z)
+    a = consistency_function(F_online, x0 + t_n1[:, None] * z, t_n1, sigma_data, sigma_min)
+    b = consistency_function(F_target, x0 + t_n[:, None] * z, t_n, sigma_data, sigma_min)
+    return float(np.mean(np.sum((a - b) ** 2, axis=1)))
+
+
+def cd_loss(F_online, F_target, denoise, x0, n, z, num_scales, *, solver, sigma_min,
+            sigma_max, rho, sigma_data):
+    """Consistency distillation (CM Algorithm 2): teacher ODE step dx/dt = (x - D(x, t))/t."""
+    ts = karras_boundaries(num_scales, sigma_min, sigma_max, rho)
+    t_n, t_n1 = ts[np.asarray(n) - 1], ts[np.asarray(n)]
+    x0, z = _f64(x0), _f64(z)
+    x1 = x0 + t_n1[:, None] * z
+    d1 = (x1 - denoise(x1, t_n1)) / t_n1[:, None]
+    h = (t_n - t_n1)[:, None]
+    x_hat = x1 + h * d1
+    if solver == "heun":
+        d0 = (x_hat - denoise(x_hat, t_n)) / t_n[:, None]
+        x_hat = x1 + h * (d1 + d0) / 2
+    a = consistency_function(F_online, x1, t_n1, sigma_data, sigma_min)
+    b = consistency_function(F_target, x_hat, t_n, sigma_data, sigma_min)
+    return float(np.mean(np.sum((a - b) ** 2, axis=1)))
+
+
+def consistency_multistep(f, noise, sigmas, sigma_min: float) -> np.ndarray:
+    """CM Algorithm 1 with a NumPy consistency function f(x, t (n,))."""
+    noise = _f64(noise)
+    n = noise.shape[1]
+    x = f(sigmas[0] * noise[0], np.full(n, sigmas[0]))
+    for s, z in zip(sigmas[1:], noise[1:], strict=True):
+        x = f(x + math.sqrt(s * s - sigma_min**2) * z, np.full(n, s))
+    return x
