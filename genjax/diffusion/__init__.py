@@ -28,6 +28,13 @@ from genjax.diffusion.forward import v_to_eps as v_to_eps
 from genjax.diffusion.forward import v_to_x0 as v_to_x0
 from genjax.diffusion.forward import x0_to_eps as x0_to_eps
 from genjax.diffusion.forward import x0_to_v as x0_to_v
+from genjax.diffusion.loss import dsm_loss as dsm_loss
+from genjax.diffusion.loss import edm_coefficients as edm_coefficients
+from genjax.diffusion.loss import edm_loss as edm_loss
+from genjax.diffusion.loss import edm_precondition as edm_precondition
+from genjax.diffusion.loss import loss as loss  # the function shadows the module name
+from genjax.diffusion.loss import loss_from_noise as loss_from_noise
+from genjax.diffusion.loss import min_snr_weight as min_snr_weight
 from genjax.diffusion.sample import ddim_sample as ddim_sample
 from genjax.diffusion.sample import ddim_sample_from_noise as ddim_sample_from_noise
 from genjax.diffusion.sample import ddim_step as ddim_step
@@ -51,3 +58,21 @@ from genjax.diffusion.schedules import karras_sigmas as karras_sigmas
 from genjax.diffusion.schedules import linear as linear
 from genjax.diffusion.schedules import rescale_zero_terminal_snr as rescale_zero_terminal_snr
 from genjax.diffusion.schedules import sigmoid as sigmoid
+
+# isort: split
+# Extensions: SDEs, likelihood, consistency models, guidance, recipes.
+from genjax.diffusion import guidance as guidance
+from genjax.diffusion import sde as sde
+from genjax.diffusion.guidance import guided as guided
+from genjax.diffusion.guidance import guided_eps_fn as guided_eps_fn
+from genjax.diffusion.guidance import label_dropout as label_dropout
+from genjax.diffusion.sde import VESDE as VESDE
+from genjax.diffusion.sde import VPSDE as VPSDE
+from genjax.diffusion.sde import SubVPSDE as SubVPSDE
+from genjax.diffusion.sde import exact_score_fn as exact_score_fn
+from genjax.diffusion.sde import pc_sample as pc_sample
+from genjax.diffusion.sde import pc_sample_from_noise as pc_sample_from_noise
+from genjax.diffusion import likelihood as likelihood
+from genjax.diffusion.likelihood import log_likelihood as log_likelihood
+from genjax.diffusion.likelihood import pf_ode_sample as pf_ode_sample
+from genjax.diffusion.likelihood import pf_ode_sample_from_noise as pf_ode_sample_from_noise

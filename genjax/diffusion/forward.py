@@ -116,13 +116,15 @@ def q_posterior(
     if x_t.shape != x0.shape:
         raise ValueError(f"x_t must have the shape of x0 {x0.shape}, got {x_t.shape}")
     t = _check_t(t, x0, "x0")
-    ab_t = schedule.alpha_bars[t]  # (batch,)
-    ab_prev = jnp.where(t > 0, schedule.alpha_bars[jnp.maximum(t - 1, 0)], 1.0)  # alpha_bar_{t-1}
+    prev = jnp.maximum(t - 1, 0)
+    ab_prev = jnp.where(t > 0, schedule.alpha_bars[prev], 1.0)  # alpha_bar_{t-1}, (batch,)
+    om_t = schedule.one_minus_alpha_bars[t]  # 1 - alpha_bar_t, without cancellation
+    om_prev = jnp.where(t > 0, schedule.one_minus_alpha_bars[prev], 0.0)  # 1 - alpha_bar_{t-1}
     beta_t = schedule.betas[t]
-    coef_x0 = jnp.sqrt(ab_prev) * beta_t / (1.0 - ab_t)  # eq. 7, first term
-    coef_xt = jnp.sqrt(schedule.alphas[t]) * (1.0 - ab_prev) / (1.0 - ab_t)  # eq. 7, second
+    coef_x0 = jnp.sqrt(ab_prev) * beta_t / om_t  # eq. 7, first term
+    coef_xt = jnp.sqrt(schedule.alphas[t]) * om_prev / om_t  # eq. 7, second
     mean = _bcast(coef_x0.astype(x0.dtype), x0) * x0 + _bcast(coef_xt.astype(x0.dtype), x0) * x_t
-    beta_tilde = ((1.0 - ab_prev) / (1.0 - ab_t) * beta_t).astype(x0.dtype)  # eq. 7
+    beta_tilde = (om_prev / om_t * beta_t).astype(x0.dtype)  # eq. 7
     return mean, beta_tilde, beta_t.astype(x0.dtype)
 
 

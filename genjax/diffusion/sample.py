@@ -94,9 +94,7 @@ def _check_noises(noises: Any, x_T: jax.Array, num_steps: int) -> jax.Array:
 
 def _check_num_steps(num_steps: Any, max_steps: int) -> int:
     if int(num_steps) != num_steps or not 1 <= num_steps <= max_steps:
-        raise ValueError(
-            f"num_steps must be an integer in [1, T={max_steps}], got {num_steps!r}"
-        )
+        raise ValueError(f"num_steps must be an integer in [1, T={max_steps}], got {num_steps!r}")
     return int(num_steps)
 
 
@@ -134,11 +132,13 @@ def ddim_timesteps(num_train_steps: int, num_steps: int) -> np.ndarray:
     return (num_train_steps - 1 - (i * num_train_steps) // num_steps).astype(np.int32)
 
 
-def _alpha_bar_at(schedule: Schedule, ts: np.ndarray, dtype: Any) -> jax.Array:
-    """``alpha_bar`` at integer times, with ``alpha_bar_{-1} = 1`` for the clean data."""
+def _alpha_bar_at(schedule: Schedule, ts: np.ndarray, dtype: Any) -> tuple[jax.Array, jax.Array]:
+    """``(alpha_bar, 1 - alpha_bar)`` at integer times; ``t = -1`` (clean data) gives (1, 0)."""
     ts = np.asarray(ts)
-    ab = schedule.alpha_bars[np.maximum(ts, 0)]
-    return jnp.where(jnp.asarray(ts) >= 0, ab, 1.0).astype(dtype)
+    data = jnp.asarray(ts) < 0
+    ab = jnp.where(data, 1.0, schedule.alpha_bars[np.maximum(ts, 0)])
+    om = jnp.where(data, 0.0, schedule.one_minus_alpha_bars[np.maximum(ts, 0)])
+    return ab.astype(dtype), om.astype(dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,23 +180,26 @@ def ddpm_step(
       ``(batch, ...)`` the state ``x_{t-1}``.
     """
     dtype = x.dtype
+    prev = jnp.maximum(t - 1, 0)
     ab_t = schedule.alpha_bars[t].astype(dtype)
-    ab_prev = jnp.where(t > 0, schedule.alpha_bars[jnp.maximum(t - 1, 0)], 1.0).astype(dtype)
+    ab_prev = jnp.where(t > 0, schedule.alpha_bars[prev], 1.0).astype(dtype)
+    om_t = schedule.one_minus_alpha_bars[t].astype(dtype)  # 1 - ab_t, no cancellation
+    om_prev = jnp.where(t > 0, schedule.one_minus_alpha_bars[prev], 0.0).astype(dtype)
     beta_t = schedule.betas[t].astype(dtype)
     alpha_t = schedule.alphas[t].astype(dtype)
 
     eps = _call_model(eps_fn, x, t)
-    x0 = _x0_from_eps(x, eps, jnp.sqrt(ab_t), jnp.sqrt(1.0 - ab_t))  # eq. 15
+    x0 = _x0_from_eps(x, eps, jnp.sqrt(ab_t), jnp.sqrt(om_t))  # eq. 15
     if clip_x0 is not None:
         x0 = jnp.clip(x0, -clip_x0, clip_x0)
     # mu_tilde = sqrt(ab_{t-1}) beta_t / (1 - ab_t) x0 + sqrt(alpha_t)(1 - ab_{t-1})/(1 - ab_t) x_t
-    mean = (jnp.sqrt(ab_prev) * beta_t / (1.0 - ab_t)) * x0 + (
-        jnp.sqrt(alpha_t) * (1.0 - ab_prev) / (1.0 - ab_t)
+    mean = (jnp.sqrt(ab_prev) * beta_t / om_t) * x0 + (
+        jnp.sqrt(alpha_t) * om_prev / om_t
     ) * x  # eq. 7
     if variance == "beta":
         var = beta_t
     else:
-        var = (1.0 - ab_prev) / (1.0 - ab_t) * beta_t  # beta_tilde_t, eq. 7
+        var = om_prev / om_t * beta_t  # beta_tilde_t, eq. 7
     std = jnp.where(t > 0, jnp.sqrt(var), 0.0)  # Alg. 2 line 3: z = 0 at the last step
     return mean + std * z
 
@@ -287,9 +290,7 @@ def ddpm_sample(
     init_key, noise_key = jax.random.split(key)
     x_T = jax.random.normal(init_key, shape, dtype)
     noises = jax.random.normal(noise_key, (schedule.num_steps, *shape), dtype)
-    return ddpm_sample_from_noise(
-        eps_fn, x_T, noises, schedule, variance=variance, clip_x0=clip_x0
-    )
+    return ddpm_sample_from_noise(eps_fn, x_T, noises, schedule, variance=variance, clip_x0=clip_x0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,6 +307,8 @@ def ddim_step(
     z: jax.Array,
     *,
     eta: float = 0.0,
+    om_t: jax.Array | None = None,
+    om_prev: jax.Array | None = None,
 ) -> jax.Array:
     """One DDIM step ``x_t -> x_{t'}``, ``t' < t`` (Song et al. 2021, eq. 12).
 
@@ -322,15 +325,19 @@ def ddim_step(
       ab_prev: ``alpha_bar_t'`` (scalar; 1 for the clean data).
       z: ``(batch, ...)`` standard normal noise (unused when ``eta = 0``).
       eta: >= 0; 0 is deterministic DDIM, 1 the DDPM posterior variance.
+      om_t, om_prev: optional ``1 - ab_t`` and ``1 - ab_t'`` computed without cancellation
+        (:attr:`Schedule.one_minus_alpha_bars`); by default ``1 - ab``.
 
     Returns:
       ``(batch, ...)`` the state at ``t'``.
     """
+    om_t = 1.0 - ab_t if om_t is None else om_t
+    om_prev = 1.0 - ab_prev if om_prev is None else om_prev
     eps = _call_model(eps_fn, x, t)
-    x0 = _x0_from_eps(x, eps, jnp.sqrt(ab_t), jnp.sqrt(1.0 - ab_t))
-    sigma = eta * jnp.sqrt((1.0 - ab_prev) / (1.0 - ab_t) * (1.0 - ab_t / ab_prev))  # eq. 16
+    x0 = _x0_from_eps(x, eps, jnp.sqrt(ab_t), jnp.sqrt(om_t))
+    sigma = eta * jnp.sqrt(om_prev / om_t * (1.0 - ab_t / ab_prev))  # eq. 16
     # Rounding may push 1 - ab' - sigma^2 a hair below 0 at eta = 1.
-    direction = jnp.sqrt(jnp.maximum(1.0 - ab_prev - sigma**2, 0.0))  # eq. 12, middle term
+    direction = jnp.sqrt(jnp.maximum(om_prev - sigma**2, 0.0))  # eq. 12, middle term
     return jnp.sqrt(ab_prev) * x0 + direction * eps + sigma * z
 
 
@@ -373,14 +380,15 @@ def ddim_sample_from_noise(
             raise ValueError("noises must be given when eta > 0")
         noises = jnp.zeros((num_steps, *x_T.shape), x_T.dtype)
     noises = _check_noises(noises, x_T, num_steps)
-    ab_t = _alpha_bar_at(schedule, ts, x_T.dtype)
-    ab_prev = _alpha_bar_at(schedule, prev, x_T.dtype)
+    ab_t, om_t = _alpha_bar_at(schedule, ts, x_T.dtype)
+    ab_prev, om_prev = _alpha_bar_at(schedule, prev, x_T.dtype)
 
     def body(x: jax.Array, step: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
-        t, a, a_prev, z = step
-        return ddim_step(eps_fn, x, t, a, a_prev, z, eta=eta), None
+        t, a, a_prev, o, o_prev, z = step
+        return ddim_step(eps_fn, x, t, a, a_prev, z, eta=eta, om_t=o, om_prev=o_prev), None
 
-    x0, _ = jax.lax.scan(body, x_T, (jnp.asarray(ts), ab_t, ab_prev, noises))
+    xs = (jnp.asarray(ts), ab_t, ab_prev, om_t, om_prev, noises)
+    x0, _ = jax.lax.scan(body, x_T, xs)
     return x0
 
 
@@ -421,7 +429,5 @@ def ddim_sample(
     _check_num_steps(num_steps, schedule.num_steps)
     init_key, noise_key = jax.random.split(key)
     x_T = jax.random.normal(init_key, shape, dtype)
-    noises = (
-        jax.random.normal(noise_key, (num_steps, *shape), dtype) if eta > 0 else None
-    )
+    noises = jax.random.normal(noise_key, (num_steps, *shape), dtype) if eta > 0 else None
     return ddim_sample_from_noise(eps_fn, x_T, noises, schedule, num_steps=num_steps, eta=eta)

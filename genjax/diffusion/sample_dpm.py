@@ -71,9 +71,9 @@ def dpm_solver_pp_orders(num_steps: int, order: int) -> np.ndarray:
 def _grid(schedule: Schedule, num_steps: int, dtype: Any) -> tuple[jax.Array, ...]:
     """Integer times, ``alpha, sigma, lambda`` on the grid, with the data end appended."""
     ts = ddim_timesteps(schedule.num_steps, num_steps)  # (S,)
-    ab = _alpha_bar_at(schedule, np.concatenate([ts, [-1]]), dtype)  # (S+1,), ab = 1 at data
+    ab, om = _alpha_bar_at(schedule, np.concatenate([ts, [-1]]), dtype)  # (S+1,); 1, 0 at data
     alpha = jnp.sqrt(ab)
-    sigma = jnp.sqrt(1.0 - ab)
+    sigma = jnp.sqrt(om)
     lam = jnp.log(alpha) - jnp.log(sigma)  # lambda = log(alpha/sigma); +inf at the data end
     return jnp.asarray(ts), alpha, sigma, lam
 
