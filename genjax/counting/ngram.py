@@ -146,28 +146,24 @@ def _check_tokens(name: str, tokens) -> jax.Array:
 def _unique(ids: jax.Array, cap: int):
     """Sorted distinct ids and their counts, by one sort and scatter-adds.
 
-    ids: (P,) int32 -> unique_ids (cap,) padded with the sentinel, counts (cap,) int32,
-    slot_of_position (P,) (index of each position's id in unique_ids), first (P,) bool
-    (True at one position per distinct id).
+    ids: (P,) int32 -> unique_ids (cap,) padded with the sentinel, counts (cap,) int32, and
+    slot_of_position (P,) (the index of each position's id in unique_ids). A plain sort and
+    a search back, because a sort that carries the permutation (argsort) is ~10x slower on
+    XLA:CPU.
     """
-    num = ids.shape[0]
-    if num == 0:
-        empty = jnp.zeros((0,), jnp.int32)
+    if ids.shape[0] == 0:
         return (
             jnp.full((cap,), _SENTINEL, jnp.int32),
             jnp.zeros((cap,), jnp.int32),
-            empty,
-            jnp.zeros((0,), bool),
+            jnp.zeros((0,), jnp.int32),
         )
-    perm = jnp.argsort(ids)  # (P,) positions in sorted order
-    sorted_ids = ids[perm]
+    sorted_ids = jnp.sort(ids)
     first = jnp.concatenate([jnp.ones((1,), bool), sorted_ids[1:] != sorted_ids[:-1]])
     slot = jnp.cumsum(first.astype(jnp.int32)) - 1  # (P,) index among the distinct ids
     unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32).at[slot].set(sorted_ids)
     counts = jnp.zeros((cap,), jnp.int32).at[slot].add(1)  # c(gram): scatter-add of ones
-    slot_of_position = jnp.zeros((num,), jnp.int32).at[perm].set(slot)
-    first_at_position = jnp.zeros((num,), bool).at[perm].set(first)
-    return unique_ids, counts, slot_of_position, first_at_position
+    slot_of_position = jnp.searchsorted(unique_ids, ids).astype(jnp.int32)  # exact hits
+    return unique_ids, counts, slot_of_position
 
 
 def _per_context(unique_ids: jax.Array, values: jax.Array, vocab_size: int, cap_context: int):
@@ -186,7 +182,7 @@ def _count(tokens: jax.Array, *, n: int, vocab_size: int) -> dict:
     num_tokens = tokens.shape[0]
     V = vocab_size
     caps = [1] + [max(num_tokens - k + 1, 1) for k in range(1, n + 1)]  # cap_0 .. cap_n
-    ids_, counts_, slots_, firsts_ = [], [], [], []
+    ids_, counts_, slots_ = [], [], []
     for k in range(1, n + 1):
         num_positions = max(num_tokens - k + 1, 0)  # k-grams start at 0 .. N - k
         if k == 1:
@@ -195,20 +191,23 @@ def _count(tokens: jax.Array, *, n: int, vocab_size: int) -> dict:
             # id(x_i .. x_{i+k-1}) = rank(x_i .. x_{i+k-2}) * V + x_{i+k-1}
             prefix_rank = slots_[-1][:num_positions]
             ids = prefix_rank * V + tokens[k - 1 : k - 1 + num_positions]
-        unique_ids, counts, slots, first = _unique(ids, caps[k])
+        unique_ids, counts, slots = _unique(ids, caps[k])
         ids_.append(unique_ids)
         counts_.append(counts)
         slots_.append(slots)
-        firsts_.append(first)
 
     continuations = []
     for k in range(1, n):
         # N1+(. g) for a k-gram g: one for each distinct (k+1)-gram ending in g. The
         # (k+1)-gram starting at position i ends in the k-gram starting at i + 1.
         num_longer = max(num_tokens - k, 0)
-        suffix_slot = slots_[k - 1][1 : 1 + num_longer]
-        cont = jnp.zeros((caps[k],), jnp.int32).at[suffix_slot].add(
-            firsts_[k][:num_longer].astype(jnp.int32)
+        longer_slot = slots_[k][:num_longer]  # (k+1)-gram at i
+        suffix_slot = slots_[k - 1][1 : 1 + num_longer]  # its last k tokens
+        # every occurrence of a (k+1)-gram writes the same suffix: (cap_{k+1},)
+        suffix_of = jnp.zeros((caps[k + 1],), jnp.int32).at[longer_slot].set(suffix_slot)
+        distinct = ids_[k] != _SENTINEL
+        cont = jnp.zeros((caps[k],), jnp.int32).at[jnp.where(distinct, suffix_of, 0)].add(
+            distinct.astype(jnp.int32)
         )
         continuations.append(cont)
 
