@@ -25,7 +25,7 @@ __all__ = [
     "frechet_distance_gaussian",
 ]
 
-_MEDIAN_POINTS = 512
+_MEDIAN_POINTS = 128
 
 
 def _f64(a) -> np.ndarray:
@@ -38,9 +38,15 @@ def pairwise_sq_dists(x, y) -> np.ndarray:
     return np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
 
 
+def _subsample(a: np.ndarray) -> np.ndarray:
+    idx = np.arange(0, a.shape[0], max(1, a.shape[0] // _MEDIAN_POINTS))[:_MEDIAN_POINTS]
+    return a[idx]
+
+
 def median_bandwidth(x, y) -> float:
-    """Median distance over distinct pairs of the pooled first 512 points of each set."""
-    z = np.concatenate([_f64(x)[:_MEDIAN_POINTS], _f64(y)[:_MEDIAN_POINTS]])
+    """Median distance over distinct pairs of a pooled subsample: 128 rows of each set at
+    stride ``n // 128`` (all rows when fewer)."""
+    z = np.concatenate([_subsample(_f64(x)), _subsample(_f64(y))])
     d = np.sqrt(pairwise_sq_dists(z, z))
     h = float(np.median(d[np.triu_indices(z.shape[0], k=1)]))
     return h if h > 0 else 1.0
