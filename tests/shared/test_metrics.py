@@ -47,6 +47,18 @@ def test_metrics_match_oracle_float64(x64, key, use_jit):
     assert_close_to_oracle(j(metrics.mode_coverage)(x, y[:5], 0.5), om.mode_coverage(x, y[:5], 0.5))
 
 
+def test_median_heuristic_matches_oracle_on_strided_subsample(x64):
+    # Sets larger than the 128-row subsample, one of them ordered (sorted by its first
+    # coordinate): the strided subsample and the exact order statistics match the oracle.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 2))
+    y = np.sort(rng.normal(size=(701, 2)) + 0.5, axis=0)
+    assert_close_to_oracle(
+        metrics._median_bandwidth(jnp.asarray(x), jnp.asarray(y)), om.median_bandwidth(x, y)
+    )
+    assert_close_to_oracle(metrics.mmd(x, y), om.mmd(x, y))
+
+
 def test_metrics_match_oracle_float32(key):
     x, y = _sets(2)
     x32, y32 = x.astype(np.float32), y.astype(np.float32)
