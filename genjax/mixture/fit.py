@@ -106,6 +106,29 @@ def _check_nonnegative(name: str, value) -> None:
         raise ValueError(f"{name} must be a scalar >= 0, got {value!r}")
 
 
+def _check_init_values(init: GMMParams) -> None:
+    """Concrete initial parameters must be a valid mixture (weights on the simplex, SPD)."""
+    try:
+        weights, covs = np.asarray(init.weights, np.float64), np.asarray(init.covs, np.float64)
+        means = np.asarray(init.means)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return
+    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-5):
+        raise ValueError(f"init.weights must be >= 0 and sum to 1, got {weights}")
+    if not np.all(np.isfinite(means)):
+        raise ValueError("init.means must be finite")
+    if init.covariance_type == "full":
+        eig = np.linalg.eigvalsh(0.5 * (covs + np.swapaxes(covs, -1, -2)))
+        ok = np.allclose(covs, np.swapaxes(covs, -1, -2)) and np.all(eig > 0)
+    else:
+        ok = np.all(np.isfinite(covs)) and np.all(covs > 0)
+    if not ok:
+        raise ValueError(
+            "init.covs must hold symmetric positive-definite covariances (positive variances "
+            "for diag and spherical)"
+        )
+
+
 def fit(
     key: jax.Array,
     x: jax.Array,
@@ -167,6 +190,7 @@ def fit(
                 f"init must have k={k} components in D={x.shape[1]} dimensions to match k and "
                 f"x, got means of shape {jnp.shape(init.means)}"
             )
+        _check_init_values(init)
         init_params, method = init, None
     elif isinstance(init, str) and init in INIT_METHODS:
         init_params, method = None, init

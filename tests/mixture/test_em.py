@@ -275,3 +275,25 @@ def test_second_call_does_not_recompile():
     before = fit_module._fit._cache_size()
     mixture.fit(jax.random.key(1), x2, k=2, max_iter=7, tol=1e-2, reg_covar=1e-4)
     assert fit_module._fit._cache_size() == before
+
+
+def test_float32_far_from_the_origin():
+    # Data 1000 away from the origin in float32 (spacing of representable numbers there:
+    # 6e-5): the fit must be the centred fit, shifted. Differences x_n - mu_k are formed
+    # before any product, so no E[x x^T] - mu mu^T cancellation (which would lose ~1e6 x
+    # eps = 0.1 of the covariance here); tolerance 2e-3 covers the 6e-5 input rounding
+    # amplified over 10 iterations.
+    x = three_blobs(200, seed=6)
+    w0, m0, c0 = initial_params(x, 3, "full")
+    runs = []
+    for shift in (0.0, 1000.0):
+        init = _params(w0, m0 + shift, c0, "full", jnp.float32)
+        params, _ = mixture.fit(
+            jax.random.key(0), jnp.asarray(x + shift, jnp.float32), k=3, init=init,
+            max_iter=10, tol=0.0,
+        )
+        runs.append(params)
+    np.testing.assert_allclose(runs[1].means - 1000.0, runs[0].means, atol=2e-3)
+    np.testing.assert_allclose(runs[1].covs, runs[0].covs, rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(runs[1].weights, runs[0].weights, atol=2e-3)
+

@@ -21,6 +21,17 @@ def _params(k=3, d=2, covariance_type="full"):
     )
 
 
+def _bad_init(what: str) -> mixture.GMMParams:
+    good = _params()
+    if what == "weights":
+        return mixture.GMMParams(jnp.asarray([0.5, 0.6, -0.1]), good.means, good.covs)
+    if what == "covs":  # an indefinite matrix
+        covs = good.covs.at[1].set(jnp.asarray([[1.0, 2.0], [2.0, 1.0]]))
+        return mixture.GMMParams(good.weights, good.means, covs)
+    return mixture.GMMParams(good.weights, good.means, jnp.asarray([[1.0, 1.0], [0.0, 1.0],
+                                                                   [1.0, 1.0]]))
+
+
 def _nan_data():
     x = X.copy()
     x[3, 1] = np.nan
@@ -45,6 +56,9 @@ def _nan_data():
         (dict(k=2, init=_params(k=3)), "init"),  # k mismatch
         (dict(k=3, init=_params(k=3, d=3)), "init"),  # D mismatch
         (dict(k=3, init=_params(k=3, covariance_type="diag")), "covariance_type"),
+        (dict(k=3, init=_bad_init("weights")), "init.weights"),
+        (dict(k=3, init=_bad_init("covs")), "init.covs"),
+        (dict(k=3, covariance_type="diag", init=_bad_init("variances")), "init.covs"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs, match):
