@@ -17,7 +17,7 @@ most ``alpha`` (asymptotically, by the central limit theorem), so with the defau
 ``alpha = 1e-3`` and fixed seeds a correct sampler's test is stable, and a biased sampler
 whose bias is several standard errors is caught. They raise ``AssertionError`` on
 rejection (pass ``raise_on_failure=False`` to get the result instead) and return a
-result object otherwise.
+result object otherwise, which is truthy iff the test passed.
 
 The distribution functions needed (normal tail and quantile, chi-square tail) are
 computed here from ``math.erfc`` and the regularised incomplete gamma function, so SciPy
@@ -250,6 +250,10 @@ class MomentTestResult:
     p_value: float
     num_tests: int
 
+    def __bool__(self) -> bool:
+        """Truthy iff the test passed, so ``assert moment_ztest(...)`` reads naturally."""
+        return self.passed
+
 
 def moment_ztest(
     samples: Any,
@@ -367,6 +371,10 @@ class ChiSquareResult:
     dof: int
     p_value: float
     num_cells: int
+
+    def __bool__(self) -> bool:
+        """Truthy iff the test passed, so ``assert moment_ztest(...)`` reads naturally."""
+        return self.passed
 
 
 def _pool_cells(expected: np.ndarray, min_expected: float) -> list[np.ndarray]:

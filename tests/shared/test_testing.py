@@ -116,6 +116,7 @@ def test_moment_ztest_false_alarm_rate_and_power():
     x = mean + rng.normal(size=(2500, 3)) @ chol.T
     result = testing.moment_ztest(x, mean, cov)
     assert result and result.passed and result.num_tests == 3
+    assert not testing.moment_ztest(x, mean + 1.0, cov, raise_on_failure=False)
     wrong = mean + np.array([0.0, 0.3 * math.sqrt(cov[1, 1]), 0.0])
     with pytest.raises(AssertionError, match="moment z-test rejected"):
         testing.moment_ztest(x, wrong, cov)
@@ -262,3 +263,27 @@ def test_effective_sample_size():
         testing.effective_sample_size(np.ones(3))
     with pytest.raises(ValueError, match="chain"):
         testing.effective_sample_size(np.ones((5, 2, 2)))
+
+
+# ---------------------------------------------------------------------------------------
+# The shared oracles are independent of JAX
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["oracle_targets", "oracle_metrics"])
+def test_shared_oracles_import_only_numpy_and_the_standard_library(module):
+    import ast
+    import importlib
+    import sys
+
+    path = importlib.import_module(f"genjax.{module}").__file__
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            roots.add((node.module or "").split(".")[0])
+    allowed = {"numpy", "__future__"} | set(sys.stdlib_module_names)
+    assert roots <= allowed, roots - allowed
