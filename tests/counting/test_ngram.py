@@ -148,6 +148,7 @@ def test_every_context_sums_to_one(corpus):
             np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow  # ~5 s: compiles the order-5 counting and both smoothers
 def test_normalisation_order_5_sparse():
     # V**n = 3**5 contexts * 3 next tokens; the tables hold only what the corpus has
     tokens = np.random.default_rng(2).integers(0, 3, 50).astype(np.int32)
@@ -193,10 +194,10 @@ def test_sample_frequencies_match_next_token_probs(corpus, key):
     model = ngram.fit(corpus, n=N_ORDER, vocab_size=V, smoothing="kneser_ney")
     prefix = jnp.array([0, 1], jnp.int32)
     keys = jax.random.split(key, 4000)
+    draw = jax.jit(jax.vmap(lambda k, t: ngram.sample(k, model, prefix, 1, temperature=t),
+                            in_axes=(0, None)))  # one program for both temperatures
     for temperature in (1.0, 0.7):
-        draws = jax.vmap(lambda k, t=temperature: ngram.sample(k, model, prefix, 1, temperature=t))(
-            keys
-        )[:, 0]
+        draws = draw(keys, jnp.float32(temperature))[:, 0]
         logits = np.log(np.asarray(ngram.next_token_probs(model, prefix), np.float64))
         probs = np.exp(logits / temperature - np.logaddexp.reduce(logits / temperature))
         chi_square_test(np.bincount(np.asarray(draws), minlength=V), probs)
