@@ -62,17 +62,17 @@ from genjax.diffusion.schedules import sigmoid as sigmoid
 # isort: split
 # Extensions: SDEs, likelihood, consistency models, guidance, recipes.
 from genjax.diffusion import guidance as guidance
+from genjax.diffusion import likelihood as likelihood
 from genjax.diffusion import sde as sde
 from genjax.diffusion.guidance import guided as guided
 from genjax.diffusion.guidance import guided_eps_fn as guided_eps_fn
 from genjax.diffusion.guidance import label_dropout as label_dropout
+from genjax.diffusion.likelihood import log_likelihood as log_likelihood
+from genjax.diffusion.likelihood import pf_ode_sample as pf_ode_sample
+from genjax.diffusion.likelihood import pf_ode_sample_from_noise as pf_ode_sample_from_noise
 from genjax.diffusion.sde import VESDE as VESDE
 from genjax.diffusion.sde import VPSDE as VPSDE
 from genjax.diffusion.sde import SubVPSDE as SubVPSDE
 from genjax.diffusion.sde import exact_score_fn as exact_score_fn
 from genjax.diffusion.sde import pc_sample as pc_sample
 from genjax.diffusion.sde import pc_sample_from_noise as pc_sample_from_noise
-from genjax.diffusion import likelihood as likelihood
-from genjax.diffusion.likelihood import log_likelihood as log_likelihood
-from genjax.diffusion.likelihood import pf_ode_sample as pf_ode_sample
-from genjax.diffusion.likelihood import pf_ode_sample_from_noise as pf_ode_sample_from_noise

@@ -1,0 +1,216 @@
+"""Exact mixture models, and the samplers held against exact targets.
+
+* the fast (K, D, N) model equals the reference one and genjax.oracle_targets (NumPy);
+* DDIM (eta = 0) with the exact eps maps N(0, I) to the target's exact mean and
+  covariance within Monte Carlo error (a Gaussian and the ring) [slow];
+* every sampler covers all 8 modes of the ring [slow];
+* the measured convergence order of each ODE solver against an RK4 reference solution of
+  the probability-flow ODE matches its theory [slow].
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from genjax import diffusion as d
+from genjax import metrics, ode, targets
+from genjax import oracle_targets as ot
+from genjax.testing import assert_close_to_oracle, moment_ztest
+
+
+def _np(target):
+    return tuple(np.asarray(a, np.float64) for a in (target.weights, target.means, target.covs))
+
+
+def _aniso_mixture(dtype):
+    covs = [[[0.5, 0.2], [0.2, 0.3]], [[0.2, 0.0], [0.0, 0.6]], [[0.3, -0.1], [-0.1, 0.3]]]
+    return targets.GaussianMixture.create(
+        [0.2, 0.5, 0.3], [[-2.0, 0.0], [1.0, 1.5], [0.5, -2.0]], covs, dtype=dtype
+    )
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_eps_and_denoiser_match_numpy_oracle(x64, jit):
+    target = _aniso_mixture(jnp.float64)
+    w, m, c = _np(target)
+    s = d.linear(1000, dtype=jnp.float64)
+    ab = np.asarray(s.alpha_bars)
+    x = np.random.default_rng(0).standard_normal((6, 2)) * 3.0
+    t = np.array([0, 1, 100, 500, 998, 999], np.int32)
+    want = np.stack([
+        -np.sqrt(1 - ab[ti]) * ot.mixture_score(
+            *ot.mixture_noised(w, m, c, np.sqrt(ab[ti]), np.sqrt(1 - ab[ti])), x[i:i + 1])[0]
+        for i, ti in enumerate(t)
+    ])  # fmt: skip
+    for make in (d.analytic_eps_fn, d.fast_analytic_eps_fn):
+        fn = make(target, s)
+        fn = jax.jit(fn) if jit else fn
+        assert_close_to_oracle(fn(x, t), want, err_msg=make.__name__)
+    sig = np.array([0.002, 0.1, 1.0, 5.0, 80.0, 0.5])
+    want = np.stack([
+        ot.mixture_posterior_mean_x0(w, m, c, x[i:i + 1] * sig[i], 1.0, sig[i])[0]
+        for i in range(6)
+    ])  # fmt: skip
+    for make in (d.analytic_denoiser, d.fast_analytic_denoiser):
+        fn = make(target)
+        fn = jax.jit(fn) if jit else fn
+        assert_close_to_oracle(fn(x * sig[:, None], sig), want, err_msg=make.__name__)
+
+
+def test_fast_equals_reference_float32():
+    target = targets.ring()
+    s = d.linear(1000)
+    x = jax.random.normal(jax.random.key(0), (64, 2)) * 4.0
+    t = jax.random.randint(jax.random.key(1), (64,), 0, 1000)
+    ref, fast = d.analytic_eps_fn(target, s)(x, t), d.fast_analytic_eps_fn(target, s)(x, t)
+    # Cholesky vs eigendecomposition in float32: a few ulps of values up to ~8.
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+    sig = jnp.exp(jax.random.uniform(jax.random.key(2), (64,), minval=-6.0, maxval=4.4))
+    np.testing.assert_allclose(
+        d.fast_analytic_denoiser(target)(x * sig[:, None], sig),
+        d.analytic_denoiser(target)(x * sig[:, None], sig),
+        rtol=1e-5, atol=1e-5,
+    )  # fmt: skip
+
+
+def test_single_gaussian_closed_form_and_extremes():
+    """N(m, c^2 I): eps = sigma (x - alpha m)/(alpha^2 c^2 + sigma^2); a sign flip fails."""
+    m, c = np.array([1.0, -2.0]), 0.5
+    target = targets.GaussianMixture.create([1.0], [m], [c**2 * np.eye(2)])
+    s = d.linear(1000)
+    x = jnp.array([[3.0, 1.0], [-1.0, 0.0]])
+    for t in (0, 999):
+        tt = jnp.full((2,), t)
+        a, sg = float(s.alpha(t)), float(s.sigma(t))
+        want = sg * (np.asarray(x) - a * m) / (a**2 * c**2 + sg**2)
+        np.testing.assert_allclose(d.fast_analytic_eps_fn(target, s)(x, tt), want, rtol=2e-5)
+    den = d.fast_analytic_denoiser(target)
+    # sigma -> 0 returns x itself; sigma -> inf returns the prior mean.
+    np.testing.assert_allclose(den(x, jnp.full((2,), 1e-4)), x, atol=1e-6)
+    np.testing.assert_allclose(den(x * 1e4, jnp.full((2,), 1e4)), np.stack([m, m]), atol=1e-3)
+
+
+def test_bad_shapes_raise():
+    target = targets.ring()
+    fn = d.fast_analytic_eps_fn(target, d.linear(10))
+    with pytest.raises(ValueError, match="t"):
+        fn(jnp.zeros((4, 2)), jnp.zeros((3,), jnp.int32))
+    with pytest.raises(ValueError, match="x"):
+        fn(jnp.zeros((4, 3)), jnp.zeros((4,), jnp.int32))
+
+
+@pytest.mark.slow
+def test_ddim_reproduces_exact_mean_and_covariance():
+    """DDIM with all T steps integrates the probability-flow ODE, which maps N(0, I) to the
+    data law: sample mean and covariance match the exact ones within Monte Carlo error."""
+    s = d.linear(1000)
+    n = 20_000
+    gauss = targets.GaussianMixture.create([1.0], [[1.0, -0.5]], [[[1.0, 0.6], [0.6, 0.8]]])
+    for target in (gauss, targets.ring()):
+        eps = d.fast_analytic_eps_fn(target, s)
+        x = np.asarray(d.ddim_sample(jax.random.key(3), eps, (n, 2), s, num_steps=1000))
+        mean, cov = np.asarray(target.mean()), np.asarray(target.covariance())
+        moment_ztest(x, mean, cov, check_variance=True)
+        # Off-diagonal covariance: SE of the sample covariance ~ sqrt((c_00 c_11 + c_01^2)/n).
+        se = np.sqrt((cov[0, 0] * cov[1, 1] + cov[0, 1] ** 2) / n)
+        assert abs(np.cov(x.T)[0, 1] - cov[0, 1]) < 4.5 * se
+        # Power: the wrong sign of eps would collapse or blow up the spread.
+        assert np.all(np.abs(np.diag(np.cov(x.T)) / np.diag(cov) - 1) < 0.1)
+
+
+@pytest.mark.slow
+def test_every_sampler_covers_the_ring():
+    target = targets.ring(n_modes=8, radius=4.0, std=0.3)
+    s = d.linear(1000)
+    eps = d.fast_analytic_eps_fn(target, s)
+    den = d.fast_analytic_denoiser(target)
+    key, n = jax.random.key(11), 1024
+    truth = target.sample(jax.random.key(12), n)
+    runs = {
+        "ddpm": d.ddpm_sample(key, eps, (n, 2), s),
+        "ddim-50": d.ddim_sample(key, eps, (n, 2), s, num_steps=50),
+        "ddim-50 eta=1": d.ddim_sample(key, eps, (n, 2), s, num_steps=50, eta=1.0),
+        "dpm++2M-20": d.dpm_solver_pp_sample(key, eps, (n, 2), s, num_steps=20),
+        "dpm++3M-20": d.dpm_solver_pp_sample(key, eps, (n, 2), s, num_steps=20, order=3),
+        "dpm++2S-20": d.dpm_solver_pp_sample(
+            key, eps, (n, 2), s, num_steps=20, method="singlestep"
+        ),
+        "euler-50": d.euler_sample(key, den, (n, 2), d.karras_sigmas(50)),
+        "heun-18": d.heun_sample(key, den, (n, 2), d.karras_sigmas(18)),
+        "heun-18 churn": d.heun_sample(key, den, (n, 2), d.karras_sigmas(18), s_churn=10.0,
+                                       s_tmin=0.05, s_tmax=50.0),
+    }  # fmt: skip
+    for name, x in runs.items():
+        assert float(metrics.mode_coverage(x, target.means, 0.9)) == 1.0, name
+        # and the samples sit on the modes: nearly all within 4 std of one
+        dist = jnp.min(jnp.linalg.norm(x[:, None, :] - target.means[None], axis=-1), axis=1)
+        assert float(jnp.mean(dist < 1.2)) > 0.97, name
+        assert float(metrics.energy_distance(x, truth)) < 0.05, name
+
+
+def _lambda_linear_schedule(T=1280, lam_max=12.0, lam_min=-6.0):
+    """A schedule with lambda = log(alpha/sigma) linear in t: the trailing grid is uniform in
+    lambda, and lambda_max = 12 puts the last grid time so close to the data (sigma^2 <
+    1e-8) that the final first-order step into sigma = 0 adds no visible error."""
+    lam = lam_max - (lam_max - lam_min) * (np.arange(T) + 1) / T
+    ab = 1.0 / (1.0 + np.exp(-2.0 * lam))
+    return d.from_betas(1.0 - ab / np.concatenate([[1.0], ab[:-1]]), dtype=jnp.float64), ab
+
+
+@pytest.mark.slow
+def test_measured_convergence_orders(x64):
+    """Error against an RK4 solution (4000 steps, in log sigma of the VE form
+    dy/dlog(sigma) = y - D(y, sigma), y = x/alpha) vs number of model calls."""
+    target = targets.GaussianMixture.create(
+        [0.5, 0.5], [[-1.0, 0.5], [1.0, -0.5]], [np.eye(2), [[1.0, 0.3], [0.3, 0.6]]],
+        dtype=jnp.float64,
+    )  # fmt: skip
+    s, ab = _lambda_linear_schedule()
+    eps = d.fast_analytic_eps_fn(target, s)
+    den = d.fast_analytic_denoiser(target)
+    x_T = jax.random.normal(jax.random.key(0), (16, 2), jnp.float64)
+
+    def rhs(u, y):
+        return y - den(y, jnp.full((y.shape[0],), jnp.exp(u)))
+
+    def reference(y0, log_sigma0):
+        return jax.jit(lambda y: ode.solve(rhs, y, log_sigma0, -16.0, num_steps=4000))(y0)
+
+    def order(errs, steps):
+        return np.polyfit(np.log(steps), np.log(errs), 1)[0] * -1.0
+
+    sigma_ve0 = float(np.sqrt((1 - ab[-1]) / ab[-1]))
+    ref = reference(x_T * np.sqrt(1 + sigma_ve0**2), float(np.log(sigma_ve0)))
+    steps = [32, 64, 128]
+    solvers = {
+        "ddim": (lambda n: d.ddim_sample_from_noise(eps, x_T, None, s, num_steps=n), 0.85, 1.15),
+        "dpm++2M": (lambda n: d.dpm_solver_pp_sample_from_noise(eps, x_T, s, num_steps=n),
+                    1.8, 2.3),
+        "dpm++2S": (lambda n: d.dpm_solver_pp_sample_from_noise(
+            eps, x_T, s, num_steps=n, method="singlestep"), 1.7, 2.3),
+        # Third order asymptotically; at these step counts the measured slope is ~3.5.
+        "dpm++3M": (lambda n: d.dpm_solver_pp_sample_from_noise(eps, x_T, s, num_steps=n,
+                                                                order=3), 2.7, 4.0),
+    }  # fmt: skip
+    for name, (run, lo, hi) in solvers.items():
+        errs = [float(jnp.max(jnp.abs(run(n) - ref))) for n in steps]
+        p = order(errs, steps)
+        assert lo < p < hi, f"{name}: measured order {p:.2f} ({errs})"
+    sigma_max = 20.0
+    ref = reference(x_T * sigma_max, float(np.log(sigma_max)))
+    for name, run, lo, hi in (
+        ("euler", d.euler_sample_from_noise, 0.85, 1.15),
+        ("heun", lambda den_, x, sig: d.heun_sample_from_noise(den_, x, None, sig), 1.8, 2.4),
+    ):
+        ns = [16, 32, 64]
+        errs = [
+            float(jnp.max(jnp.abs(
+                run(den, x_T * sigma_max, d.karras_sigmas(n, 1e-4, sigma_max, dtype=jnp.float64))
+                - ref)))
+            for n in ns
+        ]  # fmt: skip
+        p = order(errs, ns)
+        assert lo < p < hi, f"{name}: measured order {p:.2f} ({errs})"
