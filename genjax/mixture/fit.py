@@ -173,8 +173,9 @@ def fit(
     x = check_data(x)
     n = x.shape[0]
     k = check_k(k, n)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if isinstance(max_iter, bool) or not hasattr(max_iter, "__index__") or max_iter < 1:
         raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    max_iter = int(max_iter)
     _check_nonnegative("tol", tol)
     check_reg_covar(reg_covar)
     w = check_sample_weight(sample_weight, n, x.dtype)

@@ -61,6 +61,6 @@ def sample(key: jax.Array, params: GMMParams, n: int) -> jax.Array:
       ``(n, D)`` samples, in the dtype of ``params.means``.
     """
     check_params(params)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not hasattr(n, "__index__") or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
-    return _sample(key, params, n=n)
+    return _sample(key, params, n=int(n))
