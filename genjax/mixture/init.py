@@ -3,7 +3,8 @@
 Both initialisers pick K data points as centres, assign every point to its nearest centre
 (hard responsibilities ``gamma_nk = 1[k = argmin_j ||x_n - c_j||^2]``), and turn that
 assignment into mixture parameters by one M-step (``genjax.mixture.em.m_step``) -- the
-scheme of scikit-learn's ``init_params="k-means++"`` and ``"random_from_data"``.
+scheme of scikit-learn's ``init_params="k-means++"`` (which adds greedy local trials to
+each draw; we draw plainly, as the paper) and ``"random_from_data"``.
 
 * **k-means++** (Arthur & Vassilvitskii 2007, "k-means++: the advantages of careful
   seeding", §2.2): the first centre is a data point drawn with probability proportional
