@@ -1,6 +1,13 @@
 """The VAE family's entries for ``genjax train``: vae, beta-vae, iwae, vq-vae, hvae,
 latent-diffusion.
 
+``latent-diffusion`` (the idea of Rombach et al. 2022 at toy size): a VAE with a 4-D latent
+is trained on the digits for the first half of the steps; then, with the VAE frozen, a
+DDPM noise-prediction network (``genjax.nn.MLPDenoiser``, ``genjax.diffusion.loss``) is
+trained on the encoder's posterior samples; sampling runs DDIM (``genjax.diffusion``) in
+the latent space and decodes. Its report compares the MMD to the test images of the
+decoded diffusion samples and of the VAE's own N(0, I) prior samples.
+
 Every recipe trains on the built-in 8x8 digits (any ``(n, H, W, C)`` images in [0, 1]
 work: the networks are MLPs over the flattened image) and writes
 
@@ -34,6 +41,7 @@ from flax import nnx
 
 from genjax.registry import Recipe
 from genjax.vae import hierarchical, loss, model, quantize
+from genjax.vae.distributions import reparameterize
 from genjax.vae.sample import encode_mean, interpolate, reconstruct, sample
 
 IWAE_K = 5000  # importance samples of the held-out IWAE figure (Burda et al. 2016, §5.2)
@@ -227,6 +235,93 @@ def _vq_report(key, params, train_data, test_data, out_dir) -> dict:
     }
 
 
+# --- latent-diffusion: a VAE, then DDPM in its latent space ----------------------------------
+
+LD_LATENT = 4  # latent size of the autoencoder the diffusion model lives in
+LD_STEPS = 6000  # total steps: the first half trains the VAE, the second the denoiser
+LD_T = 1000  # diffusion steps of the linear schedule (Ho et al. 2020). Not the cosine one:
+# its clipped last beta (0.999) leaves alpha_bar[T-1] so small that DDIM's first step
+# multiplies the network's eps error by sqrt(alpha_bar[t'] / alpha_bar[T-1]) and the
+# samples blew up (std ~40 for N(0,1)-like latents), while DDPM's fresh noise hid it.
+LD_SAMPLE_STEPS = 50  # DDIM steps at sampling time
+_LD_OPT = optax.adam(1e-3)
+
+
+@functools.cache
+def _ld_schedule():
+    from genjax.diffusion import schedules
+
+    with jax.ensure_compile_time_eval():  # concrete arrays even when first built under a trace
+        return schedules.linear(LD_T)
+
+
+def _init_ld(key: jax.Array, train_data: Any) -> dict:
+    from genjax.nn import MLPDenoiser
+
+    k_vae, k_den = jax.random.split(key)
+    v = _init_vae(k_vae, train_data, latent=LD_LATENT)
+    den = MLPDenoiser(LD_LATENT, [256, 256], time_embed_dim=32, rngs=nnx.Rngs(k_den))
+    return {"vae": v, "den": den, "vae_opt": _LD_OPT.init(v), "den_opt": _LD_OPT.init(den),
+            "step": jnp.zeros((), jnp.int32)}
+
+
+def _ld_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
+    from genjax import diffusion
+
+    k_vae, k_z, k_den = jax.random.split(key, 3)
+
+    def vae_phase(p):
+        (value, _), g = jax.value_and_grad(loss.elbo_loss, has_aux=True)(p["vae"], batch, k_vae)
+        u, opt = _LD_OPT.update(g, p["vae_opt"], p["vae"])
+        return {**p, "vae": optax.apply_updates(p["vae"], u), "vae_opt": opt}, value
+
+    def diffusion_phase(p):
+        mu, logvar = p["vae"].encode(batch)
+        z = jax.lax.stop_gradient(reparameterize(k_z, mu, logvar))  # latents ~ q(z|x)
+        (value, _), g = jax.value_and_grad(diffusion.loss, has_aux=True)(
+            p["den"], z, k_den, apply_fn=lambda net, x, t: net(x, t), schedule=_ld_schedule())
+        u, opt = _LD_OPT.update(g, p["den_opt"], p["den"])
+        return {**p, "den": optax.apply_updates(p["den"], u), "den_opt": opt}, value
+
+    in_vae_phase = params["step"] < LD_STEPS // 2
+    new, value = jax.lax.cond(in_vae_phase, vae_phase, diffusion_phase, params)
+    new["step"] = params["step"] + 1
+    return new, {"loss": value, "vae_phase": in_vae_phase.astype(jnp.float32)}
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _ld_sample_jit(key: jax.Array, params: dict, n: int) -> jax.Array:
+    from genjax import diffusion
+
+    den = params["den"]
+    z = diffusion.ddim_sample(key, lambda x, t: den(x, t), (n, LD_LATENT), _ld_schedule(),
+                              num_steps=LD_SAMPLE_STEPS)
+    return jax.nn.sigmoid(params["vae"].decode(z))  # E[x | z], Bernoulli decoder
+
+
+def _ld_sample(key: jax.Array, params: dict, n: int) -> jax.Array:
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    return _ld_sample_jit(key, params, int(n))
+
+
+def _ld_report(key, params, train_data, test_data, out_dir) -> dict:
+    from genjax import metrics, plotting
+
+    k_fig, k_ld, k_prior = jax.random.split(key, 3)
+    figures = _likelihood_report(k_fig, params["vae"], train_data, test_data, Path(out_dir),
+                                 "latent-diffusion (VAE)")
+    n = int(test_data.shape[0])
+    ld = _ld_sample(k_ld, params, n)
+    plotting.image_grid(jnp.clip(ld[:64], 0.0, 1.0), Path(out_dir) / "samples.png", nrow=8,
+                        title="latent diffusion: DDIM-50 in the VAE's latent space")
+    prior = sample(k_prior, params["vae"], n)
+    flat = test_data.reshape(n, -1)
+    figures["mmd_latent_diffusion_vs_test"] = float(metrics.mmd(ld.reshape(n, -1), flat))
+    figures["mmd_vae_prior_vs_test"] = float(metrics.mmd(prior.reshape(n, -1), flat))
+    return figures
+
+
 RECIPES: tuple[Recipe, ...] = (
     Recipe(
         name="vae", family="vae",
@@ -259,5 +354,11 @@ RECIPES: tuple[Recipe, ...] = (
         summary="two-level ladder VAE (Sønderby et al. 2016), latents 8 and 2, digits",
         data="digits", init=_init_hvae, sample=_sample, report=_report("hvae"),
         loss=loss.elbo_loss, steps=3000, batch_size=128, learning_rate=1e-3,
+    ),
+    Recipe(
+        name="latent-diffusion", family="vae",
+        summary="a 4-D VAE on digits, then DDPM/DDIM in its latent space (Rombach et al. 2022)",
+        data="digits", init=_init_ld, sample=_ld_sample, report=_ld_report, step=_ld_step,
+        steps=LD_STEPS, batch_size=128, checkpoint_every=1000,
     ),
 )
