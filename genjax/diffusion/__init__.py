@@ -60,10 +60,15 @@ from genjax.diffusion.schedules import rescale_zero_terminal_snr as rescale_zero
 from genjax.diffusion.schedules import sigmoid as sigmoid
 
 # isort: split
-# Extensions: SDEs, likelihood, consistency models, guidance, recipes.
+# Extensions: SDEs, likelihood, consistency models, guidance.
+from genjax.diffusion import consistency as consistency
 from genjax.diffusion import guidance as guidance
 from genjax.diffusion import likelihood as likelihood
 from genjax.diffusion import sde as sde
+from genjax.diffusion.consistency import cd_loss as cd_loss
+from genjax.diffusion.consistency import consistency_fn as consistency_fn
+from genjax.diffusion.consistency import consistency_sample as consistency_sample
+from genjax.diffusion.consistency import ct_loss as ct_loss
 from genjax.diffusion.guidance import guided as guided
 from genjax.diffusion.guidance import guided_eps_fn as guided_eps_fn
 from genjax.diffusion.guidance import label_dropout as label_dropout
@@ -76,3 +81,5 @@ from genjax.diffusion.sde import SubVPSDE as SubVPSDE
 from genjax.diffusion.sde import exact_score_fn as exact_score_fn
 from genjax.diffusion.sde import pc_sample as pc_sample
 from genjax.diffusion.sde import pc_sample_from_noise as pc_sample_from_noise
+from genjax.diffusion.sde import pc_step as pc_step
+from genjax.diffusion.sde import probability_flow_drift as probability_flow_drift

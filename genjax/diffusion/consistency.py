@@ -83,6 +83,33 @@ def _mean_sq(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sum(d * d, axis=-1)
 
 
+def _distance(a: jax.Array, b: jax.Array, distance: str, huber_c: float | None) -> jax.Array:
+    """Per-example distance ``d(a, b)``: (batch,).
+
+    ``"l2"``: ``||a - b||^2`` (CM sec. 3). ``"pseudo_huber"``:
+    ``sqrt(||a - b||^2 + c^2) - c`` with ``c = 0.00054 sqrt(dim)`` by default (Song &
+    Dhariwal 2023, "Improved techniques for training consistency models", sec. 3.3).
+    """
+    sq = _mean_sq(a, b)
+    if distance == "l2":
+        return sq
+    dim = a[0].size
+    c = 0.00054 * dim**0.5 if huber_c is None else huber_c
+    return jnp.sqrt(sq + c * c) - c
+
+
+def _check_loss_options(distance: str, weighting: str) -> None:
+    if distance not in ("l2", "pseudo_huber"):
+        raise ValueError(f"distance must be 'l2' or 'pseudo_huber', got {distance!r}")
+    if weighting not in ("uniform", "inverse_step"):
+        raise ValueError(f"weighting must be 'uniform' or 'inverse_step', got {weighting!r}")
+
+
+def _weight(weighting: str, t_cur: jax.Array, t_next: jax.Array) -> jax.Array:
+    # lambda(t_n) = 1 (CM) or 1 / (t_{n+1} - t_n) (improved CT, sec. 3.4).
+    return jnp.ones_like(t_cur) if weighting == "uniform" else 1.0 / (t_next - t_cur)
+
+
 def consistency_scalings(
     sigma: jax.Array, *, sigma_data: float = SIGMA_DATA, eps: float = SIGMA_MIN
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -196,10 +223,16 @@ def ct_loss_from_noise(
     sigma_max: float = SIGMA_MAX,
     rho: float = RHO,
     sigma_data: float = SIGMA_DATA,
+    distance: str = "l2",
+    weighting: str = "uniform",
+    huber_c: float | None = None,
 ) -> tuple[jax.Array, dict]:
     """Consistency-training loss on given ``n`` and ``z`` (CM Algorithm 3, eq. 10).
 
-        L = mean_b || f_theta(x + t_{n+1} z, t_{n+1}) - f_theta^-(x + t_n z, t_n) ||^2
+        L = mean_b lambda(t_n) d(f_theta(x + t_{n+1} z, t_{n+1}), f_theta^-(x + t_n z, t_n))
+
+    (CM: ``d = ||.||^2``, ``lambda = 1``; the improved-CT choices are the pseudo-Huber
+    distance and ``lambda = 1 / (t_{n+1} - t_n)``.)
 
     Args:
       params: online parameters theta (differentiated).
@@ -208,17 +241,21 @@ def ct_loss_from_noise(
       n: (batch,) int indices in [1, N-1].
       z: (batch, ...) standard normal noise.
       model_fn, num_scales, sigma_min, sigma_max, rho, sigma_data: see module docstring.
+      distance: ``"l2"`` or ``"pseudo_huber"``; weighting: ``"uniform"`` or
+        ``"inverse_step"``; huber_c: the pseudo-Huber ``c`` (default 0.00054 sqrt(dim)).
 
     Returns:
       ``(loss, {"loss": loss, "num_scales": N})``.
     """
+    _check_loss_options(distance, weighting)
     kw = dict(sigma_min=sigma_min, sigma_max=sigma_max, rho=rho)
     t_next = karras_boundaries(n + 1, num_scales, **kw).astype(x0.dtype)  # (batch,) t_{n+1}
     t_cur = karras_boundaries(n, num_scales, **kw).astype(x0.dtype)  # (batch,) t_n
     f = functools.partial(consistency_fn, model_fn, sigma_data=sigma_data, eps=sigma_min)
     online = f(params, x0 + _bc(t_next, x0) * z, t_next)
     target = jax.lax.stop_gradient(f(target_params, x0 + _bc(t_cur, x0) * z, t_cur))
-    loss = jnp.mean(_mean_sq(online, target))
+    per_example = _weight(weighting, t_cur, t_next) * _distance(online, target, distance, huber_c)
+    loss = jnp.mean(per_example)
     return loss, {"loss": loss, "num_scales": jnp.asarray(num_scales)}
 
 
@@ -264,12 +301,15 @@ def cd_loss_from_noise(
     sigma_max: float = SIGMA_MAX,
     rho: float = RHO,
     sigma_data: float = SIGMA_DATA,
+    distance: str = "l2",
+    weighting: str = "uniform",
+    huber_c: float | None = None,
 ) -> tuple[jax.Array, dict]:
     """Consistency-distillation loss on given ``n`` and ``z`` (CM Algorithm 2, eq. 7).
 
         x_{n+1} = x + t_{n+1} z
         x_hat_n = ODE step of the teacher from t_{n+1} to t_n     (Euler or Heun)
-        L = mean_b || f_theta(x_{n+1}, t_{n+1}) - f_theta^-(x_hat_n, t_n) ||^2
+        L = mean_b lambda(t_n) d(f_theta(x_{n+1}, t_{n+1}), f_theta^-(x_hat_n, t_n))
 
     Args:
       denoise_fn: the teacher ``D(x (batch, ...), sigma (batch,))``.
@@ -281,6 +321,7 @@ def cd_loss_from_noise(
     """
     if solver not in ("euler", "heun"):
         raise ValueError(f"solver must be 'euler' or 'heun', got {solver!r}")
+    _check_loss_options(distance, weighting)
     kw = dict(sigma_min=sigma_min, sigma_max=sigma_max, rho=rho)
     t_next = karras_boundaries(n + 1, num_scales, **kw).astype(x0.dtype)
     t_cur = karras_boundaries(n, num_scales, **kw).astype(x0.dtype)
@@ -289,7 +330,8 @@ def cd_loss_from_noise(
     f = functools.partial(consistency_fn, model_fn, sigma_data=sigma_data, eps=sigma_min)
     online = f(params, x_next, t_next)
     target = jax.lax.stop_gradient(f(target_params, x_hat, t_cur))
-    loss = jnp.mean(_mean_sq(online, target))
+    per_example = _weight(weighting, t_cur, t_next) * _distance(online, target, distance, huber_c)
+    loss = jnp.mean(per_example)
     return loss, {"loss": loss}
 
 

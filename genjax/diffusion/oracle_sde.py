@@ -189,14 +189,24 @@ def consistency_function(F, x, t, sigma_data: float, eps: float) -> np.ndarray:
     return c_skip[:, None] * x + c_out[:, None] * F(x_in, 0.25 * np.log(t))
 
 
-def ct_loss(F_online, F_target, x0, n, z, num_scales, *, sigma_min, sigma_max, rho, sigma_data):
-    """Consistency training (CM Algorithm 3) with 1-based indices n in [1, N-1]."""
+def ct_loss(F_online, F_target, x0, n, z, num_scales, *, sigma_min, sigma_max, rho, sigma_data,
+            distance="l2", weighting="uniform"):
+    """Consistency training (CM Algorithm 3) with 1-based indices n in [1, N-1].
+
+    ``distance="pseudo_huber"``: sqrt(|a-b|^2 + c^2) - c, c = 0.00054 sqrt(d);
+    ``weighting="inverse_step"``: lambda = 1/(t_{n+1} - t_n) (improved CT, 2023).
+    """
     ts = karras_boundaries(num_scales, sigma_min, sigma_max, rho)  # ts[i-1] = t_i
     t_n, t_n1 = ts[np.asarray(n) - 1], ts[np.asarray(n)]
     x0, z = _f64(x0), _f64(z)
     a = consistency_function(F_online, x0 + t_n1[:, None] * z, t_n1, sigma_data, sigma_min)
     b = consistency_function(F_target, x0 + t_n[:, None] * z, t_n, sigma_data, sigma_min)
-    return float(np.mean(np.sum((a - b) ** 2, axis=1)))
+    sq = np.sum((a - b) ** 2, axis=1)
+    if distance == "pseudo_huber":
+        c = 0.00054 * math.sqrt(x0.shape[1])
+        sq = np.sqrt(sq + c * c) - c
+    lam = 1.0 / (t_n1 - t_n) if weighting == "inverse_step" else np.ones_like(t_n)
+    return float(np.mean(lam * sq))
 
 
 def cd_loss(F_online, F_target, denoise, x0, n, z, num_scales, *, solver, sigma_min,

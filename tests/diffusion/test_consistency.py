@@ -69,6 +69,14 @@ def test_ct_and_cd_losses_match_oracle(x64):
     expected = oracle_sde.ct_loss(np_model(W, B), np_model(W * 0.9, B + 0.1), x0, n, z, 10, **kw)
     assert_close_to_oracle(loss, np.asarray(expected))
     assert expected > 1e-3
+    # The improved-CT options: pseudo-Huber distance and lambda = 1/(t_{n+1} - t_n).
+    opts = dict(distance="pseudo_huber", weighting="inverse_step")
+    loss, _ = cm.ct_loss_from_noise(online, target, jnp.asarray(x0), jnp.asarray(n),
+                                    jnp.asarray(z), model_fn=model_fn, num_scales=10, **kw,
+                                    **opts)
+    expected = oracle_sde.ct_loss(np_model(W, B), np_model(W * 0.9, B + 0.1), x0, n, z, 10,
+                                  **kw, **opts)
+    assert_close_to_oracle(loss, np.asarray(expected))
 
     def denoise(x, s):  # a teacher with a known NumPy twin
         return x / (1.0 + s[:, None] ** 2)
