@@ -63,7 +63,9 @@ def nearest_code(z_e: jax.Array, codebook: jax.Array) -> jax.Array:
     """
     _check_codebook(z_e, codebook)
     # |z - e|^2 = |z|^2 - 2 z.e + |e|^2; |z|^2 is the same for every k and dropped
-    scores = jnp.sum(codebook**2, axis=-1) - 2.0 * z_e @ codebook.T  # (..., K)
+    lead = (1,) * (z_e.ndim - 1)
+    sq_norms = jnp.sum(codebook**2, axis=-1).reshape(*lead, -1)  # (1.., K)
+    scores = sq_norms - 2.0 * z_e @ codebook.T  # (..., K)
     return jnp.argmin(scores, axis=-1).astype(jnp.int32)
 
 

@@ -15,8 +15,7 @@ def _digits(n):
     return data.load("digits")[:n], data.load("digits", split="test")
 
 
-@pytest.mark.parametrize("name", [r.name for r in recipes.RECIPES])
-def test_recipe_trains_and_reports(tmp_path, name):
+def _train_and_report(tmp_path, name):
     recipe = registry.get(name)
     train_x, test_x = _digits(64)
     res = train.fit(recipe, train_x, key=jax.random.key(0), out_dir=tmp_path, steps=2,
@@ -25,16 +24,36 @@ def test_recipe_trains_and_reports(tmp_path, name):
     params = res.params
     samples = recipe.sample(jax.random.key(1), params, 4)
     assert samples.shape == (4, 8, 8, 1) and bool(jnp.all(jnp.isfinite(samples)))
+    figures = recipe.report(jax.random.key(2), params, train_x, test_x, tmp_path)
     if name == "vq-vae":
-        figures = recipe.report(jax.random.key(2), params, train_x, test_x, tmp_path)
         assert 1.0 <= figures["test_codebook_perplexity"] <= figures["num_codes"]
     else:
-        # the full report at k=5000 takes tens of seconds: the same code at k=10 on 8 images
-        figures = recipes._likelihood_report(jax.random.key(2), params, train_x, test_x,
-                                             tmp_path, name, iwae_k=10, iwae_images=8)
         assert figures["test_elbo_nats"] < 0
         assert np.isfinite(figures["test_iwae10_nats_first8"])
     for picture in ("samples.png", "reconstructions.png", "interpolations.png"):
         assert (tmp_path / picture).stat().st_size > 0
+    if name == "latent-diffusion":
+        assert figures["mmd_latent_diffusion_vs_test"] >= 0
     if name in ("vae", "iwae", "hvae"):  # 2-D (top) latents on the digits test set
         assert (tmp_path / "latents.png").exists()
+
+
+FAST = ("vae", "iwae")  # share one network, so their compiled report functions
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_recipe_trains_and_reports(tmp_path, monkeypatch, name):
+    # the report's IWAE-5000 on 100 images takes tens of seconds: k=10 on 8 images here
+    monkeypatch.setattr(recipes, "IWAE_K", 10)
+    monkeypatch.setattr(recipes, "IWAE_IMAGES", 8)
+    _train_and_report(tmp_path, name)
+
+
+@pytest.mark.slow
+def test_other_recipes_train_and_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(recipes, "IWAE_K", 10)
+    monkeypatch.setattr(recipes, "IWAE_IMAGES", 8)
+    others = [r.name for r in recipes.RECIPES if r.name not in FAST]
+    assert len(others) == 4
+    for name in others:
+        _train_and_report(tmp_path / name, name)
