@@ -355,9 +355,14 @@ class _NoBar:
 def _progress_bar(name: str, start: int, total: int, *, enabled: bool):
     if not enabled:
         return _NoBar()
+    import sys
+
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=start, desc=f"train {name}", unit="step", dynamic_ncols=True)
+    # Redrawn a few times a second on a terminal; in a log file, one line every 10 seconds.
+    interval = 0.1 if sys.stderr.isatty() else 10.0
+    return tqdm(total=total, initial=start, desc=f"train {name}", unit="step",
+                dynamic_ncols=True, mininterval=interval)
 
 
 def load_params(recipe: Recipe, out_dir: str | Path, key: jax.Array, data: PyTree) -> PyTree:
