@@ -65,7 +65,9 @@ def _denormalise(params: dict, x: jax.Array) -> jax.Array:
     return x * params["scale"] + params["shift"][None]
 
 
-def _run_sampler(key, eps_fn, shape, schedule, sampler: str, steps: int | None) -> jax.Array:
+def _run_sampler(
+    key, eps_fn, shape, schedule, sampler: str, steps: int | None, clip_x0: float | None = None
+) -> jax.Array:
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if sampler == "ddpm":
@@ -74,7 +76,7 @@ def _run_sampler(key, eps_fn, shape, schedule, sampler: str, steps: int | None) 
                 f"steps: the ddpm sampler visits all {schedule.num_steps} steps, got {steps}; "
                 "use --sampler ddim or dpm_solver_pp for fewer"
             )
-        return ddpm_sample(key, eps_fn, shape, schedule)
+        return ddpm_sample(key, eps_fn, shape, schedule, clip_x0=clip_x0)
     steps = DEFAULT_STEPS[sampler] if steps is None else int(steps)
     if not 1 <= steps <= schedule.num_steps:
         raise ValueError(f"steps must be in [1, {schedule.num_steps}], got {steps}")
@@ -188,7 +190,7 @@ def _digits_net(key: jax.Array) -> nnx.Module:
     from genjax.nn import UNet
 
     return UNet(
-        1, base_channels=32, channel_mults=(1, 2), num_res_blocks=1, attention_levels=(1,),
+        1, base_channels=16, channel_mults=(1, 2), num_res_blocks=1, attention_levels=(1,),
         num_classes=NUM_CLASSES, num_heads=4, num_groups=8, rngs=nnx.Rngs(key),
     )
 
@@ -230,7 +232,10 @@ def _digits_sample_jit(key, params, labels, sampler, steps, guidance_scale):
     # guidance_scale is traced: one compiled sampler serves every scale.
     eps_cond = functools.partial(_digits_apply, params["net"])
     eps_fn = guidance.guided_eps_fn(eps_cond, labels, NULL_LABEL, guidance_scale)
-    x = _run_sampler(key, eps_fn, (labels.shape[0], 8, 8, 1), DIGITS_SCHEDULE, sampler, steps)
+    # DDPM clips its x0 estimate to the data range [-1, 1] (Ho et al. 2020's code does).
+    x = _run_sampler(
+        key, eps_fn, (labels.shape[0], 8, 8, 1), DIGITS_SCHEDULE, sampler, steps, clip_x0=1.0
+    )
     return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 
@@ -239,7 +244,7 @@ def digits_sample(
     params: dict,
     n: int,
     *,
-    sampler: str = "ddim",
+    sampler: str = "ddpm",
     steps: int | None = None,
     labels: Any = None,
     guidance_scale: float = GUIDANCE_SCALE,
@@ -426,7 +431,7 @@ RECIPES: tuple[Recipe, ...] = (
         sample=digits_sample,
         report=digits_report,
         steps=1500,
-        batch_size=128,
+        batch_size=64,
         learning_rate=2e-3,
         ema_decay=0.99,
         load_data=load_digits,

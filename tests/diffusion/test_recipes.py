@@ -97,8 +97,9 @@ def test_ddpm_digits_loss_and_guided_sampling():
     assert np.isfinite(float(loss))
     assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) > 0
     lab = jnp.arange(4)
-    uncond = recipe.sample(jax.random.key(2), params, 4, steps=3, labels=lab, guidance_scale=0.0)
-    cond = recipe.sample(jax.random.key(2), params, 4, steps=3, labels=lab, guidance_scale=1.0)
+    kw = dict(sampler="ddim", steps=3, labels=lab)
+    uncond = recipe.sample(jax.random.key(2), params, 4, guidance_scale=0.0, **kw)
+    cond = recipe.sample(jax.random.key(2), params, 4, guidance_scale=1.0, **kw)
     assert uncond.shape == (4, 8, 8, 1) and float(uncond.min()) >= 0 and float(uncond.max()) <= 1
     # Same noise: the label changes the conditional samples, not the unconditional ones.
     assert float(jnp.abs(cond - uncond).max()) > 1e-4
