@@ -40,6 +40,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from genjax.metrics import bits_per_dim
 from genjax.vae.distributions import (
     bernoulli_log_likelihood,
     gaussian_log_likelihood,
@@ -49,8 +50,6 @@ from genjax.vae.distributions import (
 )
 from genjax.vae.hierarchical import HierarchicalVAE, hvae_log_weights, hvae_terms
 from genjax.vae.model import VAE, Autoencoder
-
-_LN2 = math.log(2.0)
 
 
 def _check_batch(model: Any, x: jax.Array) -> None:
@@ -157,7 +156,7 @@ def elbo_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *
         loss = jnp.mean(-log_lik) + gamma * jnp.abs(jnp.mean(kl) - capacity)  # Burgess eq. 8
     elbo = jnp.mean(terms["elbo"])
     metrics = {k: jnp.mean(v) for k, v in terms.items()}
-    metrics["bits_per_dim"] = -elbo / (_num_dims(params) * _LN2)
+    metrics["bits_per_dim"] = bits_per_dim(-elbo, _num_dims(params))
     return loss, metrics
 
 
@@ -300,7 +299,7 @@ def iwae_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *
         # value: -mean bound; gradient: -mean grad(surrogate)
         loss = -jnp.mean(bound) - jnp.mean(surrogate - jax.lax.stop_gradient(surrogate))
     metrics = {"iwae_bound": jnp.mean(bound),
-               "bits_per_dim": -jnp.mean(bound) / (_num_dims(params) * _LN2)}
+               "bits_per_dim": bits_per_dim(-jnp.mean(bound), _num_dims(params))}
     return loss, metrics
 
 

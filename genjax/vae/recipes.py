@@ -39,6 +39,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from genjax.metrics import bits_per_dim
 from genjax.registry import Recipe
 from genjax.vae import hierarchical, loss, model, quantize
 from genjax.vae.distributions import reparameterize
@@ -142,7 +143,6 @@ def _likelihood_report(key: jax.Array, params: Any, train: jax.Array, test: jax.
     subset = test[:iwae_images]
     chunk = min(IWAE_CHUNK, iwae_k) if iwae_k % min(IWAE_CHUNK, iwae_k) == 0 else iwae_k
     bound = _iwae(params, subset, k_iwae, iwae_k, chunk)
-    n_dims = int(np.prod(test.shape[1:]))
     return {
         "test_elbo_nats": float(m["elbo"]),
         "test_bits_per_dim": float(m["bits_per_dim"]),
@@ -150,7 +150,7 @@ def _likelihood_report(key: jax.Array, params: Any, train: jax.Array, test: jax.
         "train_elbo_nats": float(m_train["elbo"]),
         f"test_iwae{iwae_k}_nats_first{len(subset)}": float(jnp.mean(bound)),
         f"test_iwae{iwae_k}_bits_per_dim_first{len(subset)}":
-            float(-jnp.mean(bound) / (n_dims * np.log(2.0))),
+            float(bits_per_dim(-jnp.mean(bound), int(np.prod(test.shape[1:])))),
     }
 
 
