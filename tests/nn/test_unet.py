@@ -23,14 +23,23 @@ def test_output_shape_large_images(size, mults):
     assert y.shape == (2, size, size, 1) and y.dtype == jnp.float32
 
 
-def test_output_values_8x8():
+@pytest.fixture(scope="module")
+def conditional_net():
+    # One network for the value tests: building a U-Net eagerly compiles one initialiser
+    # per weight shape, the slowest part of these tests.
     net = nn.UNet(1, base_channels=8, channel_mults=(1, 2), num_heads=2, num_groups=4,
-                  rngs=nnx.Rngs(0))
+                  num_classes=4, context_dim=6, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(net)
-    apply = jax.jit(lambda s, x, t: nnx.merge(graphdef, s)(x, t))
+    apply = jax.jit(lambda s, x, t, y, c: nnx.merge(graphdef, s)(x, t, y, c))
+    return state, apply
+
+
+def test_output_values_and_time_dependence_8x8(conditional_net):
+    state, apply = conditional_net
     x = jax.random.normal(jax.random.key(0), (2, 8, 8, 1))
-    # The same image twice, at two times.
-    y = apply(state, jnp.concatenate([x, x]), jnp.array([1, 500, 2, 900]))
+    ctx = jax.random.normal(jax.random.key(2), (4, 5, 6))
+    # The same image twice, at two times each.
+    y = apply(state, jnp.concatenate([x, x]), jnp.array([1, 500, 2, 900]), jnp.full(4, 2), ctx)
     assert y.shape == (4, 8, 8, 1) and y.dtype == jnp.float32
     assert bool(jnp.all(jnp.isfinite(y)))
     # Nonzero and time-dependent.
@@ -38,21 +47,19 @@ def test_output_values_8x8():
     assert float(jnp.abs(y[:2] - y[2:]).max()) > 1e-4
 
 
-def test_class_and_context_paths_under_jit():
-    net = nn.UNet(3, base_channels=8, channel_mults=(1, 2), num_heads=2, num_groups=4,
-                  num_classes=4, context_dim=6, rngs=nnx.Rngs(0))
-    graphdef, state = nnx.split(net)
-    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 3))
-    ctx = jax.random.normal(jax.random.key(2), (2, 5, 6))
-    t = jnp.array([3, 3])
-    apply = jax.jit(lambda s, x, t, y, c: nnx.merge(graphdef, s)(x, t, y, c))
-    out = apply(state, x, t, jnp.array([0, 4]), ctx)  # 4 = null label
-    assert out.shape == (2, 8, 8, 3)
-    # The label and the context both change the output.
-    other_label = apply(state, x, t, jnp.array([1, 4]), ctx)
+def test_class_and_context_paths_under_jit(conditional_net):
+    state, apply = conditional_net
+    x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
+    ctx = jax.random.normal(jax.random.key(2), (4, 5, 6))
+    t = jnp.full(4, 3)
+    labels = jnp.array([0, 4, 1, 2])  # 4 = the null label
+    out = apply(state, x, t, labels, ctx)
+    assert out.shape == (4, 8, 8, 1)
+    # The label and the context both change the output; other examples are untouched.
+    other_label = apply(state, x, t, jnp.array([1, 4, 1, 2]), ctx)
     assert float(jnp.abs(other_label[0] - out[0]).max()) > 1e-5
-    np.testing.assert_allclose(other_label[1], out[1], rtol=1e-5, atol=1e-6)
-    other_ctx = apply(state, x, t, jnp.array([0, 4]), 2.0 * ctx)
+    np.testing.assert_allclose(other_label[1:], out[1:], rtol=1e-5, atol=1e-6)
+    other_ctx = apply(state, x, t, labels, 2.0 * ctx)
     assert float(jnp.abs(other_ctx - out).max()) > 1e-5
 
 
