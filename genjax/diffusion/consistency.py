@@ -51,6 +51,7 @@ __all__ = [
     "consistency_scalings",
     "consistency_fn",
     "karras_boundaries",
+    "sample_indices",
     "ct_schedule",
     "ct_loss",
     "ct_loss_from_noise",
@@ -203,11 +204,56 @@ def ct_schedule(
     return n.astype(jnp.int32), mu
 
 
-def _draw_n_z(key: jax.Array, x0: jax.Array, num_scales) -> tuple[jax.Array, jax.Array]:
+def sample_indices(
+    key: jax.Array,
+    batch: int,
+    num_scales: jax.Array | int,
+    *,
+    noise_sampling: str = "uniform",
+    p_mean: float = -1.1,
+    p_std: float = 2.0,
+    sigma_min: float = SIGMA_MIN,
+    sigma_max: float = SIGMA_MAX,
+    rho: float = RHO,
+) -> jax.Array:
+    """Draw the discretisation indices ``n`` in ``{1, ..., N - 1}``: (batch,) int32.
+
+    ``"uniform"``: ``n ~ U{1, ..., N-1}`` (CM, Algorithms 2-3). ``"lognormal"``: the
+    improved-CT choice (Song & Dhariwal 2023, sec. 3.5)
+
+        p(n) ∝ erf((log t_{n+1} - P_mean) / (sqrt2 P_std))
+               - erf((log t_n - P_mean) / (sqrt2 P_std)),
+
+    i.e. ``P(t_n <= sigma < t_{n+1})`` for ``log sigma ~ N(P_mean, P_std^2)`` truncated to
+    ``[t_1, t_N]``: drawn exactly by inverting the truncated normal CDF and reading off the
+    Karras interval that ``sigma`` falls in.
+    """
+    if noise_sampling == "uniform":
+        return jax.random.randint(key, (batch,), 1, num_scales)
+    if noise_sampling != "lognormal":
+        raise ValueError(f"noise_sampling must be 'uniform' or 'lognormal', got {noise_sampling!r}")
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+    lo = jax.scipy.special.ndtr((jnp.log(jnp.asarray(sigma_min, dtype)) - p_mean) / p_std)
+    hi = jax.scipy.special.ndtr((jnp.log(jnp.asarray(sigma_max, dtype)) - p_mean) / p_std)
+    u = jax.random.uniform(key, (batch,), dtype, minval=lo, maxval=hi)
+    log_sigma = p_mean + p_std * jax.scipy.special.ndtri(u)  # truncated lognormal sigma
+    # Invert t(u) = (a + u (b - a))^rho: the position of sigma on the Karras grid in [0, 1].
+    a, b = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
+    pos = (jnp.exp(log_sigma / rho) - a) / (b - a)
+    n = jnp.floor(pos * (jnp.asarray(num_scales, dtype) - 1.0)).astype(jnp.int32) + 1
+    return jnp.clip(n, 1, jnp.asarray(num_scales, jnp.int32) - 1)  # t_n <= sigma < t_{n+1}
+
+
+def _draw_n_z(key, x0, num_scales, noise_sampling, sampling_kw):
     n_key, z_key = jax.random.split(key)
-    n = jax.random.randint(n_key, x0.shape[:1], 1, num_scales)  # (batch,) in [1, N-1]
+    n = sample_indices(n_key, x0.shape[0], num_scales, noise_sampling=noise_sampling,
+                       **sampling_kw)  # (batch,) in [1, N-1]
     z = jax.random.normal(z_key, x0.shape, x0.dtype)
     return n, z
+
+
+def _grid_kw(kwargs: dict) -> dict:
+    return {k: kwargs[k] for k in ("sigma_min", "sigma_max", "rho") if k in kwargs}
 
 
 def ct_loss_from_noise(
@@ -264,11 +310,13 @@ def ct_loss(
     target_params: PyTree,
     x0: jax.Array,
     key: jax.Array,
+    *,
+    noise_sampling: str = "uniform",
     **kwargs: Any,
 ) -> tuple[jax.Array, dict]:
-    """Consistency-training loss: draws ``n ~ U{1..N-1}`` and ``z``, then
-    :func:`ct_loss_from_noise` (same keyword arguments)."""
-    n, z = _draw_n_z(key, x0, kwargs["num_scales"])
+    """Consistency-training loss: draws ``n`` (:func:`sample_indices` with
+    ``noise_sampling``) and ``z``, then :func:`ct_loss_from_noise` (same keyword arguments)."""
+    n, z = _draw_n_z(key, x0, kwargs["num_scales"], noise_sampling, _grid_kw(kwargs))
     return ct_loss_from_noise(params, target_params, x0, n, z, **kwargs)
 
 
@@ -340,10 +388,13 @@ def cd_loss(
     target_params: PyTree,
     x0: jax.Array,
     key: jax.Array,
+    *,
+    noise_sampling: str = "uniform",
     **kwargs: Any,
 ) -> tuple[jax.Array, dict]:
-    """Consistency-distillation loss: draws ``n`` and ``z``, then :func:`cd_loss_from_noise`."""
-    n, z = _draw_n_z(key, x0, kwargs["num_scales"])
+    """Consistency-distillation loss: draws ``n`` (:func:`sample_indices`) and ``z``, then
+    :func:`cd_loss_from_noise`."""
+    n, z = _draw_n_z(key, x0, kwargs["num_scales"], noise_sampling, _grid_kw(kwargs))
     return cd_loss_from_noise(params, target_params, x0, n, z, **kwargs)
 
 

@@ -172,3 +172,24 @@ def test_bad_arguments_raise():
                    denoise_fn=f, num_scales=10, solver="rk4")
     with pytest.raises(ValueError, match="total_steps"):
         cm.ct_schedule(0, 0)
+
+
+def test_lognormal_index_sampling_matches_ict_probabilities():
+    from math import erf, log, sqrt
+
+    from genjax.testing import chi_square_test
+
+    num_scales, n_draws = 12, 20000
+    n = cm.sample_indices(jax.random.key(0), n_draws, num_scales, noise_sampling="lognormal")
+    assert int(n.min()) >= 1 and int(n.max()) <= num_scales - 1
+    # Song & Dhariwal (2023): p(n) ∝ erf((log t_{n+1} - P_mean)/(sqrt2 P_std)) - erf(... t_n).
+    ts = oracle_sde.karras_boundaries(num_scales, EPS, T, RHO)
+    cdf = [erf((log(t) + 1.1) / (sqrt(2) * 2.0)) for t in ts]
+    probs = np.diff(cdf)
+    counts = np.bincount(np.asarray(n) - 1, minlength=num_scales - 1)
+    chi_square_test(counts, probs / probs.sum())
+    uniform = cm.sample_indices(jax.random.key(0), n_draws, num_scales)
+    chi_square_test(np.bincount(np.asarray(uniform) - 1, minlength=num_scales - 1),
+                    np.full(num_scales - 1, 1 / (num_scales - 1)))
+    with pytest.raises(ValueError, match="noise_sampling"):
+        cm.sample_indices(jax.random.key(0), 4, 10, noise_sampling="beta")
