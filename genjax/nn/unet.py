@@ -225,6 +225,8 @@ class UNet(nnx.Module):
                 raise ValueError(f"attention_levels entries must be in [0, {levels}), got {a}")
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be None or >= 1, got {num_classes}")
+        for mult in channel_mults:  # fail before building anything
+            _check_groups(base_channels * mult, num_groups)
         temb = int(time_embed_dim or 4 * base_channels)
         self.in_channels = int(in_channels)
         self.base_channels = int(base_channels)

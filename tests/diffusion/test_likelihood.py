@@ -73,6 +73,7 @@ def test_log_likelihood_8d_exact_trace_and_hutchinson(x64):
         assert abs(err.mean()) < 4 * err.std() / np.sqrt(len(err)) + 1e-3
 
 
+@pytest.mark.slow
 def test_round_trip_and_pf_sampler_covers_ring():
     target = targets.ring(n_modes=8, radius=4.0, std=0.3)
     s = sde.VPSDE()

@@ -106,6 +106,7 @@ def test_pc_loop_matches_oracle_on_shared_noise(x64, kind, params, s):
     assert_close_to_oracle(actual, expected, kind="long_loop")
 
 
+@pytest.mark.slow
 def test_pc_sampler_covers_the_ring():
     target = targets.ring(n_modes=8, radius=4.0, std=0.3)
     s = sde.VPSDE()

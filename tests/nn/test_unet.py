@@ -73,15 +73,18 @@ def test_class_and_context_paths_under_jit(conditional_net):
     assert float(jnp.abs(other_ctx - out).max()) > 1e-5
 
 
-def test_bad_sizes_and_missing_conditioning_raise():
-    net = nnx.eval_shape(lambda: nn.UNet(1, base_channels=8, channel_mults=(1, 2, 2),
-                                         num_heads=2, num_groups=4, rngs=nnx.Rngs(0)))
+def test_bad_sizes_and_missing_conditioning_raise(conditional_net):
+    state, apply = conditional_net
+    ctx, t = jnp.ones((1, 5, 6)), jnp.zeros(1)
+    label = jnp.zeros(1, jnp.int32)
     with pytest.raises(ValueError, match="divisible"):
-        net(jnp.ones((1, 10, 10, 1)), jnp.zeros(1))  # 10 not divisible by 4
+        apply(state, jnp.ones((1, 9, 9, 1)), t, label, ctx)  # 9 not divisible by 2
     with pytest.raises(ValueError, match="x must have shape"):
-        net(jnp.ones((1, 8, 8, 3)), jnp.zeros(1))
+        apply(state, jnp.ones((1, 8, 8, 3)), t, label, ctx)
     with pytest.raises(ValueError, match="labels"):
-        net(jnp.ones((1, 8, 8, 1)), jnp.zeros(1), jnp.zeros(1, jnp.int32))
+        apply(state, jnp.ones((1, 8, 8, 1)), t, None, ctx)
+    with pytest.raises(ValueError, match="context"):
+        apply(state, jnp.ones((1, 8, 8, 1)), t, label, None)
     with pytest.raises(ValueError, match="num_groups"):
         nn.UNet(1, base_channels=6, num_groups=4, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="attention_levels"):
