@@ -133,8 +133,15 @@ def make_step(
         ema = state.ema_params
         if recipe.ema_decay is not None:
             d = recipe.ema_decay
-            # theta_ema <- d * theta_ema + (1 - d) * theta
-            ema = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
+
+            def average(e: jax.Array, p: jax.Array) -> jax.Array:
+                # theta_ema <- d * theta_ema + (1 - d) * theta, for real-valued leaves; counters
+                # and other integer leaves (a custom step's bookkeeping) are copied as they are.
+                if not jnp.issubdtype(p.dtype, jnp.inexact):
+                    return p
+                return (d * e + (1.0 - d) * p).astype(p.dtype)
+
+            ema = jax.tree.map(average, ema, params)
         return TrainState(state.step + 1, params, opt_state, ema), metrics
 
     # Donating the old state lets XLA update parameters in place; the CPU backend cannot use

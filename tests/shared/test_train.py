@@ -177,3 +177,24 @@ def test_data_parallel_on_eight_cpu_devices_matches_one(tmp_path):
     # A sharded mean reduces in a different order: float32 rounding only (~1e-6 relative),
     # compounded over 40 adam steps.
     np.testing.assert_allclose(sharded, single.params["mu"], rtol=1e-5, atol=1e-5)
+
+
+def test_ema_of_a_custom_step_keeps_integer_leaves_exact(tmp_path):
+    def step(params, batch, key):
+        del key
+        mu = params["mu"] + 0.5 * (jnp.mean(batch, axis=0) - params["mu"])
+        return {"mu": mu, "count": params["count"] + 1}, {}
+
+    recipe = _recipe(
+        loss=None, step=step, full_batch=True, steps=6, ema_decay=0.5,
+        init=lambda key, data: {"mu": jnp.zeros(2), "count": jnp.zeros((), jnp.int32)},
+    )
+    result = train.fit(recipe, _data(), key=jax.random.key(0), out_dir=tmp_path,
+                       progress=False, report=False)
+    # The counter is copied, not averaged: it keeps its dtype and its exact value.
+    assert result.params["count"].dtype == jnp.int32
+    assert int(result.params["count"]) == 6
+    # The mean is averaged: it trails the raw iterate, which is 1 - 0.5**6 of the way there.
+    raw = (1 - 0.5**6) * _data().mean(0)
+    assert np.all(np.abs(result.params["mu"]) < np.abs(raw))
+    assert np.all(np.abs(result.params["mu"]) > 0.5 * np.abs(raw))
