@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -257,7 +258,13 @@ def joint_log_likelihood(params: NaiveBayes, x: jax.Array) -> jax.Array:
     if isinstance(params, BernoulliNB):
         b = (x > params.binarize).astype(x.dtype)  # (n, d)
         log_p = params.feature_log_prob  # log p_cj: (K, d)
-        log_not_p = jnp.log1p(-jnp.exp(log_p))  # log(1 - p_cj), stable near p = 0
+        # log(1 - p_cj) = log1mexp(log p_cj) (Maechler 2012): log(-expm1(l)) near p = 1,
+        # where exp(l) rounds to 1 and log1p(-exp(l)) loses every digit, log1p(-exp(l)) else
+        log_not_p = jnp.where(
+            log_p > -math.log(2.0),
+            jnp.log(-jnp.expm1(jnp.minimum(log_p, 0.0))),
+            jnp.log1p(-jnp.exp(jnp.minimum(log_p, -math.log(2.0)))),
+        )
         # sum_j b_j log p_cj + (1 - b_j) log(1 - p_cj)
         return params.class_log_prior[None, :] + _masked_dot(b, log_p) + _masked_dot(
             1.0 - b, log_not_p

@@ -228,3 +228,23 @@ def test_single_class_and_single_example():
         nb.fit_bernoulli(x, y, num_classes=1),
     ):
         np.testing.assert_allclose(nb.predict_log_proba(params, x), [[0.0]], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bernoulli_feature_almost_always_on_keeps_its_off_probability(x64, dtype):
+    # P(b_j = 1 | c) = exp(l) with l just below 0: log(1 - p) = log(-expm1(l)) ~ log(-l).
+    # Through log1p(-exp(l)), exp(l) is rounded to within an ulp of 1 first: float32 is 1%
+    # off at l = -1e-7 (and -inf, the class impossible, above l = -3e-8); float64 is 1e-6
+    # off at l = -1e-12.
+    tiny = {np.float32: 1e-7, np.float64: 1e-12}[dtype]
+    params = nb.BernoulliNB(
+        class_log_prior=jnp.log(jnp.array([0.5, 0.5], dtype)),
+        feature_log_prob=jnp.array([[-tiny], [np.log(0.5)]], dtype),  # (K=2, d=1)
+        binarize=jnp.asarray(0.5, dtype),
+    )
+    x = jnp.zeros((1, 1), dtype)  # the feature off
+    jll = nb.joint_log_likelihood(params, x)
+    want = np.log(0.5) + np.array([[np.log(-np.expm1(-np.float64(dtype(tiny)))), np.log(0.5)]])
+    # float32: one rounding of l and of expm1/log, 1e-6 relative; float64: 1e-12
+    np.testing.assert_allclose(jll, want, rtol={np.float32: 1e-6, np.float64: 1e-12}[dtype])
+    assert float(jll[0, 0]) < float(jll[0, 1])  # off is far likelier under class 1
