@@ -157,6 +157,8 @@ def reset_dead_codes(key: jax.Array, state: EMAState, codebook: jax.Array, z_e: 
     Returns:
       ``(state, codebook, num_reset)``.
     """
+    if not threshold >= 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold!r}")
     _check_codebook(z_e, codebook)
     num_codes, dim = codebook.shape
     flat = z_e.reshape(-1, dim)

@@ -226,3 +226,30 @@ def test_bad_arguments_raise(keys):
         vae.elbo_loss(model, jnp.zeros((2, 5, 5, 1)), keys[0])
     with pytest.raises(ValueError, match="likelihood"):
         vae.mlp_vae(SHAPE, 2, rngs=nnx.Rngs(0), likelihood="poisson")
+    with pytest.raises(ValueError, match="gamma must be >= 0"):
+        vae.elbo_loss(model, x, keys[0], capacity=1.0, gamma=-1.0)
+    with pytest.raises(ValueError, match="capacity must be >= 0"):
+        vae.elbo_loss(model, x, keys[0], capacity=-1.0)
+    with pytest.raises(ValueError, match="c_max must be >= 0"):
+        vae.capacity_schedule(0, c_max=-1.0, num_steps=10)
+    with pytest.raises(ValueError, match="num_steps must be >= 1"):
+        vae.capacity_schedule(0, c_max=1.0, num_steps=0)
+    with pytest.raises(ValueError, match="params must be a VAE"):
+        vae.elbo_loss(object(), x, keys[0])
+    hvae = vae.HierarchicalVAE(SHAPE, (2, 2), rngs=nnx.Rngs(0), hidden=8)
+    with pytest.raises(ValueError, match="estimator='dreg' needs a VAE"):
+        vae.iwae_loss(hvae, x, keys[0], k=2, estimator="dreg")
+    with pytest.raises(ValueError, match="mean must have the shape"):
+        vae.gaussian_log_likelihood(x, jnp.zeros((2, 16)), jnp.asarray(0.0))
+    with pytest.raises(ValueError, match="logvar_p must have the shape"):
+        vae.kl_diag_gaussians(*(jnp.zeros((2, 3)),) * 3, jnp.zeros((2, 4)))
+    with pytest.raises(ValueError, match="logvar must have the shape"):
+        vae.reparameterize(keys[0], jnp.zeros((2, 3)), jnp.zeros((3,)))
+    with pytest.raises(ValueError, match="num must be"):
+        vae.interpolate(model, x, x, num=1)
+
+
+def test_capacity_schedule_ramps_then_holds():
+    # C(step) = c_max min(1, step / num_steps): 0 at the start, linear, then flat at c_max
+    got = [float(vae.capacity_schedule(s, c_max=8.0, num_steps=4)) for s in (0, 1, 4, 10)]
+    np.testing.assert_allclose(got, [0.0, 2.0, 8.0, 8.0], rtol=1e-7)

@@ -91,3 +91,22 @@ def test_vqvae_loss_matches_oracle_and_gradients(keys):
         vae.vqvae_loss(model, x, None, beta=-1.0)
     with pytest.raises(ValueError, match="codebook"):
         vae.vector_quantize(jnp.zeros((2, 3)), jnp.zeros((4, 2)))
+
+
+def test_quantizer_and_ema_bad_arguments_raise(key):
+    cb = jnp.zeros((4, 2))
+    z = jnp.zeros((3, 2))
+    idx = jnp.zeros((3,), jnp.int32)
+    state = vae.ema_init(cb)
+    with pytest.raises(ValueError, match="decay"):
+        vae.ema_update(state, cb, z, idx, decay=1.0)  # gamma = 1 would never move
+    with pytest.raises(ValueError, match="decay"):
+        vae.ema_update(state, cb, z, idx, decay=-0.1)
+    with pytest.raises(ValueError, match="epsilon"):
+        vae.ema_update(state, cb, z, idx, epsilon=-1e-5)
+    with pytest.raises(ValueError, match="threshold"):
+        vae.reset_dead_codes(key, state, cb, z, threshold=-1.0)
+    with pytest.raises(ValueError, match="codebook must have shape"):
+        vae.nearest_code(z, jnp.zeros((0, 2)))  # an empty codebook
+    with pytest.raises(ValueError, match="z_e must have shape"):
+        vae.ema_update(state, cb, jnp.zeros((3, 5)), idx)
