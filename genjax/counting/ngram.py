@@ -40,8 +40,17 @@ k-gram ``(u, w)`` gets the id ``rank(u) * V + w`` where ``rank(u)`` is the posit
 ``num_tokens * V`` for any order (one int32 as long as that is < 2**31) and memory is
 ``O(n * num_tokens)`` whatever ``V**n`` is. Table ``k`` has a fixed capacity of
 ``max(num_tokens - k + 1, 1)`` slots (an upper bound on the distinct k-grams), padded with
-int32-max, so shapes depend only on the corpus length and :func:`fit` is one jitted program
-(a sort and scatter-adds per order).
+int32-max, so shapes depend only on the corpus length and :func:`fit` is one jitted program.
+
+Counting (how the sorted tables are built; the tables are the same either way): order k's
+ids lie below ``D * V`` where ``D <= min(cap_{k-1}, V**(k-1))`` is the number of distinct
+(k-1)-grams. When that static bound fits a budget of :data:`DENSE_BUDGET` entries, the
+order is counted without a sort: a scatter-add of ones into a dense table of counts, a
+prefix sum over its occupied entries gives every id's rank (the distinct ids come out
+sorted), and a gather gives each position's slot. Above the bound, a ``lax.cond`` uses a
+budget-sized dense table when the corpus's own ``D`` is small enough and the sort
+(``jnp.sort`` plus ``jnp.searchsorted``) otherwise; XLA:CPU's sort and search are ~10x
+slower than the dense pass. Continuation counts are scatter-adds over the slots.
 
 References:
   Chen & Goodman, "An Empirical Study of Smoothing Techniques for Language Modeling",
@@ -143,7 +152,7 @@ def _check_tokens(name: str, tokens) -> jax.Array:
 # --------------------------------------------------------------------------------------
 
 
-def _unique(ids: jax.Array, cap: int):
+def _unique_sort(ids: jax.Array, cap: int):
     """Sorted distinct ids and their counts, by one sort and scatter-adds.
 
     ids: (P,) int32 -> unique_ids (cap,) padded with the sentinel, counts (cap,) int32, and
@@ -151,12 +160,6 @@ def _unique(ids: jax.Array, cap: int):
     a search back, because a sort that carries the permutation (argsort) is ~10x slower on
     XLA:CPU.
     """
-    if ids.shape[0] == 0:
-        return (
-            jnp.full((cap,), _SENTINEL, jnp.int32),
-            jnp.zeros((cap,), jnp.int32),
-            jnp.zeros((0,), jnp.int32),
-        )
     sorted_ids = jnp.sort(ids)
     first = jnp.concatenate([jnp.ones((1,), bool), sorted_ids[1:] != sorted_ids[:-1]])
     slot = jnp.cumsum(first.astype(jnp.int32)) - 1  # (P,) index among the distinct ids
@@ -164,6 +167,58 @@ def _unique(ids: jax.Array, cap: int):
     counts = jnp.zeros((cap,), jnp.int32).at[slot].add(1)  # c(gram): scatter-add of ones
     slot_of_position = jnp.searchsorted(unique_ids, ids).astype(jnp.int32)  # exact hits
     return unique_ids, counts, slot_of_position
+
+
+_SCAN_BLOCK = 1024  # the prefix sum below runs within blocks of this many, then over blocks
+
+
+def _exclusive_cumsum(x: jax.Array) -> jax.Array:
+    """sum_{j < i} x_j for a 1-D int32 array, as two short prefix sums.
+
+    jnp.cumsum lowers to an associative scan on CPU, several times slower than a
+    reduce_window within blocks of 1024 plus a prefix sum over the block totals.
+    """
+    size = x.shape[0]
+    padded = jnp.pad(x, (0, -size % _SCAN_BLOCK)).reshape(-1, _SCAN_BLOCK)
+    inner = jax.lax.reduce_window(
+        padded, 0, jax.lax.add, (1, _SCAN_BLOCK), (1, 1), ((0, 0), (_SCAN_BLOCK - 1, 0))
+    )  # inclusive prefix sums within each block
+    block_totals = inner[:, -1]
+    offsets = jnp.cumsum(block_totals) - block_totals  # (num_blocks,): a short scan
+    return (inner + offsets[:, None]).reshape(-1)[:size] - x
+
+
+def _unique_dense(ids: jax.Array, cap: int, table_size: int):
+    """:func:`_unique_sort` without a sort, for ids known to lie in ``[0, table_size)``.
+
+    A dense table of counts is filled by one scatter-add; the rank of an id among the
+    distinct ones is the number of occupied entries below it (a prefix sum over the
+    table), so the distinct ids come out in increasing order by a scatter to their ranks.
+    ids: (P,) int32 -> the same three arrays as :func:`_unique_sort`.
+    """
+    table = jnp.zeros((table_size,), jnp.int32).at[ids].add(1)  # c(gram) by id
+    occupied = (table > 0).astype(jnp.int32)
+    rank_of_id = _exclusive_cumsum(occupied)  # (table_size,) rank among distinct ids
+    target = jnp.where(occupied > 0, rank_of_id, cap)  # cap: out of bounds, dropped
+    every_id = jnp.arange(table_size, dtype=jnp.int32)
+    unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32).at[target].set(every_id, mode="drop")
+    counts = jnp.zeros((cap,), jnp.int32).at[target].set(table, mode="drop")
+    return unique_ids, counts, rank_of_id[ids]
+
+
+def _dense_table_size(k: int, caps: list[int], vocab_size: int, budget: int):
+    """How order k is counted: ``(table_size, static)``; table_size 0 means by sorting.
+
+    The ids of order k are ``rank(u) * V + w < D * V`` with D the number of distinct
+    (k-1)-grams, and ``D <= min(cap_{k-1}, V**(k-1))``. When that bound times V fits the
+    budget the dense table always suffices (static); otherwise a table of ``budget`` entries
+    (rounded down to a multiple of V) is used when the corpus's D turns out small enough,
+    decided at run time by ``lax.cond``, and the sort when not.
+    """
+    bound = min(caps[k - 1], vocab_size ** (k - 1)) * vocab_size
+    if bound <= budget:
+        return bound, True
+    return (budget // vocab_size) * vocab_size, False
 
 
 def _per_context(unique_ids: jax.Array, values: jax.Array, vocab_size: int, cap_context: int):
@@ -176,9 +231,41 @@ def _per_context(unique_ids: jax.Array, values: jax.Array, vocab_size: int, cap_
     return totals, types
 
 
-@functools.partial(jax.jit, static_argnames=("n", "vocab_size"))
-def _count(tokens: jax.Array, *, n: int, vocab_size: int) -> dict:
-    """All count tables of :class:`NGramModel` (the smoother does not change them)."""
+def _unique(ids: jax.Array, k: int, caps: list[int], vocab_size: int, budget: int):
+    """The distinct k-gram ids, their counts and each position's slot (see _unique_sort)."""
+    cap = caps[k]
+    if ids.shape[0] == 0:
+        return (
+            jnp.full((cap,), _SENTINEL, jnp.int32),
+            jnp.zeros((cap,), jnp.int32),
+            jnp.zeros((0,), jnp.int32),
+        )
+    table_size, static = _dense_table_size(k, caps, vocab_size, budget)
+    if static:
+        return _unique_dense(ids, cap, table_size)
+    if table_size == 0:
+        return _unique_sort(ids, cap)
+    # the ids lie below (number of distinct (k-1)-grams) * V, known only at run time
+    return jax.lax.cond(
+        jnp.max(ids) < table_size,
+        lambda i: _unique_dense(i, cap, table_size),
+        lambda i: _unique_sort(i, cap),
+        ids,
+    )
+
+
+# Entries of the largest dense counting table: 2**22 int32 counts are 16 MiB, and the
+# prefix sum over them as many again (about 64 MiB of temporaries in all per order).
+DENSE_BUDGET = 2**22
+
+
+@functools.partial(jax.jit, static_argnames=("n", "vocab_size", "budget"))
+def _count(tokens: jax.Array, *, n: int, vocab_size: int, budget: int = DENSE_BUDGET) -> dict:
+    """All count tables of :class:`NGramModel` (the smoother does not change them).
+
+    ``budget`` (static): the most entries of a dense counting table (see
+    :func:`_dense_table_size`); 0 counts every order by sorting.
+    """
     num_tokens = tokens.shape[0]
     V = vocab_size
     caps = [1] + [max(num_tokens - k + 1, 1) for k in range(1, n + 1)]  # cap_0 .. cap_n
@@ -191,7 +278,7 @@ def _count(tokens: jax.Array, *, n: int, vocab_size: int) -> dict:
             # id(x_i .. x_{i+k-1}) = rank(x_i .. x_{i+k-2}) * V + x_{i+k-1}
             prefix_rank = slots_[-1][:num_positions]
             ids = prefix_rank * V + tokens[k - 1 : k - 1 + num_positions]
-        unique_ids, counts, slots = _unique(ids, caps[k])
+        unique_ids, counts, slots = _unique(ids, k, caps, V, budget)
         ids_.append(unique_ids)
         counts_.append(counts)
         slots_.append(slots)
@@ -240,8 +327,9 @@ def fit(
     alpha: float = 1.0,
     smoothing: str = "add_k",
     discount: float = 0.75,
+    _dense_budget: int = DENSE_BUDGET,
 ) -> NGramModel:
-    """Counts every k-gram, k = 1..n, of a corpus (one jitted sort + scatter-add per order).
+    """Counts every k-gram, k = 1..n, of a corpus (one jitted program).
 
     Args:
       tokens: (N,) integer token ids in ``[0, vocab_size)``; any N >= 0.
@@ -250,6 +338,8 @@ def fit(
       alpha: add-k's k >= 0 (1 is Laplace). Used when ``smoothing="add_k"``.
       smoothing: ``"add_k"`` or ``"kneser_ney"`` (interpolated, one discount).
       discount: Kneser-Ney's D in [0, 1]. Used when ``smoothing="kneser_ney"``.
+      _dense_budget: private, for tests: the most entries of a dense counting table
+        (0: sort every order). The tables do not depend on it.
 
     Returns:
       An :class:`NGramModel` (a pytree; n, vocab_size and smoothing are static).
@@ -278,7 +368,7 @@ def fit(
         )
     dtype = jnp.result_type(float)
     return NGramModel(
-        **_count(tokens, n=n, vocab_size=vocab_size),
+        **_count(tokens, n=n, vocab_size=vocab_size, budget=_dense_budget),
         alpha=jnp.asarray(alpha, dtype),
         discount=jnp.asarray(discount, dtype),
         n=n,

@@ -50,9 +50,55 @@ def batched_probs(model, ctx: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def test_counts_match_oracle_exactly(corpus):
-    model = ngram.fit(corpus, n=N_ORDER, vocab_size=V)
-    jitted = jax.jit(lambda t: ngram.fit(t, n=N_ORDER, vocab_size=V))(corpus)
+def dense_budgets(corpus) -> dict[str, int]:
+    """Budgets that force each way of counting the corpus's top order (see _dense_table_size).
+
+    Orders 1 and 2 fit a dense table statically in all but "sort"; order 3's static bound
+    (16 bigram contexts * V) is 64, so a budget below it decides at run time: a table of
+    ``V * d`` entries holds every trigram id when d exceeds the largest rank of a bigram
+    that starts a trigram, and one row less sends order 3 to the sort.
+    """
+    bigrams = sorted({tuple(corpus[i : i + 2]) for i in range(len(corpus) - 1)})
+    prefixes = {tuple(corpus[i : i + 2]) for i in range(len(corpus) - 2)}
+    d = max(bigrams.index(p) for p in prefixes) + 1
+    assert 4 < d and V * d < 64  # so "cond-*" leave orders 1, 2 static and decide order 3
+    return {"sort": 0, "dense": ngram.DENSE_BUDGET, "cond-dense": V * d, "cond-sort": V * d - 1}
+
+
+PATHS = ["sort", "dense", "cond-dense", "cond-sort"]
+
+
+def test_counting_paths_are_chosen_as_documented(corpus):
+    caps = [1] + [len(corpus) - k + 1 for k in range(1, N_ORDER + 1)]
+    budgets = dense_budgets(corpus)
+    plan = {
+        name: [ngram._dense_table_size(k, caps, V, b) for k in range(1, N_ORDER + 1)]
+        for name, b in budgets.items()
+    }
+    assert plan["sort"] == [(0, False)] * 3
+    assert plan["dense"] == [(4, True), (16, True), (64, True)]
+    assert plan["cond-dense"][:2] == plan["cond-sort"][:2] == [(4, True), (16, True)]
+    assert plan["cond-dense"][2] == (budgets["cond-dense"], False)
+    assert plan["cond-sort"][2] == (budgets["cond-sort"] - V + 1, False)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_counting_paths_give_identical_tables(corpus, path):
+    reference = ngram.fit(corpus, n=N_ORDER, vocab_size=V, _dense_budget=0)
+    model = ngram.fit(corpus, n=N_ORDER, vocab_size=V, _dense_budget=dense_budgets(corpus)[path])
+    for field in dataclasses.fields(ngram.NGramModel):
+        got, want = getattr(model, field.name), getattr(reference, field.name)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"{path}: {field.name}")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_counts_match_oracle_exactly(corpus, path):
+    budget = dense_budgets(corpus)[path]
+    model = ngram.fit(corpus, n=N_ORDER, vocab_size=V, _dense_budget=budget)
+    jitted = jax.jit(lambda t: ngram.fit(t, n=N_ORDER, vocab_size=V, _dense_budget=budget))(
+        corpus
+    )
     expected = oracle.count_ngrams(corpus, N_ORDER)
     expected_cont = oracle.continuation_counts(expected)
     for k in range(1, N_ORDER + 1):
@@ -95,9 +141,13 @@ def test_kneser_ney_hand_worked_toy_corpus():
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["sort", "dense"])
 @pytest.mark.parametrize("smoothing,kwargs", SMOOTHERS)
-def test_next_token_probs_match_oracle_float32(corpus, smoothing, kwargs):
-    model = ngram.fit(corpus, n=N_ORDER, vocab_size=V, smoothing=smoothing, **kwargs)
+def test_next_token_probs_match_oracle_float32(corpus, smoothing, kwargs, path):
+    budget = dense_budgets(corpus)[path]
+    model = ngram.fit(
+        corpus, n=N_ORDER, vocab_size=V, smoothing=smoothing, _dense_budget=budget, **kwargs
+    )
     ref = oracle.NGramOracle(corpus, n=N_ORDER, vocab_size=V, smoothing=smoothing, **kwargs)
     for length in range(N_ORDER + 1):  # shorter, full and longer-than-needed contexts
         ctx = contexts(length, ALL_IDS)
@@ -108,9 +158,13 @@ def test_next_token_probs_match_oracle_float32(corpus, smoothing, kwargs):
         assert_close_to_oracle(got, want, err_msg=f"context length {length}")
 
 
+@pytest.mark.parametrize("path", ["sort", "dense"])
 @pytest.mark.parametrize("smoothing,kwargs", SMOOTHERS)
-def test_log_prob_matches_oracle_x64(x64, corpus, smoothing, kwargs):
-    model = ngram.fit(corpus, n=N_ORDER, vocab_size=V, smoothing=smoothing, **kwargs)
+def test_log_prob_matches_oracle_x64(x64, corpus, smoothing, kwargs, path):
+    budget = dense_budgets(corpus)[path]
+    model = ngram.fit(
+        corpus, n=N_ORDER, vocab_size=V, smoothing=smoothing, _dense_budget=budget, **kwargs
+    )
     ref = oracle.NGramOracle(corpus, n=N_ORDER, vocab_size=V, smoothing=smoothing, **kwargs)
     held_out = np.random.default_rng(1).integers(0, V, 40).astype(np.int32)
     held_out[[5, 17]] = [-1, V]  # out-of-vocabulary tokens as targets and in contexts
