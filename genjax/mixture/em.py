@@ -27,6 +27,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from genjax.mixture.params import (
     LOG_2PI,
@@ -68,7 +69,7 @@ def _as_float_array(x) -> jax.Array:
     return x
 
 
-def check_data(x, name: str = "x", dim: int | None = None) -> jax.Array:
+def check_data(x: ArrayLike, name: str = "x", dim: int | None = None) -> jax.Array:
     """``x`` as a float array of shape ``(n, D)``; ValueError naming ``name`` otherwise."""
     x = _as_float_array(x)
     if x.ndim != 2:
@@ -89,7 +90,7 @@ def check_data(x, name: str = "x", dim: int | None = None) -> jax.Array:
     return x
 
 
-def check_sample_weight(sample_weight, n: int, dtype) -> jax.Array:
+def check_sample_weight(sample_weight: ArrayLike | None, n: int, dtype: DTypeLike) -> jax.Array:
     """``sample_weight`` as an ``(n,)`` array of ``dtype`` (ones when None)."""
     if sample_weight is None:
         return jnp.ones((n,), dtype)
@@ -105,7 +106,8 @@ def check_sample_weight(sample_weight, n: int, dtype) -> jax.Array:
     return w
 
 
-def check_reg_covar(reg_covar) -> None:
+def check_reg_covar(reg_covar: ArrayLike) -> None:
+    """ValueError unless ``reg_covar`` is a finite scalar >= 0 (skipped for a tracer)."""
     value = _concrete(reg_covar)
     if value is not None and (value.shape != () or not np.isfinite(value) or value < 0):
         raise ValueError(f"reg_covar must be a finite scalar >= 0, got {reg_covar!r}")

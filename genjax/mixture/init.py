@@ -175,7 +175,7 @@ def _kmeans_plusplus_jit(key, x, w, *, k):
     return kmeans_plusplus_from_noise(x, jax.random.uniform(key, (k,), x.dtype), w)
 
 
-def check_k(k, n: int) -> int:
+def check_k(k: int, n: int) -> int:
     """``k`` as a Python int in ``[1, n]``; ValueError naming ``k`` otherwise."""
     if isinstance(k, bool) or not isinstance(k, int) and not hasattr(k, "__index__"):
         raise ValueError(f"k must be a positive int, got {k!r}")

@@ -41,12 +41,14 @@ class LatentStat(nnx.Variable):
 
 
 def check_latent_dim(latent_dim: int, name: str = "latent_dim") -> int:
+    """``latent_dim`` as an int, or ValueError naming ``name`` unless it is an integer >= 1."""
     if int(latent_dim) != latent_dim or latent_dim < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {latent_dim!r}")
     return int(latent_dim)
 
 
 def check_likelihood(likelihood: str) -> str:
+    """``likelihood`` itself, or ValueError unless it is one of ``LIKELIHOODS``."""
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     return likelihood
