@@ -152,13 +152,13 @@ def _check_tokens(name: str, tokens) -> jax.Array:
 # --------------------------------------------------------------------------------------
 
 
-def _unique_sort(ids: jax.Array, cap: int):
+def _unique_sort(ids: jax.Array, cap: int, vocab_size: int, cap_context: int):
     """Sorted distinct ids and their counts, by one sort and scatter-adds.
 
-    ids: (P,) int32 -> unique_ids (cap,) padded with the sentinel, counts (cap,) int32, and
-    slot_of_position (P,) (the index of each position's id in unique_ids). A plain sort and
-    a search back, because a sort that carries the permutation (argsort) is ~10x slower on
-    XLA:CPU.
+    ids: (P,) int32 -> unique_ids (cap,) padded with the sentinel, counts (cap,) int32,
+    slot_of_position (P,) (the index of each position's id in unique_ids), and the context
+    totals c(u .) and types N1+(u .), (cap_context,) by rank(u). A plain sort and a search
+    back, because a sort that carries the permutation (argsort) is ~10x slower on XLA:CPU.
     """
     sorted_ids = jnp.sort(ids)
     first = jnp.concatenate([jnp.ones((1,), bool), sorted_ids[1:] != sorted_ids[:-1]])
@@ -166,7 +166,8 @@ def _unique_sort(ids: jax.Array, cap: int):
     unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32).at[slot].set(sorted_ids)
     counts = jnp.zeros((cap,), jnp.int32).at[slot].add(1)  # c(gram): scatter-add of ones
     slot_of_position = jnp.searchsorted(unique_ids, ids).astype(jnp.int32)  # exact hits
-    return unique_ids, counts, slot_of_position
+    totals, types = _per_context(unique_ids, counts, vocab_size, cap_context)
+    return unique_ids, counts, slot_of_position, totals, types
 
 
 _SCAN_BLOCK = 1024  # the prefix sum below runs within blocks of this many, then over blocks
@@ -188,22 +189,39 @@ def _exclusive_cumsum(x: jax.Array) -> jax.Array:
     return (inner + offsets[:, None]).reshape(-1)[:size] - x
 
 
-def _unique_dense(ids: jax.Array, cap: int, table_size: int):
+def _unique_dense(ids: jax.Array, cap: int, table_size: int, vocab_size: int,
+                  cap_context: int):
     """:func:`_unique_sort` without a sort, for ids known to lie in ``[0, table_size)``.
 
     A dense table of counts is filled by one scatter-add; the rank of an id among the
     distinct ones is the number of occupied entries below it (a prefix sum over the
     table), so the distinct ids come out in increasing order by a scatter to their ranks.
-    ids: (P,) int32 -> the same three arrays as :func:`_unique_sort`.
+    ids: (P,) int32 -> the same five arrays as :func:`_unique_sort`.
     """
     table = jnp.zeros((table_size,), jnp.int32).at[ids].add(1)  # c(gram) by id
     occupied = (table > 0).astype(jnp.int32)
     rank_of_id = _exclusive_cumsum(occupied)  # (table_size,) rank among distinct ids
-    target = jnp.where(occupied > 0, rank_of_id, cap)  # cap: out of bounds, dropped
-    every_id = jnp.arange(table_size, dtype=jnp.int32)
-    unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32).at[target].set(every_id, mode="drop")
-    counts = jnp.zeros((cap,), jnp.int32).at[target].set(table, mode="drop")
-    return unique_ids, counts, rank_of_id[ids]
+    slot_of_position = rank_of_id[ids]
+    unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32)
+    counts = jnp.zeros((cap,), jnp.int32)
+    if table_size <= ids.shape[0]:  # scatter the (fewer) table entries to their ranks
+        target = jnp.where(occupied > 0, rank_of_id, cap)  # cap: out of bounds, dropped
+        every_id = jnp.arange(table_size, dtype=jnp.int32)
+        unique_ids = unique_ids.at[target].set(every_id, mode="drop")
+        counts = counts.at[target].set(table, mode="drop")
+    else:  # scatter from the positions: all occurrences of an id write the same values
+        unique_ids = unique_ids.at[slot_of_position].set(ids)
+        counts = counts.at[slot_of_position].set(table[ids])
+    # the table's rows are the contexts by rank: c(u .) and N1+(u .) are row reductions
+    rows = table.reshape(table_size // vocab_size, vocab_size)
+    totals = _fit_length(rows.sum(axis=1), cap_context)
+    types = _fit_length(jnp.sum(rows > 0, axis=1, dtype=jnp.int32), cap_context)
+    return unique_ids, counts, slot_of_position, totals, types
+
+
+def _fit_length(x: jax.Array, length: int) -> jax.Array:
+    """x cut or zero-padded to ``length`` entries (ranks past the distinct grams are 0)."""
+    return x[:length] if x.shape[0] >= length else jnp.pad(x, (0, length - x.shape[0]))
 
 
 def _dense_table_size(k: int, caps: list[int], vocab_size: int, budget: int):
@@ -233,23 +251,25 @@ def _per_context(unique_ids: jax.Array, values: jax.Array, vocab_size: int, cap_
 
 def _unique(ids: jax.Array, k: int, caps: list[int], vocab_size: int, budget: int):
     """The distinct k-gram ids, their counts and each position's slot (see _unique_sort)."""
-    cap = caps[k]
+    cap, cap_context = caps[k], caps[k - 1]
     if ids.shape[0] == 0:
         return (
             jnp.full((cap,), _SENTINEL, jnp.int32),
             jnp.zeros((cap,), jnp.int32),
             jnp.zeros((0,), jnp.int32),
+            jnp.zeros((cap_context,), jnp.int32),
+            jnp.zeros((cap_context,), jnp.int32),
         )
     table_size, static = _dense_table_size(k, caps, vocab_size, budget)
     if static:
-        return _unique_dense(ids, cap, table_size)
+        return _unique_dense(ids, cap, table_size, vocab_size, cap_context)
     if table_size == 0:
-        return _unique_sort(ids, cap)
+        return _unique_sort(ids, cap, vocab_size, cap_context)
     # the ids lie below (number of distinct (k-1)-grams) * V, known only at run time
     return jax.lax.cond(
         jnp.max(ids) < table_size,
-        lambda i: _unique_dense(i, cap, table_size),
-        lambda i: _unique_sort(i, cap),
+        lambda i: _unique_dense(i, cap, table_size, vocab_size, cap_context),
+        lambda i: _unique_sort(i, cap, vocab_size, cap_context),
         ids,
     )
 
@@ -269,7 +289,7 @@ def _count(tokens: jax.Array, *, n: int, vocab_size: int, budget: int = DENSE_BU
     num_tokens = tokens.shape[0]
     V = vocab_size
     caps = [1] + [max(num_tokens - k + 1, 1) for k in range(1, n + 1)]  # cap_0 .. cap_n
-    ids_, counts_, slots_ = [], [], []
+    ids_, counts_, slots_, totals, types = [], [], [], [], []
     for k in range(1, n + 1):
         num_positions = max(num_tokens - k + 1, 0)  # k-grams start at 0 .. N - k
         if k == 1:
@@ -278,10 +298,12 @@ def _count(tokens: jax.Array, *, n: int, vocab_size: int, budget: int = DENSE_BU
             # id(x_i .. x_{i+k-1}) = rank(x_i .. x_{i+k-2}) * V + x_{i+k-1}
             prefix_rank = slots_[-1][:num_positions]
             ids = prefix_rank * V + tokens[k - 1 : k - 1 + num_positions]
-        unique_ids, counts, slots = _unique(ids, k, caps, V, budget)
+        unique_ids, counts, slots, total, type_count = _unique(ids, k, caps, V, budget)
         ids_.append(unique_ids)
         counts_.append(counts)
         slots_.append(slots)
+        totals.append(total)
+        types.append(type_count)
 
     continuations = []
     for k in range(1, n):
@@ -298,15 +320,11 @@ def _count(tokens: jax.Array, *, n: int, vocab_size: int, budget: int = DENSE_BU
         )
         continuations.append(cont)
 
-    totals, types, cont_totals, cont_types = [], [], [], []
-    for k in range(1, n + 1):
-        t, ty = _per_context(ids_[k - 1], counts_[k - 1], V, caps[k - 1])
-        totals.append(t)
-        types.append(ty)
-        if k < n:
-            t, ty = _per_context(ids_[k - 1], continuations[k - 1], V, caps[k - 1])
-            cont_totals.append(t)
-            cont_types.append(ty)
+    cont_totals, cont_types = [], []
+    for k in range(1, n):
+        t, ty = _per_context(ids_[k - 1], continuations[k - 1], V, caps[k - 1])
+        cont_totals.append(t)
+        cont_types.append(ty)
 
     return {
         "gram_ids": tuple(ids_),
