@@ -238,24 +238,36 @@ def ddim_timesteps(T: int, S: int) -> list[int]:
     return [T - 1 - (i * T) // S for i in range(S)]
 
 
-def ddim_step(eps_fn, ab_t: float, ab_next: float, x, t: int, z, eta: float) -> np.ndarray:
-    """Eq. 12 with ``sigma`` of eq. 16: from ``t`` (``ab_t``) to the next time (``ab_next``)."""
+def _clip(x0: np.ndarray, clip_x0) -> np.ndarray:
+    """The optional clipping of a predicted ``x0`` to ``[-clip_x0, clip_x0]``."""
+    return x0 if clip_x0 is None else np.minimum(np.maximum(x0, -clip_x0), clip_x0)
+
+
+def ddim_step(
+    eps_fn, ab_t: float, ab_next: float, x, t: int, z, eta: float, clip_x0=None
+) -> np.ndarray:
+    """Eq. 12 with ``sigma`` of eq. 16: from ``t`` (``ab_t``) to the next time (``ab_next``).
+
+    With ``clip_x0``, the predicted ``x0`` is clipped before use; the direction term keeps
+    the model's ``eps``."""
     x = _f64(x)
     eps = _f64(eps_fn(x, _full(x, t)))
-    x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)  # "predicted x0"
+    x0 = _clip((x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t), clip_x0)  # "predicted x0"
     sig = eta * math.sqrt((1 - ab_next) / (1 - ab_t)) * math.sqrt(1 - ab_t / ab_next)
     direction = math.sqrt(max(1 - ab_next - sig**2, 0.0)) * eps  # "direction pointing to x_t"
     return math.sqrt(ab_next) * x0 + direction + sig * _f64(z)
 
 
-def ddim_loop(eps_fn, betas, x_T, S: int, eta: float = 0.0, noises=None) -> np.ndarray:
+def ddim_loop(
+    eps_fn, betas, x_T, S: int, eta: float = 0.0, noises=None, clip_x0=None
+) -> np.ndarray:
     ab = alpha_bars(betas)
     ts = ddim_timesteps(len(betas), S)
     x = _f64(x_T)
     for i, t in enumerate(ts):
         ab_next = ab[ts[i + 1]] if i + 1 < S else 1.0
         z = np.zeros_like(x) if noises is None else noises[i]
-        x = ddim_step(eps_fn, ab[t], ab_next, x, t, z, eta)
+        x = ddim_step(eps_fn, ab[t], ab_next, x, t, z, eta, clip_x0)
     return x
 
 
@@ -279,7 +291,7 @@ def _taylor_update(x_s, a_t, s_t, s_s, h, derivs) -> np.ndarray:
 
 
 def dpm_solver_pp_loop(
-    eps_fn, betas, x_T, S: int, order: int = 2, method: str = "multistep"
+    eps_fn, betas, x_T, S: int, order: int = 2, method: str = "multistep", clip_x0=None
 ) -> np.ndarray:
     """DPM-Solver++ over the trailing grid of S integer times, then into the data.
 
@@ -288,7 +300,8 @@ def dpm_solver_pp_loop(
     ``sigma = 0``, ``lambda = +inf``) is first order: ``x = x0_hat``. Singlestep (2S,
     Algorithm 1 with ``r_i`` from the grid): the final step is first order; of the other
     S - 1 grid intervals, a leading odd one is a first-order step and the rest are taken
-    in pairs ``t_j -> t_{j+2}`` through the intermediate point ``t_{j+1}``.
+    in pairs ``t_j -> t_{j+2}`` through the intermediate point ``t_{j+1}``. With
+    ``clip_x0`` every data prediction is clipped to ``[-clip_x0, clip_x0]`` when made.
     """
     ab = alpha_bars(betas)
     T = len(betas)
@@ -299,7 +312,7 @@ def dpm_solver_pp_loop(
 
     def x0_pred(x, i):
         eps = _f64(eps_fn(x, _full(x, grid[i])))
-        return (x - sigma[i] * eps) / alpha[i]
+        return _clip((x - sigma[i] * eps) / alpha[i], clip_x0)
 
     x = _f64(x_T)
     if method == "multistep":

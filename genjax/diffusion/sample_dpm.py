@@ -51,6 +51,7 @@ from genjax.diffusion.sample import (
     EpsFn,
     _alpha_bar_at,
     _call_model,
+    _check_clip,
     _check_num_steps,
     _check_shape,
     _check_x,
@@ -87,8 +88,17 @@ def _check_order_method(order: int, method: str) -> None:
         raise ValueError("order 3 is only implemented for method='multistep' (2S is order 2)")
 
 
-def _x0_pred(eps_fn: EpsFn, x: jax.Array, t: jax.Array, a: jax.Array, s: jax.Array) -> jax.Array:
-    return _x0_from_eps(x, _call_model(eps_fn, x, t), a, s)
+def _x0_pred(
+    eps_fn: EpsFn,
+    x: jax.Array,
+    t: jax.Array,
+    a: jax.Array,
+    s: jax.Array,
+    clip_x0: float | None,
+) -> jax.Array:
+    # x0_hat = (x - sigma eps) / alpha, optionally clipped to [-clip_x0, clip_x0]
+    x0 = _x0_from_eps(x, _call_model(eps_fn, x, t), a, s)
+    return x0 if clip_x0 is None else jnp.clip(x0, -clip_x0, clip_x0)
 
 
 def _first_order(x, m0, a_t, s_t, s_s, h):
@@ -96,7 +106,14 @@ def _first_order(x, m0, a_t, s_t, s_s, h):
     return (s_t / s_s) * x + (a_t * -jnp.expm1(-h)) * m0
 
 
-def _multistep(eps_fn: EpsFn, x_T: jax.Array, schedule: Schedule, num_steps: int, order: int):
+def _multistep(
+    eps_fn: EpsFn,
+    x_T: jax.Array,
+    schedule: Schedule,
+    num_steps: int,
+    order: int,
+    clip_x0: float | None,
+):
     ts, alpha, sigma, lam = _grid(schedule, num_steps, x_T.dtype)
     orders = dpm_solver_pp_orders(num_steps, order)
     n = num_steps - 1  # steps between grid times; the last, into the data, follows the scan
@@ -106,7 +123,7 @@ def _multistep(eps_fn: EpsFn, x_T: jax.Array, schedule: Schedule, num_steps: int
         # lambdas l1, l2
         x, m1, m2, l1, l2 = carry
         t, a_s, s_s, l_s, a_t, s_t, l_t, o = inputs
-        m0 = _x0_pred(eps_fn, x, t, a_s, s_s)
+        m0 = _x0_pred(eps_fn, x, t, a_s, s_s, clip_x0)
         h = l_t - l_s
 
         def first(_):
@@ -144,28 +161,30 @@ def _multistep(eps_fn: EpsFn, x_T: jax.Array, schedule: Schedule, num_steps: int
     )
     (x, _, _, _, _), _ = jax.lax.scan(step, (x_T, zeros, zeros, lam0, lam0), xs)
     # Last step into sigma = 0 (lambda = inf): first order, x_data = x0_hat(x, t_{S-1}).
-    return _x0_pred(eps_fn, x, ts[n], alpha[n], sigma[n])
+    return _x0_pred(eps_fn, x, ts[n], alpha[n], sigma[n], clip_x0)
 
 
-def _singlestep(eps_fn: EpsFn, x_T: jax.Array, schedule: Schedule, num_steps: int):
+def _singlestep(
+    eps_fn: EpsFn, x_T: jax.Array, schedule: Schedule, num_steps: int, clip_x0: float | None
+):
     ts, alpha, sigma, lam = _grid(schedule, num_steps, x_T.dtype)
     n_inner = num_steps - 1
     x = x_T
     start = 0
     if n_inner % 2 == 1:  # a leading first-order step makes the rest pair up
-        m0 = _x0_pred(eps_fn, x, ts[0], alpha[0], sigma[0])
+        m0 = _x0_pred(eps_fn, x, ts[0], alpha[0], sigma[0], clip_x0)
         x = _first_order(x, m0, alpha[1], sigma[1], sigma[0], lam[1] - lam[0])
         start = 1
     j = np.arange(start, n_inner, 2)  # pair starts: t_j -> t_{j+1} -> t_{j+2}
 
     def pair(x, inputs):
         t_s, t_u, a_s, a_u, a_t, s_s, s_u, s_t, l_s, l_u, l_t = inputs
-        m_s = _x0_pred(eps_fn, x, t_s, a_s, s_s)
+        m_s = _x0_pred(eps_fn, x, t_s, a_s, s_s, clip_x0)
         h, rh = l_t - l_s, l_u - l_s
         # r = (lambda_u - lambda_s)/h; as lambda_s -> -inf (zero terminal SNR) r -> 1.
         r = jnp.where(jnp.isfinite(l_s), rh / h, 1.0)
         u = _first_order(x, m_s, a_u, s_u, s_s, rh)  # Algorithm 1, line 4
-        m_u = _x0_pred(eps_fn, u, t_u, a_u, s_u)
+        m_u = _x0_pred(eps_fn, u, t_u, a_u, s_u, clip_x0)
         d = (1.0 - 1.0 / (2.0 * r)) * m_s + m_u / (2.0 * r)  # Algorithm 1, line 5
         return _first_order(x, d, a_t, s_t, s_s, h), None  # Algorithm 1, line 6
 
@@ -180,10 +199,12 @@ def _singlestep(eps_fn: EpsFn, x_T: jax.Array, schedule: Schedule, num_steps: in
             )
         )  # fmt: skip
         x, _ = jax.lax.scan(pair, x, xs)
-    return _x0_pred(eps_fn, x, ts[n_inner], alpha[n_inner], sigma[n_inner])
+    return _x0_pred(eps_fn, x, ts[n_inner], alpha[n_inner], sigma[n_inner], clip_x0)
 
 
-@functools.partial(jax.jit, static_argnames=("eps_fn", "num_steps", "order", "method"))
+@functools.partial(
+    jax.jit, static_argnames=("eps_fn", "num_steps", "order", "method", "clip_x0")
+)
 def dpm_solver_pp_sample_from_noise(
     eps_fn: EpsFn,
     x_T: jax.Array,
@@ -192,6 +213,7 @@ def dpm_solver_pp_sample_from_noise(
     num_steps: int,
     order: int = 2,
     method: str = "multistep",
+    clip_x0: float | None = None,
 ) -> jax.Array:
     """DPM-Solver++ from a given starting state (deterministic: no further noise).
 
@@ -202,22 +224,26 @@ def dpm_solver_pp_sample_from_noise(
       num_steps: S in ``[1, T]``, the number of model evaluations (static).
       order: 1, 2 or 3 (3 only with ``"multistep"``) (static).
       method: ``"multistep"`` (2M/3M, Algorithm 2) or ``"singlestep"`` (2S, Algorithm 1).
+      clip_x0: optional clipping of every data prediction ``x0_hat`` to
+        ``[-clip_x0, clip_x0]`` (static; see :func:`dpm_solver_pp_sample`).
 
     Returns:
       ``(batch, ...)`` samples.
     """
     _check_order_method(order, method)
+    _check_clip(clip_x0)
     num_steps = _check_num_steps(num_steps, schedule.num_steps)
     x_T = _check_x(x_T)
     if method == "multistep":
-        return _multistep(eps_fn, x_T, schedule, num_steps, order)
+        return _multistep(eps_fn, x_T, schedule, num_steps, order, clip_x0)
     if order == 1:
-        return _multistep(eps_fn, x_T, schedule, num_steps, 1)
-    return _singlestep(eps_fn, x_T, schedule, num_steps)
+        return _multistep(eps_fn, x_T, schedule, num_steps, 1, clip_x0)
+    return _singlestep(eps_fn, x_T, schedule, num_steps, clip_x0)
 
 
 @functools.partial(
-    jax.jit, static_argnames=("eps_fn", "shape", "num_steps", "order", "method", "dtype")
+    jax.jit,
+    static_argnames=("eps_fn", "shape", "num_steps", "order", "method", "clip_x0", "dtype"),
 )
 def dpm_solver_pp_sample(
     key: jax.Array,
@@ -228,6 +254,7 @@ def dpm_solver_pp_sample(
     num_steps: int,
     order: int = 2,
     method: str = "multistep",
+    clip_x0: float | None = None,
     dtype: Any = jnp.float32,
 ) -> jax.Array:
     """DPM-Solver++ sampling (Lu et al. 2022b) with S model evaluations.
@@ -240,6 +267,12 @@ def dpm_solver_pp_sample(
       num_steps: S in ``[1, T]`` (static).
       order: 1, 2 or 3 (static).
       method: ``"multistep"`` or ``"singlestep"`` (static).
+      clip_x0: ``None`` (default, no clipping) or ``c > 0``: clip every data prediction
+        ``x0_hat = (x - sigma eps) / alpha`` to ``[-c, c]`` (static), the static
+        thresholding of Lu et al. (2022b, sec. 5). It guards against a tiny ``alpha`` at the
+        first steps (e.g. :func:`schedules.cosine`, ``alpha_{T-1} ~ 5e-5``), where the
+        model's error in ``eps`` is amplified by ``sigma/alpha``; off by default because it
+        changes the solver wherever ``|x0_hat| > c`` (see :func:`sample.ddim_sample`).
       dtype: floating dtype of the samples.
 
     Returns:
@@ -254,8 +287,9 @@ def dpm_solver_pp_sample(
     """
     shape = _check_shape(shape)
     _check_order_method(order, method)
+    _check_clip(clip_x0)
     _check_num_steps(num_steps, schedule.num_steps)
     x_T = jax.random.normal(key, shape, dtype)
     return dpm_solver_pp_sample_from_noise(
-        eps_fn, x_T, schedule, num_steps=num_steps, order=order, method=method
+        eps_fn, x_T, schedule, num_steps=num_steps, order=order, method=method, clip_x0=clip_x0
     )

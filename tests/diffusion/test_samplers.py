@@ -8,6 +8,8 @@ fast analytic model: two independent implementations of the same mathematics.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -176,8 +178,9 @@ def test_steps_without_jit_equal_jitted():
     t = jnp.asarray(17)
     for fn in (
         lambda x: d.ddpm_step(eps, s, x, t, z, variance="beta_tilde", clip_x0=3.0),
+        lambda x: d.ddim_step(eps, x, t, s.alpha_bars[t], s.alpha_bars[9], z, clip_x0=0.5),
         lambda x: d.ddim_step(eps, x, t, s.alpha_bars[t], s.alpha_bars[9], z, eta=0.3),
-    ):
+    ):  # the last one is also run without jit below
         np.testing.assert_allclose(fn(x), jax.jit(fn)(x), rtol=1e-5, atol=1e-6)
     with jax.disable_jit():  # one step of each family outside any jit
         plain = d.ddim_step(eps, x, t, s.alpha_bars[t], s.alpha_bars[9], z, eta=0.3)
@@ -198,6 +201,9 @@ def _bad_eps(x, t):
         (lambda s, e, k: d.ddpm_sample(k, e, (0, 2), s), "shape"),
         (lambda s, e, k: d.dpm_solver_pp_sample(k, e, (4, 2), s, num_steps=5, order=4), "order"),
         (lambda s, e, k: d.dpm_solver_pp_sample(k, e, (4, 2), s, num_steps=0), "num_steps"),
+        (lambda s, e, k: d.dpm_solver_pp_sample(k, e, (4, 2), s, num_steps=3, clip_x0=-1.0),
+         "clip_x0"),
+        (lambda s, e, k: d.ddim_sample(k, e, (4, 2), s, num_steps=3, clip_x0=0.0), "clip_x0"),
         (lambda s, e, k: d.dpm_solver_pp_sample(k, e, (4, 2), s, num_steps=5, method="x"),
          "method"),
         (lambda s, e, k: d.ddpm_sample_from_noise(e, jnp.zeros((4, 2)), jnp.zeros((T, 3, 2)), s),
@@ -249,3 +255,75 @@ def test_zero_terminal_snr_schedule_finite():
     for out in outs:
         assert np.all(np.isfinite(np.asarray(out)))
         assert float(jnp.max(jnp.abs(out))) < 10.0
+
+
+def test_clip_x0_matches_oracle_float64(x64):
+    """Clipped DDIM and DPM-Solver++ against the oracle; clip 1.0 is active on this ring."""
+    s, eps, _ = _models(jnp.float64)
+    x_T, noises = _noise(5, n=7)
+    runs = [
+        ("ddim eta=0", lambda c: d.ddim_sample_from_noise(eps, x_T, None, s, num_steps=7,
+                                                          clip_x0=c),
+         lambda c: oracle.ddim_loop(np_eps, BETAS, x_T, 7, clip_x0=c)),
+        ("ddim eta=0.5", lambda c: d.ddim_sample_from_noise(eps, x_T, noises, s, num_steps=7,
+                                                            eta=0.5, clip_x0=c),
+         lambda c: oracle.ddim_loop(np_eps, BETAS, x_T, 7, 0.5, noises, clip_x0=c)),
+    ] + [
+        (f"dpm++ {o}{m}", functools.partial(
+            lambda c, o, m: d.dpm_solver_pp_sample_from_noise(eps, x_T, s, num_steps=7, order=o,
+                                                              method=m, clip_x0=c), o=o, m=m),
+         functools.partial(lambda c, o, m: oracle.dpm_solver_pp_loop(np_eps, BETAS, x_T, 7, o, m,
+                                                                     clip_x0=c), o=o, m=m))
+        for o, m in ((2, "multistep"), (3, "multistep"), (2, "singlestep"))
+    ]  # fmt: skip
+    for name, got, want in runs:
+        clipped = got(1.0)
+        assert_close_to_oracle(clipped, want(1.0), kind="long_loop", err_msg=name)
+        # The clip must have acted (else this test would not test it); every sampler's last
+        # step lands on a (clipped) x0 prediction, so the result is bounded by the clip.
+        assert not np.allclose(clipped, got(None), atol=1e-3), name
+        assert float(jnp.max(jnp.abs(clipped))) <= 1.0 + 1e-12, name
+
+
+def test_clip_x0_bounds_a_wrong_model_at_tiny_terminal_alpha():
+    """cosine(1000): alpha_{T-1} ~ 5e-5, so an eps error of 0.1 becomes an x0 error ~2e3.
+
+    Unclipped, DDIM and DPM-Solver++ land far outside the data (radius 2, std 0.5); with
+    clip_x0 = 4 the deterministic samplers end on a clipped x0 prediction, so |x| <= 4.
+    With the exact model the clip at 4 does not act (its samples stay within |x| < 4).
+    """
+    target = targets.ring(n_modes=4, radius=2.0, std=0.5)
+    s = d.cosine(1000)
+    assert float(s.alpha(999)) < 1e-4  # the premise: a tiny terminal alpha
+    exact = d.fast_analytic_eps_fn(target, s)
+
+    def wrong(x, t):
+        return exact(x, t) + 0.1
+
+    x_T = jax.random.normal(jax.random.key(0), (64, 2))
+    for name, run in (
+        ("ddim", lambda f, c: d.ddim_sample_from_noise(f, x_T, None, s, num_steps=20, clip_x0=c)),
+        ("dpm++", lambda f, c: d.dpm_solver_pp_sample_from_noise(f, x_T, s, num_steps=20,
+                                                                 clip_x0=c)),
+    ):  # fmt: skip
+        assert float(jnp.max(jnp.abs(run(wrong, None)))) > 20.0, name  # explodes unclipped
+        clipped = run(wrong, 4.0)
+        assert np.all(np.isfinite(np.asarray(clipped))) and float(jnp.max(jnp.abs(clipped))) <= 4.0
+        np.testing.assert_allclose(run(exact, 4.0), run(exact, None), atol=1e-5, err_msg=name)
+
+
+def test_ddpm_sample_draws_documented_noise(x64):
+    """ddpm_sample: x_T from split(key)[0], step i's noise from fold_in(split(key)[1], i)."""
+    s, eps, _ = _models(jnp.float64)
+    key = jax.random.key(11)
+    f64 = jnp.float64
+    out = d.ddpm_sample(key, eps, (B, 2), s, variance="beta_tilde", clip_x0=2.0, dtype=f64)
+    init_key, noise_key = jax.random.split(key)
+    x_T = jax.random.normal(init_key, (B, 2), f64)
+    noises = jnp.stack([jax.random.normal(jax.random.fold_in(noise_key, i), (B, 2), f64)
+                        for i in range(T)])  # fmt: skip
+    want = d.ddpm_sample_from_noise(eps, x_T, noises, s, variance="beta_tilde", clip_x0=2.0)
+    # Same noise and steps, two compiled programs: float64 rounding only (one wrong noise
+    # draw would move the result by ~sqrt(beta_tilde) ~ 0.1).
+    np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-10)
+    assert float(jnp.max(jnp.abs(out - x_T))) > 0.1  # it moved
