@@ -193,30 +193,60 @@ def _unique_dense(ids: jax.Array, cap: int, table_size: int, vocab_size: int,
                   cap_context: int):
     """:func:`_unique_sort` without a sort, for ids known to lie in ``[0, table_size)``.
 
-    A dense table of counts is filled by one scatter-add; the rank of an id among the
-    distinct ones is the number of occupied entries below it (a prefix sum over the
-    table), so the distinct ids come out in increasing order by a scatter to their ranks.
+    A dense table of counts, one row of V entries per context rank, is filled by one
+    scatter-add. The rank of an id among the distinct ones is the number of occupied
+    entries below it. A table no larger than the corpus gets it by a prefix sum over the
+    table (every entry's rank, then the table entries are scattered to their ranks). A
+    larger table counts, for each position's id, the occupied entries of the rows before
+    its row (a prefix sum over the rows only) plus those left of it in its row, as bits
+    (each row packed into ``ceil(V / 32)`` uint32 words and ``population_count``): half
+    the time of the table-wide prefix sum for a 2**22-entry table. Either way the
+    distinct ids come out in increasing order by a scatter to their ranks.
     ids: (P,) int32 -> the same five arrays as :func:`_unique_sort`.
     """
+    V = vocab_size
+    num_rows, num_words = table_size // V, -(-V // 32)
     table = jnp.zeros((table_size,), jnp.int32).at[ids].add(1)  # c(gram) by id
-    occupied = (table > 0).astype(jnp.int32)
-    rank_of_id = _exclusive_cumsum(occupied)  # (table_size,) rank among distinct ids
-    slot_of_position = rank_of_id[ids]
+    rows = table.reshape(num_rows, V)
+    totals = _fit_length(rows.sum(axis=1), cap_context)  # rows are contexts: c(u .)
     unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32)
     counts = jnp.zeros((cap,), jnp.int32)
     if table_size <= ids.shape[0]:  # scatter the (fewer) table entries to their ranks
+        occupied = (table > 0).astype(jnp.int32)
+        rank_of_id = _exclusive_cumsum(occupied)  # (table_size,) rank among distinct ids
         target = jnp.where(occupied > 0, rank_of_id, cap)  # cap: out of bounds, dropped
         every_id = jnp.arange(table_size, dtype=jnp.int32)
         unique_ids = unique_ids.at[target].set(every_id, mode="drop")
         counts = counts.at[target].set(table, mode="drop")
-    else:  # scatter from the positions: all occurrences of an id write the same values
-        unique_ids = unique_ids.at[slot_of_position].set(ids)
-        counts = counts.at[slot_of_position].set(table[ids])
-    # the table's rows are the contexts by rank: c(u .) and N1+(u .) are row reductions
-    rows = table.reshape(table_size // vocab_size, vocab_size)
-    totals = _fit_length(rows.sum(axis=1), cap_context)
-    types = _fit_length(jnp.sum(rows > 0, axis=1, dtype=jnp.int32), cap_context)
-    return unique_ids, counts, slot_of_position, totals, types
+        types = _fit_length(jnp.sum(rows > 0, axis=1, dtype=jnp.int32), cap_context)
+        return unique_ids, counts, rank_of_id[ids], totals, types
+
+    occupied = jnp.pad(rows > 0, ((0, 0), (0, num_words * 32 - V)))
+    shifts = jnp.arange(32, dtype=jnp.uint32)[None, None, :]
+    bits = jnp.sum(  # (num_rows, num_words): bit b of word j is entry 32 j + b of the row
+        occupied.reshape(num_rows, num_words, 32).astype(jnp.uint32) << shifts,
+        axis=-1,
+        dtype=jnp.uint32,
+    )
+    row_types = jnp.sum(jax.lax.population_count(bits), axis=1, dtype=jnp.int32)  # N1+(u .)
+    row_offset = jnp.cumsum(row_types) - row_types  # distinct grams in the rows before
+
+    def rank(query):  # (Q,) ids -> (Q,) rank among the distinct ids
+        row, column = query // V, query % V
+        word, bit = column // 32, (column % 32).astype(jnp.uint32)
+        words = bits[row]  # (Q, num_words)
+        before = jnp.arange(num_words)[None, :] < word[:, None]
+        left = jnp.sum(jnp.where(before, jax.lax.population_count(words), 0), axis=1)
+        partial = jnp.take_along_axis(words, word[:, None], axis=1)[:, 0]
+        mask = (jnp.ones((), jnp.uint32) << bit) - 1  # the bits left of this entry
+        within = jax.lax.population_count(partial & mask).astype(jnp.int32)
+        return row_offset[row] + left.astype(jnp.int32) + within
+
+    slot_of_position = rank(ids)
+    # scatter from the positions: all occurrences of an id write the same values
+    unique_ids = unique_ids.at[slot_of_position].set(ids)
+    counts = counts.at[slot_of_position].set(table[ids])
+    return unique_ids, counts, slot_of_position, totals, _fit_length(row_types, cap_context)
 
 
 def _fit_length(x: jax.Array, length: int) -> jax.Array:

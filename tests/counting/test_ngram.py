@@ -92,6 +92,30 @@ def test_counting_paths_give_identical_tables(corpus, path):
             np.testing.assert_array_equal(a, b, err_msg=f"{path}: {field.name}")
 
 
+@pytest.mark.parametrize("vocab_size,num_tokens", [(4, 40), (70, 300)])
+def test_dense_ranks_by_bits_match_sort_and_oracle(vocab_size, num_tokens):
+    """Dense tables larger than the corpus rank ids by row bitmasks (V = 70: three words)."""
+    tokens = np.random.default_rng(5).integers(0, vocab_size, num_tokens).astype(np.int32)
+    caps = [1] + [num_tokens - k + 1 for k in range(1, N_ORDER + 1)]
+    # order 3 takes the bitmask branch of _unique_dense: its table exceeds its positions
+    table_size, static = ngram._dense_table_size(3, caps, vocab_size, ngram.DENSE_BUDGET)
+    assert static and table_size > num_tokens - 2
+    model = ngram.fit(tokens, n=N_ORDER, vocab_size=vocab_size)
+    reference = ngram.fit(tokens, n=N_ORDER, vocab_size=vocab_size, _dense_budget=0)
+    for a, b in zip(jax.tree.leaves(model), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    expected = oracle.count_ngrams(tokens, N_ORDER)
+    expected_cont = oracle.continuation_counts(expected)
+    unseen = np.random.default_rng(6).integers(0, vocab_size, (50, N_ORDER)).astype(np.int32)
+    for k in range(1, N_ORDER + 1):
+        grams = np.concatenate([np.array(sorted(expected[k - 1]), np.int32), unseen[:, :k]])
+        want = np.array([expected[k - 1].get(tuple(g), 0) for g in grams])
+        np.testing.assert_array_equal(ngram.counts(model, grams), want)
+        if k < N_ORDER:
+            want_cont = np.array([expected_cont[k - 1].get(tuple(g), 0) for g in grams])
+            np.testing.assert_array_equal(ngram.continuation_counts(model, grams), want_cont)
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_counts_match_oracle_exactly(corpus, path):
     budget = dense_budgets(corpus)[path]
