@@ -44,8 +44,9 @@ int32-max, so shapes depend only on the corpus length and :func:`fit` is one jit
 
 Counting (how the sorted tables are built; the tables are the same either way): order k's
 ids lie below ``D * V`` where ``D <= min(cap_{k-1}, V**(k-1))`` is the number of distinct
-(k-1)-grams. When that static bound fits a budget of :data:`DENSE_BUDGET` entries, the
-order is counted without a sort: a scatter-add of ones into a dense table of counts (one
+(k-1)-grams. When that static bound fits a budget of :data:`DENSE_BUDGET` entries (and 8
+per k-gram position, at least 2**16, so that short corpora get no huge tables), the order is
+counted without a sort: a scatter-add of ones into a dense table of counts (one
 row of V per context rank), then each id's rank among the occupied entries -- by a prefix
 sum over a table no larger than the corpus, else by a prefix sum over the rows plus a
 popcount of the row's occupancy bits left of the id -- and a scatter of the ids to their
@@ -264,8 +265,12 @@ def _dense_table_size(k: int, caps: list[int], vocab_size: int, budget: int):
     (k-1)-grams, and ``D <= min(cap_{k-1}, V**(k-1))``. When that bound times V fits the
     budget the dense table always suffices (static); otherwise a table of ``budget`` entries
     (rounded down to a multiple of V) is used when the corpus's D turns out small enough,
-    decided at run time by ``lax.cond``, and the sort when not.
+    decided at run time by ``lax.cond``, and the sort when not. The budget is also held to
+    :data:`_DENSE_PER_POSITION` entries per k-gram position (but at least
+    :data:`_DENSE_FLOOR`): a table much larger than a short corpus costs more to clear and
+    scan than sorting the corpus.
     """
+    budget = min(budget, max(_DENSE_PER_POSITION * caps[k], _DENSE_FLOOR))
     bound = min(caps[k - 1], vocab_size ** (k - 1)) * vocab_size
     if bound <= budget:
         return bound, True
@@ -312,6 +317,8 @@ def _unique(ids: jax.Array, k: int, caps: list[int], vocab_size: int, budget: in
 # It holds e.g. the 5-grams of a 10**6-character corpus with V = 97 (32,599 distinct
 # 4-gram contexts * 97 = 3.2M ids); a larger D falls back to the sort.
 DENSE_BUDGET = 2**22
+_DENSE_PER_POSITION = 8  # at most this many table entries per k-gram position ...
+_DENSE_FLOOR = 2**16  # ... unless the table is this small anyway (256 KiB)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "vocab_size", "budget"))

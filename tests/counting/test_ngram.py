@@ -80,6 +80,16 @@ def test_counting_paths_are_chosen_as_documented(corpus):
     assert plan["cond-dense"][:2] == plan["cond-sort"][:2] == [(4, True), (16, True)]
     assert plan["cond-dense"][2] == (budgets["cond-dense"], False)
     assert plan["cond-sort"][2] == (budgets["cond-sort"] - V + 1, False)
+    # V = 97: 10**6 tokens count orders 1-3 densely and decide 4-5 in a 2**22 (// V) table;
+    # 20,000 tokens hold the tables to 8 entries per position from order 3 on
+    for num_tokens, want in [
+        (10**6, [(97, True), (97**2, True), (97**3, True)] + [(2**22 // 97 * 97, False)] * 2),
+        (20_000, [(97, True), (97**2, True)]
+         + [(8 * (20_000 - k + 1) // 97 * 97, False) for k in (3, 4, 5)]),
+    ]:
+        caps = [1] + [num_tokens - k + 1 for k in range(1, 6)]
+        got = [ngram._dense_table_size(k, caps, 97, ngram.DENSE_BUDGET) for k in range(1, 6)]
+        assert got == want, num_tokens
 
 
 @pytest.mark.parametrize("path", PATHS)
