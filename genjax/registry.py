@@ -25,6 +25,11 @@ RECIPE_MODULES: tuple[str, ...] = (
     "genjax.vae.recipes",
     "genjax.counting.recipes",
     "genjax.mixture.recipes",
+    "genjax.flows.recipes",
+    "genjax.autoregressive.recipes",
+    "genjax.gan.recipes",
+    "genjax.energy.recipes",
+    "genjax.contrastive.recipes",
 )
 
 #: What ``genjax train`` with no recipe runs (falls back to the first recipe found when the
