@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=1, help="sampling seed (default 1)")
     sample.add_argument("--sampler", help="sampler, for recipes that offer several")
     sample.add_argument("--steps", type=_positive("--steps"), help="sampler steps")
+    sample.add_argument("--prompt", help="text prompt, for text-conditioned recipes")
+    sample.add_argument("--temperature", type=float, help="sampling temperature (>= 0)")
+    sample.add_argument("--top-k", type=int, help="keep the k most probable tokens (>= 1)")
+    sample.add_argument("--top-p", type=float, help="nucleus mass, in (0, 1]")
+    sample.add_argument("--guidance", type=float, help="classifier-free guidance scale")
 
     bench = sub.add_parser("bench", help="run the benchmark suites (see benchmarks/)")
     bench.add_argument("suites", nargs="*", help="suite names (default: all)")
@@ -217,16 +223,28 @@ def cmd_sample(args: argparse.Namespace) -> int:
     train_data = _load(recipe, config.get("data", recipe.data), "train", seed)
     params = train.load_params(recipe, args.run_dir, jax.random.key(seed), train_data)
     options = {}
-    for option, value in (("sampler", args.sampler), ("steps", args.steps)):
+    given = (
+        ("sampler", args.sampler),
+        ("steps", args.steps),
+        ("prompt", args.prompt),
+        ("temperature", args.temperature),
+        ("top_k", args.top_k),
+        ("top_p", args.top_p),
+        ("guidance", args.guidance),
+    )
+    for option, value in given:
         if value is None:
             continue
         if option not in recipe.sample_options:
-            allowed = ", ".join(f"--{o}" for o in recipe.sample_options) or "none"
-            raise UsageError(f"--{option}: recipe {recipe.name!r} takes no such option "
-                             f"(its sampling options: {allowed})")
+            allowed = ", ".join(f"--{o.replace('_', '-')}" for o in recipe.sample_options)
+            raise UsageError(
+                f"--{option.replace('_', '-')}: recipe {recipe.name!r} takes no such option "
+                f"(its sampling options: {allowed or 'none'})"
+            )
         options[option] = value
     samples = recipe.sample(jax.random.key(args.seed), params, args.n, **options)
-    tag = "-".join(f"{k}-{v}" for k, v in options.items())
+    # A prompt may hold spaces and punctuation: the file name keeps letters and digits.
+    tag = re.sub(r"[^A-Za-z0-9.-]+", "_", "-".join(f"{k}-{v}" for k, v in options.items()))
     stem = args.run_dir / (f"sample-{tag}" if tag else "sample")
     path = _write_samples(samples, train_data, stem)
     print(f"wrote {path}")
