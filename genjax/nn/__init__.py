@@ -3,6 +3,12 @@
 Every family imports its layers from here rather than writing its own.
 """
 
+from genjax.nn.attention import (  # noqa: F401
+    MultiHeadAttention,
+    TransformerBlock,
+    causal_mask,
+    dot_product_attention,
+)
 from genjax.nn.autoencoders import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder  # noqa: F401
 from genjax.nn.denoiser import MLPDenoiser as MLPDenoiser
 from genjax.nn.embeddings import FourierFrequencies as FourierFrequencies
