@@ -16,3 +16,4 @@ from genjax.nn.embeddings import GaussianFourierFeatures as GaussianFourierFeatu
 from genjax.nn.embeddings import sinusoidal_embedding as sinusoidal_embedding
 from genjax.nn.mlp import MLP as MLP
 from genjax.nn.unet import UNet as UNet
+from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder  # noqa: F401
