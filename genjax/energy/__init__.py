@@ -1,0 +1,38 @@
+"""Energy-based models: MCMC samplers, contrastive divergence, score matching.
+
+* :mod:`.mcmc` -- unadjusted Langevin, MALA, random-walk Metropolis-Hastings, HMC and
+  annealed Langevin dynamics, each a deterministic step plus one compiled loop over many
+  chains; :mod:`.analytic` -- the fast batched log-density of a Gaussian mixture.
+* :mod:`.loss` -- contrastive divergence (CD-k), persistent CD with a replay buffer, the
+  L2 energy regulariser, and exact, denoising and sliced score matching.
+* :mod:`.network` -- an MLP energy for 2-D data, a small convolutional energy for digits,
+  and a noise-conditional score network.
+* :mod:`.oracle` -- the NumPy float64 twin of all of the above.
+"""
+
+from genjax.energy import analytic as analytic
+from genjax.energy import mcmc as mcmc
+from genjax.energy.analytic import mixture_log_prob_fn as mixture_log_prob_fn
+from genjax.energy.analytic import mixture_score_fn as mixture_score_fn
+from genjax.energy.mcmc import ChainState as ChainState
+from genjax.energy.mcmc import annealed_langevin as annealed_langevin
+from genjax.energy.mcmc import annealed_langevin_from_noise as annealed_langevin_from_noise
+from genjax.energy.mcmc import hamiltonian as hamiltonian
+from genjax.energy.mcmc import hmc as hmc
+from genjax.energy.mcmc import hmc_from_noise as hmc_from_noise
+from genjax.energy.mcmc import hmc_step as hmc_step
+from genjax.energy.mcmc import init_state as init_state
+from genjax.energy.mcmc import langevin as langevin
+from genjax.energy.mcmc import langevin_from_noise as langevin_from_noise
+from genjax.energy.mcmc import langevin_step as langevin_step
+from genjax.energy.mcmc import leapfrog as leapfrog
+from genjax.energy.mcmc import mala as mala
+from genjax.energy.mcmc import mala_from_noise as mala_from_noise
+from genjax.energy.mcmc import mala_log_acceptance as mala_log_acceptance
+from genjax.energy.mcmc import mala_proposal_log_density as mala_proposal_log_density
+from genjax.energy.mcmc import mala_step as mala_step
+from genjax.energy.mcmc import metropolis_hastings as metropolis_hastings
+from genjax.energy.mcmc import metropolis_hastings_from_noise as metropolis_hastings_from_noise
+from genjax.energy.mcmc import rwmh_log_acceptance as rwmh_log_acceptance
+from genjax.energy.mcmc import rwmh_step as rwmh_step
+from genjax.energy.mcmc import step_noise as step_noise
