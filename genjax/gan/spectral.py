@@ -1,0 +1,168 @@
+"""Spectral normalisation by power iteration (Miyato et al. 2018), as a function and a layer.
+
+A layer ``h -> W h`` is ``sigma(W)``-Lipschitz, ``sigma`` the largest singular value;
+dividing every weight of the critic by its own ``sigma`` bounds the critic's Lipschitz
+constant by 1 (for 1-Lipschitz activations). ``sigma`` is estimated by power iteration,
+carrying the left vector ``u`` from one training step to the next so that one iteration per
+step suffices (Miyato et al. 2018, Algorithm 1):
+
+    v <- W^T u / ||W^T u||
+    u <- W v / ||W v||
+    sigma(W) ~ u^T W v,          W_SN = W / sigma(W)                       (eq. 8)
+
+Shapes: a weight of any rank is read as a matrix with the **output features as rows**:
+a dense kernel ``(in, out)`` (flax's layout) and a convolution kernel ``(kh, kw, in, out)``
+(HWIO) become ``W = kernel.reshape(-1, out).T``, ``(out, in*kh*kw)``, the reshape Miyato et
+al. use for convolutions. ``u`` has ``out`` entries. ``u`` and ``v`` are constants for the
+gradient (``stop_gradient``), as in the paper's implementation.
+
+References:
+  Miyato, Kataoka, Koyama & Yoshida (2018), "Spectral Normalization for Generative
+  Adversarial Networks", ICLR.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def _check_num_iters(num_iters) -> int:
+    if int(num_iters) != num_iters or num_iters < 1:
+        raise ValueError(f"num_iters must be an integer >= 1, got {num_iters!r}")
+    return int(num_iters)
+
+
+def _as_matrix(w: jax.Array) -> jax.Array:
+    """``(..., out) -> (out, prod(...))``: rows are output features."""
+    if w.ndim < 2:
+        raise ValueError(f"w must have rank >= 2 (a dense or conv kernel), got shape {w.shape}")
+    return w.reshape(-1, w.shape[-1]).T
+
+
+def _normalize(x: jax.Array, eps: float) -> jax.Array:
+    return x / (jnp.linalg.norm(x) + eps)
+
+
+def power_iteration(
+    w: jax.Array, u: jax.Array, *, num_iters: int = 1, eps: float = 1e-12
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``num_iters`` power iterations on ``W`` from ``u``: ``(sigma, u, v)``.
+
+    Args:
+      w: a kernel ``(..., out)``, read as ``W = w.reshape(-1, out).T`` ``(out, in')``.
+      u: ``(out,)`` the current left singular vector estimate (any nonzero start).
+      num_iters: iterations, >= 1 (static).
+      eps: added to norms so that a zero vector stays finite.
+
+    Returns:
+      ``sigma`` ``()`` = ``u^T W v`` (the estimate of the top singular value), ``u`` ``(out,)``,
+      ``v`` ``(in',)`` — all without gradient through ``u`` and ``v``.
+    """
+    num_iters = _check_num_iters(num_iters)
+    mat = _as_matrix(jnp.asarray(w))  # (out, in')
+    u = jnp.asarray(u, mat.dtype)
+    if u.shape != (mat.shape[0],):
+        raise ValueError(f"u must have shape ({mat.shape[0]},) (the output features), got {u.shape}")
+    mat_c = jax.lax.stop_gradient(mat)
+
+    def body(_, carry):
+        u, _v = carry
+        v = _normalize(mat_c.T @ u, eps)  # v <- W^T u / ||W^T u||
+        u = _normalize(mat_c @ v, eps)  # u <- W v / ||W v||
+        return u, v
+
+    v0 = jnp.zeros((mat.shape[1],), mat.dtype)
+    u, v = jax.lax.fori_loop(0, num_iters, body, (jax.lax.stop_gradient(u), v0))
+    u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+    sigma = u @ mat @ v  # sigma(W) ~ u^T W v (gradient flows through W only)
+    return sigma, u, v
+
+
+def spectral_norm(
+    w: jax.Array, u: jax.Array, *, num_iters: int = 1, eps: float = 1e-12
+) -> tuple[jax.Array, jax.Array]:
+    """``W_SN = W / sigma(W)`` by power iteration (Miyato et al. 2018, eq. 8 and Algorithm 1).
+
+    Args:
+      w: ``(..., out)`` a dense ``(in, out)`` or convolution ``(kh, kw, in, out)`` kernel.
+      u: ``(out,)`` the left singular vector carried from the previous call.
+      num_iters: power iterations, >= 1 (1 per training step in the paper).
+      eps: added to vector norms.
+
+    Returns:
+      ``(w_sn, u)``: the normalised kernel (shape of ``w``) and the updated ``u``.
+
+    Example:
+      >>> w_sn, u = spectral_norm(w, u, num_iters=50)
+      >>> # numpy.linalg.svd(w_sn.reshape(-1, w.shape[-1]))[1][0] ~ 1
+    """
+    sigma, u, _ = power_iteration(w, u, num_iters=num_iters, eps=eps)
+    return w / sigma, u
+
+
+class SpectralVector(nnx.Variable):
+    """The power iteration's ``u``: state, not a trainable parameter."""
+
+
+class SpectralNorm(nnx.Module):
+    """Wraps an ``nnx.Linear`` or ``nnx.Conv`` so that it applies ``W / sigma(W)``.
+
+    ``u`` is explicit state (a :class:`SpectralVector`, not an ``nnx.Param``): each call
+    with ``update=True`` runs ``num_iters`` power iterations and stores the new ``u`` in
+    the module, which a pure training step reads back with ``nnx.split`` (or
+    ``nnx.state(module, SpectralVector)``); ``update=False`` (evaluation) uses the
+    stored ``u`` as it is.
+
+    Args:
+      layer: the wrapped ``nnx.Linear`` or ``nnx.Conv`` (its kernel's last axis is ``out``).
+      num_iters: power iterations per call, >= 1.
+      rngs: draws the initial ``u ~ N(0, I)`` (normalised).
+
+    Example:
+      >>> sn = SpectralNorm(nnx.Linear(4, 3, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
+      >>> y = sn(x)     # (batch, 3), computed with kernel / sigma
+    """
+
+    def __init__(self, layer: nnx.Module, *, num_iters: int = 1, rngs: nnx.Rngs):
+        if not isinstance(layer, (nnx.Linear, nnx.Conv)):
+            raise ValueError(f"layer must be an nnx.Linear or nnx.Conv, got {type(layer).__name__}")
+        self.num_iters = _check_num_iters(num_iters)
+        self.layer = layer
+        out = layer.kernel[...].shape[-1]
+        u0 = jax.random.normal(rngs.params(), (out,), layer.kernel[...].dtype)
+        self.u = SpectralVector(u0 / jnp.linalg.norm(u0))
+
+    def normalized_kernel(self, *, update: bool = True) -> jax.Array:
+        """``W / sigma(W)``, advancing (and storing) ``u`` when ``update``."""
+        kernel = self.layer.kernel[...]
+        if update:
+            w_sn, u = spectral_norm(kernel, self.u[...], num_iters=self.num_iters)
+            self.u[...] = u
+            return w_sn
+        sigma = self.u[...] @ _as_matrix(kernel) @ _normalize(_as_matrix(kernel).T @ self.u[...], 1e-12)
+        return kernel / sigma
+
+    def __call__(self, x: jax.Array, *, update: bool = True) -> jax.Array:
+        """``x (batch, ..., in) -> (batch, ..., out)``: the wrapped layer with ``W / sigma``."""
+        w = self.normalized_kernel(update=update)
+        layer = self.layer
+        if isinstance(layer, nnx.Linear):
+            y = x @ w
+        else:
+            y = jax.lax.conv_general_dilated(
+                x, w, window_strides=_pair(layer.strides, w.ndim - 2),
+                padding=layer.padding, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            )
+        if layer.bias is not None:
+            y = y + layer.bias[...].reshape((1,) * (y.ndim - 1) + (-1,))  # (1, ..., out)
+        return y
+
+
+def _pair(strides, n: int) -> tuple[int, ...]:
+    if strides is None:
+        return (1,) * n
+    if isinstance(strides, int):
+        return (strides,) * n
+    return tuple(strides)
