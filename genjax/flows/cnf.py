@@ -216,12 +216,12 @@ def _probes_for(x, trace, key, probes, probe, num_probes):
     return draw_probes(key, x.shape, probe=probe, num_probes=num_probes, dtype=x.dtype)
 
 
-_STATIC = ("field_fn", "t0", "t1", "trace", "probe", "num_probes", "num_steps", "method",
+_STATIC = ("field_fn", "trace", "probe", "num_probes", "num_steps", "method",
            "rtol", "atol", "save_trajectory")
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC + ("direction",))
-def _integrate(field_fn, y, key, probes, *, t0, t1, trace, probe, num_probes, num_steps, method,
+def _integrate(field_fn, y, key, probes, t0, t1, *, trace, probe, num_probes, num_steps, method,
                rtol, atol, save_trajectory, direction):
     probes = _probes_for(y, trace, key, probes, probe, num_probes)
     rhs = augmented_field(field_fn, trace=trace, probes=probes)
@@ -241,7 +241,10 @@ def _run(field_fn, y, direction, *, t0, t1, trace, key, probes, probe, num_probe
     y = jnp.asarray(y)
     probes = None if probes is None else jnp.asarray(probes)
     _check(y, t0, t1, trace, probe, num_probes, num_steps, method, key, probes, name)
-    return _integrate(field_fn, y, key, probes, t0=float(t0), t1=float(t1), trace=trace,
+    # t0, t1 are traced: one compiled solve serves every interval.
+    t0 = jnp.asarray(t0, y.dtype)
+    t1 = jnp.asarray(t1, y.dtype)
+    return _integrate(field_fn, y, key, probes, t0, t1, trace=trace,
                       probe=probe, num_probes=int(num_probes), num_steps=int(num_steps),
                       method=method, rtol=float(rtol), atol=float(atol),
                       save_trajectory=bool(save_trajectory), direction=direction)
@@ -392,15 +395,16 @@ def sample(
         raise ValueError(f"shape must be (batch, dim), got {shape}")
     _check(jnp.zeros((1, 1), dtype), t0, t1, "exact", "rademacher", 1, num_steps, method, None,
            None, "z")
-    return _sample_jit(key, field_fn, shape, t0=float(t0), t1=float(t1), num_steps=int(num_steps),
-                       method=method, rtol=float(rtol), atol=float(atol), dtype=jnp.dtype(dtype),
+    dtype = jnp.dtype(dtype)
+    return _sample_jit(key, field_fn, shape, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype),
+                       num_steps=int(num_steps),
+                       method=method, rtol=float(rtol), atol=float(atol), dtype=dtype,
                        save_trajectory=bool(save_trajectory))
 
 
-@functools.partial(jax.jit, static_argnames=("field_fn", "shape", "t0", "t1", "num_steps",
-                                             "method", "rtol", "atol", "dtype",
-                                             "save_trajectory"))
-def _sample_jit(key, field_fn, shape, *, t0, t1, num_steps, method, rtol, atol, dtype,
+@functools.partial(jax.jit, static_argnames=("field_fn", "shape", "num_steps", "method", "rtol",
+                                             "atol", "dtype", "save_trajectory"))
+def _sample_jit(key, field_fn, shape, t0, t1, *, num_steps, method, rtol, atol, dtype,
                 save_trajectory):
     z = jax.random.normal(key, shape, dtype)  # z ~ N(0, I) at t0
 
