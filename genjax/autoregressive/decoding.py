@@ -158,6 +158,25 @@ def _removed(dtype: Any) -> jax.Array:
 # ---------------------------------------------------------------------------------------
 
 
+# Each filter is a thin Python function that checks its argument and skips no-ops, around
+# one jitted kernel whose parameter (T, k, p, min_p) is traced: one compilation per
+# shape, whatever the values.
+
+
+@jax.jit
+def _temperature_kernel(logits: jax.Array, t: jax.Array) -> jax.Array:
+    shifted = logits - jnp.max(logits, axis=-1, keepdims=True)  # <= 0
+    return jnp.maximum(shifted / t.astype(logits.dtype), _removed(logits.dtype))
+
+
+@jax.jit
+def _greedy_kernel(logits: jax.Array) -> jax.Array:
+    best = jnp.argmax(logits, axis=-1)  # first maximum = lowest id
+    ids = jnp.arange(logits.shape[-1]).reshape((1,) * (logits.ndim - 1) + (-1,))
+    keep = ids == best[..., None]  # (..., V)
+    return jnp.where(keep, jnp.zeros_like(logits), _removed(logits.dtype))
+
+
 def temperature(logits: jax.Array, t: float) -> jax.Array:
     """Temperature scaling, ``softmax(l / T)``; ``T = 0`` is the greedy limit.
 
@@ -170,20 +189,16 @@ def temperature(logits: jax.Array, t: float) -> jax.Array:
 
     Args:
       logits: (..., V) floating.
-      t: temperature T >= 0 (a Python float, static).
+      t: temperature T >= 0 (a Python float).
 
     Returns:
       (..., V) logits of the same dtype.
     """
     logits = _check_logits(logits)
     t = _check_temperature(t)
-    neg = _removed(logits.dtype)
     if t == 0.0:
-        best = jnp.argmax(logits, axis=-1)  # first maximum = lowest id
-        keep = jnp.arange(logits.shape[-1]) == best[..., None]  # (..., V)
-        return jnp.where(keep, jnp.zeros_like(logits), neg)
-    shifted = logits - jnp.max(logits, axis=-1, keepdims=True)  # <= 0
-    return jnp.maximum(shifted / jnp.asarray(t, logits.dtype), neg)
+        return _greedy_kernel(logits)
+    return _temperature_kernel(logits, jnp.asarray(t, jnp.float32))
 
 
 _scale = temperature  # the function, for callers whose argument is named temperature
@@ -207,6 +222,17 @@ def _keep_top(logits: jax.Array, sorted_desc: jax.Array, count: jax.Array) -> ja
     return greater | (equal & (tie_rank <= count - num_greater))
 
 
+def _sorted_desc(logits: jax.Array) -> jax.Array:
+    return -jnp.sort(-logits, axis=-1)  # (..., V) values, descending
+
+
+@jax.jit
+def _top_k_kernel(logits: jax.Array, k: jax.Array) -> jax.Array:
+    count = jnp.full((*logits.shape[:-1], 1), k, dtype=jnp.int32)  # (..., 1)
+    keep = _keep_top(logits, _sorted_desc(logits), count)
+    return jnp.where(keep, logits, _removed(logits.dtype))
+
+
 def top_k_filter(logits: jax.Array, k: int) -> jax.Array:
     """Keep the ``k`` largest logits (ties broken by lower token id), remove the rest.
 
@@ -219,12 +245,20 @@ def top_k_filter(logits: jax.Array, k: int) -> jax.Array:
     """
     logits = _check_logits(logits)
     k = _check_top_k(k)
-    V = logits.shape[-1]
-    if k is None or k >= V:
+    if k is None or k >= logits.shape[-1]:
         return logits
-    values = jax.lax.top_k(logits, k)[0]  # (..., k) sorted descending; values only
-    count = jnp.full((*logits.shape[:-1], 1), k, dtype=jnp.int32)
-    keep = _keep_top(logits, values, count)
+    return _top_k_kernel(logits, jnp.asarray(k, jnp.int32))
+
+
+@jax.jit
+def _top_p_kernel(logits: jax.Array, p: jax.Array) -> jax.Array:
+    work = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+    sorted_desc = _sorted_desc(work)  # (..., V)
+    w = jnp.exp(sorted_desc - sorted_desc[..., :1])  # unnormalised probabilities, w_(1) = 1
+    total = jnp.sum(w, axis=-1, keepdims=True)  # (..., 1)
+    before = jnp.cumsum(w, axis=-1) - w  # mass strictly before each sorted token
+    count = jnp.sum(before < p.astype(work.dtype) * total, axis=-1, keepdims=True)  # >= 1
+    keep = _keep_top(work, sorted_desc, count.astype(jnp.int32))
     return jnp.where(keep, logits, _removed(logits.dtype))
 
 
@@ -252,13 +286,13 @@ def top_p_filter(logits: jax.Array, p: float) -> jax.Array:
     p = _check_top_p(p)
     if p is None or p >= 1.0:
         return logits
-    work = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
-    sorted_desc = -jnp.sort(-work, axis=-1)  # (..., V) values, descending
-    w = jnp.exp(sorted_desc - sorted_desc[..., :1])  # unnormalised probabilities, w_(1) = 1
-    total = jnp.sum(w, axis=-1, keepdims=True)  # (..., 1)
-    before = jnp.cumsum(w, axis=-1) - w  # mass strictly before each sorted token
-    count = jnp.sum(before < p * total, axis=-1, keepdims=True)  # (..., 1), >= 1
-    keep = _keep_top(work, sorted_desc, count.astype(jnp.int32))
+    return _top_p_kernel(logits, jnp.asarray(p, jnp.float32))
+
+
+@jax.jit
+def _min_p_kernel(logits: jax.Array, log_min_p: jax.Array) -> jax.Array:
+    shifted = logits - jnp.max(logits, axis=-1, keepdims=True)  # log(pi_v / pi_max) <= 0
+    keep = shifted >= log_min_p.astype(logits.dtype)
     return jnp.where(keep, logits, _removed(logits.dtype))
 
 
@@ -279,9 +313,7 @@ def min_p_filter(logits: jax.Array, min_p: float) -> jax.Array:
     min_p = _check_min_p(min_p)
     if min_p is None or min_p == 0.0:
         return logits
-    shifted = logits - jnp.max(logits, axis=-1, keepdims=True)  # log(pi_v / pi_max) <= 0
-    keep = shifted >= jnp.asarray(math.log(min_p), logits.dtype)
-    return jnp.where(keep, logits, _removed(logits.dtype))
+    return _min_p_kernel(logits, jnp.asarray(math.log(min_p), jnp.float32))
 
 
 def filter_logits(logits: jax.Array, *, temperature: float = 1.0, top_k: int | None = None,
