@@ -1,0 +1,120 @@
+"""genjax.nn.attention against the NumPy oracle; masks, causality by Jacobian, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from genjax.autoregressive import oracle_network as oracle
+from genjax.nn import MultiHeadAttention, TransformerBlock, causal_mask, dot_product_attention
+from genjax.testing import assert_close_to_oracle
+
+
+def _qkv(key, B=2, L=5, S=5, H=2, d=4, dtype=jnp.float32):
+    kq, kk, kv = jax.random.split(key, 3)
+    return (jax.random.normal(kq, (B, L, H, d), dtype), jax.random.normal(kk, (B, S, H, d), dtype),
+            jax.random.normal(kv, (B, S, H, d), dtype))
+
+
+def test_causal_mask():
+    np.testing.assert_array_equal(np.asarray(causal_mask(4)), oracle.causal_mask(4))
+    assert causal_mask(4).dtype == jnp.bool_
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_dot_product_attention_matches_oracle(key, x64, jit):
+    q, k, v = _qkv(key, dtype=jnp.float64)
+    padding = jnp.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)[:, None, None, :]  # (B,1,1,S)
+    fn = jax.jit(dot_product_attention) if jit else dot_product_attention
+    for mask in (None, causal_mask(5), jnp.logical_and(causal_mask(5)[None, None], padding)):
+        out = fn(q, k, v, mask=mask)
+        expected = oracle.attention(q, k, v, None if mask is None else np.asarray(mask))
+        assert out.dtype == jnp.float64
+        assert_close_to_oracle(out, expected)
+
+
+def test_attention_float32_and_masked_rows(key):
+    q, k, v = _qkv(key)
+    # a mask whose row 0 is empty: finfo.min by where gives a uniform average, never NaN
+    mask = causal_mask(5).at[0, 0].set(False)
+    out = dot_product_attention(q, k, v, mask=mask)
+    assert bool(jnp.all(jnp.isfinite(out)))
+    assert_close_to_oracle(out, oracle.attention(q, k, v, np.asarray(mask)))
+    np.testing.assert_allclose(out[:, 0], jnp.mean(v, axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_attention_extreme_scores(key):
+    q, k, v = _qkv(key)
+    # scores of order 1e4 / sqrt(4) saturate the softmax to one-hot, still finite and exact
+    out = dot_product_attention(q * 100.0, k * 100.0, v, mask=causal_mask(5))
+    assert bool(jnp.all(jnp.isfinite(out)))
+    scores = jnp.einsum("blhd,bshd->bhls", q, k)
+    scores = jnp.where(causal_mask(5)[None, None], scores, -jnp.inf)
+    winner = jnp.argmax(scores, axis=-1)  # (B, H, L)
+    expected = jnp.take_along_axis(v.transpose(0, 2, 1, 3), winner[..., None], axis=2)
+    np.testing.assert_allclose(out, expected.transpose(0, 2, 1, 3), rtol=0, atol=1e-5)
+
+
+def _linear(layer):
+    return np.asarray(layer.kernel[...], np.float64), np.asarray(layer.bias[...], np.float64)
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_multi_head_attention_matches_oracle(key, x64, cross):
+    kx, kc = jax.random.split(key)
+    mha = MultiHeadAttention(8, 2, rngs=nnx.Rngs(0), context_features=3 if cross else None)
+    x = jax.random.normal(kx, (2, 4, 8), jnp.float64)
+    context = jax.random.normal(kc, (2, 6, 3), jnp.float64) if cross else None
+    mask = None if cross else causal_mask(4)
+    out = jax.jit(lambda m, x, c: m(x, context=c, mask=mask))(mha, x, context)
+    wq, bq = _linear(mha.query)
+    wkv, bkv = _linear(mha.key_value)
+    wo, bo = _linear(mha.out)
+    expected = oracle.multi_head_attention(x, x if context is None else context, wq, bq, wkv,
+                                           bkv, wo, bo, 2, None if mask is None else
+                                           np.asarray(mask))
+    assert_close_to_oracle(out, expected)
+
+
+def test_transformer_block_is_causal_by_jacobian(key, x64):
+    block = TransformerBlock(8, 2, rngs=nnx.Rngs(1), causal=True)
+    x = jax.random.normal(key, (1, 6, 8), jnp.float64)
+    full = TransformerBlock(8, 2, rngs=nnx.Rngs(1))
+    jacobian = jax.jit(jax.jacrev(lambda m, x: m(x)[0], argnums=1))
+    jac = jacobian(block, x)[:, :, 0]  # (L, D, L, D)
+    dependence = np.abs(np.asarray(jac)).sum(axis=(1, 3))  # (L out, L in)
+    # d out_t / d x_s = 0 exactly for s > t; nonzero for every s <= t
+    np.testing.assert_array_equal(dependence > 0, np.tril(np.ones((6, 6), bool)))
+    # without the causal flag every position sees every other (same graph, same compile)
+    jac = jacobian(full, x)[:, :, 0]
+    assert np.all(np.abs(np.asarray(jac)).sum(axis=(1, 3)) > 0)
+
+
+def test_cross_attention_block_uses_context(key):
+    block = TransformerBlock(8, 2, rngs=nnx.Rngs(2), context_features=5)
+    x = jax.random.normal(key, (2, 3, 8))
+    c = jax.random.normal(jax.random.fold_in(key, 1), (2, 7, 5))
+    fn = jax.jit(lambda m, x, c: m(x, context=c))
+    out = fn(block, x, c)
+    assert out.shape == (2, 3, 8)
+    assert not np.allclose(out, fn(block, x, c * 2.0))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="num_heads"):
+        MultiHeadAttention(10, 3, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="in_features"):
+        MultiHeadAttention(0, 1, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="length"):
+        causal_mask(0)
+    with pytest.raises(ValueError, match="mlp_ratio"):
+        TransformerBlock(8, 2, rngs=nnx.Rngs(0), mlp_ratio=0)
+    q = jnp.zeros((1, 3, 2, 4))
+    with pytest.raises(ValueError, match="mask"):
+        dot_product_attention(q, q, q, mask=jnp.ones((3, 3)))  # not bool
+    with pytest.raises(ValueError, match="mask"):
+        dot_product_attention(q, q, q, mask=jnp.ones((4, 3), bool))
+    mha = MultiHeadAttention(8, 2, rngs=nnx.Rngs(0), context_features=3)
+    with pytest.raises(ValueError, match="context"):
+        mha(jnp.zeros((1, 2, 8)))
