@@ -11,9 +11,27 @@
 """
 
 from genjax.energy import analytic as analytic
+from genjax.energy import loss as loss
 from genjax.energy import mcmc as mcmc
 from genjax.energy.analytic import mixture_log_prob_fn as mixture_log_prob_fn
 from genjax.energy.analytic import mixture_score_fn as mixture_score_fn
+from genjax.energy.loss import cd_negatives as cd_negatives
+from genjax.energy.loss import cd_objective as cd_objective
+from genjax.energy.loss import contrastive_divergence_loss as contrastive_divergence_loss
+from genjax.energy.loss import denoising_score_matching_loss as denoising_score_matching_loss
+from genjax.energy.loss import denoising_score_matching_terms as denoising_score_matching_terms
+from genjax.energy.loss import energy_score as energy_score
+from genjax.energy.loss import exact_score_matching_loss as exact_score_matching_loss
+from genjax.energy.loss import ncsn_loss as ncsn_loss
+from genjax.energy.loss import ncsn_terms as ncsn_terms
+from genjax.energy.loss import (
+    persistent_contrastive_divergence_loss as persistent_contrastive_divergence_loss,
+)
+from genjax.energy.loss import replay_buffer_init as replay_buffer_init
+from genjax.energy.loss import replay_buffer_sample as replay_buffer_sample
+from genjax.energy.loss import replay_buffer_update as replay_buffer_update
+from genjax.energy.loss import sliced_score_matching_loss as sliced_score_matching_loss
+from genjax.energy.loss import sliced_score_matching_terms as sliced_score_matching_terms
 from genjax.energy.mcmc import ChainState as ChainState
 from genjax.energy.mcmc import annealed_langevin as annealed_langevin
 from genjax.energy.mcmc import annealed_langevin_from_noise as annealed_langevin_from_noise

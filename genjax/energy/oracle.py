@@ -46,6 +46,7 @@ __all__ = [
     "exact_score_matching",
     "denoising_score_matching",
     "sliced_score_matching",
+    "ncsn_objective",
     "gaussian_sm_optimum",
 ]
 
@@ -211,16 +212,16 @@ def mala_kernel_matrix(log_pi, grad_log_pi, grid, h: float) -> np.ndarray:
     grid = _f64(grid)
     dx = grid[1] - grid[0]
     n = grid.shape[0]
+    lp = [log_pi(grid[i : i + 1]) for i in range(n)]  # log pi and its drift, once per site
+    drift = [grid[i : i + 1] + h * _f64(grad_log_pi(grid[i : i + 1])) for i in range(n)]
     off = np.zeros((n, n))
     for i in range(n):
-        xi = grid[i : i + 1]
         for j in range(n):
             if i == j:
                 continue
-            xj = grid[j : j + 1]
-            log_fwd = mala_proposal_log_density(xj, xi, grad_log_pi, h)
-            log_rev = mala_proposal_log_density(xi, xj, grad_log_pi, h)
-            a = math.exp(min(0.0, log_pi(xj) + log_rev - log_pi(xi) - log_fwd))
+            log_fwd = gaussian_log_density(grid[j : j + 1], drift[i], 2 * h)  # q(x_j | x_i)
+            log_rev = gaussian_log_density(grid[i : i + 1], drift[j], 2 * h)  # q(x_i | x_j)
+            a = math.exp(min(0.0, lp[j] + log_rev - lp[i] - log_fwd))
             off[i, j] = math.exp(log_fwd) * dx * a
     return _kernel_from_offdiag(off)
 
@@ -230,12 +231,13 @@ def rwmh_kernel_matrix(log_pi, grid, s: float) -> np.ndarray:
     grid = _f64(grid)
     dx = grid[1] - grid[0]
     n = grid.shape[0]
+    lp = [log_pi(grid[i : i + 1]) for i in range(n)]
     off = np.zeros((n, n))
     for i in range(n):
         for j in range(n):
             if i != j:
                 q = math.exp(gaussian_log_density(grid[j : j + 1], grid[i : i + 1], s * s))
-                a = math.exp(min(0.0, log_pi(grid[j : j + 1]) - log_pi(grid[i : i + 1])))
+                a = math.exp(min(0.0, lp[j] - lp[i]))
                 off[i, j] = q * dx * a
     return _kernel_from_offdiag(off)
 
@@ -287,6 +289,17 @@ def sliced_score_matching(score, jacobian, x, v, variance_reduced: bool = False)
             vm = v[m, n]
             second = 0.5 * np.sum(s**2) if variance_reduced else 0.5 * np.dot(vm, s) ** 2
             vals.append(vm @ jac @ vm + second)
+    return float(np.mean(vals))
+
+
+def ncsn_objective(score, x, eps, sigma) -> float:
+    """Song & Ermon (2019), eqs. 5-6 with ``lambda(sigma) = sigma^2``:
+    ``mean_i sigma_i^2 / 2 |s(x_i + sigma_i eps_i, sigma_i) + eps_i / sigma_i|^2``,
+    ``score(x, sigma)`` on one point, ``sigma: (batch,)``."""
+    vals = []
+    for xi, ei, si in zip(_f64(x), _f64(eps), _f64(sigma), strict=True):
+        xt = xi + si * ei
+        vals.append(si**2 / 2 * np.sum((score(xt, si) + ei / si) ** 2))
     return float(np.mean(vals))
 
 

@@ -126,9 +126,10 @@ def test_loops_match_oracle(x64):
         assert_close_to_oracle(traj, ref_traj, kind="long_loop", err_msg=name)
         np.testing.assert_allclose(np.asarray(acc), ref_acc, err_msg=name)
         assert 0.2 < ref_acc.mean() < 1.0, (name, ref_acc)  # accepts and rejects both seen
-        final, acc2 = fn(x0, xi, u)  # the default returns only the last state
-        np.testing.assert_array_equal(np.asarray(final), np.asarray(traj[-1]))
-        np.testing.assert_array_equal(np.asarray(acc2), np.asarray(acc))
+        if name == "mala":  # the default returns only the last state (same loop for all)
+            final, acc2 = fn(x0, xi, u)
+            np.testing.assert_array_equal(np.asarray(final), np.asarray(traj[-1]))
+            np.testing.assert_array_equal(np.asarray(acc2), np.asarray(acc))
 
 
 def test_mala_float32_matches_oracle():
@@ -145,25 +146,21 @@ def test_mala_float32_matches_oracle():
 
 
 def test_keyed_samplers_use_step_noise(x64):
-    """``mala(key, ...)`` is ``mala_from_noise`` on the noise of ``step_noise(key, t)``."""
+    """``mala(key, ...)`` is ``mala_from_noise`` on the noise of ``step_noise(key, t)``
+    (likewise ULA; RWMH and HMC share the same loop and noise helper)."""
     lp, sc = _fns(jnp.float64)
     key = jax.random.key(7)
     x0 = jnp.asarray(_x0())
-    noise = [e.step_noise(key, i, x0.shape, x0.dtype) for i in range(10)]
+    noise = [e.step_noise(key, i, x0.shape, x0.dtype) for i in range(STEPS)]
     xi = jnp.stack([n[0] for n in noise])
     u = jnp.stack([n[1] for n in noise])
-    for keyed, given, kw in [
-        (e.mala, e.mala_from_noise, dict(step_size=0.2)),
-        (e.metropolis_hastings, e.metropolis_hastings_from_noise, dict(step_size=0.5)),
-        (e.hmc, e.hmc_from_noise, dict(step_size=0.2, num_leapfrog=2)),
-    ]:
-        x_a, acc_a = keyed(key, lp, x0, num_steps=10, **kw)
-        x_b, acc_b = given(lp, x0, xi, u, **kw)
-        # Same numbers; XLA may fuse the two programs differently (a few ulps).
-        assert_close_to_oracle(x_a, np.asarray(x_b), kind="long_loop")
-        np.testing.assert_array_equal(np.asarray(acc_a), np.asarray(acc_b))
-    x_a = e.langevin(key, sc, x0, step_size=0.1, num_steps=10)
-    x_b = e.langevin_from_noise(sc, x0, xi, step_size=0.1)
+    # Same numbers; XLA may fuse the two programs differently (a few ulps).
+    x_a, acc_a = e.mala(key, lp, x0, step_size=0.2, num_steps=STEPS, return_trajectory=True)
+    x_b, acc_b = e.mala_from_noise(lp, x0, xi, u, step_size=0.2, return_trajectory=True)
+    assert_close_to_oracle(x_a, np.asarray(x_b), kind="long_loop")
+    np.testing.assert_array_equal(np.asarray(acc_a), np.asarray(acc_b))
+    x_a = e.langevin(key, sc, x0, step_size=0.1, num_steps=STEPS, return_trajectory=True)
+    x_b = e.langevin_from_noise(sc, x0, xi, step_size=0.1, return_trajectory=True)
     assert_close_to_oracle(x_a, np.asarray(x_b), kind="long_loop")
 
 
@@ -202,7 +199,7 @@ def test_mala_proposal_density_is_the_forward_closed_form(x64):
     lp, sc = _fns(jnp.float64)
     rng = np.random.default_rng(5)
     x, y, h = rng.normal(size=(32, 2)), rng.normal(size=(32, 2)), 0.3
-    got = e.mala_proposal_log_density(jnp.asarray(y), jnp.asarray(x), sc(x), h)
+    got = jax.jit(e.mala_proposal_log_density)(jnp.asarray(y), jnp.asarray(x), sc(x), h)
     ref = np.array([oracle.mala_proposal_log_density(y[i], x[i], np_grad, h) for i in range(32)])
     assert_close_to_oracle(got, ref)
     reversed_ = np.array([oracle.mala_proposal_log_density(x[i], y[i], np_grad, h)
@@ -221,10 +218,9 @@ def test_mala_and_rwmh_detailed_balance_on_random_pairs(x64):
     log_pi = lambda z: ot.mixture_log_prob(W, M, C, z)  # noqa: E731
     log_q = lambda b, a: np.array([oracle.mala_proposal_log_density(b[i], a[i], np_grad, h)  # noqa: E731
                                    for i in range(len(a))])  # fmt: skip
-    a_xy = np.asarray(e.mala_log_acceptance(lp, jnp.asarray(x), jnp.asarray(y),
-                                            step_size=h))  # fmt: skip
-    a_yx = np.asarray(e.mala_log_acceptance(lp, jnp.asarray(y), jnp.asarray(x),
-                                            step_size=h))  # fmt: skip
+    acc_fn = jax.jit(functools.partial(e.mala_log_acceptance, lp, step_size=h))
+    a_xy = np.asarray(acc_fn(jnp.asarray(x), jnp.asarray(y)))
+    a_yx = np.asarray(acc_fn(jnp.asarray(y), jnp.asarray(x)))
     lhs = log_pi(x) + log_q(y, x) + a_xy  # log pi(x) q(y|x) a(x,y)
     rhs = log_pi(y) + log_q(x, y) + a_yx
     np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-11)
@@ -235,13 +231,18 @@ def test_mala_and_rwmh_detailed_balance_on_random_pairs(x64):
     bad_rhs = log_pi(y) + log_q(x, y) + bad(y, x)
     assert np.max(np.abs(bad_lhs - bad_rhs)) > 0.1
 
-    r_xy = np.asarray(e.rwmh_log_acceptance(lp, jnp.asarray(x), jnp.asarray(y)))
-    r_yx = np.asarray(e.rwmh_log_acceptance(lp, jnp.asarray(y), jnp.asarray(x)))
+    rw_fn = jax.jit(functools.partial(e.rwmh_log_acceptance, lp))
+    r_xy, r_yx = np.asarray(rw_fn(jnp.asarray(x), jnp.asarray(y))), np.asarray(rw_fn(y, x))
     np.testing.assert_allclose(log_pi(x) + r_xy, log_pi(y) + r_yx, rtol=0, atol=1e-11)
 
 
 LATTICE = np.linspace(-3.5, 4.5, 81)  # 1-D lattice, spacing 0.1
 W1, M1, S1 = np.array([0.35, 0.65]), np.array([-1.0, 1.5]), np.array([0.6, 0.9])
+
+
+@functools.cache
+def _fns_1d():
+    return e.mixture_log_prob_fn(targets.mixture_1d(W1, M1, S1, dtype=jnp.float64))
 
 
 def _np_1d(x):
@@ -252,9 +253,8 @@ def _np_1d_grad(x):
     return ot.mixture_score(W1, M1[:, None], S1[:, None, None] ** 2, x[None])[0]
 
 
-def _jax_kernel_matrix(log_prob_fn, kind, h):
-    """The lattice MH chain built from genjax's proposal density and acceptance:
-    ``K_ij = q(x_j | x_i) dx a(x_i, x_j)`` for ``i != j``, the rest of the mass on ``K_ii``."""
+@functools.partial(jax.jit, static_argnames=("log_prob_fn", "kind"))
+def _kernel_offdiag(log_prob_fn, kind, h):
     g = jnp.asarray(LATTICE)[:, None]  # (n, 1)
     n = g.shape[0]
     xi = jnp.repeat(g, n, axis=0)  # (n*n, 1): x_i for every pair (i, j)
@@ -266,7 +266,13 @@ def _jax_kernel_matrix(log_prob_fn, kind, h):
     else:
         log_q = -0.5 * jnp.log(2 * math.pi * h**2) - 0.5 * (xj - xi)[:, 0] ** 2 / h**2
         log_a = e.rwmh_log_acceptance(log_prob_fn, xi, xj)
-    off = np.asarray(jnp.exp(log_q + log_a)).reshape(n, n) * (LATTICE[1] - LATTICE[0])
+    return jnp.exp(log_q + log_a).reshape(n, n)
+
+
+def _jax_kernel_matrix(log_prob_fn, kind, h):
+    """The lattice MH chain built from genjax's proposal density and acceptance:
+    ``K_ij = q(x_j | x_i) dx a(x_i, x_j)`` for ``i != j``, the rest of the mass on ``K_ii``."""
+    off = np.asarray(_kernel_offdiag(log_prob_fn, kind, h)) * (LATTICE[1] - LATTICE[0])
     np.fill_diagonal(off, 0.0)
     stay = 1.0 - off.sum(axis=1)
     assert np.all(stay > 0)
@@ -281,8 +287,7 @@ def test_lattice_kernel_is_reversible_and_stationary(x64, kind, h):
     ``pi_i K_ij = pi_j K_ji`` for every pair, with ``pi_i ∝ pi(x_i)``; hence ``pi K = pi``,
     and ``K^n`` from a point mass converges to ``pi``. The matrix equals the oracle's
     (built pair by pair from the equations). Target: an asymmetric 1-D mixture."""
-    t = targets.mixture_1d(W1, M1, S1, dtype=jnp.float64)
-    k = _jax_kernel_matrix(t.log_prob, kind, h)
+    k = _jax_kernel_matrix(_fns_1d(), kind, h)
     ref = (oracle.mala_kernel_matrix(_np_1d, _np_1d_grad, LATTICE, h) if kind == "mala"
            else oracle.rwmh_kernel_matrix(_np_1d, LATTICE, h))  # fmt: skip
     np.testing.assert_allclose(k, ref, rtol=1e-10, atol=1e-14)
@@ -305,7 +310,7 @@ def test_hmc_leapfrog_is_reversible_volume_preserving_and_exact(x64):
     lp, sc = _fns(jnp.float64)
     x = jnp.asarray(_x0())
     p = jnp.asarray(np.random.default_rng(8).standard_normal((CHAINS, DIM)))
-    lf = functools.partial(e.leapfrog, lp, step_size=0.2, num_leapfrog=5)
+    lf = jax.jit(functools.partial(e.leapfrog, lp, step_size=0.2, num_leapfrog=5))
     x1, p1 = lf(x, p)
     x2, p2 = lf(x1, -p1)
     assert_close_to_oracle(x2, np.asarray(x), kind="long_loop")
@@ -316,13 +321,14 @@ def test_hmc_leapfrog_is_reversible_volume_preserving_and_exact(x64):
         xs, ps = lf(z[None, :DIM], z[None, DIM:])
         return jnp.concatenate([xs[0], ps[0]])
 
-    for c in range(3):
-        jac = jax.jacfwd(flat)(jnp.concatenate([x[c], p[c]]))
-        np.testing.assert_allclose(float(jnp.linalg.det(jac)), 1.0, rtol=1e-10)
+    jac = jax.jit(jax.vmap(jax.jacfwd(flat)))(jnp.concatenate([x, p], axis=1))  # (C, 4, 4)
+    np.testing.assert_allclose(np.linalg.det(np.asarray(jac)), 1.0, rtol=1e-10)
 
     state = e.init_state(lp, x)
     u = jnp.asarray(np.random.default_rng(9).uniform(size=CHAINS))
-    new, acc = e.hmc_step(lp, state, p, u, step_size=0.2, num_leapfrog=5)
+    new, acc = jax.jit(functools.partial(e.hmc_step, lp, step_size=0.2, num_leapfrog=5))(
+        state, p, u
+    )
     d_h = e.hamiltonian(state.log_prob, p) - e.hamiltonian(lp(x1), p1)
     np.testing.assert_array_equal(np.asarray(acc), np.asarray(jnp.log(u) < d_h))
 
