@@ -45,5 +45,11 @@ from genjax.gan.network import (  # noqa: F401
     pixel_norm,
 )
 from genjax.gan.spectral import SpectralNorm, SpectralVector, power_iteration, spectral_norm  # noqa: F401
-from genjax.gan.step import LOSSES, GANTrainer, gan_trainer  # noqa: F401
+from genjax.gan.step import (  # noqa: F401
+    LOSSES,
+    CycleGANTrainer,
+    GANTrainer,
+    cyclegan_trainer,
+    gan_trainer,
+)
 from genjax.targets import gan_value_at_optimum, optimal_discriminator  # noqa: F401

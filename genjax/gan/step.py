@@ -217,3 +217,89 @@ def gan_trainer(
         return new, metrics
 
     return GANTrainer(init, step)
+
+
+class CycleGANTrainer(NamedTuple):
+    """``init(gen_params, disc_params) -> state`` and ``step(state, batch, key) -> (state, metrics)``."""
+
+    init: Callable[[PyTree, PyTree], dict]
+    step: Callable[[dict, Any, jax.Array], tuple[dict, dict]]
+
+
+def cyclegan_trainer(
+    *,
+    translate: Callable[[PyTree, jax.Array], jax.Array],
+    discriminate: Callable[[PyTree, jax.Array], jax.Array],
+    g_optimizer: optax.GradientTransformation,
+    d_optimizer: optax.GradientTransformation,
+    cycle_weight: float = 10.0,
+    identity_weight: float = 0.0,
+) -> CycleGANTrainer:
+    """CycleGAN's update (Zhu et al. 2017, sec. 3-4): two translators, two discriminators.
+
+    ``G: X -> Y`` and ``F: Y -> X`` with discriminators ``D_Y``, ``D_X``, least-squares
+    adversarial losses (sec. 4, "Training details") and the cycle loss (eq. 2):
+
+        L_gen  = 1/2 E_x (D_Y(G(x)) - 1)^2 + 1/2 E_y (D_X(F(y)) - 1)^2
+                 + lambda_cyc L_cyc(G, F) + lambda_id (E_y |G(y) - y| + E_x |F(x) - x|)
+        L_disc = LSGAN_D(D_Y; y, G(x)) + LSGAN_D(D_X; x, F(y))                    (eq. 1, LSGAN)
+
+    One step updates both translators (one optimiser) with the current discriminators,
+    then both discriminators on the new translators' outputs (Zhu et al. use a history of
+    generated images; at this size the current ones suffice).
+
+    Args:
+      translate: ``(translator_params, images (B, H, W, C)) -> (B, H, W, C)``, used for
+        both ``G = translate(gen["G"], .)`` and ``F = translate(gen["F"], .)``.
+      discriminate: ``(disc_params, images) -> logits (B,)``, for ``disc["D_X"]`` and
+        ``disc["D_Y"]``.
+      g_optimizer: optax transformation of ``{"G", "F"}``.
+      d_optimizer: optax transformation of ``{"D_X", "D_Y"}``.
+      cycle_weight: lambda of the cycle loss, >= 0 (10 in the paper, eq. 3).
+      identity_weight: weight of the identity loss, >= 0 (Zhu et al., sec. 5.2).
+
+    Returns:
+      A :class:`CycleGANTrainer`; ``step``'s batch is ``(x (B, ...), y (B, ...))``, unpaired.
+    """
+    L.check_nonnegative("cycle_weight", cycle_weight)
+    L.check_nonnegative("identity_weight", identity_weight)
+
+    def init(gen_params: PyTree, disc_params: PyTree) -> dict:
+        return {"gen": gen_params, "disc": disc_params,
+                "g_opt": g_optimizer.init(gen_params), "d_opt": d_optimizer.init(disc_params)}
+
+    def step(state: dict, batch: Any, key: jax.Array) -> tuple[dict, dict]:
+        del key  # the update is deterministic given the batch
+        x, y = batch
+        disc = state["disc"]
+
+        def gen_objective(gen):
+            G = lambda v: translate(gen["G"], v)  # noqa: E731  X -> Y
+            F = lambda v: translate(gen["F"], v)  # noqa: E731  Y -> X
+            adv = L.least_squares_g(discriminate(disc["D_Y"], G(x))) + L.least_squares_g(
+                discriminate(disc["D_X"], F(y)))
+            cyc = L.cycle_consistency_loss(x, y, G, F)  # Zhu et al. (2017), eq. 2
+            total = adv + cycle_weight * cyc  # eq. 3
+            if identity_weight:
+                total = total + identity_weight * (jnp.mean(jnp.abs(G(y) - y))
+                                                   + jnp.mean(jnp.abs(F(x) - x)))
+            return total, {"g_adv": adv, "cycle_loss": cyc}
+
+        (g_total, g_metrics), g_grads = jax.value_and_grad(gen_objective, has_aux=True)(
+            state["gen"])
+        g_updates, g_opt = g_optimizer.update(g_grads, state["g_opt"], state["gen"])
+        gen = optax.apply_updates(state["gen"], g_updates)
+        fake_y = jax.lax.stop_gradient(translate(gen["G"], x))
+        fake_x = jax.lax.stop_gradient(translate(gen["F"], y))
+
+        def disc_objective(d):
+            return L.least_squares_d(discriminate(d["D_Y"], y), discriminate(d["D_Y"], fake_y)) + (
+                L.least_squares_d(discriminate(d["D_X"], x), discriminate(d["D_X"], fake_x)))
+
+        d_loss, d_grads = jax.value_and_grad(disc_objective)(disc)
+        d_updates, d_opt = d_optimizer.update(d_grads, state["d_opt"], disc)
+        disc = optax.apply_updates(disc, d_updates)
+        new = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt}
+        return new, {"loss": g_total, **g_metrics, "d_loss": d_loss}
+
+    return CycleGANTrainer(init, step)
