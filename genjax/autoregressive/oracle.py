@@ -54,7 +54,8 @@ def apply_temperature(logits: np.ndarray, t: float) -> np.ndarray:
         out = np.full_like(l, NEG)
         out[_order(l)[0]] = 0.0
         return out
-    return np.maximum((l - l.max()) / t, NEG)
+    kept = l > NEG
+    return np.where(kept, (np.where(kept, l, 0.0) - l.max()) / t, NEG)
 
 
 def top_k_keep(logits: np.ndarray, k: int) -> np.ndarray:
