@@ -294,7 +294,7 @@ class MaskedConv2d(nnx.Module):
             x, kernel, window_strides=(1, 1), padding="SAME",
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )  # (B, H, W, out)
-        return y + self.bias[...].astype(x.dtype)
+        return y + self.bias[...].astype(x.dtype)[None, None, None, :]  # + b, (1, 1, 1, out)
 
 
 def _check_image(x: jax.Array) -> None:
