@@ -13,6 +13,7 @@
 from genjax.energy import analytic as analytic
 from genjax.energy import loss as loss
 from genjax.energy import mcmc as mcmc
+from genjax.energy import network as network
 from genjax.energy.analytic import mixture_log_prob_fn as mixture_log_prob_fn
 from genjax.energy.analytic import mixture_score_fn as mixture_score_fn
 from genjax.energy.loss import cd_negatives as cd_negatives
@@ -54,3 +55,6 @@ from genjax.energy.mcmc import metropolis_hastings_from_noise as metropolis_hast
 from genjax.energy.mcmc import rwmh_log_acceptance as rwmh_log_acceptance
 from genjax.energy.mcmc import rwmh_step as rwmh_step
 from genjax.energy.mcmc import step_noise as step_noise
+from genjax.energy.network import ConvEnergy as ConvEnergy
+from genjax.energy.network import MLPEnergy as MLPEnergy
+from genjax.energy.network import NoiseConditionalScore as NoiseConditionalScore

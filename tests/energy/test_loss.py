@@ -93,8 +93,8 @@ def test_score_matching_losses_match_oracle(x64, jit):
     for vr in (False, True):
         ssm = wrap(functools.partial(e.sliced_score_matching_terms, score_fn=score_model,
                                      variance_reduced=vr))  # fmt: skip
-        assert_close_to_oracle(jnp.mean(ssm(p, x, v)),
-                               oracle.sliced_score_matching(np_score, np_jac, x, v, vr))  # fmt: skip
+        ref = oracle.sliced_score_matching(np_score, np_jac, x, v, vr)
+        assert_close_to_oracle(jnp.mean(ssm(p, x, v)), ref)
 
     def ncsn_model(params, x, sigma):  # a noise-conditional score: s(x) / sigma
         return score_model(params, x) / sigma[:, None]
@@ -127,8 +127,8 @@ def test_cd_k_and_persistent_cd_losses(key):
     x = jnp.asarray(_data(6), jnp.float32)
     p = _jp(jnp.float32)
     kw = dict(energy_fn=energy_model, num_steps=3, step_size=0.05, alpha=0.1)
-    (loss, m), grads = jax.jit(jax.value_and_grad(
-        functools.partial(e.contrastive_divergence_loss, **kw), has_aux=True))(p, x, key)  # fmt: skip
+    cd_k = functools.partial(e.contrastive_divergence_loss, **kw)
+    (loss, m), grads = jax.jit(jax.value_and_grad(cd_k, has_aux=True))(p, x, key)
     assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
     # CD-k is the CD objective on the chain started at the data, noise from the key.
     noise = jax.random.normal(key, (3, *x.shape), x.dtype)
@@ -142,9 +142,11 @@ def test_cd_k_and_persistent_cd_losses(key):
                                          low=5.0, high=6.0)  # fmt: skip
     fresh = np.asarray(starts[:, 0] >= 5.0)  # fresh draws live on [5, 6], the buffer on [-2, 2]
     assert 0.02 < fresh.mean() < 0.09  # ~5% reinitialised (1000 draws: sd 0.7%)
-    np.testing.assert_array_equal(np.asarray(starts)[~fresh], np.asarray(buf)[np.asarray(idx)][~fresh])
-    (loss, (m, new_buf)) = e.persistent_contrastive_divergence_loss(p, x, key, buf, low=-2.0,
-                                                                    high=2.0, **kw)  # fmt: skip
+    from_buffer = np.asarray(buf)[np.asarray(idx)]
+    np.testing.assert_array_equal(np.asarray(starts)[~fresh], from_buffer[~fresh])
+    pcd = jax.jit(functools.partial(e.persistent_contrastive_divergence_loss, low=-2.0,
+                                    high=2.0, **kw))  # fmt: skip
+    loss, (m, new_buf) = pcd(p, x, key, buf)
     changed = np.any(np.asarray(new_buf) != np.asarray(buf), axis=1)
     assert 1 <= changed.sum() <= B  # the chains' end points were written back
     with pytest.raises(ValueError, match="num_steps"):
@@ -175,11 +177,17 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
     opt = {"A": jnp.asarray(a_exact), "mu": jnp.asarray(mu)}
     d = x.shape[1]
 
-    esm = lambda q: e.exact_score_matching_loss(q, x, score_fn=linear_score)[0]  # noqa: E731
     v = np.sqrt(d) * np.eye(d)[:, None, :].repeat(x.shape[0], axis=1)  # (D, n, D)
-    ssm = lambda q: jnp.mean(e.sliced_score_matching_terms(q, x, v, score_fn=linear_score))  # noqa: E731
+
+    def esm(q):
+        return e.exact_score_matching_loss(q, x, score_fn=linear_score)[0]
+
+    def ssm(q):
+        return jnp.mean(e.sliced_score_matching_terms(q, x, v, score_fn=linear_score))
+
     for name, f in (("exact", esm), ("sliced", ssm)):
-        g = jax.grad(f)(opt)
+        f = jax.jit(f)
+        g = jax.jit(jax.grad(f))(opt)
         assert max(float(jnp.max(jnp.abs(a))) for a in jax.tree.leaves(g)) < 1e-12, name
         bumped = {**opt, "A": opt["A"] + 0.05 * jnp.eye(d)}
         assert float(f(bumped)) > float(f(opt)) + 1e-4, name
@@ -191,16 +199,20 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
         float(jnp.mean(e.sliced_score_matching_terms(p, xx, vv, score_fn=score_model))),
         float(e.exact_score_matching_loss(p, xx, score_fn=score_model)[0]), rtol=1e-12)
 
+    xr, eps = _sigma_points(x, d)
+
+    @jax.jit
+    def dsm_grad(q, sigma):  # one program for every sigma
+        return jax.grad(lambda r: jnp.mean(e.denoising_score_matching_terms(
+            r, xr, eps, score_fn=linear_score, sigma=sigma)))(q)  # fmt: skip
+
     gaps = []
     for sigma in (0.2, 0.1, 0.05):
-        xr, eps = _sigma_points(x, d)
-        dsm = lambda q, s=sigma: jnp.mean(  # noqa: E731
-            e.denoising_score_matching_terms(q, xr, eps, score_fn=linear_score, sigma=s))
         mu_s, a_s = oracle.gaussian_sm_optimum(x, sigma)
         opt_s = {"A": jnp.asarray(a_s), "mu": jnp.asarray(mu_s)}
-        g = jax.grad(dsm)(opt_s)
+        g = dsm_grad(opt_s, sigma)
         assert max(float(jnp.max(jnp.abs(a))) for a in jax.tree.leaves(g)) < 1e-12
-        assert float(jnp.max(jnp.abs(jax.grad(dsm)(opt)["A"]))) > 1e-3  # biased vs exact
+        assert float(jnp.max(jnp.abs(dsm_grad(opt, sigma)["A"]))) > 1e-3  # biased vs exact
         gaps.append(np.abs(a_s - a_exact).max())
     # the bias is O(sigma^2): halving sigma divides it by ~4
     assert 3.5 < gaps[0] / gaps[1] < 4.5 and 3.5 < gaps[1] / gaps[2] < 4.5
