@@ -299,7 +299,9 @@ def weight_clip(params: PyTree, clip_value: float) -> PyTree:
 def _check_pair(real: jax.Array, fake: jax.Array) -> tuple[jax.Array, jax.Array]:
     real, fake = jnp.asarray(real), jnp.asarray(fake)
     if real.ndim < 2 or real.shape[0] < 1:
-        raise ValueError(f"real must have shape (batch, ...) with >= 1 feature axis, got {real.shape}")
+        raise ValueError(
+            f"real must have shape (batch, ...) with >= 1 feature axis, got {real.shape}"
+        )
     if fake.shape != real.shape:
         raise ValueError(f"fake must have the shape of real {real.shape}, got {fake.shape}")
     return real, fake
@@ -409,7 +411,9 @@ def r1_penalty(critic_fn: CriticFn, real: jax.Array) -> jax.Array:
     """
     real = jnp.asarray(real)
     if real.ndim < 2:
-        raise ValueError(f"real must have shape (batch, ...) with >= 1 feature axis, got {real.shape}")
+        raise ValueError(
+            f"real must have shape (batch, ...) with >= 1 feature axis, got {real.shape}"
+        )
     g = critic_input_grad(critic_fn, real)
     return jnp.mean(_per_sample_sq_norm(g))
 
@@ -420,7 +424,7 @@ def cycle_consistency_loss(
     g_fn: Callable[[jax.Array], jax.Array],
     f_fn: Callable[[jax.Array], jax.Array],
 ) -> jax.Array:
-    """CycleGAN's cycle loss ``E_x ||F(G(x)) - x||_1 + E_y ||G(F(y)) - y||_1`` (Zhu et al. 2017, eq. 2).
+    """CycleGAN's cycle loss ``E_x ||F(G(x)) - x||_1 + E_y ||G(F(y)) - y||_1`` (Zhu et al., eq. 2).
 
     Each L1 norm is averaged over an example's elements and over the batch (the reference
     implementation's ``nn.L1Loss``); the weight (lambda = 10 in the paper, eq. 3) is applied

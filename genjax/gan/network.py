@@ -145,7 +145,9 @@ class DCGANGenerator(nnx.Module):
         h, w, c = _check_image_shape(image_shape)
         self.latent_dim = _positive_int("latent_dim", latent_dim)
         base = _positive_int("base_channels", base_channels)
-        self.num_classes = None if num_classes is None else _positive_int("num_classes", num_classes)
+        self.num_classes = (
+            None if num_classes is None else _positive_int("num_classes", num_classes)
+        )
         self.image_shape = (h, w, c)
         self.start = (h // 4, w // 4, 4 * base)
         in_dim = latent_dim
@@ -193,7 +195,9 @@ class DCGANDiscriminator(nnx.Module):
         h, w, c = _check_image_shape(image_shape)
         base = _positive_int("base_channels", base_channels)
         feature_dim = _positive_int("feature_dim", feature_dim)
-        self.num_classes = None if num_classes is None else _positive_int("num_classes", num_classes)
+        self.num_classes = (
+            None if num_classes is None else _positive_int("num_classes", num_classes)
+        )
         self.image_shape = (h, w, c)
         self.conv1 = nnx.Conv(c, base, (4, 4), strides=(2, 2), padding="SAME", rngs=rngs)
         self.conv2 = nnx.Conv(base, 2 * base, (4, 4), strides=(2, 2), padding="SAME", rngs=rngs)
@@ -258,7 +262,7 @@ def adain(x: jax.Array, style_scale: jax.Array, style_bias: jax.Array, *,
 
 
 class MappingNetwork(nnx.Module):
-    """StyleGAN's mapping network ``f: z (B, latent_dim) -> w (B, w_dim)`` (Karras et al. 2019, sec. 2).
+    """StyleGAN's mapping network ``f: z (B, latent_dim) -> w (B, w_dim)`` (Karras et al. 2019).
 
     ``w = MLP(pixel_norm(z))`` with ``num_layers`` fully connected layers (8 in the paper),
     leaky ReLU 0.2 after each (the paper's last layer is also activated).
@@ -272,8 +276,10 @@ class MappingNetwork(nnx.Module):
 
     def __init__(self, latent_dim: int, w_dim: int, *, num_layers: int = 8, rngs: nnx.Rngs):
         num_layers = _positive_int("num_layers", num_layers)
-        sizes = [_positive_int("latent_dim", latent_dim)] + [_positive_int("w_dim", w_dim)] * num_layers
-        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        w_dim = _positive_int("w_dim", w_dim)
+        sizes = [_positive_int("latent_dim", latent_dim)] + [w_dim] * num_layers
+        pairs = zip(sizes[:-1], sizes[1:], strict=True)
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in pairs])
 
     def __call__(self, z: jax.Array) -> jax.Array:
         """``z: (B, latent_dim) -> w: (B, w_dim)``."""

@@ -37,7 +37,7 @@ def log_sigmoid(a) -> np.ndarray:
 
 
 def minimax_d(real_logits, fake_logits, label_smoothing: float = 0.0) -> float:
-    """``-(1/n) sum [t log D(x) + (1 - t) log(1 - D(x))] - (1/m) sum log(1 - D(G(z)))``, t = 1 - s."""
+    """``-mean[t log D(x) + (1 - t) log(1 - D(x))] - mean log(1 - D(G(z)))``, ``t = 1 - s``."""
     r, f = _f64(real_logits), _f64(fake_logits)
     t = 1.0 - label_smoothing
     bce_real = -(t * log_sigmoid(r) + (1.0 - t) * log_sigmoid(-r))  # 1 - D = sigmoid(-l)
@@ -171,7 +171,8 @@ def adain(x, style_scale, style_bias, eps: float = 1e-5) -> np.ndarray:
             plane = x[b, :, :, c]
             mu = plane.mean()
             var = ((plane - mu) ** 2).mean()
-            out[b, :, :, c] = style_scale[b][c] * (plane - mu) / math.sqrt(var + eps) + style_bias[b][c]
+            normalized = (plane - mu) / math.sqrt(var + eps)
+            out[b, :, :, c] = style_scale[b][c] * normalized + style_bias[b][c]
     return out
 
 

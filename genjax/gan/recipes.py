@@ -493,14 +493,14 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe(
         name="dcgan", family="gan", summary="DCGAN on the 8x8 digits (label smoothing, EMA)",
         data="digits", init=_dc_init(None), step=_dc_step(None), sample=dcgan_sample,
-        report=dcgan_report, steps=2000, batch_size=64, learning_rate=2e-4,
+        report=dcgan_report, steps=1500, batch_size=64, learning_rate=2e-4,
         checkpoint_every=1000,
     ),
     Recipe(
         name="cgan", family="gan",
         summary="conditional DCGAN with a projection discriminator on the digits; grid by class",
         data="digits", init=_dc_init(NUM_CLASSES), step=_dc_step(NUM_CLASSES),
-        sample=cgan_sample, report=cgan_report, steps=2000, batch_size=64, learning_rate=2e-4,
+        sample=cgan_sample, report=cgan_report, steps=1500, batch_size=64, learning_rate=2e-4,
         load_data=load_digits_with_labels, checkpoint_every=1000,
     ),
     Recipe(

@@ -64,7 +64,9 @@ def power_iteration(
     mat = _as_matrix(jnp.asarray(w))  # (out, in')
     u = jnp.asarray(u, mat.dtype)
     if u.shape != (mat.shape[0],):
-        raise ValueError(f"u must have shape ({mat.shape[0]},) (the output features), got {u.shape}")
+        raise ValueError(
+            f"u must have shape ({mat.shape[0]},) (the output features), got {u.shape}"
+        )
     mat_c = jax.lax.stop_gradient(mat)
 
     def body(_, carry):
@@ -141,7 +143,8 @@ class SpectralNorm(nnx.Module):
             w_sn, u = spectral_norm(kernel, self.u[...], num_iters=self.num_iters)
             self.u[...] = u
             return w_sn
-        sigma = self.u[...] @ _as_matrix(kernel) @ _normalize(_as_matrix(kernel).T @ self.u[...], 1e-12)
+        mat, u = _as_matrix(kernel), self.u[...]
+        sigma = u @ mat @ _normalize(mat.T @ u, 1e-12)  # u^T W v with v = W^T u / ||W^T u||
         return kernel / sigma
 
     def __call__(self, x: jax.Array, *, update: bool = True) -> jax.Array:

@@ -220,7 +220,7 @@ def gan_trainer(
 
 
 class CycleGANTrainer(NamedTuple):
-    """``init(gen_params, disc_params) -> state`` and ``step(state, batch, key) -> (state, metrics)``."""
+    """``init(gen, disc) -> state``; ``step(state, batch, key) -> (state, metrics)``."""
 
     init: Callable[[PyTree, PyTree], dict]
     step: Callable[[dict, Any, jax.Array], tuple[dict, dict]]

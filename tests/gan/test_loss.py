@@ -69,7 +69,8 @@ def test_minimax_d_label_smoothing_and_saturation(x64):
         assert_close_to_oracle(got, np.asarray(oracle.minimax_d(real, fake, s)))
     # one-sided: a confident real logit now costs s * l; fakes are untouched
     big = jnp.asarray([50.0])
-    assert float(gan.minimax_d(big, -big, label_smoothing=0.1)) == pytest.approx(0.1 * 50.0, rel=1e-6)
+    smoothed = float(gan.minimax_d(big, -big, label_smoothing=0.1))
+    assert smoothed == pytest.approx(0.1 * 50.0, rel=1e-6)
     # signs: the discriminator's loss falls as it separates real from fake
     assert float(gan.minimax_d(big, -big)) < float(gan.minimax_d(-big, big))
     # the saturating generator loss is flat where D rejects fakes; the non-saturating is not
@@ -211,7 +212,8 @@ def test_cycle_loss_zero_for_inverse_translators_and_matches_oracle(keys):
     x = jax.random.uniform(keys[0], (5, 4, 4, 1))
     y = jax.random.uniform(keys[1], (3, 4, 4, 1))
     invert = lambda v: 1.0 - v  # noqa: E731  G = F = inversion: F(G(x)) = x exactly
-    assert float(jax.jit(gan.cycle_consistency_loss, static_argnums=(2, 3))(x, y, invert, invert)) == 0.0
+    cycle = jax.jit(gan.cycle_consistency_loss, static_argnums=(2, 3))
+    assert float(cycle(x, y, invert, invert)) == 0.0
     identity = lambda v: v  # noqa: E731  F = identity: F(G(x)) = 1 - x
     got = gan.cycle_consistency_loss(x, y, invert, identity)
     want = oracle.cycle_consistency_loss(np.asarray(x), np.asarray(y), lambda v: 1.0 - v,
