@@ -71,13 +71,13 @@ def next_token_nll(logits: jax.Array, tokens: jax.Array, mask: jax.Array | None 
     B, L, _ = logits.shape
     if tokens.shape != (B, L + 1):
         raise ValueError(f"tokens must have shape (B, L + 1) = {(B, L + 1)}, got {tokens.shape}")
+    if mask is not None and jnp.shape(mask) != tokens.shape:
+        raise ValueError(f"mask must have the shape of tokens {tokens.shape}, got "
+                         f"{jnp.shape(mask)}")
     nll = categorical_nll(logits, tokens[:, 1:])  # (B, L)
     if mask is None:
         w = jnp.ones_like(nll)
     else:
-        if jnp.shape(mask) != tokens.shape:
-            raise ValueError(f"mask must have the shape of tokens {tokens.shape}, got "
-                             f"{jnp.shape(mask)}")
         w = jnp.asarray(mask)[:, 1:].astype(nll.dtype)  # weights of the targets (B, L)
     count = jnp.sum(w)
     return jnp.sum(nll * w) / jnp.maximum(count, 1.0), count

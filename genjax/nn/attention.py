@@ -100,22 +100,20 @@ def dot_product_attention(
         raise ValueError(f"v must have shape (B, S, H, d_v) matching k {k.shape}, got {v.shape}")
     B, L, H, Dh = q.shape
     S = k.shape[1]
+    if mask is not None:
+        if jnp.result_type(mask) != jnp.bool_:
+            raise ValueError(f"mask must be a bool array, got dtype {jnp.result_type(mask)}")
+        shape = jnp.shape(mask)
+        rank4 = (1,) * (4 - len(shape)) + tuple(shape)  # (…, L, S) -> rank 4
+        if len(shape) > 4 or any(
+            m not in (1, n) for m, n in zip(rank4, (B, H, L, S), strict=False)
+        ):
+            raise ValueError(f"mask of shape {shape} does not broadcast to (B, H, L, S) = "
+                             f"{(B, H, L, S)}")
+        mask = jnp.broadcast_to(jnp.reshape(mask, rank4), (B, H, L, S))
     # Q K^T / sqrt(d_k), per batch and head
     scores = jnp.einsum("blhd,bshd->bhls", q, k) / jnp.sqrt(jnp.asarray(Dh, q.dtype))  # (B,H,L,S)
     if mask is not None:
-        mask = jnp.asarray(mask)
-        if mask.dtype != jnp.bool_:
-            raise ValueError(f"mask must be a bool array, got dtype {mask.dtype}")
-        if mask.ndim > 4:
-            raise ValueError(f"mask must broadcast to (B, H, L, S), got shape {mask.shape}")
-        mask = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)  # (…, L, S) -> rank 4
-        try:
-            mask = jnp.broadcast_to(mask, (B, H, L, S))
-        except ValueError as err:
-            raise ValueError(
-                f"mask of shape {mask.shape} does not broadcast to (B, H, L, S) = "
-                f"{(B, H, L, S)}"
-            ) from err
         # removed scores: finfo.min by where, never -inf * mask (see the module docstring)
         scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
     weights = jax.nn.softmax(scores, axis=-1)  # softmax over the keys s, (B, H, L, S)
