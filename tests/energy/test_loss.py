@@ -84,12 +84,14 @@ def test_score_matching_losses_match_oracle(x64, jit):
     sig = rng.uniform(0.2, 2.0, size=B)
     wrap = jax.jit if jit else (lambda f: f)
     p = _jp()
-    got, _ = wrap(functools.partial(e.exact_score_matching_loss, score_fn=score_model))(p, x)
-    assert_close_to_oracle(got, oracle.exact_score_matching(np_score, np_jac, x))
     dsm = wrap(functools.partial(e.denoising_score_matching_terms, score_fn=score_model,
                                  sigma=0.3))  # fmt: skip
     assert_close_to_oracle(jnp.mean(dsm(p, x, eps)),
                            oracle.denoising_score_matching(np_score, x, eps, 0.3))  # fmt: skip
+    if not jit:
+        return  # eager execution is slow on a busy machine: one loss un-jitted is enough
+    got, _ = wrap(functools.partial(e.exact_score_matching_loss, score_fn=score_model))(p, x)
+    assert_close_to_oracle(got, oracle.exact_score_matching(np_score, np_jac, x))
     for vr in (False, True):
         ssm = wrap(functools.partial(e.sliced_score_matching_terms, score_fn=score_model,
                                      variance_reduced=vr))  # fmt: skip
@@ -108,7 +110,8 @@ def test_cd_objective_and_negatives_match_oracle(x64):
     x_pos, x0 = _data(3), _data(4)
     noise = np.random.default_rng(5).normal(size=(6, B, D))
     p = _jp()
-    neg = e.cd_negatives(p, x0, noise, energy_fn=energy_model, step_size=0.05, noise_scale=0.1)
+    neg = jax.jit(functools.partial(e.cd_negatives, energy_fn=energy_model, step_size=0.05,
+                                    noise_scale=0.1))(p, x0, noise)  # fmt: skip
     ref_neg = oracle.langevin_loop(np_energy_score, x0, noise, 0.05, noise_scale=0.1)[-1]
     assert_close_to_oracle(neg, ref_neg, kind="long_loop")
     loss, m = jax.jit(functools.partial(e.cd_objective, energy_fn=energy_model, alpha=0.5))(
@@ -118,7 +121,8 @@ def test_cd_objective_and_negatives_match_oracle(x64):
                            kind="long_loop")  # fmt: skip
     # The surrogate's gradient ignores the negatives' dependence on params (stop_gradient):
     # d/dc of mean E(x+) - mean E(x-) = (mean |x+|^2 - mean |x-|^2) / 2 at alpha = 0.
-    g = jax.grad(lambda q: e.cd_objective(q, x_pos, neg, energy_fn=energy_model, alpha=0.0)[0])(p)
+    g = jax.jit(jax.grad(lambda q: e.cd_objective(q, x_pos, neg, energy_fn=energy_model,
+                                                  alpha=0.0)[0]))(p)  # fmt: skip
     want = 0.5 * (np.mean(np.sum(x_pos**2, -1)) - np.mean(np.sum(np.asarray(neg) ** 2, -1)))
     np.testing.assert_allclose(float(g["c"]), want, rtol=1e-12)
 
@@ -131,15 +135,21 @@ def test_cd_k_and_persistent_cd_losses(key):
     (loss, m), grads = jax.jit(jax.value_and_grad(cd_k, has_aux=True))(p, x, key)
     assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
     # CD-k is the CD objective on the chain started at the data, noise from the key.
-    noise = jax.random.normal(key, (3, *x.shape), x.dtype)
-    neg = e.cd_negatives(p, x, noise, energy_fn=energy_model, step_size=0.05)
-    ref, _ = e.cd_objective(p, x, neg, energy_fn=energy_model, alpha=0.1)
+
+    @jax.jit
+    def ref_fn(p, x, key):
+        noise = jax.random.normal(key, (3, *x.shape), x.dtype)
+        neg = e.cd_negatives(p, x, noise, energy_fn=energy_model, step_size=0.05)
+        return e.cd_objective(p, x, neg, energy_fn=energy_model, alpha=0.1)[0]
+
+    ref = ref_fn(p, x, key)
     np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
 
     buf = e.replay_buffer_init(key, 64, (D,), low=-2.0, high=2.0)
     assert buf.shape == (64, D) and float(buf.min()) >= -2 and float(buf.max()) <= 2
-    starts, idx = e.replay_buffer_sample(jax.random.key(1), buf, 4000 // 4, reinit_prob=0.05,
-                                         low=5.0, high=6.0)  # fmt: skip
+    sample = jax.jit(functools.partial(e.replay_buffer_sample, n=1000, reinit_prob=0.05,
+                                       low=5.0, high=6.0))  # fmt: skip
+    starts, idx = sample(jax.random.key(1), buf)
     fresh = np.asarray(starts[:, 0] >= 5.0)  # fresh draws live on [5, 6], the buffer on [-2, 2]
     assert 0.02 < fresh.mean() < 0.09  # ~5% reinitialised (1000 draws: sd 0.7%)
     from_buffer = np.asarray(buf)[np.asarray(idx)]
@@ -195,9 +205,11 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
     p = _jp()
     xx = _data(8)
     vv = np.sqrt(D) * np.eye(D)[:, None, :].repeat(B, axis=1)
-    np.testing.assert_allclose(
-        float(jnp.mean(e.sliced_score_matching_terms(p, xx, vv, score_fn=score_model))),
-        float(e.exact_score_matching_loss(p, xx, score_fn=score_model)[0]), rtol=1e-12)
+    both = jax.jit(lambda p: (
+        jnp.mean(e.sliced_score_matching_terms(p, xx, vv, score_fn=score_model)),
+        e.exact_score_matching_loss(p, xx, score_fn=score_model)[0]))  # fmt: skip
+    sliced, exact = both(p)
+    np.testing.assert_allclose(float(sliced), float(exact), rtol=1e-12)
 
     xr, eps = _sigma_points(x, d)
 
@@ -221,9 +233,11 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
 def test_keyed_losses_are_finite_and_check_arguments(key):
     x = jnp.asarray(_data(9), jnp.float32)
     p = _jp(jnp.float32)
-    dsm, _ = e.denoising_score_matching_loss(p, x, key, score_fn=score_model, sigma=0.1)
-    ssm, _ = e.sliced_score_matching_loss(p, x, key, score_fn=score_model, num_projections=2,
-                                          distribution="rademacher")  # fmt: skip
+    both = jax.jit(lambda p, x, key: (
+        e.denoising_score_matching_loss(p, x, key, score_fn=score_model, sigma=0.1)[0],
+        e.sliced_score_matching_loss(p, x, key, score_fn=score_model, num_projections=2,
+                                     distribution="rademacher")[0]))  # fmt: skip
+    dsm, ssm = both(p, x, key)
     assert np.isfinite(float(dsm)) and np.isfinite(float(ssm))
     with pytest.raises(ValueError, match="sigma"):
         e.denoising_score_matching_loss(p, x, key, score_fn=score_model, sigma=0.0)

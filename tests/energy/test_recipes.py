@@ -34,9 +34,9 @@ def test_ebm_trains_samples_and_reports(tmp_path, monkeypatch):
         params, metrics = step(params, jnp.asarray(train[i * 8 : (i + 1) * 8]), jax.random.key(i))
         assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
     assert np.any(np.asarray(params["buffer"]) != buffer0)  # the chains were written back
-    for sampler in ("langevin", "mala"):
-        x = recipe.sample(jax.random.key(2), params, 16, sampler=sampler, steps=5)
-        assert x.shape == (16, 2) and bool(jnp.all(jnp.isfinite(x)))
+    for sampler in ("langevin", "mala"):  # the report's programs: n = 64, 10 steps
+        x = recipe.sample(jax.random.key(2), params, 64, sampler=sampler)
+        assert x.shape == (64, 2) and bool(jnp.all(jnp.isfinite(x)))
     with pytest.raises(ValueError, match="sampler"):
         recipe.sample(jax.random.key(2), params, 4, sampler="gibbs")
     out = recipe.report(jax.random.key(3), params, train, train, tmp_path)
