@@ -7,7 +7,9 @@ Implemented here, every sampler compiled whole (one ``jax.jit`` around one loop)
   :func:`sample_token` composing them; temperature 0 is greedy (argmax).
 * :func:`generate` -- sampling with a KV cache in one ``lax.while_loop``, per-sequence
   EOS, optional token-level constraint (:mod:`genjax.autoregressive.constrained`).
-* :func:`beam_search` -- with EOS handling and a length penalty (Wu et al. 2016).
+* :func:`beam_search` -- with EOS handling and a length penalty (Wu et al. 2016), over a
+  ``log_prob_fn`` (full forward pass per step); :func:`beam_search_cached` -- the same
+  search over a model's KV cache.
 * :func:`speculative_verify` and :func:`speculative_generate` -- speculative sampling
   (Leviathan, Kalman & Matias 2023; Chen et al. 2023), which emits tokens distributed
   exactly as the target model's.
@@ -73,6 +75,7 @@ __all__ = [
     "generate",
     "generate_from_noise",
     "beam_search",
+    "beam_search_cached",
     "speculative_verify",
     "speculative_verify_from_noise",
     "speculative_verify_batch",
@@ -650,10 +653,14 @@ def _length_normalise(score: jax.Array, length: Any, alpha: float) -> jax.Array:
     return score / jnp.asarray(length, score.dtype) ** alpha
 
 
-@functools.partial(jax.jit, static_argnames=("log_prob_fn", "num_beams", "max_new_tokens",
-                                             "eos_id", "length_penalty", "pad_id"))
-def _beam_search_jit(prompt, *, log_prob_fn, num_beams, max_new_tokens, eos_id,
-                     length_penalty, pad_id):
+def _beam_loop(prompt, current_lp, after_select, memory, *, num_beams, max_new_tokens,
+               eos_id, length_penalty, pad_id):
+    """Beam search's scan, shared by the uncached and cached variants.
+
+    ``current_lp(memory, buf, t) -> (B*K, V)`` log-probabilities of the token at ``P + t``
+    for every beam; ``after_select(memory, parent (B*K,), token (B*K,), t) -> memory``
+    reorders / extends the model state after the beams are chosen.
+    """
     B, P = prompt.shape
     K, N = num_beams, max_new_tokens
     L = P + N
@@ -665,11 +672,12 @@ def _beam_search_jit(prompt, *, log_prob_fn, num_beams, max_new_tokens, eos_id,
     fin_tok = jnp.full((B, K, N), pad_id, jnp.int32)  # finished hypotheses (new tokens)
     fin_score = jnp.full((B, K), neg_inf, jnp.float32)  # their length-normalised scores
 
+    # loop state: alive beams (B, K, L) and their summed log-probs (B, K), the finished
+    # pool (B, K, N) with its normalised scores (B, K), the model's memory
     def step(carry, t):
-        buf, alive, fin_tok, fin_score = carry
-        lp = log_prob_fn(buf.reshape(B * K, L))  # (B*K, L, V), causal: pads unseen
+        buf, alive, fin_tok, fin_score, memory = carry
+        lp = current_lp(memory, buf, t)  # (B*K, V)
         V = lp.shape[-1]
-        lp = jax.lax.dynamic_index_in_dim(lp, P + t - 1, axis=1, keepdims=False)
         cand = alive[:, :, None] + lp.reshape(B, K, V).astype(jnp.float32)  # (B, K, V)
         if eos_id is not None:
             # every beam's EOS extension is a finished candidate, scored by length t + 1
@@ -685,16 +693,68 @@ def _beam_search_jit(prompt, *, log_prob_fn, num_beams, max_new_tokens, eos_id,
         parent, token = flat // V, (flat % V).astype(jnp.int32)  # (B, K) each
         buf = jnp.take_along_axis(buf, parent[:, :, None], axis=1)  # (B, K, L)
         buf = jax.lax.dynamic_update_index_in_dim(buf, token, P + t, axis=2)
-        return (buf, alive, fin_tok, fin_score), None
+        parent_flat = (jnp.arange(B)[:, None] * K + parent).reshape(B * K)  # rows of B*K
+        memory = after_select(memory, parent_flat, token.reshape(B * K), t)
+        return (buf, alive, fin_tok, fin_score, memory), None
 
-    (buf, alive, fin_tok, fin_score), _ = jax.lax.scan(
-        step, (buf, alive, fin_tok, fin_score), jnp.arange(N))
+    (buf, alive, fin_tok, fin_score, _), _ = jax.lax.scan(
+        step, (buf, alive, fin_tok, fin_score, memory), jnp.arange(N))
     # beams alive after N tokens end there (length N) and compete with the finished ones
     pool_score = jnp.concatenate([fin_score, _length_normalise(alive, N, length_penalty)],
                                  axis=1)  # (B, 2K)
     pool_tok = jnp.concatenate([fin_tok, buf[:, :, P:]], axis=1)  # (B, 2K, N)
     scores, idx = jax.lax.top_k(pool_score, K)
     return jnp.take_along_axis(pool_tok, idx[:, :, None], axis=1), scores
+
+
+_BEAM_STATIC = ("num_beams", "max_new_tokens", "eos_id", "length_penalty", "pad_id")
+
+
+@functools.partial(jax.jit, static_argnames=("log_prob_fn", *_BEAM_STATIC))
+def _beam_search_jit(prompt, *, log_prob_fn, **options):
+    B, P = prompt.shape
+    K = options["num_beams"]
+
+    def current_lp(memory, buf, t):  # the whole forward pass; causal, so pads are unseen
+        lp = log_prob_fn(buf.reshape(B * K, buf.shape[-1]))  # (B*K, L, V)
+        return jax.lax.dynamic_index_in_dim(lp, P + t - 1, axis=1, keepdims=False)
+
+    return _beam_loop(prompt, current_lp, lambda memory, *_: memory, (), **options)
+
+
+@functools.partial(jax.jit, static_argnames=_BEAM_STATIC)
+def _beam_search_cached_jit(model, prompt, **options):
+    B, P = prompt.shape
+    K, N = options["num_beams"], options["max_new_tokens"]
+    cache = model.init_cache(B * K, P + N)
+    rows = jnp.repeat(prompt, K, axis=0)  # (B*K, P), beam k of prompt b at row b*K + k
+    logits, cache = model.decode(rows, cache, jnp.asarray(0, jnp.int32))  # prefill
+
+    def current_lp(memory, buf, t):
+        return jax.nn.log_softmax(memory[1].astype(jnp.float32), axis=-1)  # (B*K, V)
+
+    def after_select(memory, parent, token, t):
+        cache = jax.tree.map(lambda a: a[parent], memory[0])  # reorder beams (batch axis 0)
+        logits, cache = model.decode(token[:, None], cache, P + t)  # (B*K, 1, V)
+        return cache, logits[:, 0]
+
+    return _beam_loop(prompt, current_lp, after_select, (cache, logits[:, -1]), **options)
+
+
+def _beam_arguments(prompt, num_beams, max_new_tokens, eos_id, length_penalty, pad_id):
+    one_d = jnp.ndim(prompt) == 1
+    prompt = _check_prompt(jnp.asarray(prompt)[None] if one_d else prompt)
+    options = dict(num_beams=_check_positive("num_beams", num_beams),
+                   max_new_tokens=_check_positive("max_new_tokens", max_new_tokens),
+                   eos_id=_check_token_id("eos_id", eos_id, None))
+    pad_id = _check_token_id("pad_id", pad_id, None)
+    options["pad_id"] = (0 if options["eos_id"] is None else options["eos_id"]) \
+        if pad_id is None else pad_id
+    length_penalty = float(length_penalty)
+    if not math.isfinite(length_penalty):
+        raise ValueError(f"length_penalty must be finite, got {length_penalty}")
+    options["length_penalty"] = length_penalty
+    return one_d, prompt, options
 
 
 def beam_search(log_prob_fn: Callable[[jax.Array], jax.Array], prompt: jax.Array, *,
@@ -732,20 +792,35 @@ def beam_search(log_prob_fn: Callable[[jax.Array], jax.Array], prompt: jax.Array
       ``(sequences (B, K, N) int32, scores (B, K))``, best first (``(K, N)``, ``(K,)`` for a
       1-D prompt). A score of ``-inf`` marks an empty slot (fewer than K hypotheses exist).
     """
-    one_d = jnp.ndim(prompt) == 1
-    prompt = _check_prompt(jnp.asarray(prompt)[None] if one_d else prompt)
-    num_beams = _check_positive("num_beams", num_beams)
-    max_new_tokens = _check_positive("max_new_tokens", max_new_tokens)
-    eos_id = _check_token_id("eos_id", eos_id, None)
-    pad_id = _check_token_id("pad_id", pad_id, None)
-    if pad_id is None:
-        pad_id = 0 if eos_id is None else eos_id
-    length_penalty = float(length_penalty)
-    if not math.isfinite(length_penalty):
-        raise ValueError(f"length_penalty must be finite, got {length_penalty}")
-    seqs, scores = _beam_search_jit(prompt, log_prob_fn=log_prob_fn, num_beams=num_beams,
-                                    max_new_tokens=max_new_tokens, eos_id=eos_id,
-                                    length_penalty=length_penalty, pad_id=pad_id)
+    one_d, prompt, options = _beam_arguments(prompt, num_beams, max_new_tokens, eos_id,
+                                             length_penalty, pad_id)
+    seqs, scores = _beam_search_jit(prompt, log_prob_fn=log_prob_fn, **options)
+    return (seqs[0], scores[0]) if one_d else (seqs, scores)
+
+
+def beam_search_cached(model: Model, prompt: jax.Array, *, num_beams: int,
+                       max_new_tokens: int, eos_id: int | None = None,
+                       length_penalty: float = 1.0, pad_id: int | None = None
+                       ) -> tuple[jax.Array, jax.Array]:
+    """:func:`beam_search` over a model's KV cache: same search, same result.
+
+    The ``B * K`` beams are rows of one cache; after each selection the cache rows are
+    gathered by parent beam (every cache leaf must have the batch on axis 0, as
+    ``Transformer.init_cache`` does) and the chosen tokens are fed with one
+    ``model.decode`` call. Requires ``P + max_new_tokens <= model.max_len``.
+
+    Args:
+      model: a model with ``init_cache`` / ``decode`` (see the module docstring).
+      prompt, num_beams, max_new_tokens, eos_id, length_penalty, pad_id: as
+        :func:`beam_search`.
+
+    Returns:
+      ``(sequences (B, K, N), scores (B, K))``, best first.
+    """
+    one_d, prompt, options = _beam_arguments(prompt, num_beams, max_new_tokens, eos_id,
+                                             length_penalty, pad_id)
+    _check_context(model, prompt.shape[1], options["max_new_tokens"])
+    seqs, scores = _beam_search_cached_jit(model, prompt, **options)
     return (seqs[0], scores[0]) if one_d else (seqs, scores)
 
 

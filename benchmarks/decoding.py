@@ -1,0 +1,183 @@
+"""Decoding: genjax's compiled sampling loops vs Hugging Face transformers' ``generate``.
+
+Workload (issue 6): a randomly initialised decoder-only transformer, 4 layers, width 256,
+4 heads, vocabulary 512 -- ``genjax.autoregressive.Transformer`` and a GPT-2 of the same
+shape (``GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=512)``, PyTorch, CPU) --
+batch 16, prompt 16, 128 new tokens with a KV cache:
+
+* sampling with temperature 0.8 and top-p 0.9, and greedy decoding; new tokens per second
+  of each, side by side in one run (compile time apart for genjax);
+* the matmul floor: the dense layers of the same 128 decode steps (per layer QKV, output,
+  MLP in/out; the read-out), batch 16, as one jitted scan -- what the workload costs
+  without attention, sampling and loop overhead;
+* beam search, 4 beams, on a smaller workload (batch 4, prompt 16, 32 new tokens):
+  genjax's :func:`beam_search_cached` and Hugging Face both reorder a KV cache;
+  :func:`beam_search` (full forward pass per step) is shown too;
+* speculative sampling, batch 1, 128 new tokens, k = 4: the 4-layer target with a 1-layer,
+  width-128 draft (both random, so the acceptance rate is that of two unrelated random
+  models, not of a trained pair -- see the ``speculative`` recipe for that), against
+  plain cached decoding of the target.
+
+Hugging Face is skipped with a note when ``transformers``/``torch`` are not importable.
+Run: ``python -m benchmarks decoding [--quick]``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from benchmarks.harness import Row, time_host, time_jax
+from genjax.autoregressive import Transformer, decoding
+
+SUITE = "decoding"
+VOCAB, DIM, HEADS, LAYERS = 512, 256, 4, 4
+BATCH, PROMPT, NEW = 16, 16, 128
+
+
+def _genjax_model():
+    return Transformer(VOCAB, PROMPT + NEW + 8, DIM, HEADS, LAYERS, rngs=nnx.Rngs(0))
+
+
+def _hf_model():
+    try:
+        import torch
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except ImportError as err:
+        return None, f"Hugging Face skipped ({err.name} not importable)."
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=LAYERS, n_embd=DIM, n_head=HEADS, vocab_size=VOCAB,
+                        n_positions=PROMPT + NEW + 8, bos_token_id=0, eos_token_id=None,
+                        pad_token_id=0)
+    model = GPT2LMHeadModel(config).eval()
+    import transformers
+    return (model, torch), (f"transformers {transformers.__version__}, torch "
+                            f"{torch.__version__}, {torch.get_num_threads()} threads")
+
+
+def _hf_generate(hf, batch, prompt_len, new, **kwargs):
+    model, torch = hf
+    ids = torch.randint(1, VOCAB, (batch, prompt_len), generator=torch.Generator().manual_seed(0))
+
+    def call():
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=new, min_new_tokens=new, **kwargs)
+        assert out.shape == (batch, prompt_len + new)
+        return out
+
+    return call
+
+
+def _matmul_floor(steps: int, batch: int):
+    """The decode steps' dense layers only: (B, D) through 4 x (QKV, out, MLP) + read-out."""
+    keys = jax.random.split(jax.random.key(0), 5)
+    D = DIM
+    w = dict(qkv=jax.random.normal(keys[0], (LAYERS, D, 3 * D)) / D ** 0.5,
+             out=jax.random.normal(keys[1], (LAYERS, D, D)) / D ** 0.5,
+             up=jax.random.normal(keys[2], (LAYERS, D, 4 * D)) / D ** 0.5,
+             down=jax.random.normal(keys[3], (LAYERS, 4 * D, D)) / (4 * D) ** 0.5,
+             head=jax.random.normal(keys[4], (D, VOCAB)) / D ** 0.5)
+
+    @jax.jit
+    def floor(w, x):
+        def step(x, _):
+            for layer in range(LAYERS):
+                q = x @ w["qkv"][layer]  # (B, 3D)
+                x = x + q[:, :D] @ w["out"][layer]
+                x = x + jnp.tanh(x @ w["up"][layer]) @ w["down"][layer]
+            return x, jnp.argmax(x @ w["head"], axis=-1)  # (B,)
+        return jax.lax.scan(step, x, None, length=steps)[1]
+
+    return floor, w, jnp.ones((batch, D))
+
+
+def run(quick: bool = False) -> list[Row]:
+    global NOTES
+    repeats = 2 if quick else 5
+    new = 32 if quick else NEW
+    model = _genjax_model()
+    prompt = jax.random.randint(jax.random.key(1), (BATCH, PROMPT), 1, VOCAB)
+    hf, hf_note = _hf_model()
+    rows: list[Row] = []
+    tokens = BATCH * new
+
+    # --- sampling and greedy, side by side ---------------------------------------------
+    for label, opts, hf_opts in (
+        ("sample T=0.8 top-p=0.9", dict(temperature=0.8, top_p=0.9),
+         dict(do_sample=True, temperature=0.8, top_p=0.9, top_k=0)),
+        ("greedy", dict(temperature=0.0), dict(do_sample=False)),
+    ):
+        case = f"{label} B={BATCH} P={PROMPT} N={new}"
+        t = time_jax(lambda k, o=opts: decoding.generate(k, model, prompt, max_new_tokens=new,
+                                                         **o), jax.random.key(2),
+                     repeats=repeats)
+        g_rate = tokens / t.run_s
+        rows.append(Row(SUITE, case, "genjax", t.compile_s, t.run_s,
+                        {"new_tokens_per_s": g_rate}))
+        if hf is not None:
+            h = time_host(_hf_generate(hf, BATCH, PROMPT, new, **hf_opts), repeats=repeats)
+            rows.append(Row(SUITE, case, "transformers (torch)", h.compile_s, h.run_s,
+                            {"new_tokens_per_s": tokens / h.run_s,
+                             "genjax_speedup": h.run_s / t.run_s}))
+
+    # --- the matmul floor ----------------------------------------------------------------
+    floor, w, x = _matmul_floor(new, BATCH)
+    f = time_jax(floor, w, x, repeats=repeats)
+    rows.append(Row(SUITE, f"matmul floor B={BATCH} N={new}", "genjax (dense layers only)",
+                    f.compile_s, f.run_s, {"new_tokens_per_s": tokens / f.run_s}))
+
+    # --- beam search ---------------------------------------------------------------------
+    b_batch, b_new = 4, (8 if quick else 32)
+    b_prompt = prompt[:b_batch]
+
+    def log_prob_fn(tokens, model=model):
+        return jax.nn.log_softmax(model(tokens), axis=-1)
+
+    case = f"beam K=4 B={b_batch} P={PROMPT} N={b_new}"
+    bt = time_jax(lambda p: decoding.beam_search(log_prob_fn, p, num_beams=4,
+                                                 max_new_tokens=b_new, length_penalty=1.0),
+                  b_prompt, repeats=max(1, repeats // 2))
+    bc = time_jax(lambda p: decoding.beam_search_cached(model, p, num_beams=4,
+                                                        max_new_tokens=b_new,
+                                                        length_penalty=1.0),
+                  b_prompt, repeats=max(1, repeats // 2))
+    rows.append(Row(SUITE, case, "genjax", bc.compile_s, bc.run_s,
+                    {"new_tokens_per_s": b_batch * b_new / bc.run_s}))
+    rows.append(Row(SUITE, case, "genjax (uncached)", bt.compile_s, bt.run_s,
+                    {"new_tokens_per_s": b_batch * b_new / bt.run_s}))
+    if hf is not None:
+        h = time_host(_hf_generate(hf, b_batch, PROMPT, b_new, do_sample=False, num_beams=4,
+                                   length_penalty=1.0, early_stopping=False),
+                      repeats=max(1, repeats // 2))
+        rows.append(Row(SUITE, case, "transformers (torch)", h.compile_s, h.run_s,
+                        {"new_tokens_per_s": b_batch * b_new / h.run_s,
+                         "genjax_speedup": h.run_s / bc.run_s}))
+
+    # --- speculative sampling ------------------------------------------------------------
+    k = 4
+    draft = Transformer(VOCAB, PROMPT + NEW + 8, 128, HEADS, 1, rngs=nnx.Rngs(1))
+    one = prompt[:1]
+    case = f"speculative k={k} B=1 N={new}"
+    plain = time_jax(lambda key: decoding.generate(key, model, one, max_new_tokens=new,
+                                                   temperature=0.8), jax.random.key(3),
+                     repeats=repeats)
+    rows.append(Row(SUITE, case, "genjax plain (target)", plain.compile_s, plain.run_s,
+                    {"new_tokens_per_s": new / plain.run_s}))
+    spec = time_jax(lambda key: decoding.speculative_generate(
+        key, model, draft, one, max_new_tokens=new, num_draft=k, temperature=0.8),
+        jax.random.key(3), repeats=repeats)
+    _, stats = decoding.speculative_generate(jax.random.key(3), model, draft, one,
+                                             max_new_tokens=new, num_draft=k, temperature=0.8)
+    rows.append(Row(SUITE, case, "genjax speculative", spec.compile_s, spec.run_s,
+                    {"new_tokens_per_s": new / spec.run_s,
+                     "acceptance_rate": float(stats["acceptance_rate"]),
+                     "speedup_over_plain": plain.run_s / spec.run_s}))
+    NOTES = (f"{hf_note} genjax: one jitted while_loop per call, KV cache, jax "
+             f"{jax.__version__} on {jax.default_backend()}. Beam search: genjax recomputes "
+             "the full forward pass each step in the uncached row.")
+    return rows
+
+
+NOTES = ""
