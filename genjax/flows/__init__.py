@@ -7,11 +7,10 @@ direction), ``inverse`` maps data to noise, and
 ``log_prob(x) = log N(inverse(x)) + log_det(inverse)``.
 """
 
+from genjax.flows import bijectors as bijectors
 from genjax.flows import cnf as cnf
 from genjax.flows import coupling as coupling
 from genjax.flows import flow_matching as flow_matching
-
-from genjax.flows import bijectors as bijectors
 from genjax.flows.bijectors import (  # noqa: F401
     IAF,
     MAF,

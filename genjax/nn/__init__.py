@@ -16,4 +16,7 @@ from genjax.nn.embeddings import GaussianFourierFeatures as GaussianFourierFeatu
 from genjax.nn.embeddings import sinusoidal_embedding as sinusoidal_embedding
 from genjax.nn.mlp import MLP as MLP
 from genjax.nn.unet import UNet as UNet
+from genjax.nn.made import MADE as MADE
+from genjax.nn.made import made_degrees as made_degrees
+from genjax.nn.made import made_masks as made_masks
 from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder  # noqa: F401
