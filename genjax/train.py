@@ -12,9 +12,18 @@
   seed and the step count. That is what makes ``resume`` exact: a run interrupted at any
   checkpoint and resumed ends with the **same** parameters as an uninterrupted one;
 * checkpoints (orbax) every ``checkpoint_every`` steps, at the end, and on Ctrl-C;
-* data parallel when several devices are visible: the batch is laid over a
-  ``jax.sharding.Mesh`` axis named ``"data"`` and the parameters are replicated, so the same
-  ``fit`` runs on one CPU core or a multi-accelerator host.
+* data parallel over every visible device (or the first ``devices``): the step is compiled
+  for a ``jax.sharding.Mesh`` with one axis, ``"data"`` (:mod:`genjax.sharding`). Each
+  step's batch is laid over that axis, parameters, optimiser state and the training set are
+  replicated, and XLA's SPMD partitioner turns every sum over the batch (the gradient of a
+  mean loss, EM's sufficient statistics, a codebook's EMA counts) into a local sum plus one
+  all-reduce. One device is a mesh of size one: the same program on a laptop, a GPU host,
+  or several hosts after ``jax.distributed.initialize()``. A batch size that does not
+  divide over the devices is a ``ValueError``; a full-batch recipe's data set (EM,
+  counting) may have any size: XLA pads the last device's share internally and leaves the
+  padding out of every reduction, so nothing is dropped or counted twice;
+* files are written once, by process 0 (orbax coordinates the checkpoint across hosts), and
+  a checkpoint restores onto any device count: it holds the arrays, not their layout.
 
 Files written into ``out_dir``: ``config.json``, ``metrics.jsonl`` (one JSON object per logged
 step), ``checkpoint/``, the recipe's pictures (``samples.png`` ...) and ``summary.json``.
@@ -36,6 +45,7 @@ import numpy as np
 import optax
 
 from genjax import data as data_lib
+from genjax import sharding
 from genjax.registry import Recipe
 
 PyTree = Any
@@ -68,14 +78,6 @@ def _leading_size(data: PyTree) -> int:
     return sizes.pop()
 
 
-def _mesh() -> jax.sharding.Mesh | None:
-    """A one-axis ("data") mesh over all devices, or None on a single device."""
-    devices = jax.devices()
-    if len(devices) == 1:
-        return None
-    return jax.sharding.Mesh(np.asarray(devices), ("data",))
-
-
 def init_state(recipe: Recipe, key: jax.Array, data: PyTree, total_steps: int) -> TrainState:
     """The state at step 0: the recipe's parameters, its optimiser state, the EMA copy."""
     params = recipe.init(key, data)
@@ -100,20 +102,30 @@ def make_step(
     total_steps: int,
     mesh: jax.sharding.Mesh | None = None,
 ) -> Callable[[TrainState, PyTree], tuple[TrainState, dict]]:
-    """The jitted ``(state, data) -> (state, metrics)`` of one training step."""
+    """The jitted ``(state, data) -> (state, metrics)`` of one training step on ``mesh``.
+
+    ``state`` and ``data`` (the whole training set) are replicated over ``mesh`` (default:
+    one device; place them with :func:`genjax.sharding.put_replicated`) and so are the
+    outputs. Inside, the step's batch is constrained to ``P("data")``.
+    """
+    mesh = sharding.make_mesh(1) if mesh is None else mesh
+    if not recipe.full_batch:
+        sharding.check_batch_size(batch_size, mesh)
     optimizer = make_optimizer(recipe, total_steps) if recipe.loss else None
     data_key, step_keys = jax.random.split(train_key)
+    by_example = sharding.batch_sharded(mesh)
 
     def select_batch(data: PyTree, step: jax.Array) -> PyTree:
         if recipe.full_batch:
-            return data
-        idx = data_lib.batch_indices(data_key, step, num_examples, batch_size)  # (batch,)
-        batch = jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
-        if mesh is not None:
-            # Lay the batch over the devices; XLA inserts the gradient all-reduce.
-            spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-            batch = jax.lax.with_sharding_constraint(batch, spec)
-        return batch
+            batch = data
+        else:
+            idx = data_lib.batch_indices(data_key, step, num_examples, batch_size)  # (batch,)
+            # Every device holds the data and the indices, so it gathers its own rows.
+            batch = jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
+        # Lay the batch over the devices: each works on its rows, and XLA all-reduces the
+        # sums over the batch (gradients, statistics). A full data set that does not divide
+        # evenly is padded by XLA internally, the padding masked out of every reduction.
+        return jax.lax.with_sharding_constraint(batch, by_example)
 
     def step_fn(state: TrainState, data: PyTree) -> tuple[TrainState, dict]:
         key = jax.random.fold_in(step_keys, state.step)
@@ -147,7 +159,10 @@ def make_step(
     # Donating the old state lets XLA update parameters in place; the CPU backend cannot use
     # donated buffers (and warns), so donate only on accelerators.
     donate = (0,) if jax.default_backend() != "cpu" else ()
-    return jax.jit(step_fn, donate_argnums=donate)
+    # Replicated in and out: the state keeps one layout from step to step (no recompiles).
+    everywhere = sharding.replicated(mesh)
+    return jax.jit(step_fn, donate_argnums=donate, in_shardings=(everywhere, everywhere),
+                   out_shardings=(everywhere, everywhere))
 
 
 # --- checkpoints ----------------------------------------------------------------------------
@@ -168,23 +183,38 @@ def save_checkpoint(manager, state: TrainState) -> None:
     manager.wait_until_finished()
 
 
-def restore_checkpoint(manager, template: TrainState, step: int | None = None) -> TrainState:
-    """Restores the state saved at ``step`` (default: the latest) into ``template``'s shape."""
+def restore_checkpoint(
+    manager, template: TrainState, step: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+) -> TrainState:
+    """Restores the state saved at ``step`` (default: the latest) into ``template``'s shape,
+    replicated over ``mesh`` (default: one device), whatever mesh wrote it."""
     import orbax.checkpoint as ocp
 
     step = manager.latest_step() if step is None else step
     if step is None:
         raise ValueError("resume: no checkpoint found to resume from")
+    everywhere = sharding.replicated(sharding.make_mesh(1) if mesh is None else mesh)
     leaves, treedef = jax.tree.flatten(template)
-    abstract = {"leaves": [jax.ShapeDtypeStruct(np.shape(x), x.dtype) for x in leaves]}
+    abstract = {
+        "leaves": [jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=everywhere)
+                   for x in leaves]
+    }
     restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored["leaves"]])
+    return jax.tree.unflatten(treedef, restored["leaves"])
 
 
 # --- the loop -------------------------------------------------------------------------------
 
 def _to_host(metrics: dict) -> dict:
-    return {k: float(np.asarray(v)) for k, v in metrics.items()}
+    return {k: float(np.asarray(sharding.to_local(v))) for k, v in metrics.items()}
+
+
+def _on_one_device(tree: PyTree) -> PyTree:
+    """A replicated pytree as single-device arrays (this process's first copy)."""
+    return jax.tree.map(
+        lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree
+    )
 
 
 def _read_history(path: Path, upto_step: int) -> list[dict]:
@@ -210,6 +240,7 @@ def fit(
     config: dict | None = None,
     report: bool = True,
     on_step: Callable[[int], None] | None = None,
+    devices: int | None = None,
 ) -> FitResult:
     """Trains ``recipe`` on ``data`` and writes the run into ``out_dir``.
 
@@ -228,9 +259,11 @@ def fit(
       config: extra entries for ``config.json`` (the command line records data and seed).
       report: run the recipe's report (pictures and ``summary.json``) at the end.
       on_step: called with the step count after every step (tests use it to interrupt).
+      devices: train data-parallel over the first ``devices`` devices (default: all of
+        them); ``batch_size`` must be a multiple of it.
 
     Returns:
-      A :class:`FitResult`.
+      A :class:`FitResult`; its parameters are single-device arrays.
     """
     steps = recipe.steps if steps is None else int(steps)
     batch_size = recipe.batch_size if batch_size is None else int(batch_size)
@@ -248,25 +281,22 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    mesh = _mesh()
-    if mesh is not None and not recipe.full_batch and batch_size % mesh.size:
-        mesh = None  # the batch does not split evenly: stay on one device
+    mesh = sharding.make_mesh(devices)
+    if not recipe.full_batch:
+        sharding.check_batch_size(batch_size, mesh)
+    main = sharding.is_main_process()  # only process 0 writes files (orbax: checkpoints)
     init_key, train_key, report_key = jax.random.split(key, 3)
     device_data = jax.tree.map(jnp.asarray, data)
     state = init_state(recipe, init_key, device_data, steps)
-    if mesh is not None:
-        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-        state = jax.device_put(state, replicated)
-        device_data = jax.device_put(device_data, replicated)
+    state = sharding.put_replicated(state, mesh)
+    device_data = sharding.put_replicated(device_data, mesh)
 
     manager = _checkpointer(out_dir)
     metrics_path = out_dir / "metrics.jsonl"
     history: list[dict] = []
     if resume:
-        state = restore_checkpoint(manager, state)
-        history = _read_history(metrics_path, int(state.step))
-        if mesh is not None:
-            state = jax.device_put(state, replicated)
+        state = restore_checkpoint(manager, state, mesh=mesh)
+        history = _read_history(metrics_path, int(sharding.to_local(state.step)))
     run_config = {
         "recipe": recipe.name,
         "family": recipe.family,
@@ -274,11 +304,13 @@ def fit(
         "batch_size": batch_size,
         "learning_rate": recipe.learning_rate,
         "ema_decay": recipe.ema_decay,
-        "devices": jax.device_count(),
+        "devices": mesh.size,
+        "processes": jax.process_count(),
         **(config or {}),
     }
-    (out_dir / "config.json").write_text(json.dumps(run_config, indent=2) + "\n", "utf-8")
-    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history), "utf-8")
+    if main:
+        (out_dir / "config.json").write_text(json.dumps(run_config, indent=2) + "\n", "utf-8")
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history), "utf-8")
 
     step_fn = make_step(
         recipe,
@@ -288,12 +320,12 @@ def fit(
         total_steps=steps,
         mesh=mesh,
     )
-    start = int(state.step)
-    bar = _progress_bar(recipe.name, start, steps, enabled=progress)
+    start = int(sharding.to_local(state.step))
+    bar = _progress_bar(recipe.name, start, steps, enabled=progress and main)
     t0 = time.perf_counter()
     last_saved = start
     try:
-        with metrics_path.open("a", encoding="utf-8") as log:
+        with _log_file(metrics_path, enabled=main) as log:
             for s in range(start, steps):
                 state, metrics = step_fn(state, device_data)
                 done = s + 1
@@ -312,7 +344,7 @@ def fit(
                     on_step(done)
     except KeyboardInterrupt:
         # Ctrl-C: keep what was done, so that `--resume` continues from here.
-        if int(state.step) != last_saved:
+        if int(sharding.to_local(state.step)) != last_saved:
             save_checkpoint(manager, state)
         bar.close()
         manager.close()
@@ -322,16 +354,19 @@ def fit(
     manager.close()
     train_seconds = time.perf_counter() - t0
 
-    params = state.ema_params if recipe.ema_decay is not None else state.params
+    # The report runs on one device of process 0: it draws pictures and a few thousand
+    # samples, and a replicated program would only repeat that work on every device.
+    params = _on_one_device(state.ema_params if recipe.ema_decay is not None else state.params)
     summary: dict = {
         "recipe": recipe.name,
         "steps": steps,
         "train_seconds": train_seconds,
         "final_metrics": history[-1] if history else {},
     }
-    if report:
-        test = device_data if test_data is None else jax.tree.map(jnp.asarray, test_data)
-        figures = recipe.report(report_key, params, device_data, test, out_dir)
+    if report and main:
+        train_local = jax.tree.map(jnp.asarray, data)
+        test = train_local if test_data is None else jax.tree.map(jnp.asarray, test_data)
+        figures = recipe.report(report_key, params, train_local, test, out_dir)
         summary.update({k: _jsonable(v) for k, v in figures.items()})
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     return FitResult(params=params, summary=summary, history=history, out_dir=out_dir)
@@ -346,6 +381,24 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     arr = np.asarray(value)
     return arr.item() if arr.ndim == 0 else arr.tolist()
+
+
+class _NoLog:
+    def write(self, text: str) -> None:
+        del text
+
+    def flush(self) -> None:
+        return None
+
+    def __enter__(self) -> _NoLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _log_file(path: Path, *, enabled: bool):
+    return path.open("a", encoding="utf-8") if enabled else _NoLog()
 
 
 class _NoBar:
@@ -372,11 +425,15 @@ def _progress_bar(name: str, start: int, total: int, *, enabled: bool):
                 dynamic_ncols=True, mininterval=interval)
 
 
-def load_params(recipe: Recipe, out_dir: str | Path, key: jax.Array, data: PyTree) -> PyTree:
+def load_params(
+    recipe: Recipe, out_dir: str | Path, key: jax.Array, data: PyTree,
+    *, mesh: jax.sharding.Mesh | None = None,
+) -> PyTree:
     """The parameters of a finished (or interrupted) run, for sampling.
 
     ``key`` must be the run's key and ``data`` its training data: the state's shape is
-    rebuilt from them before the checkpoint is read into it.
+    rebuilt from them before the checkpoint is read into it. The parameters come back
+    replicated over ``mesh`` (default: one device), whatever device count wrote them.
     """
     out_dir = Path(out_dir)
     config_path = out_dir / "config.json"
@@ -388,7 +445,7 @@ def load_params(recipe: Recipe, out_dir: str | Path, key: jax.Array, data: PyTre
     template = init_state(recipe, init_key, device_data, steps)
     manager = _checkpointer(out_dir)
     try:
-        state = restore_checkpoint(manager, template)
+        state = restore_checkpoint(manager, template, mesh=mesh)
     finally:
         manager.close()
     return state.ema_params if recipe.ema_decay is not None else state.params
