@@ -432,7 +432,8 @@ def mixture_marginal_velocity(
     Args:
       target: a :class:`genjax.targets.GaussianMixture`.
       x: (batch, D) points.
-      t: (batch,) times in [0, 1].
+      t: (batch,) times in [0, 1], or a scalar time shared by the batch (cheaper: the
+        noised mixture is formed once).
       path, sigma_min: as :func:`path_coefficients`.
 
     Returns:
@@ -440,15 +441,19 @@ def mixture_marginal_velocity(
     """
     alpha, sigma, d_alpha, d_sigma = path_coefficients(t, path=path, sigma_min=sigma_min)
     x = jnp.asarray(x)
+    dtype = target.means.dtype
+    cast = lambda c: jnp.asarray(c, dtype)
 
     def one(xi, a, s, da, ds):
+        # xi: (D,) or (batch, D) points at the same time
         p_t = target.noised(a, s)
         e_x1 = target.posterior_mean_x0(xi, a, s)  # E[x1 | x_t = x]
         e_x0 = -s * p_t.score(xi)  # E[x0 | x_t = x]
         return da * e_x1 + ds * e_x0
 
-    dtype = target.means.dtype
-    cast = lambda c: jnp.asarray(c, dtype)
-    out = jax.vmap(one)(x.astype(dtype), cast(alpha), cast(sigma), cast(d_alpha),
-                        cast(d_sigma))
+    if jnp.ndim(alpha) == 0:  # one time for the whole batch: one noised mixture
+        out = one(x.astype(dtype), cast(alpha), cast(sigma), cast(d_alpha), cast(d_sigma))
+    else:
+        out = jax.vmap(one)(x.astype(dtype), cast(alpha), cast(sigma), cast(d_alpha),
+                            cast(d_sigma))
     return out.astype(x.dtype)

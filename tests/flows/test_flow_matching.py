@@ -185,10 +185,8 @@ def test_marginal_velocity_minimises_the_cfm_loss_by_regression(x64):
         # Residual noise has std <~ 1.5; coefficients have Monte Carlo error ~ 1.5/sqrt(n)
         # ~ 3e-3 per unit of |x|: 0.03 is ~5 standard errors at the probe points.
         np.testing.assert_allclose(fitted, exact, atol=0.03)
-        # ... and the exact field has a lower CFM loss than a perturbed one.
-        resid = np.asarray(u) - np.asarray(fm.gaussian_marginal_velocity(
-            x_t, jnp.full((n,), t_val), MEAN, COV))
-        assert np.mean(np.sum(resid**2, 1)) < np.mean(np.sum((resid - 0.1) ** 2, 1))
+        # The field is far from trivial here (a zero or sign-flipped field fails).
+        assert np.min(np.linalg.norm(np.asarray(exact), axis=1)) > 0.5
 
 
 @pytest.mark.parametrize("sigma_min", [0.0, 0.1])
@@ -214,23 +212,21 @@ def test_exact_field_samples_and_likelihood(x64):
                                atol=1e-6)
     samples = fm.sample(jax.random.key(8), field, (2000, 2), num_steps=20, dtype=jnp.float64)
     assert testing.moment_ztest(np.asarray(samples), MEAN, COV)
-    ts, xs = fm.sample(jax.random.key(8), field, (5, 2), num_steps=4, save_trajectory=True,
-                       dtype=jnp.float64)
-    assert xs.shape == (5, 5, 2) and ts.shape == (5,)
 
 
 def test_extreme_times_are_finite():
     x = jnp.array([[1e3, -1e3], [0.0, 0.0]])
     t = jnp.array([0.0, 1.0])
-    target = targets.ring()
     for path in fm.PATHS:
         x_t, u_t = fm.sample_path(x, x, t, path=path)
         assert np.all(np.isfinite(np.asarray(x_t))) and np.all(np.isfinite(np.asarray(u_t)))
-        v = fm.mixture_marginal_velocity(target, x, t, path=path)
-        assert np.all(np.isfinite(np.asarray(v)))
-    # CondOT at t = 1: u_1(x) = x - E[x0 | x1 = x] = x (x0 is independent of x1).
-    v1 = fm.mixture_marginal_velocity(target, jnp.array([[4.0, 0.0]]), jnp.array([1.0]))
-    np.testing.assert_allclose(v1, [[4.0, 0.0]], atol=1e-5)
+    # CondOT at t = 1: u_1(x) = x - E[x0 | x1 = x] = x (x0 is independent of x1); at t = 0:
+    # u_0(x) = E[x1] - x. A scalar t shares one noised mixture across the batch.
+    target = targets.ring()
+    pts = jnp.array([[4.0, 0.0], [0.5, -0.5]])
+    v1 = jax.jit(lambda p, s: fm.mixture_marginal_velocity(target, p, s))
+    np.testing.assert_allclose(v1(pts, jnp.float32(1.0)), pts, atol=1e-5)
+    np.testing.assert_allclose(v1(pts, jnp.float32(0.0)), -pts, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -303,3 +299,42 @@ def test_learned_field_approaches_the_exact_marginal_velocity():
     after = float(field_error(trained, jax.random.key(1)))
     # 400 Adam steps: the field is within ~10% of the exact marginal velocity (from ~100%).
     assert after < 0.15 and after < 0.2 * before, (before, after)
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+def test_flow_matching_recipe_trains_samples_and_reports(tmp_path, monkeypatch):
+    from genjax import data, registry
+    from genjax.flows import recipes_continuous as rc
+
+    assert [r.name for r in rc.RECIPES] == ["ffjord", "flow-matching"]
+    recipe = registry.get("flow-matching")
+    train = jnp.asarray(data.load("ring", split="train")[:256])
+    params = recipe.init(jax.random.key(0), train)
+    opt = optax.adam(recipe.learning_rate)
+
+    @jax.jit
+    def step(params, opt_state, key):
+        (loss, _), grads = jax.value_and_grad(recipe.loss, has_aux=True)(params, train[:64], key)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    opt_state = opt.init(params)
+    losses = []
+    for i in range(12):
+        params, opt_state, loss = step(params, opt_state, jax.random.key(i))
+        losses.append(float(loss))
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-4:]) < np.mean(losses[:4])
+    # Small report: fewer samples, one step count (the compiled sampler is shared).
+    monkeypatch.setattr(rc, "REPORT_SAMPLES", 64)
+    monkeypatch.setattr(rc, "FM_REPORT_STEPS", (rc.FM_SAMPLE_STEPS,))
+    x = recipe.sample(jax.random.key(1), params, 64)
+    assert x.shape == (64, 2) and bool(jnp.all(jnp.isfinite(x)))
+    with pytest.raises(ValueError, match="steps"):
+        recipe.sample(jax.random.key(1), params, 4, steps=0)
+    out = recipe.report(jax.random.key(2), params, train, train[:64], tmp_path)
+    for name in ("samples.png", "trajectories.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert np.isfinite(out["test_log_likelihood"]) and out["test_log_likelihood"] < 0
+    assert np.isfinite(out[f"energy_distance_{rc.FM_SAMPLE_STEPS}_steps"])
