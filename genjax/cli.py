@@ -2,9 +2,15 @@
 
     genjax list
     genjax train [RECIPE] [--data NAME|PATH] [--steps N] [--batch-size B] [--seed S]
-                 [--out DIR] [--resume]
-    genjax sample RUN_DIR [--n N] [--seed S] [--sampler NAME] [--steps K]
+                 [--out DIR] [--resume] [--devices N] [--distributed]
+    genjax sample RUN_DIR [--n N] [--seed S] [--sampler NAME] [--steps K] [--devices N]
+                  [--distributed]
     genjax bench [SUITE ...] [--quick]
+
+``train`` and ``sample`` run data-parallel over every visible device (``--devices N``: the
+first N); ``--distributed`` (or ``GENJAX_DISTRIBUTED=1``) first calls
+``jax.distributed.initialize()`` so that one command started on every host trains over
+all of them (see :mod:`genjax.sharding`).
 
 Bad arguments print one line that says what is wrong and exit with status 2; no traceback.
 """
@@ -47,6 +53,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _add_device_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--devices", type=_positive("--devices"),
+                     help="use the first N devices (default: all visible devices)")
+    sub.add_argument("--distributed", action="store_true",
+                     help="several hosts: call jax.distributed.initialize() first (the "
+                          "coordinator from the cluster or JAX_COORDINATOR_ADDRESS, "
+                          "JAX_NUM_PROCESSES, JAX_PROCESS_ID); also GENJAX_DISTRIBUTED=1")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="genjax",
@@ -77,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run directory (default runs/RECIPE)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_device_options(train)
 
     sample = sub.add_parser(
         "sample",
@@ -93,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-k", type=int, help="keep the k most probable tokens (>= 1)")
     sample.add_argument("--top-p", type=float, help="nucleus mass, in (0, 1]")
     sample.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    _add_device_options(sample)
 
     bench = sub.add_parser("bench", help="run the benchmark suites (see benchmarks/)")
     bench.add_argument("suites", nargs="*", help="suite names (default: all)")
@@ -165,6 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             test_data=test_data,
             progress=not args.no_progress,
             config={"data": data_name, "seed": args.seed},
+            devices=args.devices,
         )
     except KeyboardInterrupt:
         print(
@@ -212,7 +230,7 @@ def _write_samples(samples: Any, data: Any, stem: Path) -> Path:
 def cmd_sample(args: argparse.Namespace) -> int:
     import jax
 
-    from genjax import registry, train
+    from genjax import registry, sharding, train
 
     config_path = args.run_dir / "config.json"
     if not config_path.exists():
@@ -221,7 +239,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     recipe = registry.get(config["recipe"])
     seed = config.get("seed", 0)
     train_data = _load(recipe, config.get("data", recipe.data), "train", seed)
-    params = train.load_params(recipe, args.run_dir, jax.random.key(seed), train_data)
+    mesh = sharding.make_mesh(args.devices)
+    params = train.load_params(recipe, args.run_dir, jax.random.key(seed), train_data, mesh=mesh)
     options = {}
     given = (
         ("sampler", args.sampler),
@@ -242,7 +261,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 f"(its sampling options: {allowed or 'none'})"
             )
         options[option] = value
-    samples = recipe.sample(jax.random.key(args.seed), params, args.n, **options)
+    # Laid over the devices: --n is rounded up to a multiple of the device count for the
+    # draw, and the first --n samples are kept.
+    samples = sharding.sample(recipe.sample, jax.random.key(args.seed), params, args.n,
+                              mesh=mesh, **options)
+    if not sharding.is_main_process():
+        return 0
     # A prompt may hold spaces and punctuation: the file name keeps letters and digits.
     tag = re.sub(r"[^A-Za-z0-9.-]+", "_", "-".join(f"{k}-{v}" for k, v in options.items()))
     stem = args.run_dir / (f"sample-{tag}" if tag else "sample")
@@ -262,12 +286,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main([*args.suites, *(["--quick"] if args.quick else [])])
 
 
+def distributed_requested(args: argparse.Namespace) -> bool:
+    """``--distributed``, or ``GENJAX_DISTRIBUTED`` set to 1/true/yes in the environment."""
+    env = os.environ.get("GENJAX_DISTRIBUTED", "").strip().lower() in ("1", "true", "yes")
+    return bool(getattr(args, "distributed", False)) or (
+        env and args.command in ("train", "sample"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if distributed_requested(args):
+        from genjax import sharding
+
+        sharding.initialize_distributed()  # before anything asks JAX for its devices
     try:
         if args.command == "list":
             return cmd_list()

@@ -43,6 +43,9 @@ def test_list_shows_the_issue_recipes_and_the_default(capsys):
         (["train", "gmm", "--data", "/nonexistent/file.npy"], "/nonexistent/file.npy"),
         (["sample", "/nonexistent/run"], "not a run directory"),
         (["bench", "no-such-suite"], "unknown suite"),
+        (["train", "gmm", "--devices", "0"], "--devices must be >= 1"),
+        (["train", "gmm", "--devices", "two"], "--devices must be an integer"),
+        (["train", "gmm", "--steps", "1", "--devices", "999"], "devices must be in [1, "),
     ],
 )
 def test_bad_arguments_print_one_line_and_exit_nonzero(args, needle):
@@ -59,7 +62,7 @@ def test_train_then_sample_then_resume(tmp_path, capsys):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 3
     assert (run / "samples.png").stat().st_size > 0
-    assert cli.main(["sample", str(run), "--n", "50"]) == 0
+    assert cli.main(["sample", str(run), "--n", "50", "--devices", "1"]) == 0
     assert (run / "sample.png").stat().st_size > 0
     # Resume to a later step count continues the same run.
     assert cli.main(["train", "gmm", "--steps", "5", "--out", str(run), "--resume",
@@ -93,3 +96,23 @@ def test_train_on_a_users_npy_file_holds_out_its_tail(tmp_path):
     assert cli.main(["train", "gmm", "--data", str(path), "--steps", "2", "--out", str(run),
                      "--no-progress"]) == 0
     assert json.loads((run / "config.json").read_text())["data"] == str(path)
+
+
+def test_devices_and_distributed_flags(monkeypatch, capsys):
+    from genjax import sharding
+
+    args = cli._parser().parse_args(["train", "gmm", "--devices", "4", "--distributed"])
+    assert args.devices == 4 and args.distributed
+    assert cli._parser().parse_args(["sample", "run", "--devices", "2"]).devices == 2
+    assert cli._parser().parse_args(["train"]).devices is None  # default: every device
+    calls = []
+    monkeypatch.setattr(sharding, "initialize_distributed", lambda: calls.append(1))
+    # --distributed initialises JAX's distributed runtime before anything else runs
+    assert cli.main(["train", "no-such-recipe", "--distributed"]) == 2
+    assert calls == [1]
+    monkeypatch.setenv("GENJAX_DISTRIBUTED", "1")
+    assert cli.main(["train", "no-such-recipe"]) == 2
+    assert calls == [1, 1]
+    assert cli.main(["list"]) == 0  # only train and sample start it
+    assert calls == [1, 1]
+    capsys.readouterr()
