@@ -87,6 +87,7 @@ def _matmul_floor(steps: int, batch: int):
                 q = x @ w["qkv"][layer]  # (B, 3D)
                 x = x + q[:, :D] @ w["out"][layer]
                 x = x + jnp.tanh(x @ w["up"][layer]) @ w["down"][layer]
+            x = jnp.tanh(x)  # keeps the carried state bounded over the steps (cheap)
             return x, jnp.argmax(x @ w["head"], axis=-1)  # (B,)
         return jax.lax.scan(step, x, None, length=steps)[1]
 
