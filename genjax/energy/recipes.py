@@ -241,19 +241,21 @@ def _digits_sample_jit(key, params, n, steps, init):
 
 def digits_sample(key: jax.Array, params: dict, n: int, *, steps: int | None = None,
                   sampler: str = "buffer"):  # fmt: skip
-    """``n`` images ``(n, 8, 8, 1)``: ``steps`` (default 200) clipped Langevin steps on
-    ``E`` as in training, continuing ``n`` persistent chains of the replay buffer
-    (``sampler="buffer"``, at most the buffer's size) or from uniform noise
-    (``sampler="noise"``)."""
+    """``n`` images ``(n, 8, 8, 1)`` by clipped Langevin steps on ``E`` as in training:
+    ``sampler="buffer"`` continues ``n`` persistent chains of the replay buffer (at most
+    its size) for ``steps`` (default ``DIGITS_K``, one training update's worth: longer
+    runs drift, the known gap between an EBM's short-run and long-run chains, Nijkamp
+    et al. 2019); ``sampler="noise"`` starts from uniform noise (default 200 steps)."""
     if sampler not in ("buffer", "noise"):
         raise ValueError(f"sampler must be 'buffer' or 'noise', got {sampler!r}")
-    steps = DIGITS_SAMPLE_STEPS if steps is None else mcmc._check_count(steps, "steps")
+    default = DIGITS_K if sampler == "buffer" else DIGITS_SAMPLE_STEPS
+    steps = default if steps is None else mcmc._check_count(steps, "steps")
     return _digits_sample_jit(key, params, int(n), steps, sampler)
 
 
 def digits_report(key, params, train_data, test_data, out_dir: Path) -> dict:
     """``samples.png`` (100 samples continuing buffer chains), ``samples_noise.png`` (100
-    short-run samples from noise); energy distance / MMD of both to held-out digits;
+    samples from noise); energy distance / MMD of both to held-out digits;
     ``data_energy_distance``: training vs held-out digits (the floor)."""
     from genjax import plotting
 
@@ -265,7 +267,7 @@ def digits_report(key, params, train_data, test_data, out_dir: Path) -> dict:
     out = _quality(x, test)
     x_noise = digits_sample(noise_key, params, 256, sampler="noise")
     plotting.image_grid(np.asarray(x_noise[:100]), Path(out_dir) / "samples_noise.png",
-                        nrow=10, title="ebm-digits: 200 Langevin steps from noise")  # fmt: skip
+                        nrow=10, title="ebm-digits: Langevin from noise")  # fmt: skip
     out.update({f"{k}_from_noise": v for k, v in _quality(x_noise, test).items()})
     out["data_energy_distance"] = _quality(jnp.asarray(train_data)[:256], test)["energy_distance"]
     return out

@@ -76,34 +76,39 @@ def _jp(dtype=jnp.float64):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype), P)
 
 
-@pytest.mark.parametrize("jit", [False, True])
-def test_score_matching_losses_match_oracle(x64, jit):
+def test_score_matching_losses_match_oracle(x64):
+    """Every score-matching loss on shared noise / projections equals its oracle: one
+    jitted program computes them all; the denoising loss also runs un-jitted."""
     x = _data()
     rng = np.random.default_rng(2)
     eps, v = rng.normal(size=(B, D)), rng.normal(size=(4, B, D))
     sig = rng.uniform(0.2, 2.0, size=B)
-    wrap = jax.jit if jit else (lambda f: f)
     p = _jp()
-    dsm = wrap(functools.partial(e.denoising_score_matching_terms, score_fn=score_model,
-                                 sigma=0.3))  # fmt: skip
-    assert_close_to_oracle(jnp.mean(dsm(p, x, eps)),
-                           oracle.denoising_score_matching(np_score, x, eps, 0.3))  # fmt: skip
-    if not jit:
-        return  # eager execution is slow on a busy machine: one loss un-jitted is enough
-    got, _ = wrap(functools.partial(e.exact_score_matching_loss, score_fn=score_model))(p, x)
-    assert_close_to_oracle(got, oracle.exact_score_matching(np_score, np_jac, x))
-    for vr in (False, True):
-        ssm = wrap(functools.partial(e.sliced_score_matching_terms, score_fn=score_model,
-                                     variance_reduced=vr))  # fmt: skip
-        ref = oracle.sliced_score_matching(np_score, np_jac, x, v, vr)
-        assert_close_to_oracle(jnp.mean(ssm(p, x, v)), ref)
 
     def ncsn_model(params, x, sigma):  # a noise-conditional score: s(x) / sigma
         return score_model(params, x) / sigma[:, None]
 
-    got = wrap(functools.partial(e.ncsn_terms, score_fn=ncsn_model))(p, x, eps, sig)
+    def all_losses(p, x, eps, v, sig):
+        return (
+            e.exact_score_matching_loss(p, x, score_fn=score_model)[0],
+            jnp.mean(e.denoising_score_matching_terms(p, x, eps, score_fn=score_model,
+                                                      sigma=0.3)),
+            jnp.mean(e.sliced_score_matching_terms(p, x, v, score_fn=score_model)),
+            jnp.mean(e.sliced_score_matching_terms(p, x, v, score_fn=score_model,
+                                                   variance_reduced=True)),
+            jnp.mean(e.ncsn_terms(p, x, eps, sig, score_fn=ncsn_model)),
+        )  # fmt: skip
+
+    esm, dsm, ssm, ssm_vr, ncsn = jax.jit(all_losses)(p, x, eps, v, sig)
+    assert_close_to_oracle(esm, oracle.exact_score_matching(np_score, np_jac, x))
+    ref_dsm = oracle.denoising_score_matching(np_score, x, eps, 0.3)
+    assert_close_to_oracle(dsm, ref_dsm)
+    assert_close_to_oracle(ssm, oracle.sliced_score_matching(np_score, np_jac, x, v, False))
+    assert_close_to_oracle(ssm_vr, oracle.sliced_score_matching(np_score, np_jac, x, v, True))
     ref = oracle.ncsn_objective(lambda z, s: np_score(z) / s, x, eps, sig)
-    assert_close_to_oracle(jnp.mean(got), ref)
+    assert_close_to_oracle(ncsn, ref)
+    eager = e.denoising_score_matching_terms(_jp(), x, eps, score_fn=score_model, sigma=0.3)
+    assert_close_to_oracle(jnp.mean(eager), ref_dsm)
 
 
 def test_cd_objective_and_negatives_match_oracle(x64):
@@ -131,18 +136,16 @@ def test_cd_k_and_persistent_cd_losses(key):
     x = jnp.asarray(_data(6), jnp.float32)
     p = _jp(jnp.float32)
     kw = dict(energy_fn=energy_model, num_steps=3, step_size=0.05, alpha=0.1)
-    cd_k = functools.partial(e.contrastive_divergence_loss, **kw)
-    (loss, m), grads = jax.jit(jax.value_and_grad(cd_k, has_aux=True))(p, x, key)
-    assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
-    # CD-k is the CD objective on the chain started at the data, noise from the key.
 
     @jax.jit
-    def ref_fn(p, x, key):
+    def cd_k_and_ref(p, x, key):
+        # CD-k is the CD objective on the chain started at the data, noise from the key.
         noise = jax.random.normal(key, (3, *x.shape), x.dtype)
         neg = e.cd_negatives(p, x, noise, energy_fn=energy_model, step_size=0.05)
-        return e.cd_objective(p, x, neg, energy_fn=energy_model, alpha=0.1)[0]
+        ref = e.cd_objective(p, x, neg, energy_fn=energy_model, alpha=0.1)[0]
+        return e.contrastive_divergence_loss(p, x, key, **kw)[0], ref
 
-    ref = ref_fn(p, x, key)
+    loss, ref = cd_k_and_ref(p, x, key)
     np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
 
     buf = e.replay_buffer_init(key, 64, (D,), low=-2.0, high=2.0)
@@ -154,9 +157,10 @@ def test_cd_k_and_persistent_cd_losses(key):
     assert 0.02 < fresh.mean() < 0.09  # ~5% reinitialised (1000 draws: sd 0.7%)
     from_buffer = np.asarray(buf)[np.asarray(idx)]
     np.testing.assert_array_equal(np.asarray(starts)[~fresh], from_buffer[~fresh])
-    pcd = jax.jit(functools.partial(e.persistent_contrastive_divergence_loss, low=-2.0,
-                                    high=2.0, **kw))  # fmt: skip
-    loss, (m, new_buf) = pcd(p, x, key, buf)
+    pcd = functools.partial(e.persistent_contrastive_divergence_loss, low=-2.0, high=2.0, **kw)
+    (loss, (m, new_buf)), grads = jax.jit(jax.value_and_grad(pcd, has_aux=True))(p, x, key, buf)
+    assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+    assert float(jnp.abs(grads["c"])) > 0
     changed = np.any(np.asarray(new_buf) != np.asarray(buf), axis=1)
     assert 1 <= changed.sum() <= B  # the chains' end points were written back
     with pytest.raises(ValueError, match="num_steps"):
@@ -195,12 +199,14 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
     def ssm(q):
         return jnp.mean(e.sliced_score_matching_terms(q, x, v, score_fn=linear_score))
 
-    for name, f in (("exact", esm), ("sliced", ssm)):
-        f = jax.jit(f)
-        g = jax.jit(jax.grad(f))(opt)
+    @jax.jit
+    def check(q):  # (loss at q, loss at a perturbed q, gradient at q) of both objectives
+        bumped = {**q, "A": q["A"] + 0.05 * jnp.eye(d)}
+        return [(f(q), f(bumped), jax.grad(f)(q)) for f in (esm, ssm)]
+
+    for name, (at, off, g) in zip(("exact", "sliced"), check(opt), strict=True):
         assert max(float(jnp.max(jnp.abs(a))) for a in jax.tree.leaves(g)) < 1e-12, name
-        bumped = {**opt, "A": opt["A"] + 0.05 * jnp.eye(d)}
-        assert float(f(bumped)) > float(f(opt)) + 1e-4, name
+        assert float(off) > float(at) + 1e-4, name
     # With projections sqrt(D) e_i, sliced SM equals exact SM for any model.
     p = _jp()
     xx = _data(8)
