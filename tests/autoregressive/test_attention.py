@@ -64,9 +64,9 @@ def _linear(layer):
 @pytest.mark.parametrize("cross", [False, True])
 def test_multi_head_attention_matches_oracle(x64, cross):
     rng = np.random.default_rng(1)
-    mha = MultiHeadAttention(8, 2, rngs=nnx.Rngs(0), context_features=3 if cross else None)
+    mha = MultiHeadAttention(8, 2, rngs=nnx.Rngs(0), context_features=4 if cross else None)
     x = rng.standard_normal((2, 4, 8))
-    context = rng.standard_normal((2, 6, 3)) if cross else None
+    context = rng.standard_normal((2, 6, 4)) if cross else None
     mask = None if cross else causal_mask(4)
     out = jax.jit(lambda m, x, c: m(x, context=c, mask=mask))(mha, x, context)
     wq, bq = _linear(mha.query)
@@ -93,10 +93,10 @@ def test_transformer_block_is_causal_by_jacobian(x64):
 
 
 def test_cross_attention_block_uses_context():
-    block = TransformerBlock(8, 2, rngs=nnx.Rngs(2), context_features=5)
+    block = TransformerBlock(8, 2, rngs=nnx.Rngs(2), context_features=4)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 8)).astype(np.float32)
-    c = rng.standard_normal((2, 7, 5)).astype(np.float32)
+    c = rng.standard_normal((2, 7, 4)).astype(np.float32)
     fn = jax.jit(lambda m, x, c: m(x, context=c))
     out = fn(block, x, c)
     assert out.shape == (2, 3, 8)
@@ -117,6 +117,6 @@ def test_bad_arguments():
         dot_product_attention(q, q, q, mask=np.ones((3, 3)))  # not bool
     with pytest.raises(ValueError, match="mask"):
         dot_product_attention(q, q, q, mask=np.ones((4, 3), bool))
-    mha = MultiHeadAttention(8, 2, rngs=nnx.Rngs(0), context_features=3)
+    mha = MultiHeadAttention(8, 2, rngs=nnx.Rngs(0), context_features=4)
     with pytest.raises(ValueError, match="context"):
         mha(np.zeros((1, 2, 8), np.float32))

@@ -17,6 +17,11 @@ def small(monkeypatch):
     monkeypatch.setattr(rn, "WAVE_TRAIN", 64)
     monkeypatch.setattr(rn, "WAVE_TEST", 16)
     monkeypatch.setattr(rn, "PIX_REPORT_SAMPLES", 2)
+    # tiny networks, the shapes of the other tests' (their compiled pieces are shared)
+    for name, value in (("CONTEXT", 8), ("LM_DIM", 8), ("LM_HEADS", 2), ("LM_LAYERS", 1),
+                        ("PIX_FEATURES", 8), ("PIX_LAYERS", 2), ("WAVE_CHANNELS", 8),
+                        ("WAVE_DILATIONS", (1, 2)), ("WAVE_LENGTH", 16)):
+        monkeypatch.setattr(rn, name, value)
 
 
 def _run(tmp_path, name, n_train=64, n_test=16):
