@@ -30,3 +30,4 @@ from genjax.autoregressive.network import mu_law_decode as mu_law_decode
 from genjax.autoregressive.network import mu_law_encode as mu_law_encode
 from genjax.autoregressive.network import pixelcnn_sample as pixelcnn_sample
 from genjax.autoregressive.network import wavenet_sample as wavenet_sample
+from genjax.nn.made import MADE as MADE

@@ -81,26 +81,10 @@ def test_multi_head_attention_matches_oracle(x64, cross):
 def test_transformer_block_is_causal_by_jacobian(x64):
     block = TransformerBlock(8, 2, rngs=nnx.Rngs(1), causal=True)
     x = np.random.default_rng(2).standard_normal((1, 6, 8))
-    full = TransformerBlock(8, 2, rngs=nnx.Rngs(1))
-    jacobian = jax.jit(jax.jacrev(lambda m, x: m(x)[0], argnums=1))
-    jac = jacobian(block, x)[:, :, 0]  # (L, D, L, D)
+    jac = jax.jit(jax.jacrev(lambda m, x: m(x)[0], argnums=1))(block, x)[:, :, 0]  # (L,D,L,D)
     dependence = np.abs(np.asarray(jac)).sum(axis=(1, 3))  # (L out, L in)
     # d out_t / d x_s = 0 exactly for s > t; nonzero for every s <= t
     np.testing.assert_array_equal(dependence > 0, np.tril(np.ones((6, 6), bool)))
-    # without the causal flag every position sees every other (same graph, same compile)
-    jac = jacobian(full, x)[:, :, 0]
-    assert np.all(np.abs(np.asarray(jac)).sum(axis=(1, 3)) > 0)
-
-
-def test_cross_attention_block_uses_context():
-    block = TransformerBlock(8, 2, rngs=nnx.Rngs(2), context_features=4)
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
-    c = rng.standard_normal((2, 7, 4)).astype(np.float32)
-    fn = jax.jit(lambda m, x, c: m(x, context=c))
-    out = fn(block, x, c)
-    assert out.shape == (2, 3, 8)
-    assert not np.allclose(out, fn(block, x, c * 2.0))
 
 
 def test_bad_arguments():

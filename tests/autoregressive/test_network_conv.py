@@ -147,7 +147,7 @@ def test_made_is_autoregressive_by_jacobian():
     np.testing.assert_array_equal(dep, order[None, :] < order[:, None])
 
 
-def test_pixelcnn_sampler_on_injected_noise(nets, key):
+def test_pixelcnn_sampler_on_injected_noise(nets):
     model = nets["gated"]
     gumbel = np.random.default_rng(2).gumbel(size=(4, 4, 3, K)).astype(np.float32)
     levels = network.pixelcnn_sample_from_noise(model, gumbel)  # (3, 4, 4, 1)
@@ -157,11 +157,7 @@ def test_pixelcnn_sampler_on_injected_noise(nets, key):
     logits = _apply(model, network.levels_to_input(levels, K))  # (3, 4, 4, K)
     redraw = np.argmax(np.asarray(logits) + gumbel.transpose(2, 0, 1, 3), axis=-1)
     np.testing.assert_array_equal(redraw, levels[..., 0])
-    # the same key gives the same images; another key others
-    a = autoregressive.pixelcnn_sample(key, model, 3, image_shape=(4, 4))
-    b = autoregressive.pixelcnn_sample(key, model, 3, image_shape=(4, 4))
-    np.testing.assert_array_equal(a, b)
-    assert 0 <= int(a.min()) and int(a.max()) < K
+    assert 0 <= int(levels.min()) and int(levels.max()) < K
 
 
 def test_wavenet_sampler_on_injected_noise(nets):

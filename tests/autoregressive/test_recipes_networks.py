@@ -47,6 +47,7 @@ def test_char_lm_recipe(tmp_path, small):
     assert (tmp_path / "samples.txt").read_text().count("top_p=0.9") == 2
 
 
+@pytest.mark.slow
 def test_pixelcnn_and_wavenet_recipes(tmp_path, small):
     recipe, res = _run(tmp_path / "pixelcnn", "pixelcnn")
     assert 0.0 < res.summary["test_bits_per_dim"] < 4.0
