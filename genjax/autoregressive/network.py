@@ -1,17 +1,20 @@
-"""Autoregressive networks: a decoder-only transformer with a KV cache.
+"""Autoregressive networks: a causal transformer with a KV cache, PixelCNN, WaveNet.
 
 Every network here factorises a joint distribution by the chain rule,
 
     p(x_1 .. x_N) = prod_t p(x_t | x_{<t}),
 
 and is *causal*: the output that parameterises ``p(x_t | x_{<t})`` depends on no input
-at or after ``t``. The tests check this by Jacobian for each of them.
+at or after ``t``. The tests check this by Jacobian for each of them (and the NumPy
+oracle in ``oracle_network.py`` for the attention, the masked convolutions, the gated
+PixelCNN and WaveNet).
 
 **Transformer** (GPT-2: Radford et al. 2019; blocks of Vaswani et al. 2017): token
 embedding plus a position embedding (learned, or the fixed sinusoids of Vaswani et al.,
 sec. 3.5), ``num_layers`` pre-LayerNorm causal blocks, a final LayerNorm and a linear
 read-out to the vocabulary. Logits at position ``t`` are the model's
-``log p(x_{t+1} | x_{<=t})`` up to a constant: they depend on tokens ``0 .. t`` only.
+``log p(x_{t+1} | x_{<=t})`` up to a constant: they depend on tokens ``0 .. t`` only
+(the language-model convention: the targets are the inputs shifted by one).
 
 Model interface (what ``decoding`` codes against)::
 
@@ -23,9 +26,26 @@ Model interface (what ``decoding`` codes against)::
 prompt for prefill, one token per step afterwards) and returns exactly the rows
 ``pos .. pos + S - 1`` of ``model(whole_sequence)``; ``pos`` may be traced under ``jit``.
 
+**PixelCNN** (van den Oord et al. 2016a) over greyscale images with ``K`` levels: masked
+convolutions of type A (first layer, the pixel itself hidden) and B. Stacked, they have a
+blind spot; the **gated PixelCNN** (van den Oord et al. 2016b) splits the receptive field
+into a vertical stack (rows above) and a horizontal stack (the row so far) and has none.
+Logits at pixel ``t`` (raster order) depend on pixels ``< t`` only — the image convention:
+input and target are the same image.
+
+**WaveNet** (van den Oord et al. 2016c): the input delayed by one step, then dilated
+causal convolutions with gated activations and residual/skip connections; logits at time
+``t`` depend on ``x_{t-R} .. x_{t-1}``. Signals are mu-law companded to ``K`` levels.
+
+Samplers (``pixelcnn_sample``, ``wavenet_sample``) are one jitted ``lax.scan`` over the
+positions, each step the Gumbel-max of the logits with injected noise.
+
 References:
   Vaswani et al., "Attention Is All You Need", NeurIPS 2017.
   Radford et al., "Language Models are Unsupervised Multitask Learners" (GPT-2), 2019.
+  van den Oord, Kalchbrenner, Kavukcuoglu, "Pixel Recurrent Neural Networks", ICML 2016a.
+  van den Oord et al., "Conditional Image Generation with PixelCNN Decoders", NeurIPS 2016b.
+  van den Oord et al., "WaveNet: A Generative Model for Raw Audio", arXiv:1609.03499, 2016c.
 """
 
 from __future__ import annotations
