@@ -89,7 +89,6 @@ def test_loss_draws_documented_noise_jit_and_eager(coupling_name):
     params = {k: jnp.asarray(v, jnp.float32) for k, v in LINEAR.items()}
     kw = dict(apply_fn=_linear_apply, coupling=coupling_name)
     eager, _ = fm.loss(params, key, x1, **kw)
-    jitted, _ = jax.jit(lambda p, k, x: fm.loss(p, k, x, **kw))(params, key, x1)
     trainer, _ = fm.batch_loss(params, x1, key, **kw)
     # The documented draws: x0_key, t_key = split(key); x0 ~ N(0, I), t ~ U[0, 1).
     x0_key, t_key = jax.random.split(key)
@@ -101,8 +100,10 @@ def test_loss_draws_documented_noise_jit_and_eager(coupling_name):
         x0_np = x0_np[oracle.brute_force_assignment(cost)[0]]
     want = oracle.cfm_loss(_linear_np, x0_np, np.asarray(x1), np.asarray(t, np.float64))
     testing.assert_close_to_oracle(eager, np.asarray(want))
-    np.testing.assert_allclose(jitted, eager, rtol=1e-6)
     np.testing.assert_allclose(trainer, eager, rtol=0)
+    if coupling_name == "ot":  # the same under jit (the assignment is one XLA program)
+        jitted, _ = jax.jit(lambda p, k, x: fm.loss(p, k, x, **kw))(params, key, x1)
+        np.testing.assert_allclose(jitted, eager, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- OT coupling
@@ -269,7 +270,7 @@ def test_learned_field_approaches_the_exact_marginal_velocity():
 
     graph, state = nnx.split(net)
     apply_fn = lambda s, x, t: nnx.merge(graph, s)(x, t)
-    opt = optax.adam(1e-2)
+    opt = optax.adam(2e-2)
 
     @jax.jit
     def train(state, key):
@@ -281,7 +282,7 @@ def test_learned_field_approaches_the_exact_marginal_velocity():
             upd, o = opt.update(g, o, s)
             return (optax.apply_updates(s, upd), o), None
 
-        (state, _), _ = jax.lax.scan(step, (state, opt.init(state)), jax.random.split(key, 400))
+        (state, _), _ = jax.lax.scan(step, (state, opt.init(state)), jax.random.split(key, 150))
         return state
 
     @jax.jit
@@ -297,7 +298,7 @@ def test_learned_field_approaches_the_exact_marginal_velocity():
     before = float(field_error(state, jax.random.key(1)))
     trained = train(state, jax.random.key(2))
     after = float(field_error(trained, jax.random.key(1)))
-    # 400 Adam steps: the field is within ~10% of the exact marginal velocity (from ~100%).
+    # 150 Adam steps: the field is within ~10% of the exact marginal velocity (from ~100%).
     assert after < 0.15 and after < 0.2 * before, (before, after)
 
 
@@ -322,10 +323,10 @@ def test_flow_matching_recipe_trains_samples_and_reports(tmp_path, monkeypatch):
 
     opt_state = opt.init(params)
     losses = []
-    for i in range(12):
+    for i in range(8):
         params, opt_state, loss = step(params, opt_state, jax.random.key(i))
         losses.append(float(loss))
-    assert np.all(np.isfinite(losses)) and np.mean(losses[-4:]) < np.mean(losses[:4])
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-3:]) < np.mean(losses[:3])
     # Small report: fewer samples, one step count (the compiled sampler is shared).
     monkeypatch.setattr(rc, "REPORT_SAMPLES", 64)
     monkeypatch.setattr(rc, "FM_REPORT_STEPS", (rc.FM_SAMPLE_STEPS,))
