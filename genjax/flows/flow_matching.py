@@ -335,7 +335,8 @@ def sample(
       (batch, D) samples, or ``(ts, xs)`` with the trajectory.
 
     Example:
-      >>> x = sample(key, lambda x, t: mean - x * 0.0, (100, 2), num_steps=10)  # shift by mean
+      >>> x = sample(key, lambda x, t: jnp.ones_like(x), (100, 2), num_steps=10)
+      >>> # x ~ N((1, 1), I): the constant field translates the source by one unit per axis
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2:
