@@ -174,6 +174,7 @@ def run(quick: bool = False) -> list[Row]:
     rows.append(Row(SUITE, case, "genjax speculative", spec.compile_s, spec.run_s,
                     {"new_tokens_per_s": new / spec.run_s,
                      "acceptance_rate": float(stats["acceptance_rate"]),
+                     "tokens_per_round": float(stats["tokens_per_round"]),
                      "speedup_over_plain": plain.run_s / spec.run_s}))
     NOTES = (f"{hf_note} genjax: one jitted while_loop per call, KV cache, jax "
              f"{jax.__version__} on {jax.default_backend()}. Beam search: genjax recomputes "

@@ -1034,8 +1034,11 @@ def speculative_generate(key: jax.Array, target_model: Model, draft_model: Model
 
     Returns:
       ``(tokens (B, N) int32, stats)`` with ``stats = {"rounds": (), "accepted": (B,),
-      "acceptance_rate": ()}``: accepted drafts over drafted tokens ``k * rounds`` (the
-      per-row acceptance of the rule, before the lockstep cut).
+      "acceptance_rate": (), "tokens_per_round": ()}``: ``acceptance_rate`` is the
+      fraction of drafted tokens accepted, ``mean(accepted) / (k * rounds)`` (per row,
+      before the lockstep cut; drafts after a rejection count as not accepted, so with a
+      per-token acceptance probability ``a`` it is ``(a + a^2 + .. + a^k) / k``), and
+      ``tokens_per_round`` = ``N / rounds``, the tokens each target call yielded.
     """
     prompt = _check_prompt(prompt)
     max_new_tokens = _check_positive("max_new_tokens", max_new_tokens)
@@ -1052,4 +1055,5 @@ def speculative_generate(key: jax.Array, target_model: Model, draft_model: Model
         key, target_model, draft_model, prompt, max_new_tokens=max_new_tokens,
         num_draft=num_draft, **options)
     rate = jnp.mean(accepted) / (num_draft * jnp.maximum(rounds, 1))
-    return tokens, {"rounds": rounds, "accepted": accepted, "acceptance_rate": rate}
+    return tokens, {"rounds": rounds, "accepted": accepted, "acceptance_rate": rate,
+                    "tokens_per_round": max_new_tokens / jnp.maximum(rounds, 1)}

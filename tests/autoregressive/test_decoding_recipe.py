@@ -17,6 +17,9 @@ def test_speculative_recipe_trains_samples_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(rd, "DRAFT", dict(dim=8, num_heads=2, num_layers=1))
     monkeypatch.setattr(rd, "CONTEXT", 24)
     monkeypatch.setattr(rd, "NEW_TOKENS", 12)
+    # greedy speculative = greedy target is tested on a position-masked cache in
+    # test_speculative; here the two extra compiled programs would double the test's time
+    monkeypatch.setattr(rd, "GREEDY_CHECK", False)
     rd._graphdefs.cache_clear()
     recipe = registry.get("speculative")
     assert recipe.family == "autoregressive" and "top_p" in recipe.sample_options
@@ -43,7 +46,6 @@ def test_speculative_recipe_trains_samples_reports(tmp_path, monkeypatch):
     summary = recipe.report(jax.random.key(1), params, train, test, tmp_path)
     assert (tmp_path / "samples.txt").stat().st_size > 0
     assert all(math.isfinite(v) for v in summary.values())
-    assert summary["greedy_match"] == 1.0  # greedy speculative = greedy target, real caches
     assert 0.0 <= summary["acceptance_rate"] <= 1.0 and summary["speedup"] > 0
     # the report's compiled program (same prompt, batch and options): no new compile
     texts = recipe.sample(jax.random.key(2), params, 1)
