@@ -8,9 +8,9 @@
   compiled loop) at several temperatures and top-p values.
 * ``pixelcnn`` — a :class:`~genjax.autoregressive.GatedPixelCNN` on the 8x8 digits
   **quantised to 4 grey levels** (``round(3 x)``; 4 levels keep the categorical read-out
-  small, and 8x8 digits have only 17 levels to begin with); 5 gated layers of 3x3. The report gives the held-out
-  **bits per dimension** of the quantised images (at most log2(4) = 2, a uniform model) and
-  a grid of samples (``samples.png``).
+  small, and 8x8 digits have only 17 levels to begin with); 5 gated layers of 3x3. The
+  report gives the held-out **bits per dimension** of the quantised images (at most
+  log2(4) = 2, a uniform model) and a grid of samples (``samples.png``).
 * ``wavenet`` — a :class:`~genjax.autoregressive.WaveNet` on a built-in synthetic set: each
   signal is a sum of two sinusoids of random frequency, amplitude and phase with a linear
   chirp, 128 samples long, mu-law companded to 32 levels (``load_data`` makes it from the
