@@ -305,6 +305,7 @@ def test_learned_field_approaches_the_exact_marginal_velocity():
 # --------------------------------------------------------------------------- recipes
 
 
+@pytest.mark.slow
 def test_flow_matching_recipe_trains_samples_and_reports(tmp_path, monkeypatch):
     from genjax import data, registry
     from genjax.flows import recipes_continuous as rc
