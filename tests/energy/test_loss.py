@@ -115,19 +115,23 @@ def test_cd_objective_and_negatives_match_oracle(x64):
     x_pos, x0 = _data(3), _data(4)
     noise = np.random.default_rng(5).normal(size=(6, B, D))
     p = _jp()
-    neg = jax.jit(functools.partial(e.cd_negatives, energy_fn=energy_model, step_size=0.05,
-                                    noise_scale=0.1))(p, x0, noise)  # fmt: skip
+
+    @jax.jit
+    def run(p, x0, noise, x_pos):  # one program: negatives, loss, gradient
+        neg = e.cd_negatives(p, x0, noise, energy_fn=energy_model, step_size=0.05,
+                             noise_scale=0.1)  # fmt: skip
+        loss, _ = e.cd_objective(p, x_pos, neg, energy_fn=energy_model, alpha=0.5)
+        g = jax.grad(lambda q: e.cd_objective(q, x_pos, neg, energy_fn=energy_model,
+                                              alpha=0.0)[0])(p)  # fmt: skip
+        return neg, loss, g
+
+    neg, loss, g = run(p, x0, noise, x_pos)
     ref_neg = oracle.langevin_loop(np_energy_score, x0, noise, 0.05, noise_scale=0.1)[-1]
     assert_close_to_oracle(neg, ref_neg, kind="long_loop")
-    loss, m = jax.jit(functools.partial(e.cd_objective, energy_fn=energy_model, alpha=0.5))(
-        p, x_pos, neg
-    )
     assert_close_to_oracle(loss, oracle.cd_objective(np_energy, x_pos, ref_neg, 0.5),
                            kind="long_loop")  # fmt: skip
     # The surrogate's gradient ignores the negatives' dependence on params (stop_gradient):
     # d/dc of mean E(x+) - mean E(x-) = (mean |x+|^2 - mean |x-|^2) / 2 at alpha = 0.
-    g = jax.jit(jax.grad(lambda q: e.cd_objective(q, x_pos, neg, energy_fn=energy_model,
-                                                  alpha=0.0)[0]))(p)  # fmt: skip
     want = 0.5 * (np.mean(np.sum(x_pos**2, -1)) - np.mean(np.sum(np.asarray(neg) ** 2, -1)))
     np.testing.assert_allclose(float(g["c"]), want, rtol=1e-12)
 

@@ -202,9 +202,14 @@ def test_mala_and_rwmh_detailed_balance_on_random_pairs(x64):
     log_pi = lambda z: ot.mixture_log_prob(W, M, C, z)  # noqa: E731
     log_q = lambda b, a: np.array([oracle.mala_proposal_log_density(b[i], a[i], np_grad, h)  # noqa: E731
                                    for i in range(len(a))])  # fmt: skip
-    acc_fn = jax.jit(functools.partial(e.mala_log_acceptance, lp, step_size=h))
-    a_xy = np.asarray(acc_fn(jnp.asarray(x), jnp.asarray(y)))
-    a_yx = np.asarray(acc_fn(jnp.asarray(y), jnp.asarray(x)))
+
+    @jax.jit
+    def acceptances(x, y):  # MALA both ways, random-walk MH both ways: one program
+        mala_a = functools.partial(e.mala_log_acceptance, lp, step_size=h)
+        rw_a = functools.partial(e.rwmh_log_acceptance, lp)
+        return mala_a(x, y), mala_a(y, x), rw_a(x, y), rw_a(y, x)
+
+    a_xy, a_yx, r_xy, r_yx = (np.asarray(a) for a in acceptances(x, y))
     lhs = log_pi(x) + log_q(y, x) + a_xy  # log pi(x) q(y|x) a(x,y)
     rhs = log_pi(y) + log_q(x, y) + a_yx
     np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-11)
@@ -215,8 +220,6 @@ def test_mala_and_rwmh_detailed_balance_on_random_pairs(x64):
     bad_rhs = log_pi(y) + log_q(x, y) + bad(y, x)
     assert np.max(np.abs(bad_lhs - bad_rhs)) > 0.1
 
-    rw_fn = jax.jit(functools.partial(e.rwmh_log_acceptance, lp))
-    r_xy, r_yx = np.asarray(rw_fn(jnp.asarray(x), jnp.asarray(y))), np.asarray(rw_fn(y, x))
     np.testing.assert_allclose(log_pi(x) + r_xy, log_pi(y) + r_yx, rtol=0, atol=1e-11)
 
 
@@ -294,26 +297,28 @@ def test_hmc_leapfrog_is_reversible_volume_preserving_and_exact(x64):
     lp, sc = _fns(jnp.float64)
     x = jnp.asarray(_x0())
     p = jnp.asarray(np.random.default_rng(8).standard_normal((CHAINS, DIM)))
-    lf = jax.jit(functools.partial(e.leapfrog, lp, step_size=0.2, num_leapfrog=5))
-    x1, p1 = lf(x, p)
-    x2, p2 = lf(x1, -p1)
-    assert_close_to_oracle(x2, np.asarray(x), kind="long_loop")
-    assert_close_to_oracle(-p2, np.asarray(p), kind="long_loop")
-    assert float(jnp.max(jnp.abs(x1 - x))) > 0.1  # it moved
+    lf = functools.partial(e.leapfrog, lp, step_size=0.2, num_leapfrog=5)
+    u = jnp.asarray(np.random.default_rng(9).uniform(size=CHAINS))
 
     def flat(z):  # one chain's (x, p) -> (x*, p*), for the Jacobian
         xs, ps = lf(z[None, :DIM], z[None, DIM:])
         return jnp.concatenate([xs[0], ps[0]])
 
-    jac = jax.jit(jax.vmap(jax.jacfwd(flat)))(jnp.concatenate([x, p], axis=1))  # (C, 4, 4)
-    np.testing.assert_allclose(np.linalg.det(np.asarray(jac)), 1.0, rtol=1e-10)
+    @jax.jit
+    def checks(x, p, u):  # one program: the round trip, the Jacobians, one HMC step
+        x1, p1 = lf(x, p)
+        x2, p2 = lf(x1, -p1)
+        jac = jax.vmap(jax.jacfwd(flat))(jnp.concatenate([x, p], axis=1))  # (C, 4, 4)
+        state = e.init_state(lp, x)
+        _, acc = e.hmc_step(lp, state, p, u, step_size=0.2, num_leapfrog=5)
+        d_h = e.hamiltonian(state.log_prob, p) - e.hamiltonian(lp(x1), p1)
+        return x1, x2, p2, jac, acc, d_h
 
-    state = e.init_state(lp, x)
-    u = jnp.asarray(np.random.default_rng(9).uniform(size=CHAINS))
-    new, acc = jax.jit(functools.partial(e.hmc_step, lp, step_size=0.2, num_leapfrog=5))(
-        state, p, u
-    )
-    d_h = e.hamiltonian(state.log_prob, p) - e.hamiltonian(lp(x1), p1)
+    x1, x2, p2, jac, acc, d_h = checks(x, p, u)
+    assert_close_to_oracle(x2, np.asarray(x), kind="long_loop")
+    assert_close_to_oracle(-p2, np.asarray(p), kind="long_loop")
+    assert float(jnp.max(jnp.abs(x1 - x))) > 0.1  # it moved
+    np.testing.assert_allclose(np.linalg.det(np.asarray(jac)), 1.0, rtol=1e-10)
     np.testing.assert_array_equal(np.asarray(acc), np.asarray(jnp.log(u) < d_h))
 
     eps = 0.4
