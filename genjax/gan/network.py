@@ -328,15 +328,19 @@ class Translator(nnx.Module):
 
     ``tanh(x + conv(relu(conv(relu(conv(x))))))``: three 3x3 convolutions with a residual
     connection from the input (CycleGAN's ResNet generator, Zhu et al. 2017, appendix 7.2,
-    reduced to one block at full resolution for 8x8 images).
+    reduced to one block at full resolution for 8x8 images); ``residual=False`` drops the
+    skip connection, so that a fresh translator is not already close to the identity.
 
     Args:
       channels: ``C``.
       hidden: channels of the hidden maps.
+      residual: add the input before the ``tanh``.
       rngs: initialisation only.
     """
 
-    def __init__(self, channels: int, *, hidden: int = 32, rngs: nnx.Rngs):
+    def __init__(self, channels: int, *, hidden: int = 32, residual: bool = True,
+                 rngs: nnx.Rngs):
+        self.residual = bool(residual)
         c = _positive_int("channels", channels)
         hidden = _positive_int("hidden", hidden)
         self.conv1 = nnx.Conv(c, hidden, (3, 3), padding="SAME", rngs=rngs)
@@ -347,4 +351,5 @@ class Translator(nnx.Module):
         """``x: (B, H, W, C) -> (B, H, W, C)``."""
         h = jax.nn.relu(self.conv1(x))
         h = jax.nn.relu(self.conv2(h))
-        return jnp.tanh(x + self.conv3(h))
+        out = self.conv3(h)
+        return jnp.tanh(x + out if self.residual else out)

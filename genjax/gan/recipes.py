@@ -395,8 +395,11 @@ def load_digit_domains(name: str, split: str, seed: int) -> tuple[np.ndarray, np
 
 def _cycle_modules(key: jax.Array):
     kg, kf, kx, ky = jax.random.split(key, 4)
-    gen = {"G": network.Translator(1, hidden=32, rngs=nnx.Rngs(kg)),
-           "F": network.Translator(1, hidden=32, rngs=nnx.Rngs(kf))}
+    # no skip connection: with one, G and F start near the identity, which already has a
+    # cycle loss of 0, and 1500 steps left the translation half done (error 0.57 against
+    # 0.02 without; the identity map's is 0.79)
+    gen = {"G": network.Translator(1, hidden=32, residual=False, rngs=nnx.Rngs(kg)),
+           "F": network.Translator(1, hidden=32, residual=False, rngs=nnx.Rngs(kf))}
     disc = {"D_X": network.DCGANDiscriminator(DIGITS_SHAPE, base_channels=16, feature_dim=64,
                                               rngs=nnx.Rngs(kx)),
             "D_Y": network.DCGANDiscriminator(DIGITS_SHAPE, base_channels=16, feature_dim=64,

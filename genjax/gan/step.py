@@ -20,6 +20,9 @@ trainer gives (``B`` examples) is split into ``n_critic`` slices of ``B / n_crit
 critic iteration sees fresh data, as the algorithms prescribe; the generator's step draws
 ``B / n_critic`` latents.
 
+:func:`cyclegan_trainer` is the same pattern for CycleGAN's two translators and two
+discriminators (Zhu et al. 2017), with the cycle loss.
+
 The state is a dict (a pytree of arrays, so :func:`genjax.train.fit` checkpoints it):
 ``{"g": generator params, "d": critic params, "g_opt": ..., "d_opt": ..., "g_ema": ...}``
 (``g_ema`` only with ``ema_decay``).
@@ -29,6 +32,8 @@ References:
   Arjovsky, Chintala & Bottou (2017), "Wasserstein GAN", ICML, Algorithm 1.
   Gulrajani et al. (2017), "Improved Training of Wasserstein GANs", NeurIPS, Algorithm 1.
   Yazici et al. (2019), "The Unusual Effectiveness of Averaging in GAN Training", ICLR.
+  Zhu et al. (2017), "Unpaired Image-to-Image Translation using Cycle-Consistent
+  Adversarial Networks", ICCV.
 """
 
 from __future__ import annotations

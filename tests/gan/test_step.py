@@ -100,3 +100,22 @@ def test_bad_trainer_arguments():
     with pytest.raises(ValueError, match="cycle_weight"):
         gan.cyclegan_trainer(translate=None, discriminate=None, g_optimizer=optax.sgd(1.0),
                              d_optimizer=optax.sgd(1.0), cycle_weight=-1.0)
+
+
+def test_cyclegan_step_with_exact_inverse_translators(keys):
+    # affine "translators" v -> a v + b: G = F = (v -> 1 - v) invert each other exactly
+    translate = lambda p, v: p["a"] * v + p["b"]  # noqa: E731
+    discriminate = lambda p, v: jnp.sum(v * p["w"][None], axis=(1, 2, 3))  # noqa: E731
+    trainer = gan.cyclegan_trainer(translate=translate, discriminate=discriminate,
+                                   g_optimizer=optax.sgd(0.01), d_optimizer=optax.sgd(0.01))
+    inv = {"a": jnp.asarray(-1.0), "b": jnp.asarray(1.0)}
+    disc = {"D_X": {"w": jnp.full((4, 4, 1), 0.1)}, "D_Y": {"w": jnp.full((4, 4, 1), -0.1)}}
+    x = jax.random.uniform(keys[0], (4, 4, 4, 1))
+    y = jax.random.uniform(keys[1], (4, 4, 4, 1))
+    state = trainer.init({"G": inv, "F": inv}, disc)
+    new, metrics = jax.jit(trainer.step)(state, (x, y), keys[2])
+    assert float(metrics["cycle_loss"]) == 0.0
+    assert float(metrics["g_adv"]) > 0 and np.isfinite(float(metrics["d_loss"]))
+    # the discriminators moved, and so did the translators (the adversarial gradient)
+    assert float(jnp.max(jnp.abs(new["disc"]["D_X"]["w"] - 0.1))) > 0
+    assert abs(float(new["gen"]["G"]["a"]) + 1.0) > 0
