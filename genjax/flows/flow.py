@@ -80,7 +80,8 @@ class Flow:
         from it (Glow's data-dependent initialisation)."""
         params = self.bijector.init(key)
         if data is not None:
-            params, _ = self.bijector.data_init(params, jnp.asarray(data))
+            # One compiled pass (eagerly, each small op of every layer would dispatch alone).
+            params, _ = jax.jit(self.bijector.data_init)(params, jnp.asarray(data))
         return params
 
     def forward(self, params: Params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
