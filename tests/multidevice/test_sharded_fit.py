@@ -72,10 +72,12 @@ def test_em_on_8_devices_equals_em_on_1(gmm_runs):
     ll8 = [r["log_likelihood"] for r in runs[8].history]
     ll1 = [r["log_likelihood"] for r in runs[1].history]
     np.testing.assert_allclose(ll8, ll1, rtol=1e-6)
-    # Every point counted once: the weights are N_k / n with n = 1001, not 1008 (padding
-    # counted) or 1000 (rows dropped); EM moved them (not the initial values) and they sum to 1.
+    # The 1-device run has no padding, so the equality above says that the 7 rows XLA pads
+    # onto the 8th device (1001 -> 8 * 126) stay out of N_k and the other sums. EM's
+    # log-likelihood never decreases (up to float32 rounding), and the weights sum to one.
+    assert np.all(np.diff(ll8) >= -1e-6 * np.abs(ll8[:-1])), ll8
     np.testing.assert_allclose(np.sum(runs[8].params.weights), 1.0, rtol=1e-6)
-    assert ll8[-1] > ll8[0]
+    assert np.all(np.isfinite(ll8)) and -4.0 < ll8[-1] < -1.0  # the ring: about -2.4 nats
 
 
 def test_em_statistics_are_summed_across_the_data_axis():
