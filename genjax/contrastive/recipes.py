@@ -103,10 +103,23 @@ def _tokens(prompts: Sequence[str], name: str = "prompt") -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
+def _init_key(key: jax.Array) -> jax.Array:
+    """A key for initialisation only: XLA compiles the initialisers of ~100 weight shapes
+    about 2.5x faster from an ``rbg`` key than from threefry, and init is compiled afresh
+    by every ``genjax train`` and ``genjax sample``. Deterministic in ``key``."""
+    return jax.random.key(jax.random.bits(key, dtype=jnp.uint32), impl="rbg")
+
+
+@jax.jit
+def _clip_state(key: jax.Array) -> PyTree:
+    # Built inside one jit: one compilation rather than one per initialiser shape.
+    return nnx.split(_clip_net(_init_key(key)))[1]
+
+
 def clip_init(key: jax.Array, train_data: tuple) -> PyTree:
     """The CLIP model's ``nnx.State`` (encoders and the log logit scale)."""
     del train_data
-    return nnx.split(_clip_net(key))[1]
+    return _clip_state(key)
 
 
 def clip_recipe_loss(params: PyTree, batch: tuple, key: jax.Array) -> tuple[jax.Array, dict]:
@@ -194,7 +207,7 @@ def clip_report(key, params, train_data, test_data, out_dir: Path) -> dict:
     out["retrieval_precision_at_10"] = float(np.mean(test_y[best] == np.arange(10)[:, None]))
     plotting.image_grid(
         test_x[best.reshape(-1)], Path(out_dir) / "samples.png", nrow=10,
-        title="clip: held-out digits retrieved for 'a handwritten <digit>' (one row each)",
+        title="clip retrieval: one row per digit prompt",
     )
     return out
 
@@ -226,6 +239,11 @@ def _t2d_graph() -> nnx.GraphDef:
     return nnx.split(nnx.eval_shape(lambda: _t2d_unet(jax.random.key(0))))[0]
 
 
+@jax.jit
+def _unet_state(key: jax.Array) -> PyTree:
+    return nnx.split(_t2d_unet(_init_key(key)))[1]
+
+
 def _unet_apply(unet_state, x_t, t, context):
     return nnx.merge(_t2d_graph(), unet_state)(x_t, t, context=context)
 
@@ -234,7 +252,7 @@ def t2d_init(key: jax.Array, train_data: tuple) -> dict:
     """``{"clip": CLIP state, "unet": UNet state}``, both trained from scratch."""
     del train_data
     clip_key, unet_key = jax.random.split(key)
-    return {"clip": nnx.split(_clip_net(clip_key))[1], "unet": nnx.split(_t2d_unet(unet_key))[1]}
+    return {"clip": _clip_state(clip_key), "unet": _unet_state(unet_key)}
 
 
 def _text_context(clip_state, tokens: jax.Array) -> jax.Array:
@@ -351,7 +369,7 @@ def t2d_report(key, params, train_data, test_data, out_dir: Path) -> dict:
                                  steps=REPORT_DDIM_STEPS))
     plotting.image_grid(
         grid, Path(out_dir) / "samples.png", nrow=REPORT_PER_DIGIT,
-        title=f"text-to-digit: 'a handwritten <digit>', one row each (guidance {GUIDANCE_SCALE:g})",
+        title=f"text-to-digit, guidance {GUIDANCE_SCALE:g}: one row per digit",
     )
     return out
 

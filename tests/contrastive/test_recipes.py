@@ -41,13 +41,14 @@ def test_registered():
     assert registry.get("text-to-digit").sample_options == ("prompt", "guidance", "steps")
 
 
+@pytest.mark.slow
 def test_clip_trains_retrieves_and_reports(tmp_path):
     recipe = registry.get("clip")
     train = _digits("train", 64)
     params = recipe.init(jax.random.key(0), train)
-    params, losses, metrics = _train(recipe, params, train, 12)
+    params, losses, metrics = _train(recipe, params, train, 8)
     # InfoNCE starts near log 64 ~ 4.2 and must fall on a fixed batch.
-    assert losses[0] > 3.0 and np.mean(losses[-3:]) < losses[0] - 0.3
+    assert losses[0] > 3.0 and np.mean(losses[-3:]) < losses[0] - 0.2
     assert 0 < float(metrics["logit_scale"]) <= 100
     x = recipe.sample(jax.random.key(1), params, 5, prompt="the digit 4")
     assert x.shape == (5, 8, 8, 1)
@@ -59,31 +60,24 @@ def test_clip_trains_retrieves_and_reports(tmp_path):
     assert all(np.isfinite(v) for v in out.values())
 
 
-@pytest.mark.slow
-def test_text_to_digit_trains_samples_and_reports(tmp_path, monkeypatch):
+def test_text_to_digit_loss_and_guided_sampling():
+    # Untrained weights (the training step is exercised by the clip test's loop and the
+    # loss pieces by test_text_to_image): the prompt plumbing, CFG and errors.
     recipe = registry.get("text-to-digit")
-    batch = _digits("train", 16)
-    params = recipe.init(jax.random.key(0), batch)
-    params, losses, metrics = _train(recipe, params, batch, 3)
-    assert all(np.isfinite(losses)) and float(metrics["diffusion_loss"]) > 0
-    # n = 10 and 2 steps: the same compiled sampler as the report below (one per digit).
-    monkeypatch.setattr(recipes, "REPORT_DDIM_STEPS", 2)
-    monkeypatch.setattr(recipes, "REPORT_PER_DIGIT", 1)
+    images, labels = _digits("train", 4)
+    params = recipe.init(jax.random.key(0), (images, labels))
+    loss, metrics = jax.jit(recipe.loss)(params, (images, labels), jax.random.key(1))
+    assert np.isfinite(float(loss)) and float(metrics["clip_loss"]) > 0
     kw = dict(prompt="a handwritten three", steps=2)
-    uncond = recipe.sample(jax.random.key(3), params, 10, guidance=0.0, **kw)
-    guided = recipe.sample(jax.random.key(3), params, 10, guidance=3.0, **kw)
-    assert uncond.shape == (10, 8, 8, 1) and 0 <= float(uncond.min()) <= float(uncond.max()) <= 1
+    uncond = recipe.sample(jax.random.key(3), params, 4, guidance=0.0, **kw)
+    guided = recipe.sample(jax.random.key(3), params, 4, guidance=3.0, **kw)
+    assert uncond.shape == (4, 8, 8, 1) and 0 <= float(uncond.min()) <= float(uncond.max()) <= 1
     # Same noise: the prompt moves the guided samples, not the unconditional ones.
-    other = recipe.sample(jax.random.key(3), params, 10, guidance=0.0, steps=2, prompt="a one")
+    other = recipe.sample(jax.random.key(3), params, 4, guidance=0.0, steps=2, prompt="a one")
     np.testing.assert_allclose(other, uncond, atol=1e-6)
     assert float(jnp.abs(guided - uncond).max()) > 1e-4
     for bad in ("", "seven!", ["a one"]):
         with pytest.raises(ValueError, match="prompt"):
-            recipe.sample(jax.random.key(3), params, 10, prompt=bad)
+            recipe.sample(jax.random.key(3), params, 4, prompt=bad)
     with pytest.raises(ValueError, match="steps"):
-        recipe.sample(jax.random.key(3), params, 10, steps=0)
-    out = recipe.report(jax.random.key(4), params, _digits("train", 200), _digits("test", 50),
-                        tmp_path)
-    assert (tmp_path / "samples.png").stat().st_size > 0
-    for scale in ("0", "1", "3"):
-        assert 0.0 <= out[f"requested_digit_accuracy_guidance_{scale}"] <= 1.0
+        recipe.sample(jax.random.key(3), params, 4, steps=0)
