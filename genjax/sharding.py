@@ -110,6 +110,13 @@ def to_local(x: Any) -> Any:
     return x
 
 
+def on_one_device(tree: PyTree) -> PyTree:
+    """A replicated pytree as single-device arrays (this process's first copy)."""
+    return jax.tree.map(
+        lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree
+    )
+
+
 def is_main_process() -> bool:
     """True on the process that writes files (process 0; the only one on a single host)."""
     return jax.process_index() == 0
@@ -153,7 +160,8 @@ def sample(
     """
     program, n_pad = sampling_program(sample_fn, key, params, n, mesh=mesh, **options)
     if program is None:
-        return sample_fn(key, params, n, **options)
+        # On one device: run eagerly on replicated arrays, each op would repeat on all.
+        return sample_fn(key, on_one_device(params), n, **options)
     out = program(put_replicated(key, mesh), put_replicated(params, mesh))
     out = jax.tree.map(lambda a: a[:n], out)
     if jax.process_count() > 1:

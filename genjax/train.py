@@ -210,11 +210,6 @@ def _to_host(metrics: dict) -> dict:
     return {k: float(np.asarray(sharding.to_local(v))) for k, v in metrics.items()}
 
 
-def _on_one_device(tree: PyTree) -> PyTree:
-    """A replicated pytree as single-device arrays (this process's first copy)."""
-    return jax.tree.map(
-        lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree
-    )
 
 
 def _read_history(path: Path, upto_step: int) -> list[dict]:
@@ -356,7 +351,8 @@ def fit(
 
     # The report runs on one device of process 0: it draws pictures and a few thousand
     # samples, and a replicated program would only repeat that work on every device.
-    params = _on_one_device(state.ema_params if recipe.ema_decay is not None else state.params)
+    final = state.ema_params if recipe.ema_decay is not None else state.params
+    params = sharding.on_one_device(final)
     summary: dict = {
         "recipe": recipe.name,
         "steps": steps,
