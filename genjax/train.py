@@ -120,7 +120,7 @@ def make_step(
             batch = data
         else:
             idx = data_lib.batch_indices(data_key, step, num_examples, batch_size)  # (batch,)
-            # Every device holds the data and the indices, so it gathers its own rows.
+            # Every device holds the data and the indices: it takes its own rows, no transfer.
             batch = jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
         # Lay the batch over the devices: each works on its rows, and XLA all-reduces the
         # sums over the batch (gradients, statistics). A full data set that does not divide
@@ -208,8 +208,6 @@ def restore_checkpoint(
 
 def _to_host(metrics: dict) -> dict:
     return {k: float(np.asarray(sharding.to_local(v))) for k, v in metrics.items()}
-
-
 
 
 def _read_history(path: Path, upto_step: int) -> list[dict]:
