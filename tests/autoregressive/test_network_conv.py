@@ -12,16 +12,23 @@ from genjax.autoregressive import network
 from genjax.autoregressive import oracle_network as oracle
 from genjax.testing import assert_close_to_oracle
 
+
+def _rngs(seed):
+    # initialisation keys of the "rbg" generator: its random draws compile ~30% faster on
+    # CPU than threefry's, and the tests hold structure and oracles, not particular weights
+    return nnx.Rngs(jax.random.key(seed, impl="rbg"))
+
+
 K, F, LAYERS, SIDE = 4, 8, 4, 5  # levels, features, layers, image side for the Jacobians
 
 
 @pytest.fixture(scope="module")
 def nets():
     return {
-        "plain": autoregressive.PixelCNN(K, rngs=nnx.Rngs(0), features=F, num_layers=LAYERS),
-        "gated": autoregressive.GatedPixelCNN(K, rngs=nnx.Rngs(1), features=F,
+        "plain": autoregressive.PixelCNN(K, rngs=_rngs(0), features=F, num_layers=LAYERS),
+        "gated": autoregressive.GatedPixelCNN(K, rngs=_rngs(1), features=F,
                                               num_layers=LAYERS),
-        "wavenet": autoregressive.WaveNet(K, rngs=nnx.Rngs(2), residual_channels=F,
+        "wavenet": autoregressive.WaveNet(K, rngs=_rngs(2), residual_channels=F,
                                           skip_channels=F, dilations=(1, 2, 4)),
     }
 
@@ -65,7 +72,7 @@ def _normal(shape, seed=0):
 def test_masked_conv_matches_oracle(x64):
     x = _normal((2, 4, 5, 3))
     for mask_type in network.MASK_TYPES:
-        conv = autoregressive.MaskedConv2d(3, 2, 3, mask_type, rngs=nnx.Rngs(4))
+        conv = autoregressive.MaskedConv2d(3, 2, 3, mask_type, rngs=_rngs(4))
         conv.bias[...] = jnp.array([0.5, -0.25])  # a nonzero bias is part of the check
         expected = oracle.masked_conv2d(x, _np(conv.kernel), _np(conv.bias), mask_type)
         assert_close_to_oracle(_apply(conv, x), expected)
@@ -114,8 +121,8 @@ def test_pixelcnn_causality_and_blind_spot(nets, x64):
     assert before[t, s] and not plain[t, s]
     assert (before & ~plain).sum() > 0
     # the one-layer masks themselves: type A excludes the centre, type B keeps it
-    a = autoregressive.MaskedConv2d(1, 1, 3, "A", rngs=nnx.Rngs(5))
-    b = autoregressive.MaskedConv2d(1, 1, 3, "B", rngs=nnx.Rngs(5))
+    a = autoregressive.MaskedConv2d(1, 1, 3, "A", rngs=_rngs(5))
+    b = autoregressive.MaskedConv2d(1, 1, 3, "B", rngs=_rngs(5))
     centre = jax.jit(jax.grad(lambda m, x: m(x)[0, 2, 2, 0], argnums=1))
     jac_a, jac_b = centre(a, x)[0, :, :, 0], centre(b, x)[0, :, :, 0]
     assert jac_a[2, 2] == 0 and jac_b[2, 2] != 0
@@ -136,7 +143,7 @@ def test_wavenet_causality_and_receptive_field(nets, x64):
 
 
 def test_made_is_autoregressive_by_jacobian():
-    made = autoregressive.MADE(5, [16, 16], 2, rngs=nnx.Rngs(6), order=[3, 1, 5, 2, 4])
+    made = autoregressive.MADE(5, [16, 16], 2, rngs=_rngs(6), order=[3, 1, 5, 2, 4])
     x = _normal((8, 5)).astype(np.float32)
     jacobian = jax.vmap(jax.jacrev(lambda m, x: m(x[None])[0], argnums=1), in_axes=(None, 0))
     jac = jax.jit(jacobian)(made, x)  # (8, D, P, D)
@@ -185,9 +192,9 @@ def test_bad_arguments(nets):
     with pytest.raises(ValueError, match="mask_type"):
         autoregressive.conv_mask(3, "C")
     with pytest.raises(ValueError, match="num_levels"):
-        autoregressive.PixelCNN(0, rngs=nnx.Rngs(0))
+        autoregressive.PixelCNN(0, rngs=_rngs(0))
     with pytest.raises(ValueError, match="dilations"):
-        autoregressive.WaveNet(4, rngs=nnx.Rngs(0), dilations=(1, 0))
+        autoregressive.WaveNet(4, rngs=_rngs(0), dilations=(1, 0))
     with pytest.raises(ValueError, match="x must"):
         nets["gated"](np.zeros((1, 4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="temperature"):

@@ -11,13 +11,20 @@ from flax import nnx
 
 from genjax import autoregressive
 
+
+def _rngs(seed):
+    # initialisation keys of the "rbg" generator: its random draws compile ~30% faster on
+    # CPU than threefry's, and the tests hold structure and oracles, not particular weights
+    return nnx.Rngs(jax.random.key(seed, impl="rbg"))
+
+
 V, MAX_LEN, DIM, HEADS, LAYERS = 5, 8, 8, 2, 2
 POSITIONS = ("learned", "sinusoidal")
 
 
 @pytest.fixture(scope="module")
 def models():
-    return {p: autoregressive.Transformer(V, MAX_LEN, DIM, HEADS, LAYERS, rngs=nnx.Rngs(3),
+    return {p: autoregressive.Transformer(V, MAX_LEN, DIM, HEADS, LAYERS, rngs=_rngs(3),
                                           positions=p) for p in POSITIONS}
 
 
@@ -98,13 +105,13 @@ def test_bad_arguments(models):
     with pytest.raises(ValueError, match="max_len"):
         model(np.zeros((1, MAX_LEN + 1), np.int32))
     with pytest.raises(ValueError, match="num_heads"):
-        autoregressive.Transformer(V, MAX_LEN, 10, 3, 1, rngs=nnx.Rngs(0))
+        autoregressive.Transformer(V, MAX_LEN, 10, 3, 1, rngs=_rngs(0))
     for name, args in (("vocab_size", (0, 8, 8, 2, 1)), ("max_len", (5, -1, 8, 2, 1)),
                        ("num_layers", (5, 8, 8, 2, 0))):
         with pytest.raises(ValueError, match=name):
-            autoregressive.Transformer(*args, rngs=nnx.Rngs(0))
+            autoregressive.Transformer(*args, rngs=_rngs(0))
     with pytest.raises(ValueError, match="positions"):
-        autoregressive.Transformer(V, 8, 8, 2, 1, rngs=nnx.Rngs(0), positions="rotary")
+        autoregressive.Transformer(V, 8, 8, 2, 1, rngs=_rngs(0), positions="rotary")
     with pytest.raises(ValueError, match="max_len"):
         model.init_cache(2, MAX_LEN + 1)
     with pytest.raises(ValueError, match="batch_size"):
