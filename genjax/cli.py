@@ -207,22 +207,22 @@ def _write_samples(samples: Any, data: Any, stem: Path) -> Path:
         isinstance(samples, (list, tuple)) and samples and isinstance(samples[0], str)
     ):
         texts = [samples] if isinstance(samples, str) else list(samples)
-        path = stem.with_suffix(".txt")
+        path = stem.with_name(stem.name + ".txt")
         plotting.text_dump(texts, path)
         return path
     arr = np.asarray(samples)
     if arr.ndim == 2 and arr.shape[1] == 2:
-        path = stem.with_suffix(".png")
+        path = stem.with_name(stem.name + ".png")
         reference = np.asarray(data[0] if isinstance(data, (tuple, list)) else data)
         if reference.ndim != 2 or reference.shape[1] != 2:
             reference = arr[:0]
         plotting.scatter_2d(arr, reference, path, title=stem.name)
         return path
     if arr.ndim == 4:
-        path = stem.with_suffix(".png")
+        path = stem.with_name(stem.name + ".png")
         plotting.image_grid(arr, path, title=stem.name)
         return path
-    path = stem.with_suffix(".npy")
+    path = stem.with_name(stem.name + ".npy")
     np.save(path, arr)
     return path
 
