@@ -62,6 +62,7 @@ References:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import math
@@ -108,18 +109,20 @@ def _bcast(v: jax.Array, ndim: int) -> jax.Array:
     return v.reshape((1,) * (ndim - 1) + (-1,))
 
 
-class Bijector:
+class Bijector(abc.ABC):
     """The uniform interface (see the module docstring). Subclasses are frozen dataclasses."""
 
     def init(self, key: jax.Array) -> Params:
         del key
         return {}
 
+    @abc.abstractmethod
     def forward(self, params: Params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
-        raise NotImplementedError
+        """Noise side to data side: ``z (batch, ...) -> (x (batch, ...), log_det (batch,))``."""
 
+    @abc.abstractmethod
     def inverse(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        raise NotImplementedError
+        """Data side to noise side: ``x -> (z, log_det of the inverse (batch,))``."""
 
     def data_init(self, params: Params, x: jax.Array) -> tuple[Params, jax.Array]:
         """Data-dependent initialisation from a data-side batch ``x``; default: none.
