@@ -6,6 +6,7 @@ different rank (a classic source of wrong-but-finite losses) into an error.
 
 from __future__ import annotations
 
+import gc
 import os
 
 # Tests run on CPU and must never need an accelerator.
@@ -34,3 +35,17 @@ def x64():
     """Run the test body with float64 enabled (for tight comparisons with the oracles)."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free every test module's compiled XLA programs when it ends.
+
+    Each CPU executable maps its own code segments; one process compiling the whole suite's
+    ~thousands of programs exhausts the kernel's memory-map limit (vm.max_map_count, 65530
+    by default) and LLVM then fails with "Cannot allocate memory". Clearing JAX's caches per
+    module keeps the live set to one module's programs.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
