@@ -111,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--guidance", type=float, help="classifier-free guidance scale")
     _add_device_options(sample)
 
-    bench = sub.add_parser("bench", help="run the benchmark suites (see benchmarks/)")
+    bench = sub.add_parser(
+        "bench", help="run the benchmark suites (genjax/bench; results in benchmarks/results)"
+    )
     bench.add_argument("suites", nargs="*", help="suite names (default: all)")
     bench.add_argument("--quick", action="store_true", help="smaller workloads")
     return parser
@@ -276,13 +278,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    try:
-        from benchmarks.__main__ import main as bench_main
-    except ImportError:
-        raise UsageError(
-            "the benchmarks package is not importable; run from a source checkout "
-            "(pip install -e .)"
-        ) from None
+    from genjax.bench.__main__ import main as bench_main
+
     return bench_main([*args.suites, *(["--quick"] if args.quick else [])])
 
 

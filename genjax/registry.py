@@ -10,13 +10,11 @@ registry imports the recipes, a family's math never imports the registry.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-PyTree = Any
+from genjax.recipe import PyTree, Recipe
+
+__all__ = ["Recipe", "PyTree", "RECIPE_MODULES", "recipes", "get", "default_recipe_name"]
 
 #: The family modules whose ``RECIPES`` make up ``genjax list``. A module that does not
 #: exist yet (a family still being written) is skipped, so the list can name the plan.
@@ -35,56 +33,6 @@ RECIPE_MODULES: tuple[str, ...] = (
 #: What ``genjax train`` with no recipe runs (falls back to the first recipe found when the
 #: diffusion family is absent).
 DEFAULT_RECIPE = "ddpm"
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """One training job, passed field by field to :func:`genjax.train.fit`.
-
-    Exactly one of ``loss`` and ``step`` is given.
-
-    * ``loss(params, batch, key) -> (loss, metrics)``: the trainer differentiates it with
-      respect to ``params`` and applies ``optimizer(total_steps)`` (default
-      ``optax.adam(learning_rate)``).
-    * ``step(params, batch, key) -> (params, metrics)``: a whole update written by the
-      family (EM iterations, counting, a GAN's two players). ``params`` is then whatever
-      pytree of arrays ``init`` returns, optimiser states included.
-
-    ``metrics`` is a flat dict of scalar arrays; it is logged to ``metrics.jsonl``.
-    """
-
-    name: str
-    family: str
-    summary: str  # one line for `genjax list`
-    data: str  # default data set: a name for genjax.data.load, or a path
-    init: Callable[[Any, PyTree], PyTree]  # (key, train_data) -> params
-    sample: Callable[..., Any]  # (key, params, n, **options) -> samples
-    # Writes the picture(s) of a run into out_dir and returns the quality figures for
-    # summary.json: (key, params, train_data, test_data, out_dir) -> dict of floats.
-    report: Callable[[Any, PyTree, PyTree, PyTree, Path], dict]
-    loss: Callable[..., tuple[Any, dict]] | None = None
-    step: Callable[..., tuple[PyTree, dict]] | None = None
-    steps: int = 2000
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    optimizer: Callable[[int], Any] | None = None  # total steps -> optax transformation
-    ema_decay: float | None = None  # keep an exponential moving average of params
-    full_batch: bool = False  # each step sees the whole training set (EM, counting)
-    # (name, split, seed) -> data pytree with a leading example axis; default
-    # genjax.data.load. Lets a recipe train on (images, labels) pairs.
-    load_data: Callable[[str, str, int], PyTree] | None = None
-    checkpoint_every: int = 500
-    sample_options: tuple[str, ...] = ()  # options `genjax sample` may pass to `sample`
-
-    def __post_init__(self) -> None:
-        if (self.loss is None) == (self.step is None):
-            raise ValueError(f"recipe {self.name!r}: give exactly one of loss and step")
-        if self.steps < 1:
-            raise ValueError(f"recipe {self.name!r}: steps must be >= 1, got {self.steps}")
-        if self.batch_size < 1:
-            raise ValueError(
-                f"recipe {self.name!r}: batch_size must be >= 1, got {self.batch_size}"
-            )
 
 
 def _collect() -> dict[str, Recipe]:

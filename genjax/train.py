@@ -46,7 +46,7 @@ import optax
 
 from genjax import data as data_lib
 from genjax import sharding
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 PyTree = Any
 

@@ -26,7 +26,7 @@ from flax import nnx
 from genjax import data, plotting
 from genjax.autoregressive import decoding
 from genjax.autoregressive.network import Transformer
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 CONTEXT = 64  # training window; the models' max_len (positions are learned)
 STRIDE = 32  # windows overlap by half

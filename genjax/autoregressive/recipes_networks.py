@@ -35,7 +35,7 @@ from flax import nnx
 
 from genjax.autoregressive import loss, network
 from genjax.metrics import bits_per_dim
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 # --- char-lm ------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from genjax.contrastive import captions, text_to_image
 from genjax.contrastive.network import CLIP, clip_model_loss
 from genjax.contrastive.zero_shot import zero_shot_classify, zero_shot_logits
 from genjax.diffusion import schedules
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 PyTree = Any
 

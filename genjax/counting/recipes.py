@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.counting import naive_bayes, ngram
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 # --------------------------------------------------------------------------------------
 # ngram: a character 5-gram with interpolated Kneser-Ney on the built-in text

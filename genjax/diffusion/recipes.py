@@ -38,7 +38,7 @@ from genjax.diffusion import guidance, schedules
 from genjax.diffusion.loss import loss as diffusion_loss
 from genjax.diffusion.sample import ddim_sample, ddpm_sample
 from genjax.diffusion.sample_dpm import dpm_solver_pp_sample
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 PyTree = Any
 

@@ -33,7 +33,7 @@ from flax import nnx
 from genjax.energy import loss as L
 from genjax.energy import mcmc
 from genjax.energy.network import ConvEnergy, MLPEnergy, NoiseConditionalScore
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 REPORT_SAMPLES = 2000
 

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from genjax.flows import cnf
 from genjax.flows import flow_matching as fm
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 REPORT_SAMPLES = 2000
 LL_STEPS = 32  # RK4 steps of the held-out likelihood solve (exact trace)

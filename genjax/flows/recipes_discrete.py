@@ -34,7 +34,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from genjax.flows import flow as flows
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 REPORT_SAMPLES = 2000
 GRID = 160  # heat map resolution per axis

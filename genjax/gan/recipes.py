@@ -43,7 +43,7 @@ from flax import nnx
 
 from genjax.gan import network
 from genjax.gan.step import cyclegan_trainer, gan_trainer
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 PyTree = Any
 

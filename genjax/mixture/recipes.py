@@ -20,7 +20,7 @@ from genjax.mixture.em import bic, e_step, em_step, log_prob
 from genjax.mixture.init import initialize
 from genjax.mixture.params import GMMParams
 from genjax.mixture.sample import sample
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 
 NUM_COMPONENTS = 8  # the ring has 8 modes
 REG_COVAR = 1e-6

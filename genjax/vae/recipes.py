@@ -40,7 +40,7 @@ import optax
 from flax import nnx
 
 from genjax.metrics import bits_per_dim
-from genjax.registry import Recipe
+from genjax.recipe import Recipe
 from genjax.vae import hierarchical, loss, model, quantize
 from genjax.vae.distributions import reparameterize
 from genjax.vae.sample import encode_mean, interpolate, reconstruct, sample

@@ -8,8 +8,8 @@ import time
 import jax
 import jax.numpy as jnp
 
-from benchmarks import harness
-from benchmarks.__main__ import available
+from genjax.bench import harness
+from genjax.bench.__main__ import available
 
 
 def test_time_jax_separates_compile_from_run():

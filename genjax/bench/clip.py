@@ -15,7 +15,7 @@ Workloads:
   and classifier-free guidance (one U-Net call per step on the doubled batch); reported
   per image.
 
-Run: ``python -m benchmarks clip``.
+Run: ``python -m genjax.bench clip``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
 from genjax import contrastive as c
+from genjax.bench.harness import Row, time_host, time_jax
 from genjax.contrastive import oracle
 
 SUITE = "clip"

@@ -20,7 +20,7 @@ divided by the machine's float32 matmul rate, measured here on a 4096 x 256 x 25
 MAF: density (one MADE pass per layer) vs sampling (D sequential passes per layer) of a
 5-layer MAF on 16-D with MADE widths 256, batch 1024.
 
-Run: ``python -m benchmarks flows`` (with distrax importable for the peer rows).
+Run: ``python -m genjax.bench flows`` (with distrax importable for the peer rows).
 The flow-matching rows of the continuous half can be added beside ``run``.
 """
 
@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
 from genjax import flows as F
+from genjax.bench.harness import Row, time_host, time_jax
 from genjax.flows import oracle
 
 SUITE = "flows"

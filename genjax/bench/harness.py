@@ -23,7 +23,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# The published tables live in the source tree's benchmarks/results/ (never in the wheel):
+# found from this file in a source checkout (editable install), else under the working
+# directory (a wheel install run from a checkout), which `--out` overrides.
+_SOURCE_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+RESULTS_DIR = _SOURCE_RESULTS if _SOURCE_RESULTS.is_dir() else Path.cwd() / "benchmarks" / "results"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,7 +34,7 @@ chain state (one density-and-gradient pass per step). Measured with ``--quick`` 
 busy machine: genjax MALA 7.1 M, ULA 4.5 M chain-steps/s vs blackjax 1.1 M and 0.53 M
 (6.6x and 8.5x); the oracle ~270 (MALA) and ~1200 (ULA) chain-steps/s.
 
-Run: ``python -m benchmarks mcmc`` (``--quick``: 1000 steps, 2 repeats).
+Run: ``python -m genjax.bench mcmc`` (``--quick``: 1000 steps, 2 repeats).
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
 from genjax import energy, targets
 from genjax import oracle_targets as ot
+from genjax.bench.harness import Row, time_host, time_jax
 from genjax.energy import oracle
 
 SUITE = "mcmc"

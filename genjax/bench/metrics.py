@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
+from genjax.bench.harness import Row, time_host, time_jax
 
 NOTES = (
     "Two 2-D sets of n points (ring mixture vs shifted copy); genjax float32 (jitted), "

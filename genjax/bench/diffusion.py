@@ -23,7 +23,7 @@ runs Karras et al.'s Algorithm 2 over the exact VE denoiser with ``karras_sigmas
 the VP schedule (sigma in [~0.01, ~157]) -- the same algorithm and model-call count
 (35), on the schedule each library supports.
 
-Run: ``python -m benchmarks diffusion`` (with torch + diffusers importable for the peers).
+Run: ``python -m genjax.bench diffusion`` (with torch + diffusers importable for the peers).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
 from genjax import diffusion as d
 from genjax import metrics, targets
 from genjax import oracle_targets as ot
+from genjax.bench.harness import Row, time_host, time_jax
 from genjax.diffusion import oracle
 
 SUITE = "diffusion"

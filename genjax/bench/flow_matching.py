@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.harness import Row, time_jax
+from genjax.bench.harness import Row, time_jax
 
 NOTES = (
     "Exact marginal CondOT velocity of the 2-D ring (8-mode Gaussian mixture); samples from "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
+from genjax.bench.harness import Row, time_host, time_jax
 
 SUITE = "counting"
 NOTES = (

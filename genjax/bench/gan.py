@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
+from genjax.bench.harness import Row, time_host, time_jax
 
 SUITE = "gan"
 BATCH = 64
@@ -42,7 +42,7 @@ def _torch_row(x_batch: np.ndarray, genjax_s: float, repeats: int) -> Row:
     from torch import nn
 
     torch.manual_seed(0)
-    torch.set_num_threads(1)  # see benchmarks/vae.py: a busy 2-core machine punishes more
+    torch.set_num_threads(1)  # see genjax/bench/vae.py: a busy 2-core machine punishes more
 
     class G(nn.Module):
         def __init__(self):

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
+from genjax.bench.harness import Row, time_host, time_jax
 
 NOTES = (
     "EM per iteration (E-step + M-step) on ring draws, K=8 full covariances, tol=0, same "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.harness import Row, time_host, time_jax
+from genjax.bench.harness import Row, time_host, time_jax
 
 NOTES = (
     "Van der Pol (mu=1), t in [0, 5], batch of 2-D states; error = max |y - DOP853(1e-12)|. "

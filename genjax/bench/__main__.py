@@ -1,4 +1,4 @@
-"""``python -m benchmarks [SUITE ...] [--quick] [--out DIR]`` — run benchmark suites."""
+"""``python -m genjax.bench [SUITE ...] [--quick] [--out DIR]`` — run benchmark suites."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from benchmarks import harness
+from genjax.bench import harness
 
 _NOT_SUITES = {"harness", "__main__"}
 
@@ -21,7 +21,7 @@ def available() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
+        prog="python -m genjax.bench",
         description="Time genjax's jitted code against its NumPy oracle and peer libraries.",
     )
     parser.add_argument("suites", nargs="*", help=f"suites to run (default: all): {available()}")
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown suite(s) {unknown}; available: {available()}", file=sys.stderr)
         return 2
     for name in names:
-        module = importlib.import_module(f"benchmarks.{name}")
+        module = importlib.import_module(f"genjax.bench.{name}")
         rows = module.run(quick=args.quick)
         harness.report(name, rows, notes=getattr(module, "NOTES", ""), out_dir=args.out)
     return 0

@@ -19,7 +19,7 @@ batch 16, prompt 16, 128 new tokens with a KV cache:
   plain cached decoding of the target.
 
 Hugging Face is skipped with a note when ``transformers``/``torch`` are not importable.
-Run: ``python -m benchmarks decoding [--quick]``.
+Run: ``python -m genjax.bench decoding [--quick]``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from benchmarks.harness import Row, time_host, time_jax
 from genjax.autoregressive import Transformer, decoding
+from genjax.bench.harness import Row, time_host, time_jax
 
 SUITE = "decoding"
 VOCAB, DIM, HEADS, LAYERS = 512, 256, 4, 4

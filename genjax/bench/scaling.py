@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.harness import Row
+from genjax.bench.harness import Row
 
 RECIPES = ("ddpm", "vae")
 DEVICE_COUNTS = (1, 2, 4, 8)
@@ -88,7 +88,7 @@ def _flags(devices: int) -> str:
 def _measure(recipe: str, devices: int, steps: int, repeats: int) -> dict:
     env = {**os.environ, "XLA_FLAGS": _flags(devices), "JAX_PLATFORMS": "cpu"}
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scaling", "--worker", recipe, str(devices),
+        [sys.executable, "-m", "genjax.bench.scaling", "--worker", recipe, str(devices),
          str(steps), str(repeats)],
         env=env, capture_output=True, text=True, timeout=1800,
     )
@@ -126,6 +126,6 @@ if __name__ == "__main__":
         name, devices, steps, repeats = sys.argv[2], *map(int, sys.argv[3:6])
         print(json.dumps(_worker(name, devices, steps, repeats)))
     else:
-        from benchmarks.__main__ import main
+        from genjax.bench.__main__ import main
 
         sys.exit(main(["scaling", *sys.argv[1:]]))

@@ -1,0 +1,249 @@
+"""Argument checks shared by every family: one message format, ``(name, value)`` order.
+
+DESIGN.md, "Bad input gets a clear error": an argument that is checkable at trace time raises
+``ValueError`` naming the argument, the value and what is allowed. Every public function of
+every family checks through this module, so messages read alike:
+
+    ValueError: top_p must be in (0, 1], got 1.5
+
+Values that are tracers (an argument traced by ``jax.jit``, ``vmap`` or ``grad``) cannot be
+inspected at trace time; the value checks below skip them (a traced step size is the caller's
+responsibility) while shape and dtype checks, which only need the abstract value, always run.
+Each check returns its (converted) value so that it can be used inline:
+
+    num_steps = checks.positive_int("num_steps", num_steps)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "is_concrete",
+    "positive",
+    "nonnegative",
+    "in_range",
+    "probability",
+    "positive_int",
+    "nonnegative_int",
+    "int_in_range",
+    "one_of",
+    "finite",
+    "shape",
+    "ndim",
+    "floating",
+    "integer_array",
+    "token_ids",
+    "same_shape",
+]
+
+
+def is_concrete(value: Any) -> bool:
+    """True when ``value`` holds no tracer, so that its numbers can be read at trace time."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
+
+
+def _numbers(value: Any) -> np.ndarray | None:
+    """``value`` as a float64 NumPy array, or None when it is traced (not checkable now)."""
+    if not is_concrete(value):
+        return None
+    return np.asarray(value, dtype=np.float64)
+
+
+def _show(value: Any) -> str:
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return repr(value) if isinstance(value, int | float | bool) else repr(arr.item())
+    flat = arr.ravel()
+    head = ", ".join(f"{v:.6g}" for v in flat[:4])
+    return f"array of shape {arr.shape} [{head}{', ...' if flat.size > 4 else ''}]"
+
+
+def in_range(
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """Checks ``low <= value <= high`` elementwise (``<`` on an open end) and finiteness.
+
+    Args:
+      name: the argument's name, as the caller spells it.
+      value: a number or array (skipped when traced).
+      low, high: the allowed interval's ends; ``inf`` for none.
+      low_open, high_open: whether each end is excluded.
+
+    Returns:
+      ``value``, unchanged.
+
+    Raises:
+      ValueError: naming the argument, the value and the allowed interval.
+    """
+    arr = _numbers(value)
+    if arr is None:
+        return value
+    lo_ok = operator.gt if low_open else operator.ge
+    hi_ok = operator.lt if high_open else operator.le
+    # NaN and inf are never in range: a value must be a finite number inside the interval.
+    ok = np.all(np.isfinite(arr)) and np.all(lo_ok(arr, low)) and np.all(hi_ok(arr, high))
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lo}{low:g}, {high:g}{hi}, got {_show(value)}")
+    return value
+
+
+def positive(name: str, value: Any) -> Any:
+    """``value > 0`` and finite (elementwise); returns ``value``."""
+    arr = _numbers(value)
+    if arr is not None and not (np.all(np.isfinite(arr)) and np.all(arr > 0)):
+        raise ValueError(f"{name} must be positive and finite, got {_show(value)}")
+    return value
+
+
+def nonnegative(name: str, value: Any) -> Any:
+    """``value >= 0`` and finite (elementwise); returns ``value``."""
+    arr = _numbers(value)
+    if arr is not None and not (np.all(np.isfinite(arr)) and np.all(arr >= 0)):
+        raise ValueError(f"{name} must be non-negative and finite, got {_show(value)}")
+    return value
+
+
+def probability(name: str, value: Any, *, low_open: bool = False, high_open: bool = False) -> Any:
+    """``value`` in ``[0, 1]`` (ends excluded as asked); returns ``value``."""
+    return in_range(name, value, 0.0, 1.0, low_open=low_open, high_open=high_open)
+
+
+def _as_int(name: str, value: Any, what: str) -> int:
+    if isinstance(value, jax.core.Tracer):
+        raise ValueError(f"{name} must be a Python int (it sets a shape or a loop length), got a "
+                         "traced value; mark it static")
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        arr = np.asarray(value)
+        if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def positive_int(name: str, value: Any) -> int:
+    """An integer ``>= 1``; returns it as a Python ``int``."""
+    out = _as_int(name, value, "an integer >= 1")
+    if out < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return out
+
+
+def nonnegative_int(name: str, value: Any) -> int:
+    """An integer ``>= 0``; returns it as a Python ``int``."""
+    out = _as_int(name, value, "an integer >= 0")
+    if out < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return out
+
+
+def int_in_range(name: str, value: Any, low: int, high: int) -> int:
+    """An integer in ``[low, high]`` (both included); returns it as a Python ``int``."""
+    out = _as_int(name, value, f"an integer in [{low}, {high}]")
+    if not low <= out <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return out
+
+
+def one_of(name: str, value: Any, allowed: Sequence[Any]) -> Any:
+    """``value`` is one of ``allowed``; returns ``value``."""
+    if value not in tuple(allowed):
+        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return value
+
+
+def finite(name: str, value: Any) -> Any:
+    """Every entry finite (no NaN, no inf); returns ``value``. Skipped when traced.
+
+    The message counts the non-finite entries and gives the first one's index, so that a
+    user can find it in their data.
+    """
+    arr = _numbers(value)
+    if arr is not None:
+        bad = ~np.isfinite(arr)
+        if np.any(bad):
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} must be finite: {int(bad.sum())} of {arr.size} entries are NaN or inf "
+                f"(the first at index {first if len(first) != 1 else first[0]})"
+            )
+    return value
+
+
+def shape(name: str, value: Any, expected: Sequence[int | None | str]) -> tuple[int, ...]:
+    """``value.shape`` matches ``expected``, where ``None`` (or a name string) is any size.
+
+    Works on tracers (the shape is static). Returns the actual shape.
+    """
+    got = tuple(jnp.shape(value))
+    ok = len(got) == len(expected) and all(
+        e is None or isinstance(e, str) or g == e for g, e in zip(got, expected, strict=False)
+    )
+    if not ok:
+        want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {got}")
+    return got
+
+
+def ndim(name: str, value: Any, allowed: int | Sequence[int], what: str = "") -> int:
+    """``value.ndim`` is (one of) ``allowed``; ``what`` names the axes, e.g. ``"(batch, dim)"``."""
+    allowed_t = (allowed,) if isinstance(allowed, int) else tuple(allowed)
+    got = jnp.ndim(value)
+    if got not in allowed_t:
+        axes = f" {what}" if what else ""
+        rank = " or ".join(str(a) for a in allowed_t)
+        raise ValueError(f"{name} must have {rank} dimensions{axes}, got shape {jnp.shape(value)}")
+    return got
+
+
+def floating(name: str, value: Any) -> Any:
+    """A floating-point array; returns ``value``."""
+    if not jnp.issubdtype(jnp.result_type(value), jnp.floating):
+        dtype = jnp.result_type(value)
+        raise ValueError(f"{name} must be a floating-point array, got dtype {dtype}")
+    return value
+
+
+def integer_array(name: str, value: Any) -> Any:
+    """An integer array (token ids, labels, timesteps); returns ``value``."""
+    if not jnp.issubdtype(jnp.result_type(value), jnp.integer):
+        raise ValueError(f"{name} must be an integer array, got dtype {jnp.result_type(value)}")
+    return value
+
+
+def token_ids(name: str, value: Any, vocab_size: int) -> Any:
+    """Integer ids in ``[0, vocab_size)``; skipped (but dtype-checked) when traced."""
+    integer_array(name, value)
+    arr = _numbers(value)
+    if arr is not None and arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        bad = (arr < 0) | (arr >= vocab_size)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} must hold token ids in [0, {vocab_size}), got "
+            f"{int(arr.ravel()[bad.ravel()][0])} at index {first if len(first) != 1 else first[0]}"
+        )
+    return value
+
+
+def same_shape(name: str, value: Any, reference_name: str, reference: Any) -> Any:
+    """``value`` has the shape of ``reference`` (a model's output against its input, say)."""
+    if tuple(jnp.shape(value)) != tuple(jnp.shape(reference)):
+        raise ValueError(
+            f"{name} must have the shape of {reference_name} {tuple(jnp.shape(reference))}, "
+            f"got {tuple(jnp.shape(value))}"
+        )
+    return value
