@@ -7,6 +7,7 @@ are the array leaves of a pytree:
 * ``jax.tree_util.Partial(apply, params)``: the params are its leaves;
 * an analytic model: a frozen dataclass registered as a pytree (the exact eps of a
   ``GaussianMixture``), whose arrays are its leaves;
+* a bound method of a pytree (``target.log_prob``): traced through its instance's arrays;
 * a plain Python function (or a closure): it has no array leaves, so it is *static* -- a new
   function object compiles anew, exactly as ``static_argnames`` would.
 
@@ -28,13 +29,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import jax
 import numpy as np
 
-__all__ = ["Model", "model_jit", "is_array", "partition", "combine"]
+__all__ = ["Model", "model_jit", "is_array", "as_pytree", "partition", "combine"]
 
 Model = Any
 """A callable pytree (see the module docstring); annotated as ``Any`` for readability."""
@@ -77,13 +79,28 @@ class _Static:
         return self.value is other.value
 
 
+def as_pytree(model: Any) -> Any:
+    """A bound method of a pytree (``target.log_prob``) as ``Partial(method, instance)``.
+
+    A bound method is not itself a pytree, and a new method object is made at every
+    attribute access; as a ``Partial`` its instance's arrays are traced like any weights, so
+    ``mala(key, target.log_prob, x0, ...)`` compiles once for every target of those shapes.
+    """
+    if isinstance(model, types.MethodType) and not isinstance(model.__self__, type):
+        instance = model.__self__
+        if any(is_array(leaf) for leaf in jax.tree_util.tree_leaves(instance)):
+            return jax.tree_util.Partial(model.__func__, instance)
+    return model
+
+
 def partition(model: Any) -> tuple[list[Any], tuple[Any, tuple[Any, ...]]]:
     """Splits ``model`` into ``(array_leaves, static)``; :func:`combine` inverts it.
 
     ``array_leaves`` is a list with ``None`` where a leaf is static; ``static`` holds the tree
     structure and the non-array leaves (hashable, so it can be a static argument of jit).
+    A bound method of a pytree is first turned into a ``Partial`` (:func:`as_pytree`).
     """
-    leaves, treedef = jax.tree_util.tree_flatten(model)
+    leaves, treedef = jax.tree_util.tree_flatten(as_pytree(model))
     arrays = [leaf if is_array(leaf) else None for leaf in leaves]
     statics = tuple(None if is_array(leaf) else _Static(leaf) for leaf in leaves)
     return arrays, (treedef, statics)
