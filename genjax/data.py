@@ -235,6 +235,21 @@ def load_labels(name: str, *, split: str = "train", seed: int = 0) -> np.ndarray
 # --------------------------------------------------------------------------- text
 
 
+def load_with_labels(
+    name: str, split: str = "train", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(load(name), load_labels(name))`` in the same order: a labelled data set.
+
+    The signature matches ``Recipe.load_data`` ``(name, split, seed)``, so a recipe that
+    trains on ``(images, labels)`` pairs passes this function as its loader.
+
+    Returns:
+      ``(x, labels)``: ``x`` as :func:`load` gives it (digits: ``(n, 8, 8, 1)`` in [0, 1]),
+      ``labels`` ``(n,)`` int32.
+    """
+    return load(name, split=split, seed=seed), load_labels(name, split=split, seed=seed)
+
+
 def text_vocabulary() -> list[str]:
     """The built-in corpus' vocabulary: id -> character.
 

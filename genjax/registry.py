@@ -28,6 +28,7 @@ RECIPE_MODULES: tuple[str, ...] = (
     "genjax.gan.recipes",
     "genjax.energy.recipes",
     "genjax.contrastive.recipes",
+    "genjax.composites.recipes",
 )
 
 #: What ``genjax train`` with no recipe runs (falls back to the first recipe found when the
