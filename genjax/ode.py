@@ -24,10 +24,19 @@ method      order stepping                              loop
 ``dopri5``  5     adaptive, Dormand-Prince 5(4), FSAL   ``lax.while_loop``
 =========== ===== ===================================== =========================
 
-The solvers follow diffrax's shape (Kidger 2021): a solver is a tableau with a
-declared order plus an ``init``/``step`` pair; the integration loops are
-separate functions. ``dopri5`` uses the standard step-size controller
-(Hairer, Norsett & Wanner 1993, sec. II.4, eq. 4.11-4.13):
+The solvers follow diffrax's shape (Kidger 2021): a solver is a tableau with its
+order declared beside it (``RK4.order``) plus an ``init``/``step`` pair,
+:func:`rk_init` and :func:`rk_step` (``(model, state, h) -> (state, info)``, the
+step shape of every genjax family); the integration loops are separate functions.
+
+The right-hand side is a *model* (DESIGN.md, "One model protocol"): a callable
+pytree (an ``nnx.Module``, ``jax.tree_util.Partial(apply, params)``) traced by
+:func:`genjax.model.model_jit`, so a vector field with new weights of the same
+shapes reuses the compiled solve; a plain function is static (a new function
+object compiles anew).
+
+``dopri5`` uses the standard step-size controller (Hairer et al. 1993, sec. II.4,
+eq. 4.11-4.13):
 
     sc_i   = atol + rtol * max(|y_i|, |y'_i|)
     ||e||  = sqrt(mean_i (err_i / sc_i)^2)       (RMS over every element of the pytree)
@@ -52,15 +61,26 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from genjax import checks
+from genjax.model import model_jit
+
+__all__ = [
+    "ButcherTableau", "EULER", "HEUN", "RK4", "DOPRI5", "TABLEAUS", "ORDERS",
+    "FIXED_STEP_METHODS", "ADAPTIVE_METHODS", "RKState", "RKInfo", "rk_init", "rk_step", "solve",
+]
+
 PyTree = Any
 VectorField = Callable[[jax.Array, PyTree], PyTree]
+"""A model ``f(t, y) -> dy/dt``: ``t`` a scalar array, ``y`` and the result alike pytrees."""
 
 
 # --------------------------------------------------------------------------- tableaus
@@ -68,13 +88,15 @@ VectorField = Callable[[jax.Array, PyTree], PyTree]
 
 @dataclasses.dataclass(frozen=True)
 class ButcherTableau:
-    """Coefficients of an explicit Runge-Kutta method with ``s`` stages.
+    """Coefficients of an explicit Runge-Kutta method with ``s`` stages, and its order.
 
     Attributes:
       c: (s,) nodes; ``c[0] = 0``.
       a: ``s - 1`` rows; ``a[i - 1]`` holds ``a_ij`` for ``j < i`` (stage ``i``
         from stages ``0 .. i-1``).
       b: (s,) weights of the propagated solution.
+      order: global order of accuracy of the solution ``b``: error = O(h^order).
+        The convergence tests read it (tests/shared/test_ode.py).
       b_error: (s,) ``b - b*`` (solution minus embedded weights), or ``None``
         for a method without an error estimate.
       fsal: first-same-as-last: the last stage is ``f(t + h, y')``, so it is
@@ -84,40 +106,36 @@ class ButcherTableau:
     c: tuple[float, ...]
     a: tuple[tuple[float, ...], ...]
     b: tuple[float, ...]
+    order: int
     b_error: tuple[float, ...] | None = None
     fsal: bool = False
 
+    @property
+    def num_evals(self) -> int:
+        """Evaluations of ``f`` per step: ``s``, or ``s - 1`` when the first stage is reused."""
+        return len(self.c) - 1 if self.fsal else len(self.c)
+
 
 # Forward Euler: y' = y + h f(t, y).
-EULER = ButcherTableau(c=(0.0,), a=(), b=(1.0,))
+EULER = ButcherTableau(c=(0.0,), a=(), b=(1.0,), order=1)
 
-# Heun's method, the explicit trapezoid rule:
+# Heun's method, the explicit trapezoid rule (not Heun's third-order method):
 #   k1 = f(t, y), k2 = f(t + h, y + h k1), y' = y + h (k1 + k2) / 2.
-HEUN = ButcherTableau(c=(0.0, 1.0), a=((1.0,),), b=(0.5, 0.5))
+HEUN = ButcherTableau(c=(0.0, 1.0), a=((1.0,),), b=(0.5, 0.5), order=2)
 
 # The classical fourth-order Runge-Kutta method (Kutta 1901).
 RK4 = ButcherTableau(
     c=(0.0, 0.5, 0.5, 1.0),
-    a=(
-        (0.5,),
-        (0.0, 0.5),
-        (0.0, 0.0, 1.0),
-    ),
+    a=((0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
     b=(1 / 6, 1 / 3, 1 / 3, 1 / 6),
+    order=4,
 )
 
 # Dormand-Prince 5(4) (Dormand & Prince 1980, table 2; Hairer et al. table II.5.2):
 # 7 stages, 5th-order solution b, 4th-order embedded b*, FSAL.
 _DOPRI5_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)
-_DOPRI5_B_STAR = (
-    5179 / 57600,
-    0.0,
-    7571 / 16695,
-    393 / 640,
-    -92097 / 339200,
-    187 / 2100,
-    1 / 40,
-)
+_DOPRI5_B_STAR = (5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100,
+                  1 / 40)
 DOPRI5 = ButcherTableau(
     c=(0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0),
     a=(
@@ -129,6 +147,7 @@ DOPRI5 = ButcherTableau(
         _DOPRI5_B[:6],
     ),
     b=_DOPRI5_B,
+    order=5,
     b_error=tuple(b - bs for b, bs in zip(_DOPRI5_B, _DOPRI5_B_STAR, strict=True)),
     fsal=True,
 )
@@ -139,8 +158,8 @@ TABLEAUS: dict[str, ButcherTableau] = {
     "rk4": RK4,
     "dopri5": DOPRI5,
 }
-ORDERS: dict[str, int] = {"euler": 1, "heun": 2, "rk4": 4, "dopri5": 5}
-"""Global order of accuracy of each method: error = O(h^order)."""
+ORDERS: dict[str, int] = {name: tableau.order for name, tableau in TABLEAUS.items()}
+"""Global order of accuracy of each method (each tableau's ``order``): error = O(h^order)."""
 FIXED_STEP_METHODS: tuple[str, ...] = ("euler", "heun", "rk4")
 ADAPTIVE_METHODS: tuple[str, ...] = ("dopri5",)
 
@@ -182,67 +201,94 @@ def _rms_norm(err: PyTree, y0: PyTree, y1: PyTree, rtol: float, atol: float) -> 
 # --------------------------------------------------------------------------- one RK step
 
 
-def rk_init(tableau: ButcherTableau, f: VectorField, t0: jax.Array, y0: PyTree) -> PyTree:
-    """Solver state before the first step: ``f(t0, y0)`` for FSAL methods, else ``None``."""
-    return f(t0, y0) if tableau.fsal else None
+class RKState(NamedTuple):
+    """The state of a Runge-Kutta solve between steps.
+
+    Attributes:
+      t: () the current time.
+      y: the solution at ``t``, a pytree of floating arrays.
+      k: ``f(t, y)`` for an FSAL method (the next step's first stage, computed by the
+        previous step), else ``None``.
+    """
+
+    t: jax.Array
+    y: PyTree
+    k: PyTree | None
+
+
+class RKInfo(NamedTuple):
+    """Diagnostics of one Runge-Kutta step.
+
+    Attributes:
+      error: ``h sum_i (b_i - b*_i) k_i``, the embedded estimate of the step's local error
+        (a pytree like ``y``), or ``None`` for a method without an embedded pair.
+      num_evals: () int32, evaluations of ``f`` the step made (``s``, or ``s - 1`` for FSAL).
+    """
+
+    error: PyTree | None
+    num_evals: jax.Array
+
+
+def rk_init(model: VectorField, t0: jax.Array, y0: PyTree, *, tableau: ButcherTableau) -> RKState:
+    """The state before the first step: ``(t0, y0, f(t0, y0))`` (FSAL) or ``(t0, y0, None)``.
+
+    ``t0``: () initial time; ``y0``: initial state; the rest as :func:`rk_step`.
+    """
+    return RKState(t0, y0, model(t0, y0) if tableau.fsal else None)
 
 
 def rk_step(
-    tableau: ButcherTableau,
-    f: VectorField,
-    t: jax.Array,
-    y: PyTree,
-    h: jax.Array,
-    state: PyTree,
-) -> tuple[PyTree, PyTree | None, PyTree]:
-    """One explicit Runge-Kutta step from ``(t, y)`` of size ``h`` (negative: backwards).
+    model: VectorField, state: RKState, h: jax.Array, *, tableau: ButcherTableau
+) -> tuple[RKState, RKInfo]:
+    """One explicit Runge-Kutta step of size ``h`` (negative: backwards) from ``state``.
 
         k_i = f(t + c_i h, y + h sum_{j<i} a_ij k_j)
         y'  = y + h sum_i b_i k_i,    err = h sum_i (b_i - b*_i) k_i
 
+    A pure function, meant to be called under ``jax.jit`` (:func:`solve` runs it in
+    ``lax.scan`` / ``lax.while_loop``).
+
     Args:
+      model: the vector field ``f(t, y)`` (a callable pytree or a function).
+      state: from :func:`rk_init` or the previous step.
+      h: () step size.
       tableau: the method.
-      f: vector field ``f(t, y)``.
-      t: scalar time.
-      y: state pytree.
-      h: scalar step.
-      state: from ``rk_init`` or the previous step (``f(t, y)`` for FSAL).
 
     Returns:
-      ``(y', err, state')``; ``err`` is ``None`` without an embedded pair.
+      ``(RKState(t + h, y', k'), RKInfo(err, num_evals))``; ``k'`` is ``f(t + h, y')`` for
+      an FSAL method (the last stage), else ``None``.
     """
-    k0 = state if tableau.fsal else f(t, y)
+    t, y, k = state
+    k0 = k if tableau.fsal else model(t, y)
     ks = [k0]
     y_stage = y
     for c_i, a_i in zip(tableau.c[1:], tableau.a, strict=True):
         y_stage = _lincomb(y, h, a_i, ks)
-        ks.append(f(t + c_i * h, y_stage))
+        ks.append(model(t + c_i * h, y_stage))
     # With FSAL the last stage was evaluated at y' itself (a[-1] == b), so reuse it.
     y1 = y_stage if tableau.fsal else _lincomb(y, h, tableau.b, ks)
     err = None
     if tableau.b_error is not None:
         zeros = jax.tree_util.tree_map(jnp.zeros_like, y)
         err = _lincomb(zeros, h, tableau.b_error, ks)
-    new_state = ks[-1] if tableau.fsal else None
-    return y1, err, new_state
+    new_state = RKState(t + h, y1, ks[-1] if tableau.fsal else None)
+    return new_state, RKInfo(err, jnp.asarray(tableau.num_evals, jnp.int32))
 
 
 # --------------------------------------------------------------------------- loops
 
 
-def _fixed_solve(tableau, f, y0, t0, t1, num_steps, save_trajectory):
+def _fixed_solve(tableau, f, y0, t0, t1, num_steps, return_trajectory):
     h = (t1 - t0) / num_steps
 
-    def body(carry, i):
-        y, state = carry
+    def body(state, i):
         t = t0 + i.astype(t0.dtype) * h  # t_i = t0 + i h, no accumulated round-off
-        y, _, state = rk_step(tableau, f, t, y, h, state)
-        return (y, state), (y if save_trajectory else None)
+        state, _ = rk_step(f, state._replace(t=t), h, tableau=tableau)
+        return state, (state.y if return_trajectory else None)
 
-    state0 = rk_init(tableau, f, t0, y0)
-    (y1, _), ys = lax.scan(body, (y0, state0), jnp.arange(num_steps))
-    if not save_trajectory:
-        return y1
+    state, ys = lax.scan(body, rk_init(f, t0, y0, tableau=tableau), jnp.arange(num_steps))
+    if not return_trajectory:
+        return state.y
     ts = t0 + jnp.arange(num_steps + 1, dtype=t0.dtype) * h
     ts = ts.at[-1].set(t1)
     ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), y0, ys)
@@ -273,30 +319,34 @@ def _initial_step(f, t0, y0, f0, t1, order, rtol, atol):
     return (direction * h).astype(t0.dtype)
 
 
-def _adaptive_segment(tableau, f, carry, t_end, rtol, atol, max_steps):
-    """Step adaptively from carry's time to exactly ``t_end``.
+class _Adaptive(NamedTuple):
+    """The carry of the adaptive loop."""
 
-    carry = (t, y, h, k, n_accepted, n_rejected):
-      t: current time; y: current state; h: proposed next step (signed);
-      k: f(t, y) (FSAL stage); n_accepted / n_rejected: step counters (int32).
-    """
-    direction = jnp.sign(t_end - carry[0])
+    state: RKState  # (t, y, f(t, y)): where the solve stands
+    h: jax.Array  # () the proposed next step (signed)
+    num_accepted: jax.Array  # () int32
+    num_rejected: jax.Array  # () int32
+
+
+def _adaptive_segment(tableau, f, carry: _Adaptive, t_end, rtol, atol, max_steps) -> _Adaptive:
+    """Step adaptively from carry's time to exactly ``t_end``."""
+    direction = jnp.sign(t_end - carry.state.t)
     error_exponent = -1.0 / (DOPRI5_ERROR_ORDER + 1)  # -1/(q+1) = -1/5
 
-    def cond(c):
-        t, _, h, _, n_acc, n_rej = c
+    def cond(c: _Adaptive) -> jax.Array:
         # Stop at t_end, when the budget is spent, or when the step size has collapsed
         # or turned NaN (a non-finite f): the caller then sees t != t_end and returns NaN.
-        alive = jnp.isfinite(h) & (h != 0)
-        return (direction * (t_end - t) > 0) & (n_acc + n_rej < max_steps) & alive
+        alive = jnp.isfinite(c.h) & (c.h != 0)
+        steps = c.num_accepted + c.num_rejected
+        return (direction * (t_end - c.state.t) > 0) & (steps < max_steps) & alive
 
-    def body(c):
-        t, y, h, k, n_acc, n_rej = c
-        remaining = t_end - t
+    def body(c: _Adaptive) -> _Adaptive:
+        state, h = c.state, c.h
+        remaining = t_end - state.t
         last = jnp.abs(h) >= jnp.abs(remaining)
         h_used = jnp.where(last, remaining, h)  # clip the last step onto t_end
-        y1, err, k1 = rk_step(tableau, f, t, y, h_used, k)
-        norm = _rms_norm(err, y, y1, rtol, atol)
+        proposal, info = rk_step(f, state, h_used, tableau=tableau)
+        norm = _rms_norm(info.error, state.y, proposal.y, rtol, atol)
         accept = norm <= 1.0
         # h_new = h clip(0.9 ||e||^(-1/5), 0.2, 10); no growth right after a rejection.
         factor = SAFETY * jnp.where(norm > 0, norm, 1e-10) ** error_exponent
@@ -304,16 +354,14 @@ def _adaptive_segment(tableau, f, carry, t_end, rtol, atol, max_steps):
         h_next = h_used * factor
         # A clipped final step says little about the natural step size: keep the larger.
         h_next = jnp.where(accept & last & (jnp.abs(h) > jnp.abs(h_next)), h, h_next)
-        t_new = jnp.where(accept, jnp.where(last, t_end, t + h_used), t)
-        y_new = jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), y1, y)
-        k_new = jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), k1, k)
-        return (
-            t_new,
-            y_new,
+        # Land exactly on t_end (t + h_used may round past or short of it).
+        proposal = proposal._replace(t=jnp.where(last, t_end, proposal.t))
+        new_state = jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), proposal, state)
+        return _Adaptive(
+            new_state,
             h_next.astype(h.dtype),
-            k_new,
-            n_acc + accept.astype(jnp.int32),
-            n_rej + (~accept).astype(jnp.int32),
+            c.num_accepted + accept.astype(jnp.int32),
+            c.num_rejected + (~accept).astype(jnp.int32),
         )
 
     return lax.while_loop(cond, body, carry)
@@ -323,32 +371,38 @@ def _nan_unless(ok: jax.Array, tree: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a: jnp.where(ok, a, jnp.nan), tree)
 
 
-def _adaptive_solve(tableau, f, y0, t0, t1, num_steps, rtol, atol, max_steps, save_trajectory):
-    k0 = rk_init(tableau, f, t0, y0)
-    h0 = _initial_step(f, t0, y0, k0, t1, DOPRI5_ERROR_ORDER, rtol, atol)
+def _adaptive_solve(tableau, f, y0, t0, t1, num_steps, rtol, atol, max_steps, return_trajectory):
+    state = rk_init(f, t0, y0, tableau=tableau)
+    h0 = _initial_step(f, t0, y0, state.k, t1, DOPRI5_ERROR_ORDER, rtol, atol)
     zero = jnp.zeros((), jnp.int32)
-    carry = (t0, y0, h0, k0, zero, zero)
-    if not save_trajectory:
-        t, y, _, _, n_acc, n_rej = _adaptive_segment(tableau, f, carry, t1, rtol, atol, max_steps)
-        stats = {"num_accepted": n_acc, "num_rejected": n_rej}
-        return _nan_unless(t == t1, y), stats
+    carry = _Adaptive(state, h0, zero, zero)
+    if not return_trajectory:
+        carry = _adaptive_segment(tableau, f, carry, t1, rtol, atol, max_steps)
+        stats = {"num_accepted": carry.num_accepted, "num_rejected": carry.num_rejected}
+        return _nan_unless(carry.state.t == t1, carry.state.y), stats
     # Step to each of the num_steps + 1 evenly spaced output times in turn.
     ts = t0 + (t1 - t0) * jnp.arange(num_steps + 1, dtype=t0.dtype) / num_steps
     ts = ts.at[-1].set(t1)
 
-    def body(c, t_out):
+    def body(c: _Adaptive, t_out: jax.Array) -> tuple[_Adaptive, PyTree]:
         c = _adaptive_segment(tableau, f, c, t_out, rtol, atol, max_steps)
-        return c, _nan_unless(c[0] == t_out, c[1])
+        return c, _nan_unless(c.state.t == t_out, c.state.y)
 
     carry, ys = lax.scan(body, carry, ts[1:])
     ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), y0, ys)
-    stats = {"num_accepted": carry[4], "num_rejected": carry[5]}
+    stats = {"num_accepted": carry.num_accepted, "num_rejected": carry.num_rejected}
     return (ts, ys), stats
 
 
 # --------------------------------------------------------------------------- public API
 
 
+@functools.partial(
+    model_jit,
+    model_argnames=("f",),
+    static_argnames=("num_steps", "method", "rtol", "atol", "max_steps", "return_trajectory",
+                     "return_stats", "save_trajectory"),
+)
 def solve(
     f: VectorField,
     y0: PyTree,
@@ -360,88 +414,86 @@ def solve(
     rtol: float = 1e-5,
     atol: float = 1e-6,
     max_steps: int = 10_000,
-    save_trajectory: bool = False,
+    return_trajectory: bool = False,
     return_stats: bool = False,
+    save_trajectory: bool | None = None,
 ) -> Any:
-    """Integrate ``dy/dt = f(t, y)`` from ``t0`` to ``t1``.
+    """Integrate ``dy/dt = f(t, y)`` from ``t0`` to ``t1``, in one compiled program.
 
     Fixed-step methods take ``num_steps`` steps of ``h = (t1 - t0) / num_steps``;
     ``dopri5`` chooses its own steps to meet ``rtol``/``atol`` (``num_steps`` only
-    sets the output grid when ``save_trajectory=True``). Call it inside
-    ``jax.jit`` to compile the whole solve into one program.
+    sets the output grid when ``return_trajectory=True``).
+
+    The vector field is a model (module docstring): a callable pytree (an
+    ``nnx.Module``, a ``jax.tree_util.Partial``) is traced by its array leaves, so new
+    weights of the same shapes reuse the compiled solve; a plain function is static
+    and each new function object compiles anew (a closure made inside an outer
+    ``jax.jit`` is traced into that program, as before).
 
     Args:
-      f: vector field ``f(t, y) -> dy/dt``, ``t`` a scalar array, ``y`` and the
-        result pytrees shaped like ``y0``.
-      y0: initial state, a pytree of floating arrays.
-      t0: initial time (scalar).
-      t1: final time (scalar); ``t1 < t0`` integrates backwards.
-      num_steps: number of fixed steps, or of output intervals of a saved
-        ``dopri5`` trajectory; >= 1.
+      f: the model ``f(t, y) -> dy/dt``: ``t`` a () array, ``y`` and the result
+        pytrees shaped like ``y0``.
+      y0: initial state, a pytree of floating arrays (e.g. ``x: (batch, dim)`` or a
+        CNF's ``(x (batch, dim), log_det (batch,))``).
+      t0: () initial time.
+      t1: () final time; ``t1 < t0`` integrates backwards.
+      num_steps: number of fixed steps, or of output intervals of a ``dopri5``
+        trajectory; >= 1.
       method: one of ``"euler"``, ``"heun"``, ``"rk4"``, ``"dopri5"``.
       rtol: relative tolerance of ``dopri5``, > 0.
       atol: absolute tolerance of ``dopri5``, > 0.
       max_steps: budget of ``dopri5`` steps (accepted + rejected), >= 1. A solve
         that runs out before reaching ``t1`` returns NaN (loud, not silently
         short).
-      save_trajectory: also return the solution at ``num_steps + 1`` evenly
+      return_trajectory: also return the solution at ``num_steps + 1`` evenly
         spaced times ``t0 .. t1`` (for ``dopri5`` the solver steps exactly
         onto each of them).
       return_stats: also return a dict of step counts (``num_accepted``,
         ``num_rejected`` int32 scalars; for fixed steps ``num_steps`` and 0).
+      save_trajectory: deprecated name of ``return_trajectory`` (one trajectory flag
+        in every family); it warns and will be removed.
 
     Returns:
       ``y1`` (pytree like ``y0``), or ``(ts, ys)`` with ``ts: (num_steps + 1,)``
       and every leaf of ``ys`` stacked as ``(num_steps + 1, ...)`` when
-      ``save_trajectory``; followed by the stats dict when ``return_stats``.
+      ``return_trajectory``; followed by the stats dict when ``return_stats``.
 
     Example:
       >>> y1 = solve(lambda t, y: -y, jnp.ones(3), 0.0, 1.0, num_steps=20)
       >>> # y1 ~ exp(-1) * ones(3)
+      >>> x1 = solve(field, x0, 0.0, 1.0, num_steps=10)  # field: nnx.Module, field(t, y)
     """
-    if method not in TABLEAUS:
-        raise ValueError(f"method must be one of {tuple(TABLEAUS)}, got {method!r}")
-    if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1:
-        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
-    if not rtol > 0:
-        raise ValueError(f"rtol must be > 0, got {rtol!r}")
-    if not atol > 0:
-        raise ValueError(f"atol must be > 0, got {atol!r}")
-    if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
-        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    if save_trajectory is not None:
+        warnings.warn("ode.solve: save_trajectory is deprecated, use return_trajectory",
+                      DeprecationWarning, stacklevel=2)
+        return_trajectory = return_trajectory or bool(save_trajectory)
+    checks.one_of("method", method, tuple(TABLEAUS))
+    num_steps = checks.positive_int("num_steps", num_steps)
+    rtol = float(checks.positive("rtol", rtol))
+    atol = float(checks.positive("atol", atol))
+    max_steps = checks.positive_int("max_steps", max_steps)
     leaves = jax.tree_util.tree_leaves(y0)
     if not leaves:
         raise ValueError("y0 must contain at least one array")
     y0 = jax.tree_util.tree_map(jnp.asarray, y0)
     leaves = jax.tree_util.tree_leaves(y0)
     for leaf in leaves:
-        if not jnp.issubdtype(leaf.dtype, jnp.floating):
-            raise ValueError(f"y0 leaves must be floating arrays, got dtype {leaf.dtype}")
+        checks.floating("y0", leaf)
     # Times in the widest floating dtype of the state (float64 under x64 with float64 y0).
     t_dtype = jnp.result_type(*(leaf.dtype for leaf in leaves))
     t0 = jnp.asarray(t0, dtype=t_dtype)
     t1 = jnp.asarray(t1, dtype=t_dtype)
-    if t0.ndim or t1.ndim:
-        raise ValueError(f"t0 and t1 must be scalars, got shapes {t0.shape} and {t1.shape}")
+    checks.ndim("t0", t0, 0, "(a scalar)")
+    checks.ndim("t1", t1, 0, "(a scalar)")
     tableau = TABLEAUS[method]
-    num_steps = int(num_steps)
     if method in FIXED_STEP_METHODS:
-        out = _fixed_solve(tableau, f, y0, t0, t1, num_steps, save_trajectory)
+        out = _fixed_solve(tableau, f, y0, t0, t1, num_steps, return_trajectory)
         stats = {
             "num_accepted": jnp.asarray(num_steps, jnp.int32),
             "num_rejected": jnp.zeros((), jnp.int32),
         }
     else:
         out, stats = _adaptive_solve(
-            tableau,
-            f,
-            y0,
-            t0,
-            t1,
-            num_steps,
-            float(rtol),
-            float(atol),
-            int(max_steps),
-            save_trajectory,
+            tableau, f, y0, t0, t1, num_steps, rtol, atol, max_steps, return_trajectory
         )
     return (out, stats) if return_stats else out

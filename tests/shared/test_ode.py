@@ -86,7 +86,43 @@ def test_measured_convergence_order(x64, method):
     ]
     # Least-squares slope of log(error) against log(h), h = (T1 - T0) / n.
     slope = np.polyfit(np.log((T1 - T0) / steps), np.log(errors), 1)[0]
-    assert abs(slope - ode.ORDERS[method]) < 0.3, (method, slope, errors)
+    # The order each tableau declares beside its coefficients.
+    assert abs(slope - ode.TABLEAUS[method].order) < 0.3, (method, slope, errors)
+
+
+@pytest.mark.parametrize("name", list(ode.TABLEAUS))
+def test_rk_step_measured_order_every_tableau(x64, name):
+    # The public step, (model, state, h) -> (state, info), looped at fixed h: every tableau
+    # (dopri5's fifth-order solution included) converges at the order it declares.
+    tableau = ode.TABLEAUS[name]
+
+    def run(n):
+        h = jnp.asarray((T1 - T0) / n)
+
+        def body(state, _):
+            state, info = ode.rk_step(linear_field, state, h, tableau=tableau)
+            return state, info.num_evals
+
+        init = ode.rk_init(linear_field, jnp.asarray(T0), jnp.asarray(Y0), tableau=tableau)
+        state, evals = jax.lax.scan(body, init, None, length=n)
+        return state, evals
+
+    steps = np.array([8, 16, 32, 64])
+    errors = [np.max(np.abs(np.asarray(run(int(n))[0].y) - exact(T0, T1))) for n in steps]
+    slope = np.polyfit(np.log((T1 - T0) / steps), np.log(errors), 1)[0]
+    assert abs(slope - tableau.order) < 0.3, (name, slope, errors)
+    state, evals = run(4)
+    np.testing.assert_allclose(float(state.t), T1, rtol=1e-14)
+    assert np.all(np.asarray(evals) == tableau.num_evals)
+    assert (state.k is None) == (not tableau.fsal)
+
+
+def test_save_trajectory_is_a_deprecated_name_of_return_trajectory():
+    y0 = jnp.asarray(Y0, jnp.float32)
+    with pytest.warns(DeprecationWarning, match="return_trajectory"):
+        old = ode.solve(linear_field, y0, T0, T1, num_steps=5, save_trajectory=True)
+    new = ode.solve(linear_field, y0, T0, T1, num_steps=5, return_trajectory=True)
+    np.testing.assert_array_equal(old[1], new[1])
 
 
 @pytest.mark.parametrize("name", ["euler", "heun", "rk4", "dopri5"])
@@ -96,7 +132,7 @@ def test_tableau_consistency(name):
     for c_i, row in zip(tab.c[1:], tab.a, strict=True):
         assert abs(sum(row) - c_i) < 1e-14
     # Quadrature order conditions sum_i b_i c_i^(k-1) = 1/k for k <= order.
-    for k in range(1, ode.ORDERS[name] + 1):
+    for k in range(1, tab.order + 1):
         assert abs(sum(b * c ** (k - 1) for b, c in zip(tab.b, tab.c, strict=True)) - 1 / k) < 1e-14
     if tab.b_error is not None:
         assert abs(sum(tab.b_error)) < 1e-14  # both weight sets sum to 1
@@ -149,7 +185,7 @@ def test_time_dependent_field(x64):
 
 
 @pytest.mark.parametrize("method", ["heun", "dopri5"])
-def test_save_trajectory(x64, method):
+def test_return_trajectory(x64, method):
     n = 40
     ts, ys = ode.solve(
         linear_field,
@@ -158,7 +194,7 @@ def test_save_trajectory(x64, method):
         T1,
         num_steps=n,
         method=method,
-        save_trajectory=True,
+        return_trajectory=True,
         rtol=1e-9,
         atol=1e-9,
     )
