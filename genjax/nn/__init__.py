@@ -1,22 +1,70 @@
 """Shared flax.nnx layers, used functionally (see STYLE.md).
 
-Every family imports its layers from here rather than writing its own.
+Every family imports its layers from here rather than writing its own. Each network is a
+*model* (DESIGN.md, "One model protocol"): an ``nnx.Module`` is a pytree, passed whole to
+``jax.jit``, ``jax.grad``, optax, the trainer and every genjax sampler and loss -- its
+weights are traced arguments, so new weights of the same shapes never recompile.
+
+=================== ===============================================================
+module              holds
+=================== ===============================================================
+``mlp``             :class:`MLP`
+``embeddings``      :func:`sinusoidal_embedding`, :class:`GaussianFourierFeatures`
+``denoiser``        :class:`MLPDenoiser` (time-conditioned MLP for 2-D diffusion)
+``unet``            :class:`UNet` and its :class:`ResBlock`, :class:`AttentionBlock`
+``attention``       :func:`dot_product_attention`, :class:`MultiHeadAttention`,
+                    :class:`TransformerBlock`, :func:`causal_mask`
+``autoencoders``    MLP and convolutional encoders/decoders
+``clip_encoders``   the image and text encoders of CLIP
+``made``            :class:`MADE` and its masks
+=================== ===============================================================
+
+Every public name of these modules is importable from ``genjax.nn`` (a test holds the two
+together).
 """
 
-from genjax.nn.attention import (  # noqa: F401
+from genjax.nn.attention import (
     MultiHeadAttention,
     TransformerBlock,
     causal_mask,
     dot_product_attention,
 )
-from genjax.nn.autoencoders import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder  # noqa: F401
-from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder  # noqa: F401
-from genjax.nn.denoiser import MLPDenoiser as MLPDenoiser
-from genjax.nn.embeddings import FourierFrequencies as FourierFrequencies
-from genjax.nn.embeddings import GaussianFourierFeatures as GaussianFourierFeatures
-from genjax.nn.embeddings import sinusoidal_embedding as sinusoidal_embedding
-from genjax.nn.made import MADE as MADE
-from genjax.nn.made import made_degrees as made_degrees
-from genjax.nn.made import made_masks as made_masks
-from genjax.nn.mlp import MLP as MLP
-from genjax.nn.unet import UNet as UNet
+from genjax.nn.autoencoders import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder
+from genjax.nn.denoiser import MLPDenoiser
+from genjax.nn.embeddings import FourierFrequencies, GaussianFourierFeatures, sinusoidal_embedding
+from genjax.nn.made import MADE, made_degrees, made_masks
+from genjax.nn.mlp import MLP
+from genjax.nn.unet import AttentionBlock, ResBlock, UNet
+
+__all__ = [
+    # attention
+    "MultiHeadAttention",
+    "TransformerBlock",
+    "causal_mask",
+    "dot_product_attention",
+    # autoencoders
+    "ConvDecoder",
+    "ConvEncoder",
+    "MLPDecoder",
+    "MLPEncoder",
+    # clip_encoders
+    "CharTextEncoder",
+    "ConvImageEncoder",
+    # denoiser
+    "MLPDenoiser",
+    # embeddings
+    "FourierFrequencies",
+    "GaussianFourierFeatures",
+    "sinusoidal_embedding",
+    # made
+    "MADE",
+    "made_degrees",
+    "made_masks",
+    # mlp
+    "MLP",
+    # unet
+    "AttentionBlock",
+    "ResBlock",
+    "UNet",
+]

@@ -25,8 +25,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
 from genjax.nn.embeddings import sinusoidal_embedding
 from genjax.nn.mlp import MLP
+
+__all__ = ["MLPDenoiser"]
 
 
 class MLPDenoiser(nnx.Module):
@@ -60,19 +63,14 @@ class MLPDenoiser(nnx.Module):
         time_scale: float = 1.0,
         rngs: nnx.Rngs,
     ):
-        if int(dim) != dim or dim < 1:
-            raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
-        if int(time_embed_dim) != time_embed_dim or time_embed_dim < 2 or time_embed_dim % 2:
+        self.dim = checks.positive_int("dim", dim)
+        self.time_embed_dim = checks.positive_int("time_embed_dim", time_embed_dim)
+        if time_embed_dim % 2:
             raise ValueError(f"time_embed_dim must be an even integer >= 2, got {time_embed_dim!r}")
-        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 1):
-            raise ValueError(f"num_classes must be None or an integer >= 1, got {num_classes!r}")
-        if not time_scale > 0:
-            raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
+        self.num_classes = None if num_classes is None else checks.positive_int(
+            "num_classes", num_classes)
+        self.time_scale = float(checks.positive("time_scale", time_scale))
         hidden_sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-        self.dim = int(dim)
-        self.time_embed_dim = int(time_embed_dim)
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.time_scale = float(time_scale)
         # Time features -> a learned embedding (DDPM's two-layer time MLP).
         self.time_mlp = MLP(time_embed_dim, [time_embed_dim], time_embed_dim, rngs=rngs)
         # Row num_classes is the null (unconditional) label of classifier-free guidance.
@@ -97,8 +95,7 @@ class MLPDenoiser(nnx.Module):
         Returns:
           (batch, dim) prediction, in ``x``'s dtype.
         """
-        if x.ndim != 2 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (batch, {self.dim}), got {x.shape}")
+        checks.shape("x", x, ("batch", self.dim))
         t = jnp.broadcast_to(jnp.asarray(t), x.shape[:1])  # (batch,)
         if (labels is None) != (self.class_embed is None):
             raise ValueError(

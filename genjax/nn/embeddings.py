@@ -26,6 +26,18 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
+
+__all__ = ["sinusoidal_embedding", "FourierFrequencies", "GaussianFourierFeatures"]
+
+
+def _even_dim(dim: int) -> int:
+    """An embedding size: an even integer >= 2 (sines and cosines in two halves)."""
+    dim = checks.positive_int("dim", dim)
+    if dim % 2:
+        raise ValueError(f"dim must be an even integer >= 2, got {dim!r}")
+    return dim
+
 
 def sinusoidal_embedding(t: jax.Array, dim: int, *, max_period: float = 10_000.0) -> jax.Array:
     """Sinusoidal embedding of a batch of scalar times.
@@ -53,13 +65,10 @@ def sinusoidal_embedding(t: jax.Array, dim: int, *, max_period: float = 10_000.0
       >>> sinusoidal_embedding(jnp.arange(4), 8).shape
       (4, 8)
     """
-    if int(dim) != dim or dim < 2 or dim % 2:
-        raise ValueError(f"dim must be an even integer >= 2, got {dim!r}")
-    if not max_period > 0:
-        raise ValueError(f"max_period must be > 0, got {max_period!r}")
+    dim = _even_dim(dim)
+    checks.positive("max_period", max_period)
     t = jnp.asarray(t)
-    if t.ndim != 1:
-        raise ValueError(f"t must have shape (batch,), got shape {t.shape}")
+    checks.shape("t", t, ("batch",))
     if not jnp.issubdtype(t.dtype, jnp.floating):
         t = t.astype(jnp.float32)
     half = dim // 2
@@ -72,8 +81,11 @@ def sinusoidal_embedding(t: jax.Array, dim: int, *, max_period: float = 10_000.0
 class FourierFrequencies(nnx.Variable):
     """Fixed random frequencies: an ``nnx.Variable`` that is not an ``nnx.Param``.
 
-    Filter it out of what an optimiser updates with
-    ``nnx.split(model, nnx.Param, ...)`` / ``nnx.state(model, nnx.Param)``.
+    A module holding them is still passed whole to ``jax.grad`` and the trainer: their
+    gradient is exactly zero (``stop_gradient``), so plain gradient steps and Adam leave
+    them unchanged. Only an update that moves a parameter without a gradient (weight
+    decay) would: mask them out of it, e.g. ``optax.masked(decay, mask)`` with ``mask``
+    False on the leaves of ``nnx.state(model, FourierFrequencies)``.
     """
 
 
@@ -89,9 +101,8 @@ class GaussianFourierFeatures(nnx.Module):
 
     The frequencies are stored as a ``FourierFrequencies`` variable (not a
     ``Param``) and pass through ``jax.lax.stop_gradient``, so they stay fixed
-    even when the whole module is handed to ``jax.grad`` (their gradient is
-    exactly zero); exclude them from the optimiser state with
-    ``nnx.state(model, nnx.Param)`` when weight decay is used.
+    even when the whole module is handed to ``jax.grad`` or the trainer (their
+    gradient is exactly zero); see :class:`FourierFrequencies` for weight decay.
 
     Args:
       dim: embedding size, an even integer >= 2.
@@ -105,10 +116,8 @@ class GaussianFourierFeatures(nnx.Module):
     """
 
     def __init__(self, dim: int, *, rngs: nnx.Rngs, scale: float = 16.0):
-        if int(dim) != dim or dim < 2 or dim % 2:
-            raise ValueError(f"dim must be an even integer >= 2, got {dim!r}")
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0, got {scale!r}")
+        dim = _even_dim(dim)
+        checks.positive("scale", scale)
         # W ~ N(0, scale^2): (dim/2,)
         self.freqs = FourierFrequencies(scale * jax.random.normal(rngs.params(), (dim // 2,)))
 
@@ -122,8 +131,7 @@ class GaussianFourierFeatures(nnx.Module):
           (batch, dim) features ``[sin(2 pi t W), cos(2 pi t W)]``.
         """
         t = jnp.asarray(t)
-        if t.ndim != 1:
-            raise ValueError(f"t must have shape (batch,), got shape {t.shape}")
+        checks.shape("t", t, ("batch",))
         if not jnp.issubdtype(t.dtype, jnp.floating):
             t = t.astype(jnp.float32)
         w = jax.lax.stop_gradient(self.freqs[...]).astype(t.dtype)  # (dim/2,), fixed

@@ -12,9 +12,10 @@ means, noise predictions, ...). Weights use ``nnx.Linear``'s default
 initialisation (LeCun-normal kernels, zero biases).
 
 The layers are held in an ``nnx.List`` (present in flax 0.12.8 and later), so
-the module is a pytree: pass it straight to ``jax.jit`` / ``jax.grad``, or split
-it with ``nnx.split`` into ``(graphdef, state)`` and ``nnx.merge`` inside a pure
-function.
+the module is a pytree: pass it whole, as a *model* (DESIGN.md, "One model
+protocol"), to ``jax.jit`` / ``jax.grad`` / optax / the trainer and to every
+genjax sampler and loss -- its weights are traced, so new weights of the same
+shapes never recompile. No ``nnx.split`` / ``nnx.merge`` is needed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from collections.abc import Callable, Sequence
 
 import jax
 from flax import nnx
+
+from genjax import checks
+
+__all__ = ["MLP"]
 
 
 class MLP(nnx.Module):
@@ -53,17 +58,14 @@ class MLP(nnx.Module):
         rngs: nnx.Rngs,
         activation: Callable[[jax.Array], jax.Array] = nnx.silu,
     ):
-        hidden_sizes = tuple(hidden_sizes)
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for i, width in enumerate(hidden_sizes):
-            if int(width) != width or width < 1:
-                raise ValueError(
-                    f"hidden_sizes[{i}] must be an integer >= 1, got {width!r} "
-                    f"(hidden_sizes={hidden_sizes!r})"
-                )
-        sizes = (int(in_features), *(int(w) for w in hidden_sizes), int(out_features))
+        hidden = tuple(
+            checks.positive_int(f"hidden_sizes[{i}]", w) for i, w in enumerate(hidden_sizes)
+        )
+        sizes = (
+            checks.positive_int("in_features", in_features),
+            *hidden,
+            checks.positive_int("out_features", out_features),
+        )
         self.activation = activation
         # One affine map per consecutive pair of sizes: L hidden layers + read-out.
         pairs = zip(sizes[:-1], sizes[1:], strict=True)

@@ -29,15 +29,18 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
+from genjax.nn.attention import dot_product_attention
 from genjax.nn.embeddings import sinusoidal_embedding
 from genjax.nn.mlp import MLP
+
+__all__ = ["ResBlock", "AttentionBlock", "UNet"]
 
 # DDPM's initialiser (its code's ``default_init``): variance scaling, fan_avg, uniform.
 # Uniform draws also compile much faster than flax's truncated-normal default, which
@@ -101,21 +104,21 @@ class ResBlock(nnx.Module):
         return skip + h
 
 
-def _multi_head_attention(q: jax.Array, k: jax.Array, v: jax.Array, num_heads: int) -> jax.Array:
-    """softmax(Q K^T / sqrt(d)) V per head (Vaswani et al. 2017, eq. 1).
+def _heads(x: jax.Array, num_heads: int) -> jax.Array:
+    """(B, N, C) -> (B, N, heads, C / heads): the layout of :func:`dot_product_attention`."""
+    B, N, C = x.shape
+    return x.reshape(B, N, num_heads, C // num_heads)
 
-    q: (B, Nq, C), k and v: (B, Nk, C) -> (B, Nq, C).
+
+def _multi_head_attention(q: jax.Array, k: jax.Array, v: jax.Array, num_heads: int) -> jax.Array:
+    """softmax(Q K^T / sqrt(d)) V per head (Vaswani et al. 2017, eq. 1), unmasked.
+
+    q: (B, Nq, C), k and v: (B, Nk, C) -> (B, Nq, C); the heads are ``C / num_heads``
+    consecutive channels. Computed by the shared :func:`genjax.nn.dot_product_attention`.
     """
     B, Nq, C = q.shape
-    Nk = k.shape[1]
-    d = C // num_heads
-    q = q.reshape(B, Nq, num_heads, d)  # (B, Nq, heads, d)
-    k = k.reshape(B, Nk, num_heads, d)  # (B, Nk, heads, d)
-    v = v.reshape(B, Nk, num_heads, d)  # (B, Nk, heads, d)
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(d)  # (B, heads, Nq, Nk)
-    weights = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)  # (B, Nq, heads, d)
-    return out.reshape(B, Nq, C)  # (B, Nq, C)
+    out = dot_product_attention(_heads(q, num_heads), _heads(k, num_heads), _heads(v, num_heads))
+    return out.reshape(B, Nq, C)  # (B, Nq, heads, d) -> (B, Nq, C)
 
 
 class AttentionBlock(nnx.Module):
@@ -216,15 +219,13 @@ class UNet(nnx.Module):
         channel_mults = tuple(int(m) for m in channel_mults)
         if not channel_mults or min(channel_mults) < 1:
             raise ValueError(f"channel_mults must be non-empty positive ints, got {channel_mults}")
-        if num_res_blocks < 1:
-            raise ValueError(f"num_res_blocks must be >= 1, got {num_res_blocks}")
+        checks.positive_int("num_res_blocks", num_res_blocks)
         levels = len(channel_mults)
         attention_levels = tuple(int(a) for a in attention_levels)
         for a in attention_levels:
-            if not 0 <= a < levels:
-                raise ValueError(f"attention_levels entries must be in [0, {levels}), got {a}")
-        if num_classes is not None and num_classes < 1:
-            raise ValueError(f"num_classes must be None or >= 1, got {num_classes}")
+            checks.int_in_range("attention_levels entry", a, 0, levels - 1)
+        if num_classes is not None:
+            checks.positive_int("num_classes", num_classes)
         for mult in channel_mults:  # fail before building anything
             _check_groups(base_channels * mult, num_groups)
         temb = int(time_embed_dim or 4 * base_channels)
@@ -307,8 +308,7 @@ class UNet(nnx.Module):
         Returns:
           (B, H, W, out_channels) prediction in ``x``'s dtype.
         """
-        if x.ndim != 4 or x.shape[-1] != self.in_channels:
-            raise ValueError(f"x must have shape (B, H, W, {self.in_channels}), got {x.shape}")
+        checks.shape("x", x, ("B", "H", "W", self.in_channels))
         factor = 2 ** (self.num_levels - 1)
         B, H, W, _ = x.shape
         if H % factor or W % factor:

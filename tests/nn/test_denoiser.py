@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 
 from genjax import nn
+from genjax.testing import count_compilations
 
 
 def test_shapes_and_time_dependence():
@@ -23,13 +24,17 @@ def test_shapes_and_time_dependence():
     assert bool(jnp.all(jnp.isfinite(y0)))
 
 
-def test_functional_use_matches_eager_under_jit():
+def test_passed_whole_under_jit_matches_eager_and_compiles_once():
     net = nn.MLPDenoiser(2, 32, time_embed_dim=8, rngs=nnx.Rngs(1))
-    graphdef, state = nnx.split(net)
+    other = nn.MLPDenoiser(2, 32, time_embed_dim=8, rngs=nnx.Rngs(2))
     x = jax.random.normal(jax.random.key(0), (7, 2))
     t = jnp.arange(7)
-    apply = jax.jit(lambda s, x, t: nnx.merge(graphdef, s)(x, t))
-    np.testing.assert_allclose(apply(state, x, t), net(x, t), rtol=1e-5, atol=1e-6)
+    apply = jax.jit(lambda model, x, t: model(x, t))  # the module is a traced argument
+    np.testing.assert_allclose(apply(net, x, t), net(x, t), rtol=1e-5, atol=1e-6)
+    with count_compilations() as compiled:
+        out = apply(other, x, t)  # new weights, same shapes: the same program
+    assert compiled[0] == 0
+    np.testing.assert_allclose(out, other(x, t), rtol=1e-5, atol=1e-6)
 
 
 def test_class_conditioning_and_null_label():
