@@ -88,3 +88,14 @@ def test_line_plot(tmp_path):
         plotting.line_plot({}, tmp_path / "bad.png")
     with pytest.raises(ValueError, match="series"):
         plotting.line_plot({"a": ([1, 2], [1, 2, 3])}, tmp_path / "bad.png")
+
+
+def test_importing_plotting_loads_no_matplotlib():
+    # Recipes import genjax.plotting at module top: matplotlib must wait until a figure is drawn.
+    import subprocess
+    import sys
+
+    code = "import sys, genjax.plotting; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
