@@ -1,13 +1,20 @@
 """The trainer: one jit-compiled step, progress, metrics log, checkpoints that resume.
 
-:func:`fit` runs a :class:`genjax.registry.Recipe`:
+:func:`fit` runs a :class:`genjax.recipe.Recipe`:
 
-* the state is a :class:`TrainState` pytree — step counter, parameters, optimiser state and
-  (optionally) an exponential moving average of the parameters;
+* the state is a :class:`TrainState` pytree — step counter, the model (the recipe's
+  parameters), optimiser state and (optionally) an exponential moving average of the model;
+* the model is whatever pytree of floating arrays the recipe's ``init`` returns: a dict of
+  arrays, an ``nnx.Module`` (a pytree since flax 0.12), or a dict or tuple holding modules.
+  The trainer differentiates that pytree directly (``jax.grad`` of
+  ``loss(model, batch, key) -> (loss, metrics)`` with respect to ``model``), optax updates
+  it, the EMA averages it and the checkpoints store its flat leaves -- no ``nnx.split`` /
+  ``nnx.merge`` anywhere;
 * a step is one compiled program: it draws the step's batch from the data on the device with
   :func:`genjax.data.batch_indices` (deterministic in ``(key, step)``), and either
-  differentiates the recipe's loss and applies optax, or calls the recipe's own step (EM,
-  counting, a GAN's alternating updates);
+  differentiates the recipe's loss and applies optax, or calls the recipe's own step
+  ``step(model, batch, key) -> (model, metrics)`` (EM, counting, a GAN's alternating
+  updates);
 * every key of step ``s`` is ``fold_in(train_key, s)``, so the run is a pure function of the
   seed and the step count. That is what makes ``resume`` exact: a run interrupted at any
   checkpoint and resumed ends with the **same** parameters as an uninterrupted one;
@@ -53,7 +60,7 @@ PyTree = Any
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:
-    params: PyTree  # the parameters to sample from (the EMA when the recipe keeps one)
+    params: PyTree  # the model to sample from (the EMA when the recipe keeps one)
     summary: dict  # what summary.json holds
     history: list[dict]  # the logged metrics, one dict per logged step
     out_dir: Path
@@ -63,9 +70,9 @@ class FitResult:
 @dataclasses.dataclass(frozen=True)
 class TrainState:
     step: jax.Array  # () int32: the number of steps taken
-    params: PyTree  # what the loss differentiates (or what a custom step updates)
+    params: PyTree  # the model: what the loss differentiates (or what a custom step updates)
     opt_state: PyTree  # optax state; None for recipes with their own step
-    ema_params: PyTree  # EMA of params; None when the recipe keeps none
+    ema_params: PyTree  # EMA of the model, of params' structure; None when the recipe keeps none
 
 
 def _leading_size(data: PyTree) -> int:
@@ -78,9 +85,23 @@ def _leading_size(data: PyTree) -> int:
     return sizes.pop()
 
 
+def _check_differentiable(recipe: Recipe, params: PyTree) -> None:
+    """A loss recipe's model is differentiated whole: every leaf must be floating."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+            raise ValueError(
+                f"recipe {recipe.name!r}: init returned a model with the non-floating leaf "
+                f"{jax.tree_util.keystr(path)} (dtype {jnp.result_type(leaf)}); a loss recipe's "
+                "model is differentiated whole, so keep integer state (counters, nnx.Rngs) "
+                "out of it, or write the update as the recipe's step"
+            )
+
+
 def init_state(recipe: Recipe, key: jax.Array, data: PyTree, total_steps: int) -> TrainState:
-    """The state at step 0: the recipe's parameters, its optimiser state, the EMA copy."""
+    """The state at step 0: the recipe's model, its optimiser state, the EMA copy."""
     params = recipe.init(key, data)
+    if recipe.loss is not None:
+        _check_differentiable(recipe, params)
     opt_state = make_optimizer(recipe, total_steps).init(params) if recipe.loss else None
     # A copy, not an alias: the step donates its input state, and a buffer may be donated once.
     ema = jax.tree.map(jnp.copy, params) if recipe.ema_decay is not None else None
@@ -131,6 +152,7 @@ def make_step(
         key = jax.random.fold_in(step_keys, state.step)
         batch = select_batch(data, state.step)
         if recipe.loss is not None:
+            # loss(model, batch, key) -> (loss, metrics), differentiated w.r.t. the model.
             (loss, metrics), grads = jax.value_and_grad(recipe.loss, has_aux=True)(
                 state.params, batch, key
             )
@@ -238,7 +260,11 @@ def fit(
     """Trains ``recipe`` on ``data`` and writes the run into ``out_dir``.
 
     Args:
-      recipe: what to train (see :class:`genjax.registry.Recipe`).
+      recipe: what to train (see :class:`genjax.recipe.Recipe`): ``recipe.init(key, data)``
+        gives the model (a pytree of floating arrays: a dict, an ``nnx.Module``, modules in
+        a dict), ``recipe.loss(model, batch, key) -> (loss, metrics)`` is differentiated
+        with respect to it (or ``recipe.step(model, batch, key) -> (model, metrics)``
+        replaces the whole update).
       data: the training set, a pytree of arrays with a leading example axis ``(n, ...)``.
       key: the run's key; the same key gives the same run, step for step.
       out_dir: directory for config, metrics, checkpoints, pictures and summary.
@@ -256,7 +282,8 @@ def fit(
         them); ``batch_size`` must be a multiple of it.
 
     Returns:
-      A :class:`FitResult`; its parameters are single-device arrays.
+      A :class:`FitResult`; its ``params`` (the model, of ``init``'s structure: an
+      ``nnx.Module`` stays a module) hold single-device arrays.
     """
     steps = recipe.steps if steps is None else int(steps)
     batch_size = recipe.batch_size if batch_size is None else int(batch_size)
@@ -423,7 +450,7 @@ def load_params(
     recipe: Recipe, out_dir: str | Path, key: jax.Array, data: PyTree,
     *, mesh: jax.sharding.Mesh | None = None,
 ) -> PyTree:
-    """The parameters of a finished (or interrupted) run, for sampling.
+    """The model of a finished (or interrupted) run, for sampling (``init``'s structure).
 
     ``key`` must be the run's key and ``data`` its training data: the state's shape is
     rebuilt from them before the checkpoint is read into it. The parameters come back
