@@ -13,9 +13,10 @@ so every loss here is a (masked) mean of :func:`categorical_nll`:
   dimension, ``nll / (H W ln 2)`` (:func:`genjax.metrics.bits_per_dim`);
 * :func:`wavenet_loss` — the same over quantised 1-D signals.
 
-The ``*_loss(params, batch, key)`` functions are the trainer's interface: ``params`` is the
-network module itself (a pytree of arrays in flax 0.12), ``key`` is unused (maximum
-likelihood is deterministic) but kept for the common signature.
+The ``*_loss(model, batch, key)`` functions follow the model protocol (DESIGN.md) and are
+the trainer's interface: ``model`` is the network module itself (a pytree of arrays in
+flax 0.12; the trainer differentiates it directly), ``key`` is unused (maximum likelihood is
+deterministic) but kept for the common signature. Each returns ``(loss, metrics)``.
 
 References:
   Bengio et al., "A Neural Probabilistic Language Model", JMLR 2003.
@@ -31,8 +32,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from genjax.autoregressive.network import levels_to_input
+from genjax import checks
+from genjax.autoregressive.levels import levels_to_input
 from genjax.metrics import bits_per_dim
+from genjax.model import Model
 
 
 def categorical_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
@@ -45,9 +48,7 @@ def categorical_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
     Returns:
       (...) negative log-probabilities in nats.
     """
-    if logits.shape[:-1] != jnp.shape(targets):
-        raise ValueError(f"targets must have shape {logits.shape[:-1]} (logits {logits.shape} "
-                         f"without the last axis), got {jnp.shape(targets)}")
+    checks.shape("targets", targets, jnp.shape(logits)[:-1])  # logits without the last axis
     log_z = jax.nn.logsumexp(logits, axis=-1)  # (...), stable log sum_k exp(logits_k)
     picked = jnp.take_along_axis(logits, jnp.asarray(targets)[..., None], axis=-1)[..., 0]
     return log_z - picked
@@ -69,11 +70,9 @@ def next_token_nll(logits: jax.Array, tokens: jax.Array, mask: jax.Array | None 
       (mean nll in nats per counted token, number of counted tokens).
     """
     B, L, _ = logits.shape
-    if tokens.shape != (B, L + 1):
-        raise ValueError(f"tokens must have shape (B, L + 1) = {(B, L + 1)}, got {tokens.shape}")
-    if mask is not None and jnp.shape(mask) != tokens.shape:
-        raise ValueError(f"mask must have the shape of tokens {tokens.shape}, got "
-                         f"{jnp.shape(mask)}")
+    checks.shape("tokens", tokens, (B, L + 1))
+    if mask is not None:
+        checks.same_shape("mask", mask, "tokens", tokens)
     nll = categorical_nll(logits, tokens[:, 1:])  # (B, L)
     if mask is None:
         w = jnp.ones_like(nll)
@@ -83,12 +82,14 @@ def next_token_nll(logits: jax.Array, tokens: jax.Array, mask: jax.Array | None 
     return jnp.sum(nll * w) / jnp.maximum(count, 1.0), count
 
 
-def next_token_loss(params: Any, batch: Any, key: jax.Array | None = None
+def next_token_loss(model: Model, batch: Any, key: jax.Array | None = None
                     ) -> tuple[jax.Array, dict]:
-    """The language-model loss for :func:`genjax.train.fit`.
+    """The language-model loss for :func:`genjax.train.fit`: mean next-token cross-entropy.
+
+        loss = -mean_{b,t} log softmax(model(x_{b,<=t}))[x_{b,t+1}]
 
     Args:
-      params: a model with ``params(tokens (B, L)) -> logits (B, L, V)`` (the
+      model: callable pytree, ``model(tokens (B, L) int) -> logits (B, L, V)``, causal (the
         :class:`~genjax.autoregressive.Transformer`).
       batch: (B, L + 1) int token windows, or a pair ``(tokens, mask)`` with mask (B, L + 1).
       key: unused.
@@ -98,7 +99,7 @@ def next_token_loss(params: Any, batch: Any, key: jax.Array | None = None
     """
     del key
     tokens, mask = batch if isinstance(batch, tuple | list) else (batch, None)
-    logits = params(tokens[:, :-1])  # (B, L, V)
+    logits = model(tokens[:, :-1])  # (B, L, V)
     loss, _ = next_token_nll(logits, tokens, mask)
     return loss, {"loss": loss, "bits_per_token": loss / math.log(2.0)}
 
@@ -113,22 +114,28 @@ def image_nll(logits: jax.Array, levels: jax.Array) -> jax.Array:
     Returns:
       (B,) nats per image.
     """
-    if levels.ndim != 4 or levels.shape[-1] != 1:
-        raise ValueError(f"levels must have shape (B, H, W, 1), got {levels.shape}")
+    checks.shape("levels", levels, ("B", "H", "W", 1))
     return jnp.sum(categorical_nll(logits, levels[..., 0]), axis=(1, 2))
 
 
-def pixelcnn_loss(params: Any, batch: jax.Array, key: jax.Array | None = None
+def pixelcnn_loss(model: Model, batch: jax.Array, key: jax.Array | None = None
                   ) -> tuple[jax.Array, dict]:
     """PixelCNN maximum likelihood: mean nats per pixel; bits/dim in the metrics.
 
+        loss = mean_b (-log p(x_b)) / (H W),   -log p(x) = sum_t nll(logits_t, x_t)
+
     Args:
-      params: a :class:`~genjax.autoregressive.network.PixelCNN` or ``GatedPixelCNN``.
+      model: callable pytree, ``model(x (B, H, W, 1) float) -> (B, H, W, K)`` logits, with
+        ``num_levels = K`` (a :class:`~genjax.autoregressive.PixelCNN` or
+        :class:`~genjax.autoregressive.GatedPixelCNN`).
       batch: (B, H, W, 1) int levels in {0 .. K-1}.
       key: unused.
+
+    Returns:
+      (mean nats per pixel, {"loss", "nll_nats" (per image), "bits_per_dim"}).
     """
     del key
-    logits = params(levels_to_input(batch, params.num_levels))  # (B, H, W, K)
+    logits = model(levels_to_input(batch, model.num_levels))  # (B, H, W, K)
     nll = image_nll(logits, batch)  # (B,)
     num_dims = math.prod(batch.shape[1:])
     mean = jnp.mean(nll)
@@ -136,16 +143,20 @@ def pixelcnn_loss(params: Any, batch: jax.Array, key: jax.Array | None = None
                              "bits_per_dim": bits_per_dim(mean, num_dims)}
 
 
-def wavenet_loss(params: Any, batch: jax.Array, key: jax.Array | None = None
+def wavenet_loss(model: Model, batch: jax.Array, key: jax.Array | None = None
                  ) -> tuple[jax.Array, dict]:
     """WaveNet maximum likelihood: mean nats per sample of the signal.
 
     Args:
-      params: a :class:`~genjax.autoregressive.network.WaveNet` with ``in_features = 1``.
+      model: callable pytree, ``model(x (B, T, 1) float) -> (B, T, K)`` logits, with
+        ``num_levels = K`` (a :class:`~genjax.autoregressive.WaveNet`, ``in_features = 1``).
       batch: (B, T) int levels in {0 .. K-1}.
       key: unused.
+
+    Returns:
+      (mean nats per sample, {"loss", "bits_per_sample"}).
     """
     del key
-    logits = params(levels_to_input(batch, params.num_levels)[..., None])  # (B, T, K)
+    logits = model(levels_to_input(batch, model.num_levels)[..., None])  # (B, T, K)
     nll = jnp.mean(categorical_nll(logits, batch))
     return nll, {"loss": nll, "bits_per_sample": nll / math.log(2.0)}

@@ -133,12 +133,9 @@ def run(quick: bool = False) -> list[Row]:
     b_batch, b_new = 4, (8 if quick else 32)
     b_prompt = prompt[:b_batch]
 
-    def log_prob_fn(tokens, model=model):
-        return jax.nn.log_softmax(model(tokens), axis=-1)
-
     case = f"beam K=4 B={b_batch} P={PROMPT} N={b_new}"
-    bt = time_jax(lambda p: decoding.beam_search(log_prob_fn, p, num_beams=4,
-                                                 max_new_tokens=b_new, length_penalty=1.0),
+    bt = time_jax(lambda p: decoding.beam_search(model, p, num_beams=4, max_new_tokens=b_new,
+                                                 length_penalty=1.0),
                   b_prompt, repeats=max(1, repeats // 2))
     bc = time_jax(lambda p: decoding.beam_search_cached(model, p, num_beams=4,
                                                         max_new_tokens=b_new,

@@ -46,13 +46,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
 from genjax.nn.mlp import MLP
-
-
-def _check_positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def causal_mask(length: int) -> jax.Array:
@@ -66,7 +61,7 @@ def causal_mask(length: int) -> jax.Array:
     Returns:
       (L, L) bool mask, True where attention is allowed.
     """
-    length = _check_positive("length", length)
+    length = checks.positive_int("length", length)
     return jnp.tril(jnp.ones((length, length), dtype=bool))
 
 
@@ -136,14 +131,14 @@ class MultiHeadAttention(nnx.Module):
         self, in_features: int, num_heads: int, *, rngs: nnx.Rngs,
         context_features: int | None = None,
     ):
-        in_features = _check_positive("in_features", in_features)
-        num_heads = _check_positive("num_heads", num_heads)
+        in_features = checks.positive_int("in_features", in_features)
+        num_heads = checks.positive_int("num_heads", num_heads)
         if in_features % num_heads:
             raise ValueError(
                 f"num_heads={num_heads} must divide in_features={in_features}"
             )
         kv_features = (in_features if context_features is None
-                       else _check_positive("context_features", context_features))
+                       else checks.positive_int("context_features", context_features))
         self.num_heads = num_heads
         self.head_dim = in_features // num_heads
         self.is_cross = context_features is not None
@@ -255,8 +250,8 @@ class TransformerBlock(nnx.Module):
         self, dim: int, num_heads: int, *, rngs: nnx.Rngs, mlp_ratio: int = 4,
         causal: bool = False, context_features: int | None = None,
     ):
-        dim = _check_positive("dim", dim)
-        mlp_ratio = _check_positive("mlp_ratio", mlp_ratio)
+        dim = checks.positive_int("dim", dim)
+        mlp_ratio = checks.positive_int("mlp_ratio", mlp_ratio)
         self.causal = bool(causal)
         self.norm_attn = nnx.LayerNorm(dim, rngs=rngs)
         self.attn = MultiHeadAttention(dim, num_heads, rngs=rngs)

@@ -103,24 +103,9 @@ def test_cached_beam_search_equals_uncached():
     model = HistoryModel(2.0 * jax.random.normal(jax.random.key(3), (5, 5)), 5, 12)
     prompt = jnp.array([[1, 2], [0, 4]])
     opts = dict(num_beams=3, max_new_tokens=5, eos_id=4, length_penalty=0.5)
-    s1, c1 = dec.beam_search(HistoryLogProbs(model), prompt, **opts)
+    s1, c1 = dec.beam_search(model, prompt, **opts)  # logits: normalised by log_softmax
     s2, c2 = dec.beam_search_cached(model, prompt, **opts)
     np.testing.assert_array_equal(np.asarray(s1), np.asarray(s2))
     np.testing.assert_allclose(np.asarray(c1), np.asarray(c2), rtol=1e-6)
     assert np.isfinite(np.asarray(c1)).all()
 
-
-class HistoryLogProbs:
-    """A hashable log_prob_fn over a HistoryModel (static under jit)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __call__(self, tokens):
-        return jax.nn.log_softmax(self.model(tokens), axis=-1)
-
-    def __hash__(self):
-        return 0
-
-    def __eq__(self, other):
-        return isinstance(other, HistoryLogProbs) and other.model is self.model

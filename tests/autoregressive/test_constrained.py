@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax.autoregressive import constrained as cst
 from genjax.autoregressive import decoding as dec
 from genjax.autoregressive import oracle
+from genjax.autoregressive.decoding import constrained as cst
 from genjax.testing import chi_square_test
 from tests.autoregressive.test_decoding import TableModel
 
@@ -97,7 +97,7 @@ def test_generate_with_constraint_matches_oracle_and_stays_in_language():
     rng = np.random.default_rng(0)
     g = rng.gumbel(size=(N, B, 4))
     prompt = np.zeros((B, 1), int)
-    got = np.asarray(dec.generate_from_noise(jnp.asarray(g), m, jnp.asarray(prompt),
+    got = np.asarray(dec.generate_from_noise(m, jnp.asarray(prompt), jnp.asarray(g),
                                              max_new_tokens=N, eos_id=EOS, constraint=aut,
                                              temperature=0.9))
     want = oracle.generate(g, m.np_next_logits, prompt, N, eos_id=EOS, temperature=0.9,

@@ -163,8 +163,8 @@ def test_sample_token_greedy_and_oracle_shared_noise():
     g = rng.gumbel(size=(32, 9))
     for opts in (dict(temperature=0.0), dict(temperature=0.8, top_p=0.7),
                  dict(temperature=1.0, top_k=4, min_p=0.1)):
-        got = dec.sample_token_from_noise(jnp.asarray(g, jnp.float32),
-                                          jnp.asarray(logits, jnp.float32), **opts)
+        got = dec.sample_token_from_noise(jnp.asarray(logits, jnp.float32),
+                                          jnp.asarray(g, jnp.float32), **opts)
         want = [oracle.sample_from_gumbel(g[i], logits[i], **opts) for i in range(32)]
         np.testing.assert_array_equal(np.asarray(got), want, err_msg=str(opts))
     greedy = dec.sample_token(jax.random.key(3), jnp.asarray(logits), temperature=0.0)
@@ -219,7 +219,7 @@ def test_generate_matches_oracle_on_shared_noise():
     prompt = rng.integers(0, 6, size=(B, 3))
     g = rng.gumbel(size=(N, B, 6))
     opts = dict(temperature=0.9, top_p=0.85, min_p=0.02)
-    got = dec.generate_from_noise(jnp.asarray(g), m, jnp.asarray(prompt), max_new_tokens=N,
+    got = dec.generate_from_noise(m, jnp.asarray(prompt), jnp.asarray(g), max_new_tokens=N,
                                   eos_id=5, **opts)
     want = oracle.generate(g, m.np_next_logits, prompt, N, eos_id=5, **opts)
     np.testing.assert_array_equal(np.asarray(got), want)

@@ -8,7 +8,6 @@ import pytest
 from flax import nnx
 
 from genjax import autoregressive
-from genjax.autoregressive import network
 from genjax.autoregressive import oracle_network as oracle
 from genjax.testing import assert_close_to_oracle
 
@@ -58,7 +57,7 @@ def _pixel_dependence(model, x):
 
 def test_conv_masks():
     # the raster-order predicates of the oracle, on a 5x5 kernel centred at (2, 2)
-    for mask_type in network.MASK_TYPES:
+    for mask_type in autoregressive.MASK_TYPES:
         expected = np.array([[oracle._allowed(mask_type, 2, 2, r, s) for s in range(5)]
                              for r in range(5)], np.float32)
         np.testing.assert_array_equal(autoregressive.conv_mask(5, mask_type), expected)
@@ -71,7 +70,7 @@ def _normal(shape, seed=0):
 
 def test_masked_conv_matches_oracle(x64):
     x = _normal((2, 4, 5, 3))
-    for mask_type in network.MASK_TYPES:
+    for mask_type in autoregressive.MASK_TYPES:
         conv = autoregressive.MaskedConv2d(3, 2, 3, mask_type, rngs=_rngs(4))
         conv.bias[...] = jnp.array([0.5, -0.25])  # a nonzero bias is part of the check
         expected = oracle.masked_conv2d(x, _np(conv.kernel), _np(conv.bias), mask_type)
@@ -126,8 +125,10 @@ def test_pixelcnn_causality_and_blind_spot(nets, x64):
     centre = jax.jit(jax.grad(lambda m, x: m(x)[0, 2, 2, 0], argnums=1))
     jac_a, jac_b = centre(a, x)[0, :, :, 0], centre(b, x)[0, :, :, 0]
     assert jac_a[2, 2] == 0 and jac_b[2, 2] != 0
-    np.testing.assert_array_equal(np.asarray(jac_a[1:4, 1:4]) != 0, network.conv_mask(3, "A") > 0)
-    np.testing.assert_array_equal(np.asarray(jac_b[1:4, 1:4]) != 0, network.conv_mask(3, "B") > 0)
+    np.testing.assert_array_equal(np.asarray(jac_a[1:4, 1:4]) != 0,
+                                  autoregressive.conv_mask(3, "A") > 0)
+    np.testing.assert_array_equal(np.asarray(jac_b[1:4, 1:4]) != 0,
+                                  autoregressive.conv_mask(3, "B") > 0)
 
 
 def test_wavenet_causality_and_receptive_field(nets, x64):
@@ -156,23 +157,35 @@ def test_made_is_autoregressive_by_jacobian():
 
 def test_pixelcnn_sampler_on_injected_noise(nets):
     model = nets["gated"]
-    gumbel = np.random.default_rng(2).gumbel(size=(4, 4, 3, K)).astype(np.float32)
-    levels = network.pixelcnn_sample_from_noise(model, gumbel)  # (3, 4, 4, 1)
+    gumbel = np.random.default_rng(2).gumbel(size=(3, 4, 4, K)).astype(np.float32)
+    canvas = np.zeros((3, 4, 4, 1), np.int32)
+    levels = autoregressive.pixelcnn_sample_from_noise(model, canvas, gumbel)  # (3, 4, 4, 1)
     assert levels.shape == (3, 4, 4, 1) and levels.dtype == jnp.int32
     # by causality the logits of the finished image at pixel t are the ones pixel t was
     # drawn from, so every pixel must be the Gumbel-max of them with its own noise
-    logits = _apply(model, network.levels_to_input(levels, K))  # (3, 4, 4, K)
-    redraw = np.argmax(np.asarray(logits) + gumbel.transpose(2, 0, 1, 3), axis=-1)
+    logits = _apply(model, autoregressive.levels_to_input(levels, K))  # (3, 4, 4, K)
+    redraw = np.argmax(np.asarray(logits) + gumbel, axis=-1)
     np.testing.assert_array_equal(redraw, levels[..., 0])
     assert 0 <= int(levels.min()) and int(levels.max()) < K
+    # completion from raster index 6: the first 6 pixels are kept from the canvas, the
+    # others are again the Gumbel-max of the finished image's logits
+    given = (np.arange(16).reshape(4, 4) % K).astype(np.int32)[None, :, :, None]
+    done = autoregressive.pixelcnn_sample_from_noise(model, np.repeat(given, 3, 0), gumbel,
+                                                     start=6)
+    flat = np.asarray(done).reshape(3, 16)
+    np.testing.assert_array_equal(flat[:, :6], np.repeat(given.reshape(1, 16)[:, :6], 3, 0))
+    logits = _apply(model, autoregressive.levels_to_input(done, K))
+    redraw = np.argmax(np.asarray(logits) + gumbel, axis=-1).reshape(3, 16)
+    np.testing.assert_array_equal(redraw[:, 6:], flat[:, 6:])
 
 
 def test_wavenet_sampler_on_injected_noise(nets):
     model = nets["wavenet"]
-    gumbel = np.random.default_rng(3).gumbel(size=(10, 3, K)).astype(np.float32)
-    seq = network.wavenet_sample_from_noise(model, gumbel, temperature=0.5)  # (3, 10)
-    logits = _apply(model, network.levels_to_input(seq, K)[..., None])  # (3, 10, K)
-    redraw = np.argmax(np.asarray(logits) / 0.5 + gumbel.transpose(1, 0, 2), axis=-1)
+    gumbel = np.random.default_rng(3).gumbel(size=(3, 10, K)).astype(np.float32)
+    seq = autoregressive.wavenet_sample_from_noise(model, np.zeros((3, 10), np.int32), gumbel,
+                                                   temperature=0.5)  # (3, 10)
+    logits = _apply(model, autoregressive.levels_to_input(seq, K)[..., None])  # (3, 10, K)
+    redraw = np.argmax(np.asarray(logits) / 0.5 + gumbel, axis=-1)
     np.testing.assert_array_equal(redraw, seq)
 
 

@@ -64,7 +64,7 @@ def test_verify_matches_oracle_on_shared_noise():
     u = rng.uniform(size=(n, k))
     g = rng.gumbel(size=(n, k + 1, v))
     toks, num = jax.vmap(dec.speculative_verify_from_noise)(
-        *(jnp.asarray(a) for a in (u, g, x, q, p)))
+        *(jnp.asarray(a) for a in (x, q, p, u, g)))
     toks, num = np.asarray(toks), np.asarray(num)
     for i in range(n):
         want, n_acc = oracle.speculative_verify(u[i], g[i], x[i], q[i], p[i])

@@ -63,6 +63,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import checks
+
 __all__ = [
     "Automaton",
     "from_regex",
@@ -346,8 +348,8 @@ def _check_vocabulary(vocabulary: Sequence[str], eos_id: int | None) -> list[str
     vocabulary = list(vocabulary)
     if not vocabulary or not all(isinstance(t, str) for t in vocabulary):
         raise ValueError("vocabulary must be a non-empty sequence of strings (id -> text)")
-    if eos_id is not None and not 0 <= eos_id < len(vocabulary):
-        raise ValueError(f"eos_id must be in [0, {len(vocabulary)}), got {eos_id}")
+    if eos_id is not None:
+        checks.int_in_range("eos_id", eos_id, 0, len(vocabulary) - 1)
     return vocabulary
 
 

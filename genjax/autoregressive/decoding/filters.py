@@ -1,0 +1,352 @@
+"""Logit filters and the one-token sampler: each exact to the distribution it claims.
+
+* :func:`temperature` -- ``softmax(l / T)``; ``T = 0`` is greedy (argmax, lowest id on ties);
+* :func:`top_k_filter` -- the ``k`` most probable tokens;
+* :func:`top_p_filter` -- nucleus sampling (Holtzman et al. 2020): the smallest top set of
+  mass ``>= p``;
+* :func:`min_p_filter` -- min-p sampling (Nguyen et al. 2024): ``pi_v >= min_p max_u pi_u``;
+* :func:`filter_logits` composes them; :func:`sample_token` draws from the result and
+  :func:`sample_token_from_noise` is its deterministic step on given Gumbels.
+
+Conventions (DESIGN.md): removed logits are set to ``jnp.finfo(dtype).min``, never
+``-inf * mask``; top-p keeps the smallest set of most probable tokens whose mass reaches
+``p``, the boundary token included, never empty; ties in probability are broken by lower
+token id (top-k likewise).
+
+Sampling is the Gumbel-max trick (Gumbel 1954; Maddison et al. 2014),
+``x = argmax_v (l_v + g_v)`` with ``g_v ~ Gumbel(0, 1)`` i.i.d., which draws ``x`` with
+probability ``softmax(l)_x``; the Gumbels are an argument of
+:func:`sample_token_from_noise`, so tests share noise with the NumPy oracle
+(:mod:`genjax.autoregressive.oracle`).
+
+The order of the filters in :func:`filter_logits` is temperature, top-k, top-p, min-p
+(Hugging Face's order of its logits warpers). Temperature comes first so that the
+mass-based filters (top-p, min-p) act on the distribution that is actually sampled: with
+``T = 0.5`` a nucleus of mass 0.9 is a nucleus of the sharpened distribution. Top-k is
+unaffected by the order (temperature keeps the ranking); top-p after top-k takes the
+nucleus of the renormalised top-k distribution; min-p last compares with the largest
+surviving probability, which every filter keeps.
+
+References:
+  Holtzman et al. (2020), "The curious case of neural text degeneration", ICLR, eq. 3.
+  Nguyen et al. (2024), "Turning up the heat: min-p sampling for creative and coherent
+    LLM outputs".
+  Maddison, Tarlow & Minka (2014), "A* sampling", NeurIPS (the Gumbel-max trick).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from genjax import checks
+
+__all__ = [
+    "temperature",
+    "top_k_filter",
+    "top_p_filter",
+    "min_p_filter",
+    "filter_logits",
+    "sample_token",
+    "sample_token_from_noise",
+    "sampling_options",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Argument checks (trace time): the options select the program, so they are Python numbers
+# ---------------------------------------------------------------------------------------
+
+
+def _static_number(name: str, value: Any) -> float:
+    if not checks.is_concrete(value):
+        raise ValueError(f"{name} must be a Python number (it is static: it selects the "
+                         "compiled program), got a traced value")
+    return float(value)
+
+
+def sampling_options(temperature: float = 1.0, top_k: int | None = None,
+                     top_p: float | None = None, min_p: float | None = None) -> dict:
+    """The checked options of :func:`filter_logits` as a dict of Python numbers.
+
+    Raises ``ValueError`` naming the option unless ``temperature >= 0`` (finite),
+    ``top_k >= 1`` (an integer), ``0 < top_p <= 1`` and ``0 <= min_p <= 1`` (each of the
+    last three may be None: off).
+    """
+    temperature = _static_number("temperature", checks.nonnegative("temperature", temperature))
+    if top_k is not None:
+        top_k = checks.positive_int("top_k", top_k)
+    if top_p is not None:
+        top_p = _static_number("top_p", checks.probability("top_p", top_p, low_open=True))
+    if min_p is not None:
+        min_p = _static_number("min_p", checks.probability("min_p", min_p))
+    return dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
+
+
+def _check_logits(logits: Any) -> jax.Array:
+    checks.floating("logits", logits)
+    if jnp.ndim(logits) < 1 or jnp.shape(logits)[-1] < 1:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got "
+                         f"{jnp.shape(logits)}")
+    return jnp.asarray(logits)
+
+
+def _removed(dtype: Any) -> jax.Array:
+    """The value of a removed logit (DESIGN.md): finite, so no inf - inf or 0 * inf NaN."""
+    return jnp.asarray(jnp.finfo(dtype).min, dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Filters: (..., V) logits -> (..., V) logits, removed entries = finfo.min
+# ---------------------------------------------------------------------------------------
+
+
+# Each filter is a thin Python function that checks its argument and skips no-ops, around
+# one jitted kernel whose parameter (T, k, p, min_p) is traced: one compilation per
+# shape, whatever the values.
+
+
+@jax.jit
+def _temperature_kernel(logits: jax.Array, t: jax.Array) -> jax.Array:
+    shifted = logits - jnp.max(logits, axis=-1, keepdims=True)  # <= 0
+    return jnp.maximum(shifted / t.astype(logits.dtype), _removed(logits.dtype))
+
+
+@jax.jit
+def _greedy_kernel(logits: jax.Array) -> jax.Array:
+    best = jnp.argmax(logits, axis=-1)  # first maximum = lowest id
+    ids = jnp.arange(logits.shape[-1]).reshape((1,) * (logits.ndim - 1) + (-1,))
+    keep = ids == best[..., None]  # (..., V)
+    return jnp.where(keep, jnp.zeros_like(logits), _removed(logits.dtype))
+
+
+def temperature(logits: jax.Array, t: float) -> jax.Array:
+    """Temperature scaling, ``softmax(l / T)``; ``T = 0`` is the greedy limit.
+
+        l'_v = (l_v - max_u l_u) / T                   (T > 0)
+        l'_v = 0 if v = argmax l (lowest id on ties), finfo.min otherwise   (T = 0)
+
+    The shift by the maximum leaves the distribution unchanged and keeps the result
+    finite for any ``T > 0`` (logits of 1e4 at T = 1e-40 would overflow otherwise);
+    results are clamped at ``finfo.min``.
+
+    Args:
+      logits: (..., V) floating.
+      t: temperature T >= 0 (a Python float).
+
+    Returns:
+      (..., V) logits of the same dtype.
+    """
+    logits = _check_logits(logits)
+    t = sampling_options(temperature=t)["temperature"]
+    if t == 0.0:
+        return _greedy_kernel(logits)
+    return _temperature_kernel(logits, jnp.asarray(t, jnp.float32))
+
+
+_scale = temperature  # the function, for callers whose argument is named temperature
+
+
+def _keep_top(logits: jax.Array, sorted_desc: jax.Array, count: jax.Array) -> jax.Array:
+    """Mask of the ``count`` largest logits, ties broken by lower id.
+
+    Args:
+      logits: (..., V); sorted_desc: (..., V) the same values in descending order;
+      count: (..., 1) int in [1, V].
+
+    The kept set is {v : l_v > thr} plus the lowest-id tokens with l_v = thr, as many as
+    needed, where thr is the count-th largest value: a sort of the values, no argsort.
+    """
+    thr = jnp.take_along_axis(sorted_desc, count - 1, axis=-1)  # (..., 1)
+    greater = logits > thr  # (..., V)
+    equal = logits == thr  # (..., V)
+    num_greater = jnp.sum(greater, axis=-1, keepdims=True)  # (..., 1)
+    tie_rank = jnp.cumsum(equal, axis=-1)  # 1-based rank among the ties, by id
+    return greater | (equal & (tie_rank <= count - num_greater))
+
+
+def _sorted_desc(logits: jax.Array) -> jax.Array:
+    return -jnp.sort(-logits, axis=-1)  # (..., V) values, descending
+
+
+@jax.jit
+def _top_k_kernel(logits: jax.Array, k: jax.Array) -> jax.Array:
+    count = jnp.full((*logits.shape[:-1], 1), k, dtype=jnp.int32)  # (..., 1)
+    keep = _keep_top(logits, _sorted_desc(logits), count)
+    return jnp.where(keep, logits, _removed(logits.dtype))
+
+
+def top_k_filter(logits: jax.Array, k: int) -> jax.Array:
+    """Keep the ``k`` largest logits (ties broken by lower token id), remove the rest.
+
+    Args:
+      logits: (..., V) floating.
+      k: integer >= 1; ``k >= V`` keeps everything.
+
+    Returns:
+      (..., V): ``logits`` where kept, ``finfo(dtype).min`` elsewhere.
+    """
+    logits = _check_logits(logits)
+    k = checks.positive_int("k", k)
+    if k >= logits.shape[-1]:
+        return logits
+    return _top_k_kernel(logits, jnp.asarray(k, jnp.int32))
+
+
+@jax.jit
+def _top_p_kernel(logits: jax.Array, p: jax.Array) -> jax.Array:
+    work = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+    sorted_desc = _sorted_desc(work)  # (..., V)
+    w = jnp.exp(sorted_desc - sorted_desc[..., :1])  # unnormalised probabilities, w_(1) = 1
+    total = jnp.sum(w, axis=-1, keepdims=True)  # (..., 1)
+    before = jnp.cumsum(w, axis=-1) - w  # mass strictly before each sorted token
+    count = jnp.sum(before < p.astype(work.dtype) * total, axis=-1, keepdims=True)  # >= 1
+    keep = _keep_top(work, sorted_desc, count.astype(jnp.int32))
+    return jnp.where(keep, logits, _removed(logits.dtype))
+
+
+def top_p_filter(logits: jax.Array, p: float) -> jax.Array:
+    """Nucleus filter (Holtzman et al. 2020, eq. 3): the smallest top set of mass >= p.
+
+    With the tokens sorted by decreasing probability (ties: lower id first),
+    ``pi_(1) >= pi_(2) >= ...``, token ``(i)`` is kept iff the mass *before* it is below p:
+
+        keep (i)  <=>  sum_{j < i} pi_(j) < p
+
+    so the boundary token that makes the mass reach ``p`` is kept, the token ``(1)`` always
+    is (never empty), and when ``p`` equals a cumulative sum exactly the set stops there.
+    ``p = 1`` keeps every token (returns ``logits`` unchanged). Probabilities are
+    computed in at least float32, unnormalised (``exp(l - max)``) against ``p * total``.
+
+    Args:
+      logits: (..., V) floating.
+      p: the nucleus mass in (0, 1].
+
+    Returns:
+      (..., V): ``logits`` where kept, ``finfo(dtype).min`` elsewhere.
+    """
+    logits = _check_logits(logits)
+    p = sampling_options(top_p=p)["top_p"]
+    if p >= 1.0:
+        return logits
+    return _top_p_kernel(logits, jnp.asarray(p, jnp.float32))
+
+
+@jax.jit
+def _min_p_kernel(logits: jax.Array, log_min_p: jax.Array) -> jax.Array:
+    shifted = logits - jnp.max(logits, axis=-1, keepdims=True)  # log(pi_v / pi_max) <= 0
+    keep = shifted >= log_min_p.astype(logits.dtype)
+    return jnp.where(keep, logits, _removed(logits.dtype))
+
+
+def min_p_filter(logits: jax.Array, min_p: float) -> jax.Array:
+    """Min-p filter (Nguyen et al. 2024): keep tokens with ``pi_v >= min_p * max_u pi_u``.
+
+    In log space, ``l_v - max_u l_u >= log(min_p)`` (no normalisation needed). ``min_p = 0``
+    keeps everything; the most probable token is always kept.
+
+    Args:
+      logits: (..., V) floating.
+      min_p: in [0, 1].
+
+    Returns:
+      (..., V): ``logits`` where kept, ``finfo(dtype).min`` elsewhere.
+    """
+    logits = _check_logits(logits)
+    min_p = sampling_options(min_p=min_p)["min_p"]
+    if min_p == 0.0:
+        return logits
+    return _min_p_kernel(logits, jnp.asarray(math.log(min_p), jnp.float32))
+
+
+def filter_logits(logits: jax.Array, *, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None, min_p: float | None = None) -> jax.Array:
+    """The logits of the distribution :func:`sample_token` draws from.
+
+    Order: temperature, top-k, top-p, min-p (module docstring says why). With
+    ``temperature = 0`` only the argmax survives.
+
+    Args:
+      logits: (..., V) floating.
+      temperature: T >= 0.
+      top_k, top_p, min_p: filters, each optional (None = off).
+
+    Returns:
+      (..., V) logits; removed entries ``finfo(dtype).min``.
+    """
+    options = sampling_options(temperature, top_k, top_p, min_p)
+    top_k, top_p, min_p = options["top_k"], options["top_p"], options["min_p"]
+    out = _scale(logits, options["temperature"])
+    if options["temperature"] == 0.0:
+        return out
+    if top_k is not None:
+        out = top_k_filter(out, top_k)
+    if top_p is not None:
+        out = top_p_filter(out, top_p)
+    if min_p is not None:
+        out = min_p_filter(out, min_p)
+    return out
+
+
+def sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *,
+                            temperature: float = 1.0, top_k: int | None = None,
+                            top_p: float | None = None, min_p: float | None = None
+                            ) -> jax.Array:
+    """The deterministic sampling step: ``argmax_v (l'_v + g_v)`` (Gumbel-max).
+
+    The noise twin of :func:`sample_token`: its arguments without the key, then the noise
+    (``sample_token(key, logits)`` draws ``gumbel = jax.random.gumbel(key, logits.shape)``).
+    ``temperature = 0`` returns ``argmax_v l_v`` exactly (lowest id on ties), ignoring
+    ``gumbel`` and the other filters (which all keep the argmax).
+
+    Args:
+      logits: (..., V) floating.
+      gumbel: (..., V) standard Gumbel noise.
+      temperature, top_k, top_p, min_p: as in :func:`filter_logits`.
+
+    Returns:
+      (...,) int32 token ids.
+    """
+    logits = _check_logits(logits)
+    if sampling_options(temperature, top_k, top_p, min_p)["temperature"] == 0.0:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    if gumbel.shape != logits.shape:
+        raise ValueError(f"gumbel must have the shape of logits {logits.shape}, "
+                         f"got {gumbel.shape}")
+    filtered = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                             min_p=min_p)
+    # a removed logit (finfo.min) plus any finite Gumbel stays far below every kept one
+    return jnp.argmax(filtered + gumbel.astype(filtered.dtype), axis=-1).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("temperature", "top_k", "top_p", "min_p"))
+def sample_token(key: jax.Array, logits: jax.Array, *, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None,
+                 min_p: float | None = None) -> jax.Array:
+    """Draw one token per row from the filtered distribution.
+
+        x ~ softmax(filter(l))   with filter = min-p o top-p o top-k o temperature
+
+    Args:
+      key: a JAX key.
+      logits: (..., V) floating.
+      temperature: T >= 0; 0 is greedy (exactly argmax, no division by 0).
+      top_k: keep the k most probable (ties: lower id), or None.
+      top_p: nucleus mass in (0, 1], or None.
+      min_p: in [0, 1], or None.
+
+    Returns:
+      (...,) int32 token ids.
+
+    Example:
+      >>> sample_token(jax.random.key(0), logits, temperature=0.8, top_p=0.9)
+    """
+    logits = _check_logits(logits)
+    gumbel = jax.random.gumbel(key, logits.shape, jnp.promote_types(logits.dtype,
+                                                                      jnp.float32))
+    return sample_token_from_noise(logits, gumbel, temperature=temperature, top_k=top_k,
+                                   top_p=top_p, min_p=min_p)

@@ -1,0 +1,270 @@
+"""``generate``: sampling continuations with a KV cache, in one compiled ``lax.while_loop``.
+
+For a batch of prompts ``x_{1..P}`` the loop draws, for ``t = 0 .. N - 1``,
+
+    x_{P+t+1} ~ softmax(filter(mask(l_t))),    l_t = model(x_{<=P+t})_{P+t}
+
+where ``filter`` is :func:`~genjax.autoregressive.decoding.filter_logits` (temperature,
+top-k, top-p, min-p; temperature 0 is greedy) and ``mask`` removes the tokens a
+:class:`~genjax.autoregressive.decoding.constrained.Automaton` forbids (constrained
+decoding; its law is discussed in :mod:`~genjax.autoregressive.decoding.constrained`).
+The logits come from the model's KV cache: one prefill ``model.decode(prompt, cache, 0)``,
+then one ``model.decode(x_t, cache, P + t - 1)`` a step (``use_cache=False`` recomputes the
+whole causal forward pass instead: the reference the tests hold the cache to). A sequence
+that emits ``eos_id`` emits ``pad_id`` afterwards; the loop stops when every sequence has
+(the ``while_loop`` of flax's lm1b sampler, its state one commented tuple).
+
+Noise is injectable: step ``t`` samples by Gumbel-max with the Gumbels ``g_t`` (B, V);
+:func:`generate` draws ``g_t = jax.random.gumbel(fold_in(key, t), (B, V))`` inside the
+loop, :func:`generate_from_noise` takes them all as an argument (the tests share them with
+the NumPy oracle, :func:`genjax.autoregressive.oracle.generate`).
+
+The model is a traced argument (:func:`genjax.model.model_jit`): new weights of the same
+shapes reuse the compiled loop; the sampling options are static (each setting is its own
+program).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from genjax import checks
+from genjax.autoregressive.decoding import constrained as cst
+from genjax.autoregressive.decoding.filters import (
+    _removed,
+    sample_token_from_noise,
+    sampling_options,
+)
+from genjax.autoregressive.decoding.interface import (
+    _check_context,
+    _check_prompt,
+    _token_id,
+    _vocab_size_of,
+)
+from genjax.model import Model, model_jit
+
+__all__ = ["generate", "generate_from_noise"]
+
+
+def _generate_loop(model: Model, prompt: jax.Array, noise_fn: Callable, *,
+                   max_new_tokens: int, temperature: float, top_k, top_p, min_p,
+                   eos_id, pad_id, constraint, completable_table, use_cache: bool):
+    """The decoding loop shared by :func:`generate` and :func:`generate_from_noise`."""
+    B, P = prompt.shape
+    N = max_new_tokens
+    L = P + N
+
+    def pick(t, logits, done, state):
+        """One deterministic step: mask, filter, sample with the noise of step t."""
+        logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))  # (B, V)
+        masked = logits
+        if constraint is not None:
+            allowed = cst.allowed_tokens(constraint, state, completable_table[N - 1 - t],
+                                         eos_id)  # (B, V): r = N - t slots left now
+            masked = jnp.where(allowed, logits, _removed(logits.dtype))
+        token = sample_token_from_noise(masked, noise_fn(t), temperature=temperature,
+                                        top_k=top_k, top_p=top_p, min_p=min_p)  # (B,)
+        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1),
+                                       token[:, None], axis=-1)[:, 0]  # log p_model(x_t)
+        if eos_id is not None:  # after EOS: pad, log-prob 0, automaton frozen
+            token = jnp.where(done, pad_id, token)
+            log_prob = jnp.where(done, 0.0, log_prob)
+            done = done | (token == eos_id)
+        if constraint is not None:
+            state = jnp.where(done & (token != eos_id), state,
+                              cst.advance(constraint, state, token, eos_id))
+        return token, log_prob, done, state
+
+    done0 = jnp.zeros((B,), bool)
+    state0 = jnp.broadcast_to(constraint.start, (B,)).astype(jnp.int32) if constraint \
+        is not None else jnp.zeros((B,), jnp.int32)
+    if use_cache:
+        cache = model.init_cache(B, L)
+        logits, cache = model.decode(prompt, cache, jnp.asarray(0, jnp.int32))  # prefill
+        buffer = None
+    else:
+        cache = None
+        buffer = jnp.concatenate([prompt, jnp.zeros((B, N), jnp.int32)], axis=1)  # (B, L)
+        logits = model(buffer)
+    token, log_prob, done, state = pick(0, logits[:, P - 1], done0, state0)
+    tokens = jnp.zeros((B, N), jnp.int32).at[:, 0].set(token)
+    log_probs = jnp.zeros((B, N), logits.dtype).at[:, 0].set(log_prob)
+    if buffer is not None:
+        buffer = buffer.at[:, P].set(token)
+
+    # loop state: step t (next token to emit), emitted tokens (B, N), their log-probs
+    # (B, N), last token, per-sequence done flags, automaton states, KV cache / buffer
+    def cond(carry):
+        t, _, _, _, done, _, _ = carry
+        return (t < N) & ~jnp.all(done)
+
+    def body(carry):
+        t, tokens, log_probs, last, done, state, memory = carry
+        if use_cache:  # feed the last token at absolute position P + t - 1
+            step_logits, memory = model.decode(last[:, None], memory, P + t - 1)
+            step_logits = step_logits[:, 0]  # (B, V)
+        else:  # recompute the whole (causal) forward pass; future pads are not seen
+            step_logits = jax.lax.dynamic_index_in_dim(model(memory), P + t - 1, axis=1,
+                                                       keepdims=False)  # (B, V)
+        token, log_prob, done, state = pick(t, step_logits, done, state)
+        tokens = jax.lax.dynamic_update_index_in_dim(tokens, token, t, axis=1)
+        log_probs = jax.lax.dynamic_update_index_in_dim(log_probs, log_prob, t, axis=1)
+        if not use_cache:
+            memory = jax.lax.dynamic_update_index_in_dim(memory, token, P + t, axis=1)
+        return t + 1, tokens, log_probs, token, done, state, memory
+
+    memory = cache if use_cache else buffer
+    carry = (jnp.asarray(1, jnp.int32), tokens, log_probs, token, done, state, memory)
+    _, tokens, log_probs, _, done, _, _ = jax.lax.while_loop(cond, body, carry)
+    if eos_id is not None:  # sequences all done early: the untouched tail is padding
+        emitted = jnp.arange(N)[None, :] <= _first_index(tokens, eos_id)[:, None]  # (B, N)
+        tokens = jnp.where(emitted, tokens, pad_id)
+        log_probs = jnp.where(emitted, log_probs, 0.0)
+    return tokens, log_probs
+
+
+def _first_index(tokens: jax.Array, eos_id: int) -> jax.Array:
+    """Index of the first EOS per row (N where none): (B, N) -> (B,)."""
+    N = tokens.shape[1]
+    is_eos = tokens == eos_id
+    return jnp.where(jnp.any(is_eos, axis=1), jnp.argmax(is_eos, axis=1), N)
+
+
+_STATIC = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "eos_id", "pad_id",
+           "use_cache", "return_log_probs")
+
+
+@functools.partial(model_jit, static_argnames=_STATIC)
+def _generate_jit(key, model, prompt, constraint, completable_table, *, max_new_tokens,
+                  temperature, top_k, top_p, min_p, eos_id, pad_id, use_cache,
+                  return_log_probs):
+    B, V = prompt.shape[0], _vocab_size_of(model)
+
+    def noise_fn(t):  # a fresh Gumbel draw per step, from fold_in(key, t)
+        return jax.random.gumbel(jax.random.fold_in(key, t), (B, V), jnp.float32)
+
+    tokens, log_probs = _generate_loop(
+        model, prompt, noise_fn, max_new_tokens=max_new_tokens, temperature=temperature,
+        top_k=top_k, top_p=top_p, min_p=min_p, eos_id=eos_id, pad_id=pad_id,
+        constraint=constraint, completable_table=completable_table, use_cache=use_cache)
+    return (tokens, log_probs) if return_log_probs else tokens
+
+
+@functools.partial(model_jit, static_argnames=_STATIC)
+def _generate_noise_jit(model, prompt, gumbels, constraint, completable_table, *,
+                        max_new_tokens, temperature, top_k, top_p, min_p, eos_id, pad_id,
+                        use_cache, return_log_probs):
+    tokens, log_probs = _generate_loop(
+        model, prompt, lambda t: gumbels[t], max_new_tokens=max_new_tokens,
+        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, eos_id=eos_id,
+        pad_id=pad_id, constraint=constraint, completable_table=completable_table,
+        use_cache=use_cache)
+    return (tokens, log_probs) if return_log_probs else tokens
+
+
+def _prepare(model, prompt, max_new_tokens, temperature, top_k, top_p, min_p, eos_id,
+             pad_id, constraint, use_cache, return_log_probs):
+    """Checks every argument; returns the prompt, the completability table, the statics."""
+    V = _vocab_size_of(model)
+    prompt = _check_prompt(prompt, V)
+    N = checks.positive_int("max_new_tokens", max_new_tokens)
+    eos_id = _token_id("eos_id", eos_id, V)
+    pad_id = _token_id("pad_id", pad_id, V)
+    if pad_id is None:
+        pad_id = 0 if eos_id is None else eos_id
+    _check_context(model, prompt.shape[1], N)
+    table = None
+    if constraint is not None:
+        if not isinstance(constraint, cst.Automaton):
+            raise ValueError(f"constraint must be a constrained.Automaton, got {constraint!r}")
+        if constraint.vocab_size != V:
+            raise ValueError(f"constraint has {constraint.vocab_size} token columns, the "
+                             f"model's vocabulary {V}")
+        reach = cst.completable(constraint, N, eos_id=eos_id)
+        if not reach[N, int(constraint.start)]:
+            raise ValueError(f"constraint: no string of the language fits in "
+                             f"max_new_tokens={N} tokens")
+        table = jnp.asarray(reach)
+    statics = dict(max_new_tokens=N, eos_id=eos_id, pad_id=pad_id, use_cache=bool(use_cache),
+                   return_log_probs=bool(return_log_probs),
+                   **sampling_options(temperature, top_k, top_p, min_p))
+    return prompt, table, statics
+
+
+def generate(key: jax.Array, model: Model, prompt: jax.Array, *, max_new_tokens: int,
+             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             min_p: float | None = None, eos_id: int | None = None,
+             pad_id: int | None = None, constraint: cst.Automaton | None = None,
+             use_cache: bool = True, return_log_probs: bool = False
+             ) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """Sample continuations of a batch of prompts, with a KV cache, in one compiled loop.
+
+    Prefill: one ``model.decode(prompt, cache, 0)``; then each step samples
+    ``x_t ~ softmax(filter(mask(l_t)))`` (:func:`~genjax.autoregressive.decoding.sample_token`)
+    and feeds ``x_t`` back with ``model.decode(x_t, cache, P + t)``. Everything runs in one
+    ``lax.while_loop`` that stops when every sequence has emitted ``eos_id`` (or after
+    ``max_new_tokens``).
+
+    Args:
+      key: a JAX key; step ``t`` draws its Gumbels ``(B, V)`` float32 from
+        ``fold_in(key, t)`` (:func:`generate_from_noise` takes them instead).
+      model: callable pytree with the decoding interface
+        (:mod:`~genjax.autoregressive.decoding.interface`): ``model(tokens (B, L)) ->
+        logits (B, L, V)``, ``init_cache``, ``decode``, ``vocab_size``, ``max_len``; e.g. a
+        :class:`~genjax.autoregressive.Transformer`. Traced: new weights of the same
+        shapes reuse the compiled loop.
+      prompt: (B, P) int token ids in [0, V).
+      max_new_tokens: N >= 1; ``P + N <= model.max_len``.
+      temperature: T >= 0 (0 = greedy).
+      top_k, top_p, min_p: filters (:func:`~genjax.autoregressive.decoding.filter_logits`).
+      eos_id: end-of-sequence id; a sequence that emitted it emits ``pad_id`` afterwards.
+      pad_id: the padding id after EOS (default ``eos_id``).
+      constraint: a :class:`~genjax.autoregressive.decoding.constrained.Automaton`; tokens
+        that leave the language or cannot complete it in the remaining steps are masked
+        (see :mod:`~genjax.autoregressive.decoding.constrained` for what is guaranteed).
+      use_cache: False recomputes the full forward pass each step (the reference the tests
+        hold the cached loop to).
+      return_log_probs: also return ``log p_model(x_t | x_<t)`` (the model's own
+        temperature-1 log-probabilities of the emitted tokens, 0 after EOS).
+
+    Returns:
+      (B, N) int32 new tokens, or ``(tokens, log_probs (B, N) float32)``.
+
+    Example:
+      >>> model = Transformer(97, 64, 32, 4, 2, rngs=nnx.Rngs(0))
+      >>> generate(jax.random.key(0), model, prompt, max_new_tokens=16, top_p=0.9)
+    """
+    prompt, table, statics = _prepare(model, prompt, max_new_tokens, temperature, top_k,
+                                      top_p, min_p, eos_id, pad_id, constraint, use_cache,
+                                      return_log_probs)
+    return _generate_jit(key, model, prompt, constraint, table, **statics)
+
+
+def generate_from_noise(model: Model, prompt: jax.Array, gumbels: jax.Array, *,
+                        max_new_tokens: int, temperature: float = 1.0,
+                        top_k: int | None = None, top_p: float | None = None,
+                        min_p: float | None = None, eos_id: int | None = None,
+                        pad_id: int | None = None, constraint: cst.Automaton | None = None,
+                        use_cache: bool = True, return_log_probs: bool = False
+                        ) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """:func:`generate` on given noise: ``gumbels`` (N, B, V), row ``t`` for step ``t``.
+
+    ``generate(key, ...)`` equals ``generate_from_noise(..., gumbels)`` with
+    ``gumbels[t] = jax.random.gumbel(jax.random.fold_in(key, t), (B, V))``.
+
+    Args:
+      model, prompt: as :func:`generate`.
+      gumbels: (max_new_tokens, B, V) standard Gumbel noise.
+      max_new_tokens, ...: as :func:`generate`.
+    """
+    prompt, table, statics = _prepare(model, prompt, max_new_tokens, temperature, top_k,
+                                      top_p, min_p, eos_id, pad_id, constraint, use_cache,
+                                      return_log_probs)
+    checks.shape("gumbels", gumbels, (statics["max_new_tokens"], prompt.shape[0],
+                                      _vocab_size_of(model)))
+    return _generate_noise_jit(model, prompt, jnp.asarray(gumbels, jnp.float32), constraint,
+                               table, **statics)

@@ -1,0 +1,197 @@
+"""A decoder-only causal transformer with a KV cache (GPT-2 layout, pre-LayerNorm).
+
+The model factorises a sequence's law by the chain rule,
+
+    p(x_1 .. x_N) = prod_t p(x_t | x_{<t}),
+
+and is *causal*: the logits at position ``t`` are the model's ``log p(x_{t+1} | x_{<=t})``
+up to a constant and depend on tokens ``0 .. t`` only (the language-model convention: the
+targets are the inputs shifted by one). The tests check this by Jacobian, and the
+attention against the NumPy oracle (``oracle_network.py``).
+
+Layout (GPT-2: Radford et al. 2019; blocks of Vaswani et al. 2017): token embedding plus
+a position embedding (learned, or the fixed sinusoids of Vaswani et al., sec. 3.5),
+``num_layers`` pre-LayerNorm causal blocks (:class:`genjax.nn.TransformerBlock`), a final
+LayerNorm and a linear read-out to the vocabulary.
+
+The decoding interface (:mod:`genjax.autoregressive.decoding.interface`)::
+
+    logits = model(tokens)                          # (B, L) int32 -> (B, L, V)
+    cache = model.init_cache(batch_size, max_len)   # per layer {"k", "v"}: (B, T, H, d_k)
+    logits, cache = model.decode(tokens, cache, pos)
+
+``decode`` processes ``S`` tokens at absolute positions ``pos .. pos + S - 1`` (a whole
+prompt for prefill, one token per step afterwards) and returns exactly the rows
+``pos .. pos + S - 1`` of ``model(whole_sequence)``; ``pos`` may be traced under ``jit``.
+A ``Transformer`` is an ``nnx.Module``, hence a pytree: the decoding samplers take it as a
+traced argument, and new weights of the same shapes reuse their compiled loops.
+
+References:
+  Vaswani et al., "Attention Is All You Need", NeurIPS 2017.
+  Radford et al., "Language Models are Unsupervised Multitask Learners" (GPT-2), 2019.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from genjax import checks
+from genjax.nn.attention import TransformerBlock
+from genjax.nn.embeddings import sinusoidal_embedding
+
+__all__ = ["Transformer", "POSITIONS"]
+
+POSITIONS = ("learned", "sinusoidal")
+
+
+class Transformer(nnx.Module):
+    """Decoder-only causal transformer over token ids (GPT-2 layout, pre-LayerNorm).
+
+        h_0 = E[x_t] + P[t]                         (token + position embedding)
+        h_l = Block_l(h_{l-1}),  l = 1 .. num_layers (causal self-attention + MLP)
+        logits_t = W_out LN(h_L)_t                  (scores of x_{t+1} given x_{<=t})
+
+    Args:
+      vocab_size: V, >= 1.
+      max_len: the longest sequence (and cache) the model accepts, >= 1.
+      dim: D, the width; divisible by ``num_heads`` (and even for sinusoidal positions).
+      num_heads: attention heads per block.
+      num_layers: number of blocks, >= 1.
+      rngs: ``nnx.Rngs`` for initialisation only.
+      positions: ``"learned"`` (a (max_len, D) table, N(0, 0.02^2) at init) or
+        ``"sinusoidal"`` (fixed, Vaswani et al. 2017, sec. 3.5; no parameters).
+      mlp_ratio: MLP width in units of D.
+
+    Example:
+      >>> model = Transformer(16, 32, 32, 4, 2, rngs=nnx.Rngs(0))
+      >>> model(jnp.zeros((2, 5), jnp.int32)).shape
+      (2, 5, 16)
+    """
+
+    def __init__(
+        self, vocab_size: int, max_len: int, dim: int, num_heads: int, num_layers: int, *,
+        rngs: nnx.Rngs, positions: str = "learned", mlp_ratio: int = 4,
+    ):
+        self.vocab_size = checks.positive_int("vocab_size", vocab_size)
+        self.max_len = checks.positive_int("max_len", max_len)
+        dim = checks.positive_int("dim", dim)
+        num_heads = checks.positive_int("num_heads", num_heads)
+        num_layers = checks.positive_int("num_layers", num_layers)
+        if dim % num_heads:
+            raise ValueError(f"num_heads={num_heads} must divide dim={dim}")
+        checks.one_of("positions", positions, POSITIONS)
+        if positions == "sinusoidal" and dim % 2:
+            raise ValueError(f"dim must be even for sinusoidal positions, got {dim}")
+        self.dim = dim
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.positions = positions
+        self.token_embed = nnx.Embed(self.vocab_size, dim, rngs=rngs)
+        if positions == "learned":
+            self.position_embed = nnx.Param(
+                0.02 * jax.random.normal(rngs.params(), (self.max_len, dim))
+            )
+        else:
+            self.position_embed = None
+        self.blocks = nnx.List([
+            TransformerBlock(dim, num_heads, rngs=rngs, mlp_ratio=mlp_ratio, causal=True)
+            for _ in range(num_layers)
+        ])
+        self.norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.head = nnx.Linear(dim, self.vocab_size, rngs=rngs)
+
+    # --- pieces, public so that tests can differentiate through embedded inputs ----------
+
+    def position_embedding(self, start: jax.Array, length: int) -> jax.Array:
+        """P[start .. start + length - 1]: (length, D); ``start`` may be traced."""
+        start = jnp.asarray(start, jnp.int32)
+        if self.position_embed is None:
+            t = start + jnp.arange(length, dtype=jnp.int32)  # absolute positions (length,)
+            return sinusoidal_embedding(t, self.dim)  # (length, D)
+        zero = jnp.zeros((), jnp.int32)
+        return jax.lax.dynamic_slice(self.position_embed[...], (start, zero), (length, self.dim))
+
+    def embed(self, tokens: jax.Array, start: jax.Array | int = 0) -> jax.Array:
+        """h_0 = E[x] + P[start + t]: tokens (B, S) int -> (B, S, D)."""
+        S = tokens.shape[1]
+        return self.token_embed(tokens) + self.position_embedding(start, S)[None]
+
+    def logits_from_embeddings(self, h: jax.Array) -> jax.Array:
+        """The causal blocks and read-out on embedded inputs: h_0 (B, L, D) -> (B, L, V)."""
+        for block in self.blocks:
+            h = block(h)  # (B, L, D)
+        return self.head(self.norm(h))  # (B, L, V)
+
+    def _check_tokens(self, tokens: jax.Array) -> jax.Array:
+        checks.ndim("tokens", tokens, 2, "(B, L)")
+        checks.integer_array("tokens", tokens)
+        return jnp.asarray(tokens)
+
+    # --- the interface --------------------------------------------------------------------
+
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        """Full causal forward pass, no cache.
+
+        Args:
+          tokens: (B, L) int token ids, ``1 <= L <= max_len``.
+
+        Returns:
+          (B, L, V) logits; row ``t`` scores the token at ``t + 1`` given tokens ``<= t``.
+        """
+        tokens = self._check_tokens(tokens)
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(
+                f"tokens has length {tokens.shape[1]}, longer than max_len={self.max_len}"
+            )
+        return self.logits_from_embeddings(self.embed(tokens))
+
+    def init_cache(
+        self, batch_size: int, max_len: int | None = None, dtype=jnp.float32
+    ) -> tuple[dict, ...]:
+        """An empty KV cache.
+
+        Args:
+          batch_size: B, >= 1.
+          max_len: cache length T, ``1 <= T <= self.max_len``; default ``self.max_len``.
+          dtype: dtype of the cached keys and values.
+
+        Returns:
+          a tuple with one ``{"k", "v"}`` per layer, each (B, T, H, d_k) of zeros.
+        """
+        batch_size = checks.positive_int("batch_size", batch_size)
+        max_len = self.max_len if max_len is None else checks.positive_int("max_len", max_len)
+        if max_len > self.max_len:
+            raise ValueError(
+                f"max_len={max_len} is longer than the model's max_len={self.max_len}"
+            )
+        return tuple(block.init_cache(batch_size, max_len, dtype) for block in self.blocks)
+
+    def decode(
+        self, tokens: jax.Array, cache: tuple[dict, ...], pos: jax.Array
+    ) -> tuple[jax.Array, tuple[dict, ...]]:
+        """Incremental forward pass through the KV cache.
+
+        Args:
+          tokens: (B, S) int ids at absolute positions ``pos .. pos + S - 1``.
+          cache: from :meth:`init_cache` (or a previous ``decode``), filled below ``pos``.
+          pos: () int32 start position, may be traced; the caller keeps ``pos + S <= T``.
+
+        Returns:
+          (logits (B, S, V) equal to rows pos .. pos + S - 1 of the uncached forward pass,
+          the new cache).
+        """
+        tokens = self._check_tokens(tokens)
+        if len(cache) != self.num_layers:
+            raise ValueError(f"cache has {len(cache)} layers, the model {self.num_layers}")
+        T = cache[0]["k"].shape[1]
+        if tokens.shape[1] > T:
+            raise ValueError(f"tokens has length {tokens.shape[1]}, longer than the cache "
+                             f"length {T}")
+        h = self.embed(tokens, pos)  # (B, S, D)
+        new_cache = []
+        for block, layer_cache in zip(self.blocks, cache, strict=True):
+            h, layer_cache = block.decode(h, layer_cache, pos)  # (B, S, D)
+            new_cache.append(layer_cache)
+        return self.head(self.norm(h)), tuple(new_cache)
