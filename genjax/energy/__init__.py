@@ -1,27 +1,38 @@
 """Energy-based models: MCMC samplers, contrastive divergence, score matching.
 
-* :mod:`.mcmc` -- unadjusted Langevin, MALA, random-walk Metropolis-Hastings, HMC and
-  annealed Langevin dynamics, each a deterministic step plus one compiled loop over many
-  chains; :mod:`.analytic` -- the fast batched log-density of a Gaussian mixture.
+* :mod:`.mcmc` -- one kernel a file over one shared Metropolis loop: unadjusted Langevin,
+  MALA, random-walk Metropolis-Hastings, HMC and annealed Langevin dynamics, each a
+  deterministic step ``step(model, state, noise, ...) -> (state, info)`` plus one compiled
+  loop over many chains, with a ``*_from_noise`` twin.
 * :mod:`.loss` -- contrastive divergence (CD-k), persistent CD with a replay buffer, the
-  L2 energy regulariser, and exact, denoising and sliced score matching.
+  L2 energy regulariser, and exact, denoising, sliced and noise-conditional score matching,
+  each ``name(model, batch, key, *, ...) -> (loss, metrics)``.
+* :mod:`.energy_model` -- an energy network's log-density ``-E`` and score ``-grad E`` as
+  models for the samplers.
 * :mod:`.network` -- an MLP energy for 2-D data, a small convolutional energy for digits,
   and a noise-conditional score network.
 * :mod:`.oracle` -- the NumPy float64 twin of all of the above.
+
+The model (DESIGN.md's protocol) is a callable pytree passed as a traced argument: a
+log-density ``(chains, dim) -> (chains,)`` (e.g. ``target.log_prob`` of a
+:class:`genjax.targets.GaussianMixture`), a score ``(chains, dim) -> (chains, dim)``
+(``target.score``), or a network.
 """
 
 from genjax.energy import analytic as analytic
+from genjax.energy import energy_model as energy_model
 from genjax.energy import loss as loss
 from genjax.energy import mcmc as mcmc
 from genjax.energy import network as network
 from genjax.energy.analytic import mixture_log_prob_fn as mixture_log_prob_fn
 from genjax.energy.analytic import mixture_score_fn as mixture_score_fn
+from genjax.energy.energy_model import energy_log_prob as energy_log_prob
+from genjax.energy.energy_model import energy_score as energy_score
 from genjax.energy.loss import cd_negatives as cd_negatives
 from genjax.energy.loss import cd_objective as cd_objective
 from genjax.energy.loss import contrastive_divergence_loss as contrastive_divergence_loss
 from genjax.energy.loss import denoising_score_matching_loss as denoising_score_matching_loss
 from genjax.energy.loss import denoising_score_matching_terms as denoising_score_matching_terms
-from genjax.energy.loss import energy_score as energy_score
 from genjax.energy.loss import exact_score_matching_loss as exact_score_matching_loss
 from genjax.energy.loss import ncsn_loss as ncsn_loss
 from genjax.energy.loss import ncsn_terms as ncsn_terms
@@ -33,9 +44,15 @@ from genjax.energy.loss import replay_buffer_sample as replay_buffer_sample
 from genjax.energy.loss import replay_buffer_update as replay_buffer_update
 from genjax.energy.loss import sliced_score_matching_loss as sliced_score_matching_loss
 from genjax.energy.loss import sliced_score_matching_terms as sliced_score_matching_terms
+from genjax.energy.mcmc import LANGEVIN_ORDER as LANGEVIN_ORDER
+from genjax.energy.mcmc import ChainInfo as ChainInfo
 from genjax.energy.mcmc import ChainState as ChainState
+from genjax.energy.mcmc import LangevinInfo as LangevinInfo
+from genjax.energy.mcmc import MetropolisNoise as MetropolisNoise
 from genjax.energy.mcmc import annealed_langevin as annealed_langevin
 from genjax.energy.mcmc import annealed_langevin_from_noise as annealed_langevin_from_noise
+from genjax.energy.mcmc import annealed_langevin_step_sizes as annealed_langevin_step_sizes
+from genjax.energy.mcmc import draw_noise as draw_noise
 from genjax.energy.mcmc import hamiltonian as hamiltonian
 from genjax.energy.mcmc import hmc as hmc
 from genjax.energy.mcmc import hmc_from_noise as hmc_from_noise
@@ -52,6 +69,7 @@ from genjax.energy.mcmc import mala_proposal_log_density as mala_proposal_log_de
 from genjax.energy.mcmc import mala_step as mala_step
 from genjax.energy.mcmc import metropolis_hastings as metropolis_hastings
 from genjax.energy.mcmc import metropolis_hastings_from_noise as metropolis_hastings_from_noise
+from genjax.energy.mcmc import rwmh_init as rwmh_init
 from genjax.energy.mcmc import rwmh_log_acceptance as rwmh_log_acceptance
 from genjax.energy.mcmc import rwmh_step as rwmh_step
 from genjax.energy.mcmc import step_noise as step_noise

@@ -14,13 +14,16 @@
   denoising score matching over 10 geometric noise levels (Song & Ermon 2019, eq. 6) and
   sampled by annealed Langevin dynamics (their Algorithm 1) with a final denoising step.
 
-The PCD recipes are ``step`` recipes: ``params`` holds the network state, the Adam state
-and the replay buffer. The 2-D data are standardised by statistics fixed at ``init``.
+The PCD recipes are ``step`` recipes: ``params`` holds the network (the ``nnx.Module``
+itself: a pytree, differentiated, updated by optax and checkpointed as it is), the Adam
+state and the replay buffer. The 2-D data are standardised by statistics fixed at ``init``.
+Sampling calls the family's public samplers with the network as the model
+(:func:`genjax.energy.energy_score` / :func:`genjax.energy.energy_log_prob` of it): the
+compiled sampler is reused for every set of weights.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +33,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from genjax import checks
 from genjax.energy import loss as L
-from genjax.energy import mcmc
+from genjax.energy.energy_model import energy_log_prob, energy_score
+from genjax.energy.mcmc import annealed_langevin, langevin, mala
 from genjax.energy.network import ConvEnergy, MLPEnergy, NoiseConditionalScore
 from genjax.recipe import Recipe
 
@@ -73,62 +78,46 @@ RING_SAMPLE_STEPS = 1000
 _ring_opt = optax.adam(RING_LR, b1=0.0, b2=0.999)
 
 
-def _ring_net(key):
-    return MLPEnergy(2, RING_HIDDEN, rngs=nnx.Rngs(key))
-
-
-@functools.cache
-def _ring_graph():
-    return nnx.split(nnx.eval_shape(lambda: _ring_net(jax.random.key(0))))[0]
-
-
-def _ring_energy(net_state, x):
-    return nnx.merge(_ring_graph(), net_state)(x)
-
-
 def ebm_init(key: jax.Array, train_data: Any) -> dict:
-    """``{"net", "opt", "buffer" (RING_BUFFER, 2), "shift", "scale"}``."""
+    """``{"net": MLPEnergy, "opt", "buffer" (RING_BUFFER, 2), "shift", "scale"}``."""
     net_key, buf_key = jax.random.split(key)
-    net = nnx.split(_ring_net(net_key))[1]
+    net = MLPEnergy(2, RING_HIDDEN, rngs=nnx.Rngs(net_key))
     buffer = L.replay_buffer_init(buf_key, RING_BUFFER, (2,), low=-RING_BOX, high=RING_BOX)
     return {"net": net, "opt": _ring_opt.init(net), "buffer": buffer, **_stats(train_data)}
 
 
-def ebm_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
-    """One PCD update: negatives from the buffer, CD loss + L2, Adam, buffer write-back."""
-    x = (batch - params["shift"][None]) / params["scale"]
+def _pcd_update(params: dict, x: jax.Array, key: jax.Array, opt, **options) -> tuple[dict, dict]:
+    """One PCD update of ``params["net"]``: negatives from the buffer, CD loss + L2, Adam,
+    buffer write-back."""
     grad_fn = jax.value_and_grad(L.persistent_contrastive_divergence_loss, has_aux=True)
-    (loss, (metrics, buffer)), grads = grad_fn(
-        params["net"], x, key, params["buffer"], energy_fn=_ring_energy, num_steps=RING_K,
-        step_size=RING_STEP, alpha=RING_ALPHA, low=-RING_BOX, high=RING_BOX,
-    )  # fmt: skip
-    updates, opt = _ring_opt.update(grads, params["opt"], params["net"])
+    (loss, (metrics, buffer)), grads = grad_fn(params["net"], x, key, params["buffer"],
+                                               **options)  # fmt: skip
+    updates, opt_state = opt.update(grads, params["opt"], params["net"])
     net = optax.apply_updates(params["net"], updates)
-    return {**params, "net": net, "opt": opt, "buffer": buffer}, {"loss": loss, **metrics}
+    return {**params, "net": net, "opt": opt_state, "buffer": buffer}, {"loss": loss, **metrics}
 
 
-@functools.partial(jax.jit, static_argnames=("n", "sampler", "steps"))
-def _ebm_sample_jit(key, params, n, sampler, steps):
-    init_key, run_key = jax.random.split(key)
-    x0 = jax.random.uniform(init_key, (n, 2), jnp.float32, -RING_BOX, RING_BOX)
-    net = params["net"]
-    if sampler == "mala":
-        log_prob = lambda x: -_ring_energy(net, x)  # noqa: E731  log p = -E + const
-        x, _ = mcmc._mala_jit(run_key, log_prob, x0, RING_STEP, steps, False)
-    else:
-        score = L.energy_score(_ring_energy, net)
-        x = mcmc._langevin_jit(run_key, score, x0, RING_STEP, None, steps, False)
-    return x * params["scale"] + params["shift"][None]
+def ebm_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
+    """One PCD update on a standardised batch ``(b, 2)``."""
+    x = (batch - params["shift"][None]) / params["scale"]
+    return _pcd_update(params, x, key, _ring_opt, num_steps=RING_K, step_size=RING_STEP,
+                       alpha=RING_ALPHA, low=-RING_BOX, high=RING_BOX)  # fmt: skip
 
 
 def ebm_sample(key: jax.Array, params: dict, n: int, *, sampler: str = "langevin",
                steps: int | None = None) -> jax.Array:  # fmt: skip
     """``n`` samples ``(n, 2)`` of ``exp(-E)``: ``steps`` (default 1000) steps of Langevin
     dynamics or MALA from uniform noise on the buffer's box."""
-    if sampler not in ("langevin", "mala"):
-        raise ValueError(f"sampler must be 'langevin' or 'mala', got {sampler!r}")
-    steps = RING_SAMPLE_STEPS if steps is None else mcmc._check_count(steps, "steps")
-    return _ebm_sample_jit(key, params, int(n), sampler, steps)
+    checks.one_of("sampler", sampler, ("langevin", "mala"))
+    steps = RING_SAMPLE_STEPS if steps is None else checks.positive_int("steps", steps)
+    init_key, run_key = jax.random.split(key)
+    x0 = jax.random.uniform(init_key, (int(n), 2), jnp.float32, -RING_BOX, RING_BOX)
+    net = params["net"]
+    if sampler == "mala":
+        x, _ = mala(run_key, energy_log_prob(net), x0, step_size=RING_STEP, num_steps=steps)
+    else:
+        x = langevin(run_key, energy_score(net), x0, step_size=RING_STEP, num_steps=steps)
+    return x * params["scale"] + params["shift"][None]
 
 
 def _energy_picture(params, data, path: Path) -> None:
@@ -140,7 +129,7 @@ def _energy_picture(params, data, path: Path) -> None:
     xx, yy = np.meshgrid(g, g)
     pts = jnp.asarray(np.stack([xx.ravel(), yy.ravel()], 1), jnp.float32)
     z = (pts - params["shift"][None]) / params["scale"]
-    energy = np.asarray(jax.jit(_ring_energy)(params["net"], z)).reshape(xx.shape)
+    energy = np.asarray(params["net"](z)).reshape(xx.shape)
     fig = Figure(figsize=(5, 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(111)
@@ -190,53 +179,21 @@ DIGITS_SAMPLE_STEPS = 200
 _digits_opt = optax.adam(DIGITS_LR, b1=0.0, b2=0.999)
 
 
-def _digits_net(key):
-    return ConvEnergy(1, DIGITS_CHANNELS, rngs=nnx.Rngs(key))
-
-
-@functools.cache
-def _digits_graph():
-    return nnx.split(nnx.eval_shape(lambda: _digits_net(jax.random.key(0))))[0]
-
-
-def _digits_energy(net_state, x):
-    return nnx.merge(_digits_graph(), net_state)(x)
-
-
 def digits_init(key: jax.Array, train_data: Any) -> dict:
-    """``{"net", "opt", "buffer" (DIGITS_BUFFER, 8, 8, 1)}``; images stay in [0, 1]."""
+    """``{"net": ConvEnergy, "opt", "buffer" (DIGITS_BUFFER, 8, 8, 1)}``; images stay in
+    [0, 1]."""
     del train_data
     net_key, buf_key = jax.random.split(key)
-    net = nnx.split(_digits_net(net_key))[1]
+    net = ConvEnergy(1, DIGITS_CHANNELS, rngs=nnx.Rngs(net_key))
     buffer = L.replay_buffer_init(buf_key, DIGITS_BUFFER, (8, 8, 1), low=0.0, high=1.0)
     return {"net": net, "opt": _digits_opt.init(net), "buffer": buffer}
 
 
 def digits_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
     """One PCD update on a batch of images ``(b, 8, 8, 1)``."""
-    grad_fn = jax.value_and_grad(L.persistent_contrastive_divergence_loss, has_aux=True)
-    (loss, (metrics, buffer)), grads = grad_fn(
-        params["net"], batch, key, params["buffer"], energy_fn=_digits_energy,
-        num_steps=DIGITS_K, step_size=DIGITS_STEP, noise_scale=DIGITS_NOISE,
-        alpha=DIGITS_ALPHA, low=0.0, high=1.0, clip=(0.0, 1.0),
-    )  # fmt: skip
-    updates, opt = _digits_opt.update(grads, params["opt"], params["net"])
-    net = optax.apply_updates(params["net"], updates)
-    return {**params, "net": net, "opt": opt, "buffer": buffer}, {"loss": loss, **metrics}
-
-
-@functools.partial(jax.jit, static_argnames=("n", "steps", "init"))
-def _digits_sample_jit(key, params, n, steps, init):
-    init_key, noise_key = jax.random.split(key)
-    if init == "buffer":  # continue persistent chains, as Du & Mordatch (2019) sample
-        idx = jax.random.choice(init_key, params["buffer"].shape[0], (n,), replace=False)
-        x0 = params["buffer"][idx]
-    else:
-        x0 = jax.random.uniform(init_key, (n, 8, 8, 1), jnp.float32)
-    noise = jax.random.normal(noise_key, (steps, n, 8, 8, 1), jnp.float32)
-    return L.cd_negatives(params["net"], x0, noise, energy_fn=_digits_energy,
-                          step_size=DIGITS_STEP, noise_scale=DIGITS_NOISE,
-                          clip=(0.0, 1.0))  # fmt: skip
+    return _pcd_update(params, batch, key, _digits_opt, num_steps=DIGITS_K,
+                       step_size=DIGITS_STEP, noise_scale=DIGITS_NOISE, alpha=DIGITS_ALPHA,
+                       low=0.0, high=1.0, clip=(0.0, 1.0))  # fmt: skip
 
 
 def digits_sample(key: jax.Array, params: dict, n: int, *, steps: int | None = None,
@@ -246,11 +203,17 @@ def digits_sample(key: jax.Array, params: dict, n: int, *, steps: int | None = N
     its size) for ``steps`` (default ``DIGITS_K``, one training update's worth: longer
     runs drift, the known gap between an EBM's short-run and long-run chains, Nijkamp
     et al. 2019); ``sampler="noise"`` starts from uniform noise (default 200 steps)."""
-    if sampler not in ("buffer", "noise"):
-        raise ValueError(f"sampler must be 'buffer' or 'noise', got {sampler!r}")
+    checks.one_of("sampler", sampler, ("buffer", "noise"))
     default = DIGITS_K if sampler == "buffer" else DIGITS_SAMPLE_STEPS
-    steps = default if steps is None else mcmc._check_count(steps, "steps")
-    return _digits_sample_jit(key, params, int(n), steps, sampler)
+    steps = default if steps is None else checks.positive_int("steps", steps)
+    init_key, run_key = jax.random.split(key)
+    if sampler == "buffer":  # continue persistent chains, as Du & Mordatch (2019) sample
+        idx = jax.random.choice(init_key, params["buffer"].shape[0], (int(n),), replace=False)
+        x0 = params["buffer"][idx]
+    else:
+        x0 = jax.random.uniform(init_key, (int(n), 8, 8, 1), jnp.float32)
+    return langevin(run_key, energy_score(params["net"]), x0, step_size=DIGITS_STEP,
+                    num_steps=steps, noise_scale=DIGITS_NOISE, clip=(0.0, 1.0))  # fmt: skip
 
 
 def digits_report(key, params, train_data, test_data, out_dir: Path) -> dict:
@@ -283,51 +246,28 @@ SM_STEPS_PER_LEVEL = 100
 SM_STEP = 2e-5  # h_L; h_1 = h_L (sigma_1 / sigma_L)^2 = 1.8
 
 
-def _sm_net(key):
-    return NoiseConditionalScore(2, SM_HIDDEN, rngs=nnx.Rngs(key))
-
-
-@functools.cache
-def _sm_graph():
-    return nnx.split(nnx.eval_shape(lambda: _sm_net(jax.random.key(0))))[0]
-
-
-def _sm_score(net_state, x, sigma):
-    return nnx.merge(_sm_graph(), net_state)(x, sigma)
-
-
 def sm_init(key: jax.Array, train_data: Any) -> dict:
-    """``{"net", "shift", "scale"}``."""
-    return {"net": nnx.split(_sm_net(key))[1], **_stats(train_data)}
+    """``{"net": NoiseConditionalScore, "shift", "scale"}``."""
+    return {"net": NoiseConditionalScore(2, SM_HIDDEN, rngs=nnx.Rngs(key)), **_stats(train_data)}
 
 
 def sm_loss(params: dict, batch: jax.Array, key: jax.Array) -> tuple[jax.Array, dict]:
     """Song & Ermon (2019), eq. 6, on a standardised batch."""
-    x = (batch - jax.lax.stop_gradient(params["shift"])[None]) / jax.lax.stop_gradient(
-        params["scale"]
-    )
-    return L.ncsn_loss(params["net"], x, key, score_fn=_sm_score,
-                       sigmas=jnp.asarray(SM_SIGMAS))  # fmt: skip
-
-
-@functools.partial(jax.jit, static_argnames=("n", "steps"))
-def _sm_sample_jit(key, params, n, steps):
-    init_key, run_key = jax.random.split(key)
-    x0 = jax.random.uniform(init_key, (n, 2), jnp.float32, -3.0, 3.0)
-
-    def score(x, sigma):
-        return _sm_score(params["net"], x, jnp.full(x.shape[:1], sigma, x.dtype))
-
-    x = mcmc._annealed_jit(run_key, score, x0, jnp.asarray(SM_SIGMAS, jnp.float32), SM_STEP,
-                           steps, True, False)  # fmt: skip
-    return x * params["scale"] + params["shift"][None]
+    shift = jax.lax.stop_gradient(params["shift"])
+    scale = jax.lax.stop_gradient(params["scale"])
+    x = (batch - shift[None]) / scale
+    return L.ncsn_loss(params["net"], x, key, sigmas=jnp.asarray(SM_SIGMAS))
 
 
 def sm_sample(key: jax.Array, params: dict, n: int, *, steps: int | None = None):
     """``n`` samples ``(n, 2)`` by annealed Langevin dynamics, ``steps`` per level
     (default 100) over the 10 training levels, then one denoising step."""
-    steps = SM_STEPS_PER_LEVEL if steps is None else mcmc._check_count(steps, "steps")
-    return _sm_sample_jit(key, params, int(n), steps)
+    steps = SM_STEPS_PER_LEVEL if steps is None else checks.positive_int("steps", steps)
+    init_key, run_key = jax.random.split(key)
+    x0 = jax.random.uniform(init_key, (int(n), 2), jnp.float32, -3.0, 3.0)
+    x = annealed_langevin(run_key, params["net"], x0, sigmas=jnp.asarray(SM_SIGMAS, jnp.float32),
+                          step_size=SM_STEP, num_steps_per_level=steps)  # fmt: skip
+    return x * params["scale"] + params["shift"][None]
 
 
 def sm_report(key, params, train_data, test_data, out_dir: Path) -> dict:
@@ -345,54 +285,30 @@ def sm_report(key, params, train_data, test_data, out_dir: Path) -> dict:
     return out
 
 
-def _load_digits(name: str, split: str, seed: int) -> np.ndarray:
-    from genjax import data
-
-    return data.load(name, split=split, seed=seed)
-
-
+# One recipe a block: what it is, its four functions, its training sizes.
+# fmt: off
 RECIPES: tuple[Recipe, ...] = (
     Recipe(
-        name="ebm",
-        family="energy",
+        name="ebm", family="energy", data="ring",
         summary="MLP energy on the 2-D ring by persistent CD + replay buffer, Langevin/MALA",
-        data="ring",
-        init=ebm_init,
-        step=ebm_step,
-        sample=ebm_sample,
-        report=ebm_report,
-        steps=2000,
-        batch_size=256,
-        learning_rate=RING_LR,
+        init=ebm_init, step=ebm_step, sample=ebm_sample, report=ebm_report,
+        steps=2000, batch_size=256, learning_rate=RING_LR,
         sample_options=("sampler", "steps"),
     ),
     Recipe(
-        name="ebm-digits",
-        family="energy",
+        name="ebm-digits", family="energy", data="digits",
         summary="conv energy on 8x8 digits by persistent CD + replay buffer (Du & Mordatch)",
-        data="digits",
-        init=digits_init,
-        step=digits_step,
-        sample=digits_sample,
-        report=digits_report,
-        steps=800,
-        batch_size=64,
-        learning_rate=DIGITS_LR,
-        load_data=_load_digits,
+        init=digits_init, step=digits_step, sample=digits_sample, report=digits_report,
+        steps=800, batch_size=64, learning_rate=DIGITS_LR,
         sample_options=("steps", "sampler"),
     ),
     Recipe(
-        name="score-matching",
-        family="energy",
+        name="score-matching", family="energy", data="swissroll",
         summary="noise-conditional score net on the swiss roll (Song & Ermon), annealed Langevin",
-        data="swissroll",
-        init=sm_init,
-        loss=sm_loss,
-        sample=sm_sample,
-        report=sm_report,
-        steps=3000,  # 2000 x 256 leaves the outer arm thin (energy distance 0.11 vs 0.016)
-        batch_size=512,
-        learning_rate=1e-3,
+        init=sm_init, loss=sm_loss, sample=sm_sample, report=sm_report,
+        # 2000 x 256 leaves the outer arm thin (energy distance 0.11 vs 0.016)
+        steps=3000, batch_size=512, learning_rate=1e-3,
         sample_options=("steps",),
     ),
 )
+# fmt: on

@@ -76,6 +76,16 @@ def _jp(dtype=jnp.float64):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype), P)
 
 
+def S(params, fn=score_model):
+    """The score model over ``params``: a callable pytree (the losses' ``model``)."""
+    return jax.tree_util.Partial(fn, params)
+
+
+def E(params):
+    """The energy model over ``params``: a callable pytree."""
+    return jax.tree_util.Partial(energy_model, params)
+
+
 def test_score_matching_losses_match_oracle(x64):
     """Every score-matching loss on shared noise / projections equals its oracle: one
     jitted program computes them all; the denoising loss also runs un-jitted."""
@@ -90,13 +100,13 @@ def test_score_matching_losses_match_oracle(x64):
 
     def all_losses(p, x, eps, v, sig):
         return (
-            e.exact_score_matching_loss(p, x, score_fn=score_model)[0],
-            jnp.mean(e.denoising_score_matching_terms(p, x, eps, score_fn=score_model,
+            e.exact_score_matching_loss(S(p, score_model), x)[0],
+            jnp.mean(e.denoising_score_matching_terms(S(p, score_model), x, eps,
                                                       sigma=0.3)),
-            jnp.mean(e.sliced_score_matching_terms(p, x, v, score_fn=score_model)),
-            jnp.mean(e.sliced_score_matching_terms(p, x, v, score_fn=score_model,
+            jnp.mean(e.sliced_score_matching_terms(S(p, score_model), x, v)),
+            jnp.mean(e.sliced_score_matching_terms(S(p, score_model), x, v,
                                                    variance_reduced=True)),
-            jnp.mean(e.ncsn_terms(p, x, eps, sig, score_fn=ncsn_model)),
+            jnp.mean(e.ncsn_terms(S(p, ncsn_model), x, eps, sig)),
         )  # fmt: skip
 
     esm, dsm, ssm, ssm_vr, ncsn = jax.jit(all_losses)(p, x, eps, v, sig)
@@ -107,7 +117,7 @@ def test_score_matching_losses_match_oracle(x64):
     assert_close_to_oracle(ssm_vr, oracle.sliced_score_matching(np_score, np_jac, x, v, True))
     ref = oracle.ncsn_objective(lambda z, s: np_score(z) / s, x, eps, sig)
     assert_close_to_oracle(ncsn, ref)
-    eager = e.denoising_score_matching_terms(_jp(), x, eps, score_fn=score_model, sigma=0.3)
+    eager = e.denoising_score_matching_terms(S(_jp()), x, eps, sigma=0.3)
     assert_close_to_oracle(jnp.mean(eager), ref_dsm)
 
 
@@ -118,11 +128,9 @@ def test_cd_objective_and_negatives_match_oracle(x64):
 
     @jax.jit
     def run(p, x0, noise, x_pos):  # one program: negatives, loss, gradient
-        neg = e.cd_negatives(p, x0, noise, energy_fn=energy_model, step_size=0.05,
-                             noise_scale=0.1)  # fmt: skip
-        loss, _ = e.cd_objective(p, x_pos, neg, energy_fn=energy_model, alpha=0.5)
-        g = jax.grad(lambda q: e.cd_objective(q, x_pos, neg, energy_fn=energy_model,
-                                              alpha=0.0)[0])(p)  # fmt: skip
+        neg = e.cd_negatives(E(p), x0, noise, step_size=0.05, noise_scale=0.1)
+        loss, _ = e.cd_objective(E(p), x_pos, neg, alpha=0.5)
+        g = jax.grad(lambda q: e.cd_objective(E(q), x_pos, neg, alpha=0.0)[0])(p)
         return neg, loss, g
 
     neg, loss, g = run(p, x0, noise, x_pos)
@@ -139,15 +147,15 @@ def test_cd_objective_and_negatives_match_oracle(x64):
 def test_cd_k_and_persistent_cd_losses(key):
     x = jnp.asarray(_data(6), jnp.float32)
     p = _jp(jnp.float32)
-    kw = dict(energy_fn=energy_model, num_steps=3, step_size=0.05, alpha=0.1)
+    kw = dict(num_steps=3, step_size=0.05, alpha=0.1)
 
     @jax.jit
     def cd_k_and_ref(p, x, key):
         # CD-k is the CD objective on the chain started at the data, noise from the key.
         noise = jax.random.normal(key, (3, *x.shape), x.dtype)
-        neg = e.cd_negatives(p, x, noise, energy_fn=energy_model, step_size=0.05)
-        ref = e.cd_objective(p, x, neg, energy_fn=energy_model, alpha=0.1)[0]
-        return e.contrastive_divergence_loss(p, x, key, **kw)[0], ref
+        neg = e.cd_negatives(E(p), x, noise, step_size=0.05)
+        ref = e.cd_objective(E(p), x, neg, alpha=0.1)[0]
+        return e.contrastive_divergence_loss(E(p), x, key, **kw)[0], ref
 
     loss, ref = cd_k_and_ref(p, x, key)
     np.testing.assert_allclose(float(loss), float(ref), rtol=1e-5)
@@ -162,15 +170,17 @@ def test_cd_k_and_persistent_cd_losses(key):
     from_buffer = np.asarray(buf)[np.asarray(idx)]
     np.testing.assert_array_equal(np.asarray(starts)[~fresh], from_buffer[~fresh])
     pcd = functools.partial(e.persistent_contrastive_divergence_loss, low=-2.0, high=2.0, **kw)
-    (loss, (m, new_buf)), grads = jax.jit(jax.value_and_grad(pcd, has_aux=True))(p, x, key, buf)
+    pcd_of_params = lambda q, *args: pcd(E(q), *args)  # noqa: E731
+    (loss, (m, new_buf)), grads = jax.jit(jax.value_and_grad(pcd_of_params, has_aux=True))(
+        p, x, key, buf)
     assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
     assert float(jnp.abs(grads["c"])) > 0
     changed = np.any(np.asarray(new_buf) != np.asarray(buf), axis=1)
     assert 1 <= changed.sum() <= B  # the chains' end points were written back
     with pytest.raises(ValueError, match="num_steps"):
-        e.contrastive_divergence_loss(p, x, key, **{**kw, "num_steps": 0})
+        e.contrastive_divergence_loss(E(p), x, key, **{**kw, "num_steps": 0})
     with pytest.raises(ValueError, match="step_size"):
-        e.contrastive_divergence_loss(p, x, key, **{**kw, "step_size": -1.0})
+        e.contrastive_divergence_loss(E(p), x, key, **{**kw, "step_size": -1.0})
     with pytest.raises(ValueError, match="reinit_prob"):
         e.replay_buffer_sample(key, buf, 4, reinit_prob=1.5, low=0.0, high=1.0)
 
@@ -198,10 +208,10 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
     v = np.sqrt(d) * np.eye(d)[:, None, :].repeat(x.shape[0], axis=1)  # (D, n, D)
 
     def esm(q):
-        return e.exact_score_matching_loss(q, x, score_fn=linear_score)[0]
+        return e.exact_score_matching_loss(S(q, linear_score), x)[0]
 
     def ssm(q):
-        return jnp.mean(e.sliced_score_matching_terms(q, x, v, score_fn=linear_score))
+        return jnp.mean(e.sliced_score_matching_terms(S(q, linear_score), x, v))
 
     @jax.jit
     def check(q):  # (loss at q, loss at a perturbed q, gradient at q) of both objectives
@@ -216,8 +226,8 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
     xx = _data(8)
     vv = np.sqrt(D) * np.eye(D)[:, None, :].repeat(B, axis=1)
     both = jax.jit(lambda p: (
-        jnp.mean(e.sliced_score_matching_terms(p, xx, vv, score_fn=score_model)),
-        e.exact_score_matching_loss(p, xx, score_fn=score_model)[0]))  # fmt: skip
+        jnp.mean(e.sliced_score_matching_terms(S(p, score_model), xx, vv)),
+        e.exact_score_matching_loss(S(p, score_model), xx)[0]))  # fmt: skip
     sliced, exact = both(p)
     np.testing.assert_allclose(float(sliced), float(exact), rtol=1e-12)
 
@@ -226,7 +236,7 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
     @jax.jit
     def dsm_grad(q, sigma):  # one program for every sigma
         return jax.grad(lambda r: jnp.mean(e.denoising_score_matching_terms(
-            r, xr, eps, score_fn=linear_score, sigma=sigma)))(q)  # fmt: skip
+            S(r, linear_score), xr, eps, sigma=sigma)))(q)  # fmt: skip
 
     gaps = []
     for sigma in (0.2, 0.1, 0.05):
@@ -244,14 +254,14 @@ def test_keyed_losses_are_finite_and_check_arguments(key):
     x = jnp.asarray(_data(9), jnp.float32)
     p = _jp(jnp.float32)
     both = jax.jit(lambda p, x, key: (
-        e.denoising_score_matching_loss(p, x, key, score_fn=score_model, sigma=0.1)[0],
-        e.sliced_score_matching_loss(p, x, key, score_fn=score_model, num_projections=2,
+        e.denoising_score_matching_loss(S(p), x, key, sigma=0.1)[0],
+        e.sliced_score_matching_loss(S(p), x, key, num_projections=2,
                                      distribution="rademacher")[0]))  # fmt: skip
     dsm, ssm = both(p, x, key)
     assert np.isfinite(float(dsm)) and np.isfinite(float(ssm))
     with pytest.raises(ValueError, match="sigma"):
-        e.denoising_score_matching_loss(p, x, key, score_fn=score_model, sigma=0.0)
+        e.denoising_score_matching_loss(S(p), x, key, sigma=0.0)
     with pytest.raises(ValueError, match="num_projections"):
-        e.sliced_score_matching_loss(p, x, key, score_fn=score_model, num_projections=0)
+        e.sliced_score_matching_loss(S(p), x, key, num_projections=0)
     with pytest.raises(ValueError, match="batch"):
-        e.exact_score_matching_loss(p, x[0], score_fn=score_model)
+        e.exact_score_matching_loss(S(p), x[0])
