@@ -70,6 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import checks
+
 DATASETS: tuple[str, ...] = ("ring", "moons", "swissroll", "checkerboard", "digits", "text")
 """Names accepted by ``load`` (besides file paths)."""
 
@@ -117,22 +119,14 @@ _IDX_DTYPES: dict[int, str] = {
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_split(split: str) -> int:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return SPLITS.index(split)
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
+def _split_id(split: str) -> int:
+    return SPLITS.index(checks.one_of("split", split, SPLITS))
 
 
 def _rng(name: str, split: str, seed: int) -> np.random.Generator:
     """A generator seeded by (seed, split, name): deterministic, distinct per split."""
-    split_id = _check_split(split)
-    seed = _check_seed(seed)
+    split_id = _split_id(split)
+    seed = checks.nonnegative_int("seed", seed)
     return np.random.default_rng([seed, split_id, zlib.crc32(name.encode())])
 
 
@@ -202,9 +196,9 @@ def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
 
 def _digits_indices(split: str, seed: int) -> np.ndarray:
     """Indices into sklearn's digits of one split: stratified 80/20, shuffled by seed."""
-    split_id = _check_split(split)
+    split_id = _split_id(split)
     _, labels = _digits_raw()
-    rng = np.random.default_rng([_check_seed(seed), zlib.crc32(b"digits")])
+    rng = np.random.default_rng([checks.nonnegative_int("seed", seed), zlib.crc32(b"digits")])
     parts: list[list[np.ndarray]] = [[], []]
     for c in range(10):
         idx = rng.permutation(np.flatnonzero(labels == c))
@@ -226,8 +220,7 @@ def load_labels(name: str, *, split: str = "train", seed: int = 0) -> np.ndarray
     Returns:
       int32 (n,) labels in 0..9, ``labels[i]`` belonging to ``load(name, ...)[i]``.
     """
-    if name != "digits":
-        raise ValueError(f"name must be 'digits' (the only labelled data set), got {name!r}")
+    checks.one_of("name", name, ("digits",))  # the only labelled built-in set
     _, labels = _digits_raw()
     return labels[_digits_indices(split, seed)]
 
@@ -410,8 +403,8 @@ def load(name: str | os.PathLike, *, split: str = "train", seed: int = 0) -> np.
       >>> x.shape, x.dtype
       ((5000, 2), dtype('float32'))
     """
-    _check_split(split)
-    _check_seed(seed)
+    _split_id(split)
+    checks.nonnegative_int("seed", seed)
     if isinstance(name, str) and name in _TOYS:
         rng = _rng(name, split, seed)
         return _TOYS[name](rng, TOY_SIZES[split]).astype(np.float32)
@@ -459,10 +452,8 @@ def batch_indices(key: jax.Array, step: jax.Array | int, n: int, batch_size: int
     Returns:
       int32 (batch_size,) indices into ``range(n)``, without repeats.
     """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n!r}")
-    if batch_size < 1 or batch_size > n:
-        raise ValueError(f"batch_size must be in [1, n={n}], got {batch_size!r}")
+    n = checks.positive_int("n", n)
+    batch_size = checks.int_in_range("batch_size", batch_size, 1, n)
     batches_per_epoch = n // batch_size
     step = jnp.asarray(step, dtype=jnp.int32)
     epoch = step // batches_per_epoch
@@ -500,8 +491,7 @@ def iterate_batches(
             raise ValueError(
                 f"data leaves must share the leading axis; got {np.shape(leaf)[0]} and {n}"
             )
-    if batch_size < 1 or batch_size > n:
-        raise ValueError(f"batch_size must be in [1, n={n}], got {batch_size!r}")
+    batch_size = checks.int_in_range("batch_size", batch_size, 1, n)
     step = int(start_step)
     while num_steps is None or step < start_step + num_steps:
         idx = np.asarray(batch_indices(key, step, n, batch_size))

@@ -28,6 +28,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
+
 __all__ = [
     "mmd",
     "energy_distance",
@@ -55,29 +57,28 @@ def _median_subsample(x: jax.Array) -> jax.Array:
     return x[::stride][:_MEDIAN_POINTS]
 
 
-def _is_tracer(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
+def _as_float(x: Any) -> jax.Array:
+    """``x`` as a JAX array; integers become the default float (float32, or float64 under x64)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
+    return x
 
 
 def _check_samples(name: str, x: jax.Array, min_n: int = 1) -> None:
-    if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, D), got {x.shape}")
+    """``x``: (n, D) floating with ``n >= min_n`` and ``D >= 1``."""
+    checks.ndim(name, x, 2, "(n, D)")
     if x.shape[0] < min_n:
         raise ValueError(f"{name} needs at least {min_n} samples (rows), got {x.shape[0]}")
     if x.shape[1] < 1:
         raise ValueError(f"{name} must have D >= 1 columns, got {x.shape}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"{name} must be a floating array, got dtype {x.dtype}")
+    checks.floating(name, x)
 
 
 def _check_pair(
     x: Any, y: Any, min_n: int = 1, names: tuple[str, str] = ("x", "y")
 ) -> tuple[jax.Array, jax.Array]:
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
-    if not jnp.issubdtype(y.dtype, jnp.floating):
-        y = y.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
+    x, y = _as_float(x), _as_float(y)
     _check_samples(names[0], x, min_n)
     _check_samples(names[1], y, min_n)
     if x.shape[1] != y.shape[1]:
@@ -240,13 +241,9 @@ def mmd(
       ``()`` the squared MMD.
     """
     x, y = _check_pair(x, y, min_n=2 if unbiased else 1)
-    if bandwidth is not None and not _is_tracer(bandwidth):
-        if (
-            jnp.ndim(bandwidth) != 0
-            or not float(bandwidth) > 0
-            or not math.isfinite(float(bandwidth))
-        ):
-            raise ValueError(f"bandwidth must be a finite scalar > 0 or None, got {bandwidth!r}")
+    if bandwidth is not None:
+        checks.ndim("bandwidth", bandwidth, 0, "(a scalar or None)")
+        checks.positive("bandwidth", bandwidth)
     return _mmd(x, y, bandwidth, unbiased)
 
 
@@ -339,10 +336,9 @@ def sliced_wasserstein_with_directions(
     """
     x, y = _check_pair(x, y)
     directions = jnp.asarray(directions)
-    if directions.ndim != 2 or directions.shape[1] != x.shape[1] or directions.shape[0] < 1:
-        raise ValueError(
-            f"directions must have shape (P, D={x.shape[1]}) with P >= 1, got {directions.shape}"
-        )
+    checks.shape("directions", directions, ("P", x.shape[1]))
+    if directions.shape[0] < 1:
+        raise ValueError(f"directions must hold P >= 1 directions, got {directions.shape}")
     return _sliced(x, y, directions.astype(x.dtype))
 
 
@@ -366,10 +362,9 @@ def sliced_wasserstein(
     Returns:
       ``()`` ``SW_2`` (not squared), in the units of x.
     """
-    if int(num_projections) != num_projections or num_projections < 1:
-        raise ValueError(f"num_projections must be an integer >= 1, got {num_projections!r}")
+    num_projections = checks.positive_int("num_projections", num_projections)
     x, y = _check_pair(x, y)
-    g = jax.random.normal(key, (int(num_projections), x.shape[1]), dtype=x.dtype)  # (P, D)
+    g = jax.random.normal(key, (num_projections, x.shape[1]), dtype=x.dtype)  # (P, D)
     directions = g / jnp.linalg.norm(g, axis=-1, keepdims=True)  # uniform on S^{D-1}
     return _sliced(x, y, directions)
 
@@ -405,15 +400,12 @@ def mode_coverage(samples: jax.Array, means: jax.Array, radius: float | jax.Arra
       ``()`` in ``[0, 1]``.
     """
     samples, means = jnp.asarray(samples), jnp.asarray(means)
-    if samples.ndim != 2:
-        raise ValueError(f"samples must have shape (n, D), got {samples.shape}")
-    if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] != samples.shape[1]:
-        raise ValueError(
-            f"means must have shape (K, D={samples.shape[1]}) with K >= 1, got {means.shape}"
-        )
-    if not _is_tracer(radius):
-        if jnp.ndim(radius) != 0 or not float(radius) > 0:
-            raise ValueError(f"radius must be a scalar > 0, got {radius!r}")
+    checks.ndim("samples", samples, 2, "(n, D)")
+    checks.shape("means", means, ("K", samples.shape[1]))
+    if means.shape[0] < 1:
+        raise ValueError(f"means must hold K >= 1 modes, got shape {means.shape}")
+    checks.ndim("radius", radius, 0, "(a scalar)")
+    checks.positive("radius", radius)
     dtype = jnp.result_type(samples.dtype, means.dtype, float)
     return _coverage(samples.astype(dtype), means.astype(dtype), jnp.asarray(radius, dtype))
 
@@ -428,12 +420,8 @@ def bits_per_dim(nll_nats: jax.Array | float, num_dims: int) -> jax.Array:
     Returns:
       ``(...)`` bits per dimension.
     """
-    if int(num_dims) != num_dims or num_dims < 1:
-        raise ValueError(f"num_dims must be an integer >= 1, got {num_dims!r}")
-    nll = jnp.asarray(nll_nats)
-    if not jnp.issubdtype(nll.dtype, jnp.floating):
-        nll = nll.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
-    return nll / (int(num_dims) * math.log(2.0))
+    num_dims = checks.positive_int("num_dims", num_dims)
+    return _as_float(nll_nats) / (num_dims * math.log(2.0))
 
 
 # ---------------------------------------------------------------------------------------
@@ -480,13 +468,10 @@ def frechet_distance_gaussian(
       ``()``.
     """
     mu_a, cov_a, mu_b, cov_b = map(jnp.asarray, (mu_a, cov_a, mu_b, cov_b))
-    if mu_a.ndim != 1:
-        raise ValueError(f"mu_a must have shape (D,), got {mu_a.shape}")
-    d = mu_a.shape[0]
-    expected = (("cov_a", cov_a, (d, d)), ("mu_b", mu_b, (d,)), ("cov_b", cov_b, (d, d)))
-    for name, arr, shape in expected:
-        if arr.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    (d,) = checks.shape("mu_a", mu_a, ("D",))
+    checks.shape("cov_a", cov_a, (d, d))
+    checks.shape("mu_b", mu_b, (d,))
+    checks.shape("cov_b", cov_b, (d, d))
     dtype = jnp.result_type(mu_a.dtype, cov_a.dtype, mu_b.dtype, cov_b.dtype, float)
     return _frechet_moments(*(a.astype(dtype) for a in (mu_a, cov_a, mu_b, cov_b)))
 
