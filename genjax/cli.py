@@ -5,7 +5,7 @@
                  [--out DIR] [--resume] [--devices N] [--distributed]
     genjax sample RUN_DIR [--n N] [--seed S] [--sampler NAME] [--steps K] [--devices N]
                   [--distributed]
-    genjax bench [SUITE ...] [--quick]
+    genjax bench [SUITE ...] [--quick] [--out DIR]
 
 ``train`` and ``sample`` run data-parallel over every visible device (``--devices N``: the
 first N); ``--distributed`` (or ``GENJAX_DISTRIBUTED=1``) first calls
@@ -116,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("suites", nargs="*", help="suite names (default: all)")
     bench.add_argument("--quick", action="store_true", help="smaller workloads")
+    bench.add_argument("--out", type=Path, help="directory for the JSON results (default: the "
+                       "checkout's benchmarks/results, else ./benchmarks/results)")
     return parser
 
 
@@ -280,7 +282,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from genjax.bench.__main__ import main as bench_main
 
-    return bench_main([*args.suites, *(["--quick"] if args.quick else [])])
+    out = ["--out", str(args.out)] if args.out is not None else []
+    return bench_main([*args.suites, *(["--quick"] if args.quick else []), *out])
 
 
 def distributed_requested(args: argparse.Namespace) -> bool:

@@ -23,11 +23,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-# The published tables live in the source tree's benchmarks/results/ (never in the wheel):
-# found from this file in a source checkout (editable install), else under the working
-# directory (a wheel install run from a checkout), which `--out` overrides.
-_SOURCE_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-RESULTS_DIR = _SOURCE_RESULTS if _SOURCE_RESULTS.is_dir() else Path.cwd() / "benchmarks" / "results"
+# The published tables live in the source tree's benchmarks/results/ (never in the wheel).
+# In a source checkout (an editable install) this file is <root>/genjax/bench/harness.py and
+# <root> holds pyproject.toml and benchmarks/results/: results go there, whatever the working
+# directory. An installed wheel (site-packages) has no such root, and nothing is ever written
+# into site-packages: results go to ./benchmarks/results under the working directory.
+# `--out DIR` (python -m genjax.bench, genjax bench) overrides both.
+_ROOT = Path(__file__).resolve().parents[2]
+_IS_CHECKOUT = (_ROOT / "pyproject.toml").is_file() and (_ROOT / "benchmarks" / "results").is_dir()
+RESULTS_DIR = (_ROOT if _IS_CHECKOUT else Path.cwd()) / "benchmarks" / "results"
 
 
 @dataclasses.dataclass(frozen=True)

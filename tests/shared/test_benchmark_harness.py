@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -46,3 +51,39 @@ def test_suites_are_discovered():
     names = available()
     assert "harness" not in names
     assert {"mixture", "counting"} <= set(names)
+
+
+def test_results_dir_of_a_checkout_and_of_an_installed_copy(tmp_path):
+    # In this checkout (editable install) results go to <root>/benchmarks/results, whatever
+    # the working directory.
+    root = Path(harness.__file__).resolve().parents[2]
+    assert harness.RESULTS_DIR == root / "benchmarks" / "results"
+    # An installed copy (no checkout around it, read-only like site-packages) writes into
+    # ./benchmarks/results of the working directory and nothing beside itself.
+    site = tmp_path / "site"
+    shutil.copytree(root / "genjax", site / "genjax",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for path in site.rglob("*"):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    work = tmp_path / "work"
+    work.mkdir()
+    code = ("from genjax.bench import harness; "
+            "print(harness.__file__); "
+            "print(harness.report('probe', [harness.Row('probe', 'c', 'genjax', None, 1.0)]))")
+    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, text=True,
+                             capture_output=True, check=True).stdout.splitlines()
+    finally:
+        for path in site.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert out[0] == str(site / "genjax" / "bench" / "harness.py")
+    assert out[-1] == str(work / "benchmarks" / "results" / "probe.json")
+    assert (work / "benchmarks" / "results" / "probe.json").is_file()
+    assert not list(site.rglob("*.json"))
+
+
+def test_python_m_genjax_bench_help():
+    out = subprocess.run([sys.executable, "-m", "genjax.bench", "--help"], text=True,
+                         capture_output=True, check=True).stdout
+    assert "--quick" in out and "--out" in out and "ode" in out
