@@ -51,8 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from genjax import checks, sharding
 from genjax import data as data_lib
-from genjax import sharding
 from genjax.recipe import Recipe
 
 PyTree = Any
@@ -285,13 +285,11 @@ def fit(
       A :class:`FitResult`; its ``params`` (the model, of ``init``'s structure: an
       ``nnx.Module`` stays a module) hold single-device arrays.
     """
-    steps = recipe.steps if steps is None else int(steps)
+    steps = checks.positive_int("steps", recipe.steps if steps is None else steps)
     batch_size = recipe.batch_size if batch_size is None else int(batch_size)
-    checkpoint_every = recipe.checkpoint_every if checkpoint_every is None else checkpoint_every
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if checkpoint_every is None:
+        checkpoint_every = recipe.checkpoint_every
+    checkpoint_every = checks.positive_int("checkpoint_every", checkpoint_every)
     num_examples = _leading_size(data)
     if not recipe.full_batch and not 1 <= batch_size <= num_examples:
         raise ValueError(
