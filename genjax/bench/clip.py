@@ -12,8 +12,8 @@ Workloads:
   ``cross_entropy`` calls) with autograd, float32 on CPU.
 * **text-to-digit sampling**: 100 digits from the ``text-to-digit`` recipe's model
   (randomly initialised: the cost does not depend on the weights) by DDIM with 20 steps
-  and classifier-free guidance (one U-Net call per step on the doubled batch); reported
-  per image.
+  and classifier-free guidance (one U-Net call per step on the doubled batch), the public
+  :func:`genjax.composites.text_to_image.sample` on the CLIP text features; per image.
 
 Run: ``python -m genjax.bench clip``.
 """
@@ -123,15 +123,23 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def _sampling_rows(quick: bool) -> list[Row]:
-    from genjax.contrastive import captions, recipes
+    from genjax.composites import recipes, text_to_image
+    from genjax.contrastive import captions
 
     n = 20 if quick else 100
     params = recipes.t2d_init(jax.random.key(0), None)
     prompts = [captions.caption(i % 10, "a handwritten {word}") for i in range(n)]
     tokens = jnp.asarray(captions.tokenize(prompts))
+    context = text_to_image.text_context(params["clip"], tokens)  # (n, L, W)
+    null = text_to_image.text_context(params["clip"], jnp.asarray(recipes.NULL_TOKENS)[None])
     steps = 20
-    t = time_jax(recipes._t2d_sample_jit, jax.random.key(1), params, tokens, steps,
-                 jnp.float32(3.0), repeats=2 if quick else 5)
+
+    def draw(key, unet, context, scale):
+        return text_to_image.sample(key, unet, context, null, (8, 8, 1), recipes.T2D_SCHEDULE,
+                                    num_steps=steps, guidance_scale=scale)
+
+    t = time_jax(draw, jax.random.key(1), params["unet"], context, jnp.float32(3.0),
+                 repeats=2 if quick else 5)
     per_image_ms = 1e3 * t.run_s / n
     assert math.isfinite(per_image_ms)
     return [Row(SUITE, f"text-to-digit ddim-20 cfg batch={n}", "genjax", t.compile_s, t.run_s,

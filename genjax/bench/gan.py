@@ -108,16 +108,12 @@ def run(quick: bool = False) -> list[Row]:
     g_mod = gan.DCGANGenerator(LATENT, (8, 8, 1), base_channels=16, rngs=nnx.Rngs(0))
     d_mod = gan.DCGANDiscriminator((8, 8, 1), base_channels=32, feature_dim=128,
                                    rngs=nnx.Rngs(1))
-    (g_graph, g_state), (d_graph, d_state) = nnx.split(g_mod), nnx.split(d_mod)
     trainer = gan.gan_trainer(
-        g_apply=lambda s, z, y=None: nnx.merge(g_graph, s)(z),
-        d_apply=lambda s, v, y=None: nnx.merge(d_graph, s)(v),
-        latent_dim=LATENT, g_optimizer=optax.adam(2e-4, b1=0.5),
-        d_optimizer=optax.adam(2e-4, b1=0.5), loss="nonsaturating", label_smoothing=0.1,
-        ema_decay=0.999,
+        g_optimizer=optax.adam(2e-4, b1=0.5), d_optimizer=optax.adam(2e-4, b1=0.5),
+        loss="nonsaturating", label_smoothing=0.1, ema_decay=0.999,
     )
-    step = jax.jit(trainer.step)
-    state = trainer.init(g_state, d_state)
+    step = jax.jit(trainer.step)  # the two Modules are traced leaves of the state
+    state = trainer.init(g_mod, d_mod)
     batch = 2.0 * jnp.asarray(x) - 1.0
     t = time_jax(step, state, batch, jax.random.key(0), repeats=repeats)
     case = f"dcgan train step, batch {BATCH}"

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import checks
+
 __all__ = [
     "PAD",
     "BOS",
@@ -77,8 +79,7 @@ UNSEEN_TEMPLATES: tuple[str, ...] = (
 
 def caption(digit: int, template: str) -> str:
     """The caption of ``digit`` (0-9) in ``template`` ("a handwritten {word}" -> ...)."""
-    if not 0 <= int(digit) <= 9:
-        raise ValueError(f"digit must be in [0, 9], got {digit!r}")
+    digit = checks.int_in_range("digit", digit, 0, 9)
     return template.format(word=NUMBER_WORDS[int(digit)], digit=int(digit))
 
 
@@ -169,9 +170,7 @@ def sample_captions(key: jax.Array, labels: jax.Array, table: jax.Array) -> jax.
     """
     labels = jnp.asarray(labels)
     table = jnp.asarray(table)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must have shape (batch,), got {labels.shape}")
-    if table.ndim != 3:
-        raise ValueError(f"table must have shape (classes, templates, length), got {table.shape}")
+    checks.ndim("labels", labels, 1, "(batch,)")
+    checks.ndim("table", table, 3, "(classes, templates, length)")
     which = jax.random.randint(key, labels.shape, 0, table.shape[1])  # (batch,) template ids
     return table[labels, which]  # (batch, length)

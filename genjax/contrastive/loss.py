@@ -46,8 +46,9 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import PartitionSpec as P
+
+from genjax import checks
 
 __all__ = [
     "MAX_LOGIT_SCALE",
@@ -74,21 +75,11 @@ SIGLIP_INIT_LOGIT_BIAS = -10.0  # Zhai et al. 2023, Algorithm 1: b = -10
 # --------------------------------------------------------------------------------------
 
 
-def _concrete(x) -> np.ndarray | None:
-    """``x`` as a NumPy array when its value is known at trace time, else None."""
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
 def _check_pair(image_emb, text_emb) -> tuple[jax.Array, jax.Array]:
     image_emb = jnp.asarray(image_emb)
     text_emb = jnp.asarray(text_emb)
-    if image_emb.ndim != 2:
-        raise ValueError(f"image_emb must have shape (batch, dim), got {image_emb.shape}")
-    if text_emb.ndim != 2:
-        raise ValueError(f"text_emb must have shape (batch, dim), got {text_emb.shape}")
+    checks.ndim("image_emb", image_emb, 2, "(batch, dim)")
+    checks.ndim("text_emb", text_emb, 2, "(batch, dim)")
     if image_emb.shape[0] != text_emb.shape[0]:
         raise ValueError(
             f"text_emb: batch size {text_emb.shape[0]} does not match image_emb's "
@@ -106,15 +97,11 @@ def _check_pair(image_emb, text_emb) -> tuple[jax.Array, jax.Array]:
 
 
 def _check_scale(logit_scale, dtype, name: str = "logit_scale") -> jax.Array:
+    """A positive scalar (it multiplies cosine similarities; learn its log)."""
     scale = jnp.asarray(logit_scale, dtype)
     if scale.ndim != 0:
         raise ValueError(f"{name} must be a scalar, got shape {scale.shape}")
-    value = _concrete(logit_scale)
-    if value is not None and not float(value) > 0:
-        raise ValueError(
-            f"{name} must be > 0 (it multiplies cosine similarities; learn its log), "
-            f"got {float(value)!r}"
-        )
+    checks.positive(name, logit_scale)
     return scale
 
 
@@ -162,8 +149,7 @@ def clipped_logit_scale(
     Returns:
       () the positive scale ``s``.
     """
-    if not max_logit_scale > 0:
-        raise ValueError(f"max_logit_scale must be > 0, got {max_logit_scale!r}")
+    checks.positive("max_logit_scale", max_logit_scale)
     t = jnp.asarray(log_logit_scale)
     return jnp.exp(jnp.minimum(t, math.log(max_logit_scale)))
 

@@ -3,13 +3,18 @@
     f: images (B, H, W, C) -> (B, E)       :class:`genjax.nn.ConvImageEncoder`
     g: tokens (B, L) -> (B, E), (B, L, W)  :class:`genjax.nn.CharTextEncoder` (pooled, per token)
     t: ()                                  log logit scale, ``s = exp(min(t, log 100))``
+    b: ()                                  logit bias (SigLIP only)
 
-trained by :func:`clip_model_loss` (Radford et al. 2021, Figure 3). The per-token text
-features are what :mod:`genjax.contrastive.text_to_image` conditions a U-Net on.
+trained by :func:`clip_model_loss` (Radford et al. 2021, Figure 3; or SigLIP's sigmoid loss,
+Zhai et al. 2023), which follows the model protocol: ``(model, batch, key)`` with the CLIP
+Module as the differentiated pytree. The per-token text features are what
+:mod:`genjax.composites.text_to_image` conditions a U-Net on.
 
 References:
   Radford et al., "Learning Transferable Visual Models From Natural Language
     Supervision", ICML 2021.
+  Zhai, Mustafa, Kolesnikov, Beyer, "Sigmoid Loss for Language Image Pre-Training",
+    ICCV 2023.
 """
 
 from __future__ import annotations
@@ -20,11 +25,20 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
 from genjax.contrastive import captions
-from genjax.contrastive.loss import INIT_LOG_LOGIT_SCALE, clip_loss, clipped_logit_scale
+from genjax.contrastive.loss import (
+    INIT_LOG_LOGIT_SCALE,
+    SIGLIP_INIT_LOGIT_BIAS,
+    clip_loss,
+    clipped_logit_scale,
+    sigmoid_loss,
+)
 from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder
 
-__all__ = ["CLIP", "clip_model_loss"]
+__all__ = ["CLIP", "clip_model_loss", "OBJECTIVES"]
+
+OBJECTIVES = ("clip", "siglip")
 
 
 class CLIP(nnx.Module):
@@ -37,7 +51,9 @@ class CLIP(nnx.Module):
       text_width, text_depth, num_heads: the character transformer's token size, blocks
         and heads.
       vocab_size, max_length: the tokeniser's (default: :mod:`genjax.contrastive.captions`).
-      init_log_logit_scale: t at initialisation (``log(1/0.07)``, Radford et al. 2021).
+      init_log_logit_scale: t at initialisation (``log(1/0.07)``, Radford et al. 2021; SigLIP
+        starts at ``log 10``).
+      init_logit_bias: b at initialisation (-10, Zhai et al. 2023); used by SigLIP's loss only.
       rngs: ``nnx.Rngs`` for initialisation.
     """
 
@@ -55,6 +71,7 @@ class CLIP(nnx.Module):
         vocab_size: int = captions.VOCAB_SIZE,
         max_length: int = captions.MAX_LENGTH,
         init_log_logit_scale: float = INIT_LOG_LOGIT_SCALE,
+        init_logit_bias: float = SIGLIP_INIT_LOGIT_BIAS,
         rngs: nnx.Rngs,
     ):
         self.image_encoder = ConvImageEncoder(
@@ -66,6 +83,7 @@ class CLIP(nnx.Module):
             num_heads=num_heads, eos_id=captions.EOS, rngs=rngs,
         )
         self.log_logit_scale = nnx.Param(jnp.asarray(init_log_logit_scale, jnp.float32))
+        self.logit_bias = nnx.Param(jnp.asarray(init_logit_bias, jnp.float32))
 
     def encode_image(self, images: jax.Array) -> jax.Array:
         """images: (B, H, W, C) -> (B, E) (unnormalised)."""
@@ -81,24 +99,37 @@ class CLIP(nnx.Module):
 
 
 def clip_model_loss(
-    model: CLIP, images: jax.Array, tokens: jax.Array
+    model: CLIP, batch: tuple[jax.Array, jax.Array], key: jax.Array | None = None, *,
+    objective: str = "clip",
 ) -> tuple[jax.Array, dict]:
-    """CLIP's loss of a batch of (image, caption) pairs, with metrics.
+    """The contrastive loss of a batch of (image, caption) pairs through the encoders.
+
+        u = f(images), v = g(tokens), s = exp(min(t, log 100))
+        loss = clip_loss(u, v, s)          (objective "clip", Radford et al. 2021, Figure 3)
+             | sigmoid_loss(u, v, s, b)    (objective "siglip", Zhai et al. 2023, Algorithm 1)
 
     Args:
-      model: the :class:`CLIP` model.
-      images: (B, H, W, C) images.
-      tokens: (B, L) caption tokens, row i describing image i.
+      model: the :class:`CLIP` Module (a pytree: ``jax.grad`` differentiates it).
+      batch: ``(images (B, H, W, C), tokens (B, L))``, caption row i describing image i.
+      key: unused (the loss is deterministic); kept for the ``(model, batch, key)`` protocol.
+      objective: ``"clip"`` or ``"siglip"``.
 
     Returns:
       ``(loss, {"logit_scale", "accuracy"})``: ``accuracy`` is the fraction of images
       whose own caption is the most similar in the batch (ties with same-class captions
       count against it, so it stays below 1 on digits).
     """
+    del key
+    checks.one_of("objective", objective, OBJECTIVES)
+    images, tokens = batch
+    checks.ndim("tokens", tokens, 2, "(batch, length)")
     u = model.encode_image(images)  # (B, E)
     v, _ = model.encode_text(tokens)  # (B, E)
     scale = model.logit_scale()
-    loss = clip_loss(u, v, scale)
+    if objective == "clip":
+        loss = clip_loss(u, v, scale)
+    else:
+        loss = sigmoid_loss(u, v, scale, model.logit_bias[...])
     sims = jnp.einsum("id,jd->ij", u, v)  # (B, B) unnormalised; argmax only needs row order
     norms = jnp.linalg.norm(v, axis=1)  # (B,)
     hit = jnp.argmax(sims / norms[None, :], axis=1) == jnp.arange(u.shape[0])

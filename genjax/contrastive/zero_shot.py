@@ -12,6 +12,13 @@ closest in cosine similarity (Radford et al. 2021, sec. 3.1.2):
 Ensembling averages the *unit* template embeddings and renormalises the mean, so every
 template counts equally and the class embedding stays on the sphere.
 
+Two layers: the math over embeddings (:func:`zero_shot_logits`, :func:`zero_shot_classify`,
+DESIGN.md's public API), and the same through a model's encoders --
+:func:`encode_classes`, :func:`zero_shot_predict`, :func:`image_text_similarity` -- which
+take the model (a pytree with ``encode_image(images) -> (n, E)`` and ``encode_text(tokens)
+-> (pooled (m, E), per-token features)``, e.g. :class:`genjax.contrastive.CLIP`) as a traced
+argument: one compilation per shape serves every checkpoint.
+
 References:
   Radford et al., "Learning Transferable Visual Models From Natural Language
     Supervision", ICML 2021, sec. 3.1.2 and 3.1.4.
@@ -24,7 +31,9 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
 from genjax.contrastive.loss import l2_normalize
+from genjax.model import Model, model_jit
 
 __all__ = [
     "format_prompts",
@@ -32,6 +41,9 @@ __all__ = [
     "ensemble_class_embeddings",
     "zero_shot_logits",
     "zero_shot_classify",
+    "encode_classes",
+    "zero_shot_predict",
+    "image_text_similarity",
 ]
 
 
@@ -135,12 +147,7 @@ def zero_shot_logits(
             f"image_emb must have shape (n, {w.shape[1]}) to match class_text_emb, "
             f"got {image_emb.shape}"
         )
-    try:
-        bad = not float(logit_scale) > 0
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        bad = False
-    if bad:
-        raise ValueError(f"logit_scale must be > 0, got {logit_scale!r}")
+    checks.positive("logit_scale", logit_scale)
     u = l2_normalize(image_emb)  # (n, D)
     return jnp.asarray(logit_scale, u.dtype) * jnp.einsum("nd,kd->nk", u, w.astype(u.dtype))
 
@@ -160,3 +167,61 @@ def zero_shot_classify(image_emb: jax.Array, class_text_emb: jax.Array) -> jax.A
       >>> zero_shot_classify(jnp.array([[0.1, 2.0]]), jnp.eye(2))  # [1]
     """
     return jnp.argmax(zero_shot_logits(image_emb, class_text_emb), axis=1).astype(jnp.int32)
+
+
+@model_jit
+def encode_classes(model: Model, class_tokens: jax.Array) -> jax.Array:
+    """Text embeddings of ``T`` tokenised prompts for each of ``K`` classes.
+
+    Args:
+      model: the contrastive model (module docstring); its ``encode_text`` is used.
+      class_tokens: ``(K, T, L)`` int token ids (e.g. :func:`genjax.contrastive.captions.
+        caption_table`).
+
+    Returns:
+      ``(K, T, E)`` pooled text embeddings (unnormalised; ensembling normalises).
+    """
+    class_tokens = jnp.asarray(class_tokens)
+    checks.ndim("class_tokens", class_tokens, 3, "(classes, templates, length)")
+    checks.integer_array("class_tokens", class_tokens)
+    k, t, length = class_tokens.shape
+    pooled, _ = model.encode_text(class_tokens.reshape(k * t, length))  # (K T, E)
+    return pooled.reshape(k, t, pooled.shape[-1])  # (K, T, E)
+
+
+@model_jit
+def zero_shot_predict(model: Model, images: jax.Array, class_tokens: jax.Array) -> jax.Array:
+    """Zero-shot classes of images through the model's encoders (Radford et al. 2021, 3.1.2).
+
+        u_i = f(image_i),  w_k = ensemble_t g(prompt_kt),  class_i = argmax_k cos(u_i, w_k)
+
+    Args:
+      model: the contrastive model (module docstring).
+      images: ``(n, H, W, C)`` in the model's input range.
+      class_tokens: ``(K, T, L)`` int tokens: T prompts for each of K classes.
+
+    Returns:
+      ``(n,)`` int32 class indices in ``[0, K)``.
+    """
+    image_emb = model.encode_image(images)  # (n, E)
+    return zero_shot_classify(image_emb, encode_classes(model, class_tokens))
+
+
+@model_jit
+def image_text_similarity(model: Model, images: jax.Array, tokens: jax.Array) -> jax.Array:
+    """Cosine similarities ``cos(f(image_i), g(text_j))`` of every image and text: ``(n, m)``.
+
+    What text-to-image retrieval ranks (the best images for text ``j`` are the largest
+    entries of column ``j``).
+
+    Args:
+      model: the contrastive model (module docstring).
+      images: ``(n, H, W, C)`` in the model's input range.
+      tokens: ``(m, L)`` int token ids.
+
+    Returns:
+      ``(n, m)`` similarities in ``[-1, 1]``.
+    """
+    checks.ndim("tokens", tokens, 2, "(texts, length)")
+    text_emb, _ = model.encode_text(tokens)  # (m, E)
+    return zero_shot_logits(model.encode_image(images), text_emb)  # scale 1: cosines

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
 from genjax.nn import MLP
 
 LEAK = 0.2  # leaky-ReLU slope of DCGAN's discriminator and StyleGAN's mapping network
@@ -50,12 +51,6 @@ LEAK = 0.2  # leaky-ReLU slope of DCGAN's discriminator and StyleGAN's mapping n
 
 def _lrelu(x: jax.Array) -> jax.Array:
     return jax.nn.leaky_relu(x, LEAK)
-
-
-def _positive_int(name: str, value) -> int:
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -95,7 +90,7 @@ class MLPGenerator(nnx.Module):
 
     def __init__(self, latent_dim: int, hidden_sizes: Sequence[int], data_dim: int, *,
                  rngs: nnx.Rngs):
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.latent_dim = checks.positive_int("latent_dim", latent_dim)
         self.net = MLP(latent_dim, hidden_sizes, data_dim, rngs=rngs, activation=jax.nn.relu)
 
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -143,10 +138,10 @@ class DCGANGenerator(nnx.Module):
     def __init__(self, latent_dim: int, image_shape: Sequence[int], *, base_channels: int = 32,
                  num_classes: int | None = None, rngs: nnx.Rngs):
         h, w, c = _check_image_shape(image_shape)
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
-        base = _positive_int("base_channels", base_channels)
+        self.latent_dim = checks.positive_int("latent_dim", latent_dim)
+        base = checks.positive_int("base_channels", base_channels)
         self.num_classes = (
-            None if num_classes is None else _positive_int("num_classes", num_classes)
+            None if num_classes is None else checks.positive_int("num_classes", num_classes)
         )
         self.image_shape = (h, w, c)
         self.start = (h // 4, w // 4, 4 * base)
@@ -193,10 +188,10 @@ class DCGANDiscriminator(nnx.Module):
     def __init__(self, image_shape: Sequence[int], *, base_channels: int = 32,
                  feature_dim: int = 128, num_classes: int | None = None, rngs: nnx.Rngs):
         h, w, c = _check_image_shape(image_shape)
-        base = _positive_int("base_channels", base_channels)
-        feature_dim = _positive_int("feature_dim", feature_dim)
+        base = checks.positive_int("base_channels", base_channels)
+        feature_dim = checks.positive_int("feature_dim", feature_dim)
         self.num_classes = (
-            None if num_classes is None else _positive_int("num_classes", num_classes)
+            None if num_classes is None else checks.positive_int("num_classes", num_classes)
         )
         self.image_shape = (h, w, c)
         self.conv1 = nnx.Conv(c, base, (4, 4), strides=(2, 2), padding="SAME", rngs=rngs)
@@ -275,9 +270,9 @@ class MappingNetwork(nnx.Module):
     """
 
     def __init__(self, latent_dim: int, w_dim: int, *, num_layers: int = 8, rngs: nnx.Rngs):
-        num_layers = _positive_int("num_layers", num_layers)
-        w_dim = _positive_int("w_dim", w_dim)
-        sizes = [_positive_int("latent_dim", latent_dim)] + [w_dim] * num_layers
+        num_layers = checks.positive_int("num_layers", num_layers)
+        w_dim = checks.positive_int("w_dim", w_dim)
+        sizes = [checks.positive_int("latent_dim", latent_dim)] + [w_dim] * num_layers
         pairs = zip(sizes[:-1], sizes[1:], strict=True)
         self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in pairs])
 
@@ -302,8 +297,8 @@ class AdaIN(nnx.Module):
     """
 
     def __init__(self, w_dim: int, channels: int, *, rngs: nnx.Rngs):
-        self.channels = _positive_int("channels", channels)
-        self.affine = nnx.Linear(_positive_int("w_dim", w_dim), 2 * channels, rngs=rngs,
+        self.channels = checks.positive_int("channels", channels)
+        self.affine = nnx.Linear(checks.positive_int("w_dim", w_dim), 2 * channels, rngs=rngs,
                                  bias_init=nnx.initializers.zeros)
         self.affine.bias[...] = self.affine.bias[...].at[:channels].set(1.0)
 
@@ -341,8 +336,8 @@ class Translator(nnx.Module):
     def __init__(self, channels: int, *, hidden: int = 32, residual: bool = True,
                  rngs: nnx.Rngs):
         self.residual = bool(residual)
-        c = _positive_int("channels", channels)
-        hidden = _positive_int("hidden", hidden)
+        c = checks.positive_int("channels", channels)
+        hidden = checks.positive_int("hidden", hidden)
         self.conv1 = nnx.Conv(c, hidden, (3, 3), padding="SAME", rngs=rngs)
         self.conv2 = nnx.Conv(hidden, hidden, (3, 3), padding="SAME", rngs=rngs)
         self.conv3 = nnx.Conv(hidden, c, (3, 3), padding="SAME", rngs=rngs)

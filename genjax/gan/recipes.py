@@ -25,8 +25,10 @@
   is known (``G(x) = 1 - x``), so the report gives the translation error
   ``mean |G(x) - (1 - x)|`` on test digits next to the identity map's error.
 
-Parameters are plain pytrees: the networks' ``nnx.State`` (from ``nnx.split``, merged with
-the static graph inside pure functions) and the optimiser states.
+Parameters are pytrees of arrays holding the networks themselves: a
+:class:`genjax.gan.GANState` (the generator and critic Modules, their optimiser states and
+the generator's EMA) -- the trainer checkpoints it leaf by leaf, and the public functions
+(``gan.sample``, the trainer's step) take the Modules as traced arguments.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ import numpy as np
 import optax
 from flax import nnx
 
+from genjax import checks, data, metrics, targets
 from genjax.gan import network
+from genjax.gan.sample import sample as gan_sample
 from genjax.gan.step import cyclegan_trainer, gan_trainer
 from genjax.recipe import Recipe
 
@@ -62,23 +66,6 @@ REPORT_SAMPLES = 4000
 # --------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _ring_graphs() -> tuple[nnx.GraphDef, nnx.GraphDef]:
-    g = nnx.eval_shape(lambda: network.MLPGenerator(RING_LATENT, RING_HIDDEN, 2, rngs=nnx.Rngs(0)))
-    d = nnx.eval_shape(lambda: network.MLPDiscriminator(2, RING_HIDDEN, rngs=nnx.Rngs(0)))
-    return nnx.split(g)[0], nnx.split(d)[0]
-
-
-def _ring_g(g_state, z, labels=None):
-    del labels
-    return nnx.merge(_ring_graphs()[0], g_state)(z)
-
-
-def _ring_d(d_state, x, labels=None):
-    del labels
-    return nnx.merge(_ring_graphs()[1], d_state)(x)
-
-
 def _snapshot_latents() -> jax.Array:
     # the same latents at every snapshot, so the panels show one cloud moving
     return jax.random.normal(jax.random.key(1234), (SNAPSHOT_POINTS, RING_LATENT))
@@ -91,7 +78,6 @@ def _ring_recipe(name: str, summary: str, *, steps: int, batch_size: int, lr: fl
 
     def make_trainer():
         return gan_trainer(
-            g_apply=_ring_g, d_apply=_ring_d, latent_dim=RING_LATENT,
             g_optimizer=optax.adam(lr, b1=betas[0], b2=betas[1]),
             d_optimizer=optax.adam(d_lr, b1=betas[0], b2=betas[1]),
             **trainer_kwargs,
@@ -101,9 +87,9 @@ def _ring_recipe(name: str, summary: str, *, steps: int, batch_size: int, lr: fl
         g_key, d_key = jax.random.split(key)
         x = jnp.asarray(train_data, jnp.float32)
         shift, scale = jnp.mean(x, axis=0), jnp.std(x) + 1e-6  # data standardised for the nets
-        g = nnx.split(network.MLPGenerator(RING_LATENT, RING_HIDDEN, 2, rngs=nnx.Rngs(g_key)))[1]
-        d = nnx.split(network.MLPDiscriminator(2, RING_HIDDEN, rngs=nnx.Rngs(d_key)))[1]
-        first = _ring_g(g, _snapshot_latents()) * scale + shift[None]  # (S, 2) at step 0
+        g = network.MLPGenerator(RING_LATENT, RING_HIDDEN, 2, rngs=nnx.Rngs(g_key))
+        d = network.MLPDiscriminator(2, RING_HIDDEN, rngs=nnx.Rngs(d_key))
+        first = g(_snapshot_latents()) * scale + shift[None]  # (S, 2) at step 0
         snapshots = jnp.zeros((SNAPSHOT_SLOTS, SNAPSHOT_POINTS, 2)).at[0].set(first)
         snapshot_steps = jnp.full((SNAPSHOT_SLOTS,), -1, jnp.int32).at[0].set(0)
         return {
@@ -115,17 +101,17 @@ def _ring_recipe(name: str, summary: str, *, steps: int, batch_size: int, lr: fl
 
     def step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
         x = (batch - params["shift"][None]) / params["scale"]
-        state, metrics = make_trainer().step(params["gan"], x, key)
+        state, info = make_trainer().step(params["gan"], x, key)
         done = params["step"] + 1
         slot = (done // SNAPSHOT_EVERY) % SNAPSHOT_SLOTS
         take = done % SNAPSHOT_EVERY == 0
-        cloud = _ring_g(state["g"], _snapshot_latents()) * params["scale"] + params["shift"][None]
+        cloud = state.g(_snapshot_latents()) * params["scale"] + params["shift"][None]
         snapshots = jnp.where(take, params["snapshots"].at[slot].set(cloud), params["snapshots"])
         steps = jnp.where(take, params["snapshot_steps"].at[slot].set(done),
                           params["snapshot_steps"])
         new = {**params, "gan": state, "step": done, "snapshots": snapshots,
                "snapshot_steps": steps}
-        return new, metrics
+        return new, info.metrics()
 
     return Recipe(
         name=name, family="gan", summary=summary, data="ring",
@@ -134,20 +120,13 @@ def _ring_recipe(name: str, summary: str, *, steps: int, batch_size: int, lr: fl
     )
 
 
-@functools.partial(jax.jit, static_argnames="n")
-def _ring_sample_jit(key, params, n):
-    z = jax.random.normal(key, (n, RING_LATENT))
-    return _ring_g(params["gan"]["g"], z) * params["scale"] + params["shift"][None]
-
-
 def ring_sample(key: jax.Array, params: dict, n: int) -> jax.Array:
     """``n`` samples ``(n, 2)``: ``G(z)``, ``z ~ N(0, I)``, in data coordinates."""
-    return _ring_sample_jit(key, params, int(n))
+    return gan_sample(key, params["gan"].g, int(n)) * params["scale"] + params["shift"][None]
 
 
 def ring_quality(samples: jax.Array, test: jax.Array) -> dict:
     """Mode collapse on the ring: coverage, high-quality fraction, energy distance."""
-    from genjax import metrics, targets
 
     means = targets.ring(RING_MODES, RING_RADIUS, RING_STD).means  # (8, 2)
     samples = jnp.asarray(samples, jnp.float32)
@@ -231,28 +210,10 @@ def _dc_modules(key: jax.Array, num_classes: int | None):
     return g, d
 
 
-@functools.cache
-def _dc_graphs(num_classes: int | None) -> tuple[nnx.GraphDef, nnx.GraphDef]:
-    g, d = nnx.eval_shape(lambda: _dc_modules(jax.random.key(0), num_classes))
-    return nnx.split(g)[0], nnx.split(d)[0]
-
-
-def _dc_apply(num_classes):
-    def g_apply(g_state, z, labels=None):
-        return nnx.merge(_dc_graphs(num_classes)[0], g_state)(z, labels)
-
-    def d_apply(d_state, x, labels=None):
-        return nnx.merge(_dc_graphs(num_classes)[1], d_state)(x, labels)
-
-    return g_apply, d_apply
-
-
 def dcgan_trainer(num_classes: int | None):
     """DCGAN's game: non-saturating loss, one-sided label smoothing 0.1, Adam(2e-4, 0.5)
     for both players (Radford et al. 2016, sec. 4), EMA of the generator."""
-    g_apply, d_apply = _dc_apply(num_classes)
     return gan_trainer(
-        g_apply=g_apply, d_apply=d_apply, latent_dim=DIGITS_LATENT,
         g_optimizer=optax.adam(2e-4, b1=0.5), d_optimizer=optax.adam(2e-4, b1=0.5),
         loss="nonsaturating", label_smoothing=0.1, ema_decay=DIGITS_EMA,
         conditional=num_classes is not None,
@@ -262,8 +223,7 @@ def dcgan_trainer(num_classes: int | None):
 def _dc_init(num_classes):
     def init(key: jax.Array, train_data: Any) -> dict:
         del train_data
-        g, d = _dc_modules(key, num_classes)
-        return dcgan_trainer(num_classes).init(nnx.split(g)[1], nnx.split(d)[1])
+        return dcgan_trainer(num_classes).init(*_dc_modules(key, num_classes))
 
     return init
 
@@ -274,37 +234,24 @@ def _dc_step(num_classes):
             batch = 2.0 * batch - 1.0  # [0, 1] -> [-1, 1], the generator's tanh range
         else:
             batch = (2.0 * batch[0] - 1.0, batch[1])
-        return dcgan_trainer(num_classes).step(params, batch, key)
+        state, info = dcgan_trainer(num_classes).step(params, batch, key)
+        return state, info.metrics()
 
     return step
 
 
-@functools.partial(jax.jit, static_argnames=("n", "num_classes"))
-def _dc_sample_jit(key, params, n, num_classes, labels):
-    z = jax.random.normal(key, (n, DIGITS_LATENT))
-    x = _dc_apply(num_classes)[0](params["g_ema"], z, labels)
-    return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
-
-
-def dcgan_sample(key: jax.Array, params: dict, n: int) -> jax.Array:
+def dcgan_sample(key: jax.Array, params: Any, n: int) -> jax.Array:
     """``n`` digits ``(n, 8, 8, 1)`` in [0, 1] from the EMA generator."""
-    return _dc_sample_jit(key, params, int(n), None, None)
+    return jnp.clip((gan_sample(key, params.g_ema, int(n)) + 1.0) / 2.0, 0.0, 1.0)
 
 
-def cgan_sample(key: jax.Array, params: dict, n: int, *, labels: Any = None) -> jax.Array:
+def cgan_sample(key: jax.Array, params: Any, n: int, *, labels: Any = None) -> jax.Array:
     """``n`` digits ``(n, 8, 8, 1)``; class ``labels (n,)`` (default ``i mod 10``)."""
     labels = jnp.arange(int(n)) % NUM_CLASSES if labels is None else jnp.asarray(labels, jnp.int32)
-    if labels.shape != (int(n),) or bool(jnp.any((labels < 0) | (labels >= NUM_CLASSES))):
-        raise ValueError(f"labels must have shape ({n},) with values in [0, {NUM_CLASSES}), "
-                         f"got {labels}")
-    return _dc_sample_jit(key, params, int(n), NUM_CLASSES, labels)
-
-
-def load_digits_with_labels(name: str, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(images (n, 8, 8, 1) in [0, 1], labels (n,) int32)``."""
-    from genjax import data
-
-    return data.load(name, split=split, seed=seed), data.load_labels(name, split=split, seed=seed)
+    checks.shape("labels", labels, (int(n),))
+    checks.token_ids("labels", labels, NUM_CLASSES)
+    x = gan_sample(key, params.g_ema, int(n), labels)
+    return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 
 def _class_means(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -320,18 +267,14 @@ def _nearest_class(images, means: np.ndarray) -> np.ndarray:
 def _train_labels(train_data) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(train_data, (tuple, list)):
         return np.asarray(train_data[0]), np.asarray(train_data[1])
-    from genjax import data
-
-    ref = data.load("digits")
+    ref, labels = data.load_with_labels("digits")
     images = np.asarray(train_data)
     if images.shape == ref.shape and np.array_equal(images, ref):
-        return images, np.asarray(data.load_labels("digits"))
+        return images, np.asarray(labels)
     raise ValueError("the digits reports need the built-in digits (labels for the classifier)")
 
 
 def _mmd(samples, test) -> float:
-    from genjax import metrics
-
     n = min(len(samples), len(test), 500)
     flat = lambda a: jnp.asarray(a[:n], jnp.float32).reshape(n, -1)  # noqa: E731
     return float(metrics.mmd(flat(samples), flat(test)))
@@ -386,8 +329,6 @@ def cgan_report(key, params, train_data, test_data, out_dir: Path) -> dict:
 def load_digit_domains(name: str, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two unpaired domains of equal size ``(n//2, 8, 8, 1)`` each, in [0, 1]: X = images
     of one half of the set, Y = ``1 - image`` of the other half (inverted digits)."""
-    from genjax import data
-
     images = data.load(name, split=split, seed=seed)
     half = len(images) // 2
     return images[:half], 1.0 - images[half: 2 * half]
@@ -407,23 +348,8 @@ def _cycle_modules(key: jax.Array):
     return gen, disc
 
 
-@functools.cache
-def _cycle_graphs() -> tuple[nnx.GraphDef, nnx.GraphDef]:
-    gen, disc = nnx.eval_shape(lambda: _cycle_modules(jax.random.key(0)))
-    return nnx.split(gen["G"])[0], nnx.split(disc["D_X"])[0]
-
-
-def _translate(state, x):
-    return nnx.merge(_cycle_graphs()[0], state)(x)
-
-
-def _discriminate(state, x):
-    return nnx.merge(_cycle_graphs()[1], state)(x)
-
-
 def _cycle_trainer():
     return cyclegan_trainer(
-        translate=_translate, discriminate=_discriminate,
         g_optimizer=optax.adam(1e-3, b1=0.5), d_optimizer=optax.adam(1e-3, b1=0.5),
         cycle_weight=10.0,  # Zhu et al. (2017), sec. 4
     )
@@ -431,29 +357,26 @@ def _cycle_trainer():
 
 def cyclegan_init(key: jax.Array, train_data: Any) -> dict:
     del train_data
-    gen, disc = _cycle_modules(key)
-    split = lambda mods: {k: nnx.split(m)[1] for k, m in mods.items()}  # noqa: E731
-    return _cycle_trainer().init(split(gen), split(disc))
+    return _cycle_trainer().init(*_cycle_modules(key))
 
 
-def cyclegan_step(params: dict, batch: Any, key: jax.Array) -> tuple[dict, dict]:
+def cyclegan_step(params: Any, batch: Any, key: jax.Array) -> tuple[Any, dict]:
     x, y = batch
-    return _cycle_trainer().step(params, (2.0 * x - 1.0, 2.0 * y - 1.0), key)
+    state, info = _cycle_trainer().step(params, (2.0 * x - 1.0, 2.0 * y - 1.0), key)
+    return state, info.metrics()
 
 
-@functools.partial(jax.jit, static_argnames="direction")
-def _cycle_apply(params, images, direction: str):
-    out = _translate(params["gen"][direction], 2.0 * images - 1.0)
-    return (out + 1.0) / 2.0
+@jax.jit
+def _translate(translator: Any, images: jax.Array) -> jax.Array:
+    """A translator Module (traced) on ``[0, 1]`` images: ``(B, 8, 8, 1) -> (B, 8, 8, 1)``."""
+    return (translator(2.0 * images - 1.0) + 1.0) / 2.0
 
 
 def cyclegan_sample(key: jax.Array, params: dict, n: int) -> jax.Array:
     """``G(x)`` ``(n, 8, 8, 1)`` for ``n`` random test digits ``x``: digits turned inverted."""
-    from genjax import data
-
     test = data.load("digits", split="test")
     idx = jax.random.choice(key, test.shape[0], (int(n),), replace=int(n) > test.shape[0])
-    return _cycle_apply(params, jnp.asarray(test)[idx], "G")
+    return _translate(params.gen["G"], jnp.asarray(test)[idx])
 
 
 def cyclegan_report(key, params, train_data, test_data, out_dir: Path) -> dict:
@@ -463,8 +386,9 @@ def cyclegan_report(key, params, train_data, test_data, out_dir: Path) -> dict:
 
     del key, train_data
     x, y = (jnp.asarray(a, jnp.float32) for a in test_data)
-    gx, fy = _cycle_apply(params, x, "G"), _cycle_apply(params, y, "F")
-    fgx, gfy = _cycle_apply(params, gx, "F"), _cycle_apply(params, fy, "G")
+    G, F = params.gen["G"], params.gen["F"]
+    gx, fy = _translate(G, x), _translate(F, y)
+    fgx, gfy = _translate(F, gx), _translate(G, fy)
     rows = [a[:10] for a in (x, gx, fgx, y, fy, gfy)]
     plotting.image_grid(jnp.clip(jnp.concatenate(rows), 0.0, 1.0), Path(out_dir) / "samples.png",
                         nrow=10, title="cyclegan rows: x, G(x), F(G(x)), y, F(y), G(F(y))")
@@ -504,7 +428,7 @@ RECIPES: tuple[Recipe, ...] = (
         summary="conditional DCGAN with a projection discriminator on the digits; grid by class",
         data="digits", init=_dc_init(NUM_CLASSES), step=_dc_step(NUM_CLASSES),
         sample=cgan_sample, report=cgan_report, steps=1500, batch_size=64, learning_rate=2e-4,
-        load_data=load_digits_with_labels, checkpoint_every=1000,
+        load_data=data.load_with_labels, checkpoint_every=1000,
     ),
     Recipe(
         name="cyclegan", family="gan",

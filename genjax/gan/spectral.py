@@ -27,11 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-
-def _check_num_iters(num_iters) -> int:
-    if int(num_iters) != num_iters or num_iters < 1:
-        raise ValueError(f"num_iters must be an integer >= 1, got {num_iters!r}")
-    return int(num_iters)
+from genjax import checks
 
 
 def _as_matrix(w: jax.Array) -> jax.Array:
@@ -60,7 +56,7 @@ def power_iteration(
       ``sigma`` ``()`` = ``u^T W v`` (the estimate of the top singular value), ``u`` ``(out,)``,
       ``v`` ``(in',)`` — all without gradient through ``u`` and ``v``.
     """
-    num_iters = _check_num_iters(num_iters)
+    num_iters = checks.positive_int("num_iters", num_iters)
     mat = _as_matrix(jnp.asarray(w))  # (out, in')
     u = jnp.asarray(u, mat.dtype)
     if u.shape != (mat.shape[0],):
@@ -113,9 +109,9 @@ class SpectralNorm(nnx.Module):
 
     ``u`` is explicit state (a :class:`SpectralVector`, not an ``nnx.Param``): each call
     with ``update=True`` runs ``num_iters`` power iterations and stores the new ``u`` in
-    the module, which a pure training step reads back with ``nnx.split`` (or
-    ``nnx.state(module, SpectralVector)``); ``update=False`` (evaluation) uses the
-    stored ``u`` as it is.
+    the module. The module is a pytree, so a pure step that takes it as an argument returns
+    it to carry the new ``u`` out (``y, module = jax.jit(lambda m, x: (m(x), m))(module,
+    x)``); ``update=False`` (evaluation) uses the stored ``u`` as it is.
 
     Args:
       layer: the wrapped ``nnx.Linear`` or ``nnx.Conv`` (its kernel's last axis is ``out``).
@@ -130,7 +126,7 @@ class SpectralNorm(nnx.Module):
     def __init__(self, layer: nnx.Module, *, num_iters: int = 1, rngs: nnx.Rngs):
         if not isinstance(layer, (nnx.Linear, nnx.Conv)):
             raise ValueError(f"layer must be an nnx.Linear or nnx.Conv, got {type(layer).__name__}")
-        self.num_iters = _check_num_iters(num_iters)
+        self.num_iters = checks.positive_int("num_iters", num_iters)
         self.layer = layer
         out = layer.kernel[...].shape[-1]
         u0 = jax.random.normal(rngs.params(), (out,), layer.kernel[...].dtype)

@@ -23,9 +23,13 @@ critic iteration sees fresh data, as the algorithms prescribe; the generator's s
 :func:`cyclegan_trainer` is the same pattern for CycleGAN's two translators and two
 discriminators (Zhu et al. 2017), with the cycle loss.
 
-The state is a dict (a pytree of arrays, so :func:`genjax.train.fit` checkpoints it):
-``{"g": generator params, "d": critic params, "g_opt": ..., "d_opt": ..., "g_ema": ...}``
-(``g_ema`` only with ``ema_decay``).
+The models are the networks themselves (DESIGN.md's model protocol): the state holds the
+generator and the critic ``nnx.Module``s, which are pytrees, so ``jax.grad`` differentiates
+them, optax updates them and :func:`genjax.train.fit` checkpoints them -- no ``(graphdef,
+state)`` split, no ``apply`` functions. A training step updates its models, so here the
+models are part of the state: ``step(state, batch, key) -> (state, info)``, the shape of a
+loss's ``(model, batch, key)`` with the model and its optimiser states together, and an
+:class:`GANInfo` of the step's diagnostics.
 
 References:
   Goodfellow et al. (2014), "Generative Adversarial Nets", NeurIPS, Algorithm 1.
@@ -45,7 +49,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from genjax import checks
 from genjax.gan import loss as L
+from genjax.gan import penalties as P
+from genjax.gan.sample import sample_from_noise
+from genjax.model import Model
 
 PyTree = Any
 
@@ -59,18 +67,76 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-class GANTrainer(NamedTuple):
-    """``init(g_params, d_params) -> state`` and ``step(state, batch, key) -> (state, metrics)``."""
+class GANState(NamedTuple):
+    """The two players and their optimisers: a pytree of arrays.
 
-    init: Callable[[PyTree, PyTree], dict]
-    step: Callable[[dict, Any, jax.Array], tuple[dict, dict]]
+    Attributes:
+      g: the generator, ``g(z (m, latent_dim) [, labels (m,)]) -> x (m, ...)``; a Module
+        with a ``latent_dim`` attribute.
+      d: the critic, ``d(x (m, ...) [, labels (m,)]) -> logits (m,)``; must treat examples
+        independently (the penalties need per-example gradients).
+      g_opt: the generator optimiser's state.
+      d_opt: the critic optimiser's state.
+      g_ema: the exponential moving average of ``g`` (Karras et al. 2018; Yazici et al.
+        2019), or None without ``ema_decay``.
+    """
+
+    g: Model
+    d: Model
+    g_opt: PyTree
+    d_opt: PyTree
+    g_ema: Model | None = None
+
+
+class GANInfo(NamedTuple):
+    """Diagnostics of one step (the critic's entries from its last of ``n_critic`` updates).
+
+    Attributes:
+      loss: the critic's loss ``L_D`` (the trainer's progress figure; ``-V(D, G)`` for the
+        minimax losses).
+      d_loss: the same ``L_D``, without penalties.
+      d_real: mean critic output on data.
+      d_fake: mean critic output on generated samples.
+      g_loss: the generator's loss ``L_G`` before its update.
+      gradient_penalty: ``GP`` (without lambda), or None when ``gp_weight = 0``.
+      r1_penalty: ``R1`` (without gamma/2), or None when ``r1_weight = 0``.
+    """
+
+    loss: jax.Array
+    d_loss: jax.Array
+    d_real: jax.Array
+    d_fake: jax.Array
+    g_loss: jax.Array
+    gradient_penalty: jax.Array | None = None
+    r1_penalty: jax.Array | None = None
+
+    def metrics(self) -> dict[str, jax.Array]:
+        """The diagnostics as a flat dict of scalars (the trainer's metrics), Nones left out."""
+        return {k: v for k, v in self._asdict().items() if v is not None}
+
+
+class GANTrainer(NamedTuple):
+    """``init(g, d) -> GANState`` and ``step(state, batch, key) -> (GANState, GANInfo)``."""
+
+    init: Callable[[Model, Model], GANState]
+    step: Callable[[GANState, Any, jax.Array], tuple[GANState, GANInfo]]
+
+
+def _call_critic(d: Model, labels: jax.Array | None, x: jax.Array) -> jax.Array:
+    return d(x) if labels is None else d(x, labels)
+
+
+def critic_model(d: Model, labels: jax.Array | None = None) -> Model:
+    """The critic ``x -> d(x [, labels])`` as a callable pytree (``d``'s weights traced).
+
+    What :func:`genjax.gan.gradient_penalty` and :func:`genjax.gan.r1_penalty` take: a
+    class-conditional discriminator with its labels bound (``labels (m,)``), or ``d``.
+    """
+    return jax.tree_util.Partial(_call_critic, d, labels)
 
 
 def gan_trainer(
     *,
-    g_apply: Callable[[PyTree, jax.Array, jax.Array | None], jax.Array],
-    d_apply: Callable[[PyTree, jax.Array, jax.Array | None], jax.Array],
-    latent_dim: int,
     g_optimizer: optax.GradientTransformation,
     d_optimizer: optax.GradientTransformation,
     loss: str = "nonsaturating",
@@ -85,10 +151,6 @@ def gan_trainer(
     """Builds the alternating two-player update.
 
     Args:
-      g_apply: ``(g_params, z (m, latent_dim), labels (m,) or None) -> x (m, ...)``.
-      d_apply: ``(d_params, x (m, ...), labels (m,) or None) -> logits (m,)``; must treat
-        examples independently (the penalties need per-example gradients).
-      latent_dim: size of ``z ~ N(0, I)``.
       g_optimizer: optax transformation of the generator.
       d_optimizer: optax transformation of the discriminator.
       loss: one of :data:`LOSSES`.
@@ -101,114 +163,91 @@ def gan_trainer(
       conditional: batches are ``(x, labels)`` and both networks get the labels.
 
     Returns:
-      A :class:`GANTrainer`. ``step``'s batch is ``x (B, ...)`` (or ``(x, labels (B,))``),
-      ``B`` divisible by ``n_critic``.
+      A :class:`GANTrainer`. ``init(g, d)`` takes the two Modules (see :class:`GANState`);
+      ``step``'s batch is ``x (B, ...)`` (or ``(x, labels (B,))``), ``B`` divisible by
+      ``n_critic``; latents are ``z ~ N(0, I)`` of size ``state.g.latent_dim``.
 
     Raises:
       ValueError: naming the argument, for n_critic < 1, a negative penalty weight,
         clip_value <= 0, an unknown loss, label_smoothing outside [0, 1), ema_decay
         outside [0, 1).
     """
-    n_critic = L.check_n_critic(n_critic)
-    L.check_nonnegative("gp_weight", gp_weight)
-    L.check_nonnegative("r1_weight", r1_weight)
-    if clip_value is not None and not float(clip_value) > 0.0:
-        raise ValueError(f"clip_value must be > 0 (or None), got {clip_value!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
-    if not 0.0 <= float(label_smoothing) < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    n_critic = checks.positive_int("n_critic", n_critic)
+    checks.nonnegative("gp_weight", gp_weight)
+    checks.nonnegative("r1_weight", r1_weight)
+    if clip_value is not None:
+        checks.positive("clip_value", clip_value)
+    checks.one_of("loss", loss, tuple(LOSSES))
+    checks.in_range("label_smoothing", label_smoothing, 0.0, 1.0, high_open=True)
     if label_smoothing and loss not in ("minimax", "nonsaturating"):
         raise ValueError(f"label_smoothing applies to the minimax losses, not loss={loss!r}")
-    if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
-        raise ValueError(f"ema_decay must be in [0, 1) (or None), got {ema_decay!r}")
-    if int(latent_dim) != latent_dim or latent_dim < 1:
-        raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
-    latent_dim = int(latent_dim)
+    if ema_decay is not None:
+        checks.in_range("ema_decay", ema_decay, 0.0, 1.0, high_open=True)
     d_loss_fn, g_loss_fn = LOSSES[loss]
     if loss in ("minimax", "nonsaturating"):
         base_d = d_loss_fn
         d_loss_fn = lambda r, f: base_d(r, f, label_smoothing=label_smoothing)  # noqa: E731
 
-    def init(g_params: PyTree, d_params: PyTree) -> dict:
-        state = {
-            "g": g_params,
-            "d": d_params,
-            "g_opt": g_optimizer.init(g_params),
-            "d_opt": d_optimizer.init(d_params),
-        }
-        if ema_decay is not None:
-            state["g_ema"] = jax.tree.map(jnp.copy, g_params)  # a copy: buffers may be donated
-        return state
+    def init(g: Model, d: Model) -> GANState:
+        g_ema = None if ema_decay is None else jax.tree.map(jnp.copy, g)  # buffers may be donated
+        return GANState(g, d, g_optimizer.init(g), d_optimizer.init(d), g_ema)
 
-    def _split_batch(batch):
-        if conditional:
-            x, labels = batch
-            return jnp.asarray(x), jnp.asarray(labels)
-        return jnp.asarray(batch), None
-
-    def step(state: dict, batch: Any, key: jax.Array) -> tuple[dict, dict]:
-        x, labels = _split_batch(batch)
+    def step(state: GANState, batch: Any, key: jax.Array) -> tuple[GANState, GANInfo]:
+        x, labels = (batch if conditional else (batch, None))
+        x = jnp.asarray(x)
         B = x.shape[0]
         if B % n_critic:
             raise ValueError(f"batch size {B} must be divisible by n_critic={n_critic}")
         m = B // n_critic
+        latent_dim = state.g.latent_dim
         x_slices = x.reshape(n_critic, m, *x.shape[1:])  # (n_critic, m, ...)
-        y_slices = None if labels is None else labels.reshape(n_critic, m)
+        y_slices = None if labels is None else jnp.asarray(labels).reshape(n_critic, m)
         d_key, g_key = jax.random.split(key)
-        g_params = state["g"]
+        g = state.g
 
         def critic_update(carry, inputs):
-            d_params, d_opt = carry
+            d, d_opt = carry
             x_real, y, k = inputs
             z_key, gp_key = jax.random.split(k)
             z = jax.random.normal(z_key, (m, latent_dim), x_real.dtype)  # z ~ N(0, I)
-            fake = jax.lax.stop_gradient(g_apply(g_params, z, y))  # G is fixed here
+            fake = jax.lax.stop_gradient(sample_from_noise(g, z, y))  # G is fixed here
 
-            def objective(dp):
-                critic = lambda v: d_apply(dp, v, y)  # noqa: E731
+            def objective(d):
+                critic = critic_model(d, y)
                 real_logits, fake_logits = critic(x_real), critic(fake)
                 d_loss = d_loss_fn(real_logits, fake_logits)
-                total = d_loss
-                metrics = {
-                    "d_loss": d_loss,
-                    "d_real": jnp.mean(real_logits),
-                    "d_fake": jnp.mean(fake_logits),
-                }
+                total, gp, r1 = d_loss, None, None
                 if gp_weight:
-                    gp = L.gradient_penalty(gp_key, critic, x_real, fake)
+                    gp = P.gradient_penalty(gp_key, critic, x_real, fake)
                     total = total + gp_weight * gp  # L_D + lambda GP (Gulrajani et al., eq. 3)
-                    metrics["gradient_penalty"] = gp
                 if r1_weight:
-                    r1 = L.r1_penalty(critic, x_real)
+                    r1 = P.r1_penalty(critic, x_real)
                     total = total + 0.5 * r1_weight * r1  # L_D + gamma/2 R1 (Mescheder, eq. 9)
-                    metrics["r1_penalty"] = r1
-                return total, metrics
+                return total, (d_loss, jnp.mean(real_logits), jnp.mean(fake_logits), gp, r1)
 
-            grads, metrics = jax.grad(objective, has_aux=True)(d_params)
-            updates, d_opt = d_optimizer.update(grads, d_opt, d_params)
-            d_params = optax.apply_updates(d_params, updates)
+            grads, diagnostics = jax.grad(objective, has_aux=True)(d)
+            updates, d_opt = d_optimizer.update(grads, d_opt, d)
+            d = optax.apply_updates(d, updates)
             if clip_value is not None:
-                d_params = L.weight_clip(d_params, clip_value)  # Arjovsky et al., line 7
-            return (d_params, d_opt), metrics
+                d = P.weight_clip(d, clip_value)  # Arjovsky et al., line 7
+            return (d, d_opt), diagnostics
 
         critic_keys = jax.random.split(d_key, n_critic)
-        (d_params, d_opt), d_metrics = jax.lax.scan(
-            critic_update, (state["d"], state["d_opt"]), (x_slices, y_slices, critic_keys)
+        (d, d_opt), diagnostics = jax.lax.scan(
+            critic_update, (state.d, state.d_opt), (x_slices, y_slices, critic_keys)
         )
-        d_metrics = {k: v[-1] for k, v in d_metrics.items()}  # the last critic iteration's
+        d_loss, d_real, d_fake, gp, r1 = jax.tree.map(lambda v: v[-1], diagnostics)  # last
 
         y_g = None if y_slices is None else y_slices[-1]
         z = jax.random.normal(g_key, (m, latent_dim), x.dtype)
 
-        def g_objective(gp):
-            fake_logits = d_apply(d_params, g_apply(gp, z, y_g), y_g)
-            return g_loss_fn(fake_logits)
+        def g_objective(g):
+            return g_loss_fn(critic_model(d, y_g)(sample_from_noise(g, z, y_g)))
 
-        g_loss, g_grads = jax.value_and_grad(g_objective)(g_params)
-        g_updates, g_opt = g_optimizer.update(g_grads, state["g_opt"], g_params)
-        g_params = optax.apply_updates(g_params, g_updates)
-        new = {"g": g_params, "d": d_params, "g_opt": g_opt, "d_opt": d_opt}
+        g_loss, g_grads = jax.value_and_grad(g_objective)(g)
+        g_updates, g_opt = g_optimizer.update(g_grads, state.g_opt, g)
+        g = optax.apply_updates(g, g_updates)
+        g_ema = state.g_ema
         if ema_decay is not None:
             # theta_ema <- d theta_ema + (1 - d) theta on real leaves (counters are copied).
             def average(e, p):
@@ -216,25 +255,52 @@ def gan_trainer(
                     return p
                 return (ema_decay * e + (1.0 - ema_decay) * p).astype(p.dtype)
 
-            new["g_ema"] = jax.tree.map(average, state["g_ema"], g_params)
-        # "loss" (the trainer's progress bar) is the critic's: -V(D, G) for the minimax losses.
-        metrics = {"loss": d_metrics["d_loss"], **d_metrics, "g_loss": g_loss}
-        return new, metrics
+            g_ema = jax.tree.map(average, g_ema, g)
+        info = GANInfo(d_loss, d_loss, d_real, d_fake, g_loss, gp, r1)
+        return GANState(g, d, g_opt, d_opt, g_ema), info
 
     return GANTrainer(init, step)
 
 
-class CycleGANTrainer(NamedTuple):
-    """``init(gen, disc) -> state``; ``step(state, batch, key) -> (state, metrics)``."""
+class CycleGANState(NamedTuple):
+    """Both translators and both discriminators, with their optimisers.
 
-    init: Callable[[PyTree, PyTree], dict]
-    step: Callable[[dict, Any, jax.Array], tuple[dict, dict]]
+    Attributes:
+      gen: ``{"G": X -> Y, "F": Y -> X}`` translator Modules, ``(B, H, W, C) -> (B, H, W, C)``.
+      disc: ``{"D_X", "D_Y"}`` discriminator Modules, ``(B, H, W, C) -> (B,)``.
+      g_opt: optimiser state of ``gen``.
+      d_opt: optimiser state of ``disc``.
+    """
+
+    gen: dict[str, Model]
+    disc: dict[str, Model]
+    g_opt: PyTree
+    d_opt: PyTree
+
+
+class CycleGANInfo(NamedTuple):
+    """Diagnostics of one CycleGAN step: ``loss`` (the translators' total), ``g_adv`` (their
+    adversarial part), ``cycle_loss`` (eq. 2) and ``d_loss`` (both discriminators')."""
+
+    loss: jax.Array
+    g_adv: jax.Array
+    cycle_loss: jax.Array
+    d_loss: jax.Array
+
+    def metrics(self) -> dict[str, jax.Array]:
+        """The diagnostics as a flat dict of scalars."""
+        return self._asdict()
+
+
+class CycleGANTrainer(NamedTuple):
+    """``init(gen, disc) -> CycleGANState``; ``step(state, batch, key) -> (state, info)``."""
+
+    init: Callable[[dict, dict], CycleGANState]
+    step: Callable[[CycleGANState, Any, jax.Array], tuple[CycleGANState, CycleGANInfo]]
 
 
 def cyclegan_trainer(
     *,
-    translate: Callable[[PyTree, jax.Array], jax.Array],
-    discriminate: Callable[[PyTree, jax.Array], jax.Array],
     g_optimizer: optax.GradientTransformation,
     d_optimizer: optax.GradientTransformation,
     cycle_weight: float = 10.0,
@@ -254,57 +320,51 @@ def cyclegan_trainer(
     generated images; at this size the current ones suffice).
 
     Args:
-      translate: ``(translator_params, images (B, H, W, C)) -> (B, H, W, C)``, used for
-        both ``G = translate(gen["G"], .)`` and ``F = translate(gen["F"], .)``.
-      discriminate: ``(disc_params, images) -> logits (B,)``, for ``disc["D_X"]`` and
-        ``disc["D_Y"]``.
       g_optimizer: optax transformation of ``{"G", "F"}``.
       d_optimizer: optax transformation of ``{"D_X", "D_Y"}``.
       cycle_weight: lambda of the cycle loss, >= 0 (10 in the paper, eq. 3).
       identity_weight: weight of the identity loss, >= 0 (Zhu et al., sec. 5.2).
 
     Returns:
-      A :class:`CycleGANTrainer`; ``step``'s batch is ``(x (B, ...), y (B, ...))``, unpaired.
+      A :class:`CycleGANTrainer`: ``init(gen, disc)`` takes the Modules (see
+      :class:`CycleGANState`); ``step``'s batch is ``(x (B, ...), y (B, ...))``, unpaired.
     """
-    L.check_nonnegative("cycle_weight", cycle_weight)
-    L.check_nonnegative("identity_weight", identity_weight)
+    checks.nonnegative("cycle_weight", cycle_weight)
+    checks.nonnegative("identity_weight", identity_weight)
 
-    def init(gen_params: PyTree, disc_params: PyTree) -> dict:
-        return {"gen": gen_params, "disc": disc_params,
-                "g_opt": g_optimizer.init(gen_params), "d_opt": d_optimizer.init(disc_params)}
+    def init(gen: dict, disc: dict) -> CycleGANState:
+        return CycleGANState(gen, disc, g_optimizer.init(gen), d_optimizer.init(disc))
 
-    def step(state: dict, batch: Any, key: jax.Array) -> tuple[dict, dict]:
+    def step(state: CycleGANState, batch: Any,
+             key: jax.Array) -> tuple[CycleGANState, CycleGANInfo]:
         del key  # the update is deterministic given the batch
         x, y = batch
-        disc = state["disc"]
+        disc = state.disc
 
         def gen_objective(gen):
-            G = lambda v: translate(gen["G"], v)  # noqa: E731  X -> Y
-            F = lambda v: translate(gen["F"], v)  # noqa: E731  Y -> X
-            adv = L.least_squares_g(discriminate(disc["D_Y"], G(x))) + L.least_squares_g(
-                discriminate(disc["D_X"], F(y)))
-            cyc = L.cycle_consistency_loss(x, y, G, F)  # Zhu et al. (2017), eq. 2
+            G, F = gen["G"], gen["F"]  # X -> Y, Y -> X
+            adv = L.least_squares_g(disc["D_Y"](G(x))) + L.least_squares_g(disc["D_X"](F(y)))
+            cyc = P.cycle_consistency_loss(x, y, G, F)  # Zhu et al. (2017), eq. 2
             total = adv + cycle_weight * cyc  # eq. 3
             if identity_weight:
                 total = total + identity_weight * (jnp.mean(jnp.abs(G(y) - y))
                                                    + jnp.mean(jnp.abs(F(x) - x)))
-            return total, {"g_adv": adv, "cycle_loss": cyc}
+            return total, (adv, cyc)
 
-        (g_total, g_metrics), g_grads = jax.value_and_grad(gen_objective, has_aux=True)(
-            state["gen"])
-        g_updates, g_opt = g_optimizer.update(g_grads, state["g_opt"], state["gen"])
-        gen = optax.apply_updates(state["gen"], g_updates)
-        fake_y = jax.lax.stop_gradient(translate(gen["G"], x))
-        fake_x = jax.lax.stop_gradient(translate(gen["F"], y))
+        (g_total, (adv, cyc)), g_grads = jax.value_and_grad(gen_objective, has_aux=True)(
+            state.gen)
+        g_updates, g_opt = g_optimizer.update(g_grads, state.g_opt, state.gen)
+        gen = optax.apply_updates(state.gen, g_updates)
+        fake_y = jax.lax.stop_gradient(gen["G"](x))
+        fake_x = jax.lax.stop_gradient(gen["F"](y))
 
         def disc_objective(d):
-            return L.least_squares_d(discriminate(d["D_Y"], y), discriminate(d["D_Y"], fake_y)) + (
-                L.least_squares_d(discriminate(d["D_X"], x), discriminate(d["D_X"], fake_x)))
+            return (L.least_squares_d(d["D_Y"](y), d["D_Y"](fake_y))
+                    + L.least_squares_d(d["D_X"](x), d["D_X"](fake_x)))
 
         d_loss, d_grads = jax.value_and_grad(disc_objective)(disc)
-        d_updates, d_opt = d_optimizer.update(d_grads, state["d_opt"], disc)
+        d_updates, d_opt = d_optimizer.update(d_grads, state.d_opt, disc)
         disc = optax.apply_updates(disc, d_updates)
-        new = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt}
-        return new, {"loss": g_total, **g_metrics, "d_loss": d_loss}
+        return CycleGANState(gen, disc, g_opt, d_opt), CycleGANInfo(g_total, adv, cyc, d_loss)
 
     return CycleGANTrainer(init, step)

@@ -4,20 +4,22 @@ Deterministic autoencoder, VAE (Kingma & Welling 2014) with Bernoulli or Gaussia
 beta-VAE (Higgins et al. 2017) and capacity annealing (Burgess et al. 2018), the IWAE bound
 (Burda et al. 2016) with the DReG gradient (Tucker et al. 2019), VQ-VAE (van den Oord et al.
 2017) with the EMA codebook (Razavi et al. 2019), and a two-level ladder VAE (Sønderby et
-al. 2016). A model is an nnx Module and is itself the ``params`` pytree of the losses.
+al. 2016).
 
-Files: ``distributions.py`` (KLs, likelihoods), ``model.py`` (Autoencoder, VAE, builders),
-``loss.py`` (ELBO, IWAE), ``quantize.py`` (VQ-VAE), ``hierarchical.py`` (ladder VAE),
-``sample.py`` (sampling, reconstruction, interpolation), ``oracle.py`` (NumPy twin),
-``recipes.py`` (``genjax train vae`` ...).
+The model protocol (DESIGN.md): a model is an nnx Module, a pytree, passed as the traced
+first argument of every loss (``elbo_loss(model, batch, key)``) and the second of every
+sampler (``sample(key, model, n)``); new weights of the same shapes never recompile.
+
+Files: ``distributions.py`` (KL, likelihoods over genjax.gaussian), ``model.py``
+(Autoencoder, VAE, builders), ``loss.py`` (ELBO, IWAE), ``quantize.py`` (VQ-VAE),
+``hierarchical.py`` (ladder VAE), ``sample.py`` (sampling, reconstruction, interpolation),
+``oracle.py`` (NumPy twin), ``recipes.py`` (``genjax train vae`` ...). Latent diffusion (a
+VAE with a diffusion prior) joins two families and lives in :mod:`genjax.composites`.
 """
 
 from genjax.vae.distributions import bernoulli_log_likelihood as bernoulli_log_likelihood
 from genjax.vae.distributions import gaussian_log_likelihood as gaussian_log_likelihood
 from genjax.vae.distributions import kl_diag_gaussian as kl_diag_gaussian
-from genjax.vae.distributions import kl_diag_gaussians as kl_diag_gaussians
-from genjax.vae.distributions import log_normal_diag as log_normal_diag
-from genjax.vae.distributions import log_standard_normal as log_standard_normal
 from genjax.vae.distributions import reparameterize as reparameterize
 from genjax.vae.hierarchical import HierarchicalVAE as HierarchicalVAE
 from genjax.vae.hierarchical import hvae_generate as hvae_generate
@@ -26,7 +28,6 @@ from genjax.vae.hierarchical import hvae_terms as hvae_terms
 from genjax.vae.hierarchical import precision_weighted as precision_weighted
 from genjax.vae.loss import autoencoder_loss as autoencoder_loss
 from genjax.vae.loss import capacity_schedule as capacity_schedule
-from genjax.vae.loss import decoder_log_likelihood as decoder_log_likelihood
 from genjax.vae.loss import elbo_loss as elbo_loss
 from genjax.vae.loss import elbo_terms as elbo_terms
 from genjax.vae.loss import iwae_bound as iwae_bound
@@ -35,6 +36,7 @@ from genjax.vae.loss import iwae_loss as iwae_loss
 from genjax.vae.model import VAE as VAE
 from genjax.vae.model import Autoencoder as Autoencoder
 from genjax.vae.model import conv_vae as conv_vae
+from genjax.vae.model import decoder_log_likelihood as decoder_log_likelihood
 from genjax.vae.model import exact_posterior_vae as exact_posterior_vae
 from genjax.vae.model import linear_vae as linear_vae
 from genjax.vae.model import mlp_autoencoder as mlp_autoencoder
@@ -50,9 +52,11 @@ from genjax.vae.quantize import reset_dead_codes as reset_dead_codes
 from genjax.vae.quantize import vector_quantize as vector_quantize
 from genjax.vae.quantize import vqvae_loss as vqvae_loss
 from genjax.vae.quantize import vqvae_terms as vqvae_terms
+from genjax.vae.sample import draw_noise as draw_noise
 from genjax.vae.sample import encode_mean as encode_mean
 from genjax.vae.sample import fit_latent_gaussian as fit_latent_gaussian
-from genjax.vae.sample import generate as generate
 from genjax.vae.sample import interpolate as interpolate
+from genjax.vae.sample import noise_shapes as noise_shapes
 from genjax.vae.sample import reconstruct as reconstruct
 from genjax.vae.sample import sample as sample
+from genjax.vae.sample import sample_from_noise as sample_from_noise

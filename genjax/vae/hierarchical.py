@@ -37,17 +37,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks, gaussian
 from genjax.nn.autoencoders import MLPDecoder, MLPEncoder
 from genjax.nn.mlp import MLP
-from genjax.vae.distributions import (
-    bernoulli_log_likelihood,
-    gaussian_log_likelihood,
-    kl_diag_gaussian,
-    kl_diag_gaussians,
-    log_normal_diag,
-    log_standard_normal,
-)
-from genjax.vae.model import check_latent_dim, check_likelihood
+from genjax.vae.distributions import kl_diag_gaussian
+from genjax.vae.model import LIKELIHOODS, decoder_log_likelihood
 
 
 class HierarchicalVAE(nnx.Module):
@@ -65,13 +59,12 @@ class HierarchicalVAE(nnx.Module):
 
     def __init__(self, data_shape: Sequence[int], latent_dims: tuple[int, int], *,
                  rngs: nnx.Rngs, hidden: int = 128, likelihood: str = "bernoulli"):
-        l1 = check_latent_dim(latent_dims[0], "latent_dims[0]")
-        l2 = check_latent_dim(latent_dims[1], "latent_dims[1]")
-        if int(hidden) != hidden or hidden < 1:
-            raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
+        l1 = checks.positive_int("latent_dims[0]", latent_dims[0])
+        l2 = checks.positive_int("latent_dims[1]", latent_dims[1])
+        hidden = checks.positive_int("hidden", hidden)
         self.latent_dims = (l1, l2)
         self.data_shape = tuple(int(s) for s in data_shape)
-        self.likelihood = check_likelihood(likelihood)
+        self.likelihood = checks.one_of("likelihood", likelihood, LIKELIHOODS)
         self.bu1 = MLPEncoder(data_shape, (hidden,), hidden, rngs=rngs)
         self.bu2 = MLP(hidden, (), hidden, rngs=rngs)
         self.q2_head = nnx.Linear(hidden, 2 * l2, rngs=rngs)
@@ -118,17 +111,6 @@ def precision_weighted(mu_hat: jax.Array, logvar_hat: jax.Array, mu_p: jax.Array
     return mu_q, logvar_q
 
 
-def _log_likelihood(model: HierarchicalVAE, x: jax.Array, out: jax.Array) -> jax.Array:
-    if model.likelihood == "bernoulli":
-        return bernoulli_log_likelihood(x, out)
-    return gaussian_log_likelihood(x, out, model.log_std[...])
-
-
-def _check_x(model: HierarchicalVAE, x: jax.Array) -> None:
-    if x.ndim != 1 + len(model.data_shape) or tuple(x.shape[1:]) != model.data_shape:
-        raise ValueError(f"batch must have shape (B, *{model.data_shape}), got {x.shape}")
-
-
 def hvae_terms(model: HierarchicalVAE, x: jax.Array, eps2: jax.Array,
                eps1: jax.Array) -> dict[str, jax.Array]:
     """The ELBO's terms for one draw ``z2 = mu2 + s2 eps2``, ``z1 = mu_q + s_q eps1``.
@@ -142,15 +124,15 @@ def hvae_terms(model: HierarchicalVAE, x: jax.Array, eps2: jax.Array,
     Returns:
       dict of (B,) arrays: ``log_likelihood`` (log p(x|z1)), ``kl2``, ``kl1`` and ``elbo``.
     """
-    _check_x(model, x)
+    checks.shape("batch", x, (None, *model.data_shape))
     mu2, logvar2, mu_hat, logvar_hat = model.bottom_up(x)
     z2 = mu2 + jnp.exp(0.5 * logvar2) * eps2  # reparameterised z2 ~ q(z2|x)
     mu_p, logvar_p = model.prior_z1(z2)
     mu_q, logvar_q = precision_weighted(mu_hat, logvar_hat, mu_p, logvar_p)
     z1 = mu_q + jnp.exp(0.5 * logvar_q) * eps1  # z1 ~ q(z1|x,z2)
-    log_lik = _log_likelihood(model, x, model.decode(z1))  # log p(x|z1)
+    log_lik = decoder_log_likelihood(model, x, model.decode(z1))  # log p(x|z1)
     kl2 = kl_diag_gaussian(mu2, logvar2)  # KL(q(z2|x) || N(0,I))
-    kl1 = kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p)  # KL(q(z1|x,z2) || p(z1|z2))
+    kl1 = gaussian.kl_diag_normals(mu_q, logvar_q, mu_p, logvar_p)  # KL(q(z1|x,z2) || p(z1|z2))
     return {"log_likelihood": log_lik, "kl2": kl2, "kl1": kl1, "elbo": log_lik - kl2 - kl1}
 
 
@@ -167,7 +149,7 @@ def hvae_log_weights(model: HierarchicalVAE, x: jax.Array, eps2: jax.Array,
     Returns:
       (k, B) log weights ``log p(x, z1, z2) - log q(z1, z2 | x)``.
     """
-    _check_x(model, x)
+    checks.shape("batch", x, (None, *model.data_shape))
     mu2, logvar2, mu_hat, logvar_hat = model.bottom_up(x)  # shared by the k draws
 
     def one(e2: jax.Array, e1: jax.Array) -> jax.Array:
@@ -175,9 +157,11 @@ def hvae_log_weights(model: HierarchicalVAE, x: jax.Array, eps2: jax.Array,
         mu_p, logvar_p = model.prior_z1(z2)
         mu_q, logvar_q = precision_weighted(mu_hat, logvar_hat, mu_p, logvar_p)
         z1 = mu_q + jnp.exp(0.5 * logvar_q) * e1  # (B, L1)
-        log_p = (_log_likelihood(model, x, model.decode(z1))
-                 + log_normal_diag(z1, mu_p, logvar_p) + log_standard_normal(z2))
-        log_q = log_normal_diag(z1, mu_q, logvar_q) + log_normal_diag(z2, mu2, logvar2)
+        log_p = (decoder_log_likelihood(model, x, model.decode(z1))  # log p(x|z1)
+                 + gaussian.diag_normal_log_prob(z1, mu_p, logvar_p)  # log p(z1|z2)
+                 + gaussian.standard_normal_log_prob(z2))  # log p(z2)
+        log_q = (gaussian.diag_normal_log_prob(z1, mu_q, logvar_q)  # log q(z1|x,z2)
+                 + gaussian.diag_normal_log_prob(z2, mu2, logvar2))  # log q(z2|x)
         return log_p - log_q
 
     return jax.vmap(one)(eps2, eps1)

@@ -29,44 +29,37 @@ Noise is injectable: :func:`elbo_terms` and :func:`iwae_log_weights` take the st
 normal draws; the losses draw them from the key (``eps = normal(key, (B, L))``, as
 :func:`reparameterize` does).
 
-How params are carried: ``params`` is the model Module itself (see ``model.py``).
+The model protocol (DESIGN.md): ``model`` is the VAE Module itself (a pytree of arrays,
+see ``model.py``), the first argument of every loss, ``(model, batch, key)``; ``jax.grad``
+differentiates it directly. :func:`iwae_bound`, an evaluation, is compiled once per shape
+(``genjax.model.model_jit``): new weights never recompile it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from genjax import checks, gaussian
 from genjax.metrics import bits_per_dim
-from genjax.vae.distributions import (
-    bernoulli_log_likelihood,
-    gaussian_log_likelihood,
-    kl_diag_gaussian,
-    log_normal_diag,
-    log_standard_normal,
-)
+from genjax.model import model_jit
+from genjax.vae.distributions import kl_diag_gaussian
 from genjax.vae.hierarchical import HierarchicalVAE, hvae_log_weights, hvae_terms
-from genjax.vae.model import VAE, Autoencoder
+from genjax.vae.model import VAE, Autoencoder, decoder_log_likelihood
+
+ESTIMATORS = ("iwae", "dreg")
 
 
 def _check_batch(model: Any, x: jax.Array) -> None:
-    shape = model.data_shape
-    if x.ndim != 1 + len(shape) or tuple(x.shape[1:]) != shape:
-        raise ValueError(f"batch must have shape (B, *{shape}), got {x.shape}")
+    checks.shape("batch", x, (None, *model.data_shape))
 
 
 def _num_dims(model: Any) -> int:
     return math.prod(model.data_shape)
-
-
-def decoder_log_likelihood(model: VAE, x: jax.Array, out: jax.Array) -> jax.Array:
-    """``log p(x | z)`` from the decoder output ``out`` (logits or means): (B, ...) -> (B,)."""
-    if model.likelihood == "bernoulli":
-        return bernoulli_log_likelihood(x, out)
-    return gaussian_log_likelihood(x, out, model.log_std[...])
 
 
 def elbo_terms(model: VAE, x: jax.Array, eps: jax.Array) -> dict[str, jax.Array]:
@@ -90,11 +83,6 @@ def elbo_terms(model: VAE, x: jax.Array, eps: jax.Array) -> dict[str, jax.Array]
     return {"log_likelihood": log_lik, "kl": kl, "elbo": log_lik - kl}
 
 
-def _check_nonneg(name: str, value: Any) -> None:
-    if isinstance(value, (int, float)) and not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-
-
 def capacity_schedule(step: Any, *, c_max: float, num_steps: int) -> jax.Array:
     """``C(step) = c_max * min(1, step / num_steps)``, the linear capacity ramp of Burgess et al.
 
@@ -103,13 +91,12 @@ def capacity_schedule(step: Any, *, c_max: float, num_steps: int) -> jax.Array:
       c_max: final capacity in nats, >= 0.
       num_steps: steps to reach it, >= 1.
     """
-    _check_nonneg("c_max", c_max)
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps!r}")
+    checks.nonnegative("c_max", c_max)
+    num_steps = checks.positive_int("num_steps", num_steps)
     return c_max * jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / num_steps)
 
 
-def elbo_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
+def elbo_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
               beta: float = 1.0, capacity: Any = None,
               gamma: float = 1.0) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Negative (beta-)ELBO, mean over the batch, in nats.
@@ -118,7 +105,8 @@ def elbo_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *
     ``loss = mean_b[-log p(x_b|z_b)] + gamma |mean_b KL_b - C|`` (Burgess et al. 2018).
 
     Args:
-      params: a :class:`VAE` or :class:`HierarchicalVAE` (its KL is ``kl1 + kl2``).
+      model: a :class:`VAE` or :class:`HierarchicalVAE` (its KL is ``kl1 + kl2``); the
+        Module is the differentiated pytree.
       batch: (B, *data_shape).
       key: noise of the one reparameterised sample.
       beta: KL weight, >= 0 (1 is the VAE; ignored when ``capacity`` is given).
@@ -133,22 +121,19 @@ def elbo_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *
       >>> model = mlp_vae((8, 8, 1), 2, rngs=nnx.Rngs(0))
       >>> loss, metrics = elbo_loss(model, images, jax.random.key(0))
     """
-    _check_nonneg("beta", beta)
-    _check_nonneg("gamma", gamma)
-    _check_nonneg("capacity", capacity)
+    checks.nonnegative("beta", beta)
+    checks.nonnegative("gamma", gamma)
+    if capacity is not None:
+        checks.nonnegative("capacity", capacity)
     x = batch
-    if isinstance(params, HierarchicalVAE):
-        l1, l2 = params.latent_dims
-        k2, k1 = jax.random.split(key)
-        eps2 = jax.random.normal(k2, (x.shape[0], l2), x.dtype)
-        eps1 = jax.random.normal(k1, (x.shape[0], l1), x.dtype)
-        terms = hvae_terms(params, x, eps2, eps1)
+    if isinstance(model, HierarchicalVAE):
+        eps2, eps1 = _draw_noise(model, key, None, x.shape[0], x.dtype)
+        terms = hvae_terms(model, x, eps2, eps1)
         terms["kl"] = terms["kl1"] + terms["kl2"]
-    elif isinstance(params, VAE):
-        eps = jax.random.normal(key, (x.shape[0], params.latent_dim), x.dtype)
-        terms = elbo_terms(params, x, eps)
+    elif isinstance(model, VAE):
+        terms = elbo_terms(model, x, _draw_noise(model, key, None, x.shape[0], x.dtype))
     else:
-        raise ValueError(f"params must be a VAE or HierarchicalVAE, got {type(params).__name__}")
+        raise ValueError(f"model must be a VAE or HierarchicalVAE, got {type(model).__name__}")
     log_lik, kl = terms["log_likelihood"], terms["kl"]
     if capacity is None:
         loss = jnp.mean(-log_lik + beta * kl)  # -(E log p(x|z) - beta KL)
@@ -156,37 +141,52 @@ def elbo_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *
         loss = jnp.mean(-log_lik) + gamma * jnp.abs(jnp.mean(kl) - capacity)  # Burgess eq. 8
     elbo = jnp.mean(terms["elbo"])
     metrics = {k: jnp.mean(v) for k, v in terms.items()}
-    metrics["bits_per_dim"] = bits_per_dim(-elbo, _num_dims(params))
+    metrics["bits_per_dim"] = bits_per_dim(-elbo, _num_dims(model))
     return loss, metrics
 
 
-def autoencoder_loss(params: Autoencoder, batch: jax.Array,
+def autoencoder_loss(model: Autoencoder, batch: jax.Array,
                      key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Squared reconstruction error ``mean_b sum_d (x - g(f(x)))^2`` (``key`` unused).
 
     Args:
-      params: an :class:`Autoencoder`.
+      model: an :class:`Autoencoder`.
       batch: (B, *data_shape).
       key: accepted for the common loss signature; the autoencoder is deterministic.
     """
     del key
-    _check_batch(params, batch)
-    x_hat = params.decode(params.encode(batch))
+    _check_batch(model, batch)
+    x_hat = model.decode(model.encode(batch))
     sq = jnp.sum((batch - x_hat).reshape(batch.shape[0], -1) ** 2, axis=-1)  # (B,)
     loss = jnp.mean(sq)
-    return loss, {"mse_per_dim": loss / _num_dims(params)}
+    return loss, {"mse_per_dim": loss / _num_dims(model)}
 
 
 # --- importance weighting -------------------------------------------------------------------
 
 
-def _vae_log_weights(model: VAE, x: jax.Array, eps: jax.Array) -> jax.Array:
+def _vae_log_weights(model: VAE, x: jax.Array, eps: jax.Array, *,
+                     decoder_model: VAE | None = None, dreg_path: str | None = None) -> jax.Array:
+    """Log weights ``log p(x, z_i) - log q(z_i | x)`` of ``z_i = mu + sigma eps_i``: (k, B).
+
+    ``z`` comes from ``model``'s encoder and ``p(x|z)`` from ``decoder_model`` (default
+    ``model``). The DReG surrogate's two paths (Tucker et al. 2019, eq. 7): ``"phi"`` stops
+    the gradient through ``q``'s parameters in ``log q(z|x)`` (only ``z_i(phi)`` carries
+    it), ``"theta"`` also stops ``z_i`` itself (only the decoder is differentiated).
+    """
+    decoder_model = model if decoder_model is None else decoder_model
     mu, logvar = model.encode(x)  # (B, L), shared by the k draws
+    q_mu, q_logvar = mu, logvar
+    if dreg_path is not None:
+        q_mu, q_logvar = jax.lax.stop_gradient(mu), jax.lax.stop_gradient(logvar)
 
     def one(e: jax.Array) -> jax.Array:
         z = mu + jnp.exp(0.5 * logvar) * e  # (B, L), z_i ~ q(z|x)
-        log_p = decoder_log_likelihood(model, x, model.decode(z)) + log_standard_normal(z)
-        return log_p - log_normal_diag(z, mu, logvar)  # log w_i = log p(x,z_i) - log q(z_i|x)
+        if dreg_path == "theta":
+            z = jax.lax.stop_gradient(z)
+        log_p = (decoder_log_likelihood(decoder_model, x, decoder_model.decode(z))
+                 + gaussian.standard_normal_log_prob(z))  # log p(x, z_i)
+        return log_p - gaussian.diag_normal_log_prob(z, q_mu, q_logvar)  # - log q(z_i|x)
 
     return jax.vmap(one)(eps)  # (k, B)
 
@@ -210,27 +210,27 @@ def iwae_log_weights(model: VAE | HierarchicalVAE, x: jax.Array, eps: Any) -> ja
     raise ValueError(f"model must be a VAE or HierarchicalVAE, got {type(model).__name__}")
 
 
-def _draw_noise(model: Any, key: jax.Array, k: int, batch: int, dtype: Any) -> Any:
+def _draw_noise(model: Any, key: jax.Array, k: int | None, batch: int, dtype: Any) -> Any:
+    """The standard normal draws of ``k`` samples per example (``k=None``: one, no k axis)."""
+    lead = (batch,) if k is None else (k, batch)
     if isinstance(model, HierarchicalVAE):
         l1, l2 = model.latent_dims
         k2, k1 = jax.random.split(key)
-        return (jax.random.normal(k2, (k, batch, l2), dtype),
-                jax.random.normal(k1, (k, batch, l1), dtype))
-    return jax.random.normal(key, (k, batch, model.latent_dim), dtype)
+        return (jax.random.normal(k2, (*lead, l2), dtype),
+                jax.random.normal(k1, (*lead, l1), dtype))
+    return jax.random.normal(key, (*lead, model.latent_dim), dtype)
 
 
-def _check_k(k: Any, name: str = "k") -> int:
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {k!r}")
-    return int(k)
-
-
-def iwae_bound(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *, k: int,
+@functools.partial(model_jit, static_argnames=("k", "chunk_size"))
+def iwae_bound(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *, k: int,
                chunk_size: int | None = None) -> jax.Array:
     """The IWAE bound ``L_k(x) = logsumexp_i(log w_i) - log k`` of each example (nats).
 
+    One compiled program per (model structure, shapes, ``k``, ``chunk_size``): the model is
+    traced, so new weights reuse it.
+
     Args:
-      params: a :class:`VAE` or :class:`HierarchicalVAE`.
+      model: a :class:`VAE` or :class:`HierarchicalVAE`.
       batch: (B, *data_shape).
       key: noise of the ``k`` samples.
       k: number of importance samples, >= 1 (``k = 1`` is the ELBO with a sampled KL).
@@ -242,18 +242,18 @@ def iwae_bound(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, 
     Returns:
       (B,) bounds. Differentiating gives Burda et al.'s estimator (module docstring).
     """
-    k = _check_k(k)
+    k = checks.positive_int("k", k)
     x = batch
     if chunk_size is None or chunk_size >= k:
-        log_w = iwae_log_weights(params, x, _draw_noise(params, key, k, x.shape[0], x.dtype))
+        log_w = iwae_log_weights(model, x, _draw_noise(model, key, k, x.shape[0], x.dtype))
         return jax.nn.logsumexp(log_w, axis=0) - math.log(k)  # log (1/k) sum_i w_i
-    chunk_size = _check_k(chunk_size, "chunk_size")
+    chunk_size = checks.positive_int("chunk_size", chunk_size)
     if k % chunk_size:
         raise ValueError(f"chunk_size must divide k, got k={k}, chunk_size={chunk_size}")
 
     def body(acc: jax.Array, c: jax.Array) -> tuple[jax.Array, None]:
-        noise = _draw_noise(params, jax.random.fold_in(key, c), chunk_size, x.shape[0], x.dtype)
-        lse = jax.nn.logsumexp(iwae_log_weights(params, x, noise), axis=0)  # (B,)
+        noise = _draw_noise(model, jax.random.fold_in(key, c), chunk_size, x.shape[0], x.dtype)
+        lse = jax.nn.logsumexp(iwae_log_weights(model, x, noise), axis=0)  # (B,)
         return jnp.logaddexp(acc, lse), None  # running log sum_i w_i
 
     init = jnp.full((x.shape[0],), -jnp.inf, x.dtype)
@@ -261,12 +261,12 @@ def iwae_bound(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, 
     return total - math.log(k)
 
 
-def iwae_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *, k: int,
+def iwae_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *, k: int,
               estimator: str = "iwae") -> tuple[jax.Array, dict[str, jax.Array]]:
     """``-mean_b L_k(x_b)`` with the gradient estimator of choice.
 
     Args:
-      params: a :class:`VAE` (either estimator) or :class:`HierarchicalVAE` (``"iwae"``).
+      model: a :class:`VAE` (either estimator) or :class:`HierarchicalVAE` (``"iwae"``).
       batch: (B, *data_shape).
       key: noise of the ``k`` samples.
       k: >= 1.
@@ -276,49 +276,27 @@ def iwae_loss(params: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *
     Returns:
       ``(loss, metrics)`` with ``iwae_bound`` (nats) and ``bits_per_dim``.
     """
-    k = _check_k(k)
-    if estimator not in ("iwae", "dreg"):
-        raise ValueError(f"estimator must be 'iwae' or 'dreg', got {estimator!r}")
+    k = checks.positive_int("k", k)
+    checks.one_of("estimator", estimator, ESTIMATORS)
     x = batch
     if estimator == "iwae":
-        bound = iwae_bound(params, x, key, k=k)
+        bound = iwae_bound(model, x, key, k=k)
         loss = -jnp.mean(bound)
     else:
-        if not isinstance(params, VAE):
-            raise ValueError(f"estimator='dreg' needs a VAE, got {type(params).__name__}")
-        _check_batch(params, x)
-        eps = _draw_noise(params, key, k, x.shape[0], x.dtype)
-        frozen = jax.tree.map(jax.lax.stop_gradient, params)  # decoder theta held fixed
+        if not isinstance(model, VAE):
+            raise ValueError(f"estimator='dreg' needs a VAE model, got {type(model).__name__}")
+        _check_batch(model, x)
+        eps = _draw_noise(model, key, k, x.shape[0], x.dtype)
+        frozen = jax.tree.map(jax.lax.stop_gradient, model)  # decoder theta held fixed
         # phi-path: gradient only through z_i(phi), q's parameters stopped (Tucker eq. 7)
-        log_w_phi = _vae_log_weights_split(params, frozen, x, eps, through_z=True)
+        log_w_phi = _vae_log_weights(model, x, eps, decoder_model=frozen, dreg_path="phi")
         # theta-path: z_i and q stopped, so only the decoder is differentiated
-        log_w_theta = _vae_log_weights_split(params, params, x, eps, through_z=False)
+        log_w_theta = _vae_log_weights(model, x, eps, dreg_path="theta")
         w = jax.nn.softmax(jax.lax.stop_gradient(log_w_theta), axis=0)  # (k, B), w~_i
         surrogate = jnp.sum(w * log_w_theta + w**2 * log_w_phi, axis=0)  # (B,)
         bound = jax.nn.logsumexp(jax.lax.stop_gradient(log_w_theta), axis=0) - math.log(k)
         # value: -mean bound; gradient: -mean grad(surrogate)
         loss = -jnp.mean(bound) - jnp.mean(surrogate - jax.lax.stop_gradient(surrogate))
     metrics = {"iwae_bound": jnp.mean(bound),
-               "bits_per_dim": bits_per_dim(-jnp.mean(bound), _num_dims(params))}
+               "bits_per_dim": bits_per_dim(-jnp.mean(bound), _num_dims(model))}
     return loss, metrics
-
-
-def _vae_log_weights_split(encoder_model: VAE, decoder_model: VAE, x: jax.Array, eps: jax.Array,
-                           *, through_z: bool) -> jax.Array:
-    """Log weights with ``z`` from ``encoder_model`` and ``p(x|z)`` from ``decoder_model``.
-
-    ``q``'s parameters are always stopped in ``log q(z|x)``; ``through_z=False`` also stops
-    ``z`` itself.
-    """
-    mu, logvar = encoder_model.encode(x)
-    q_mu, q_logvar = jax.lax.stop_gradient(mu), jax.lax.stop_gradient(logvar)
-
-    def one(e: jax.Array) -> jax.Array:
-        z = mu + jnp.exp(0.5 * logvar) * e
-        if not through_z:
-            z = jax.lax.stop_gradient(z)
-        log_p = decoder_log_likelihood(decoder_model, x, decoder_model.decode(z))
-        return log_p + log_standard_normal(z) - log_normal_diag(z, q_mu, q_logvar)
-
-    return jax.vmap(one)(eps)  # (k, B)
-

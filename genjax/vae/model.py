@@ -31,7 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from genjax import checks
 from genjax.nn.autoencoders import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from genjax.vae.distributions import bernoulli_log_likelihood, gaussian_log_likelihood
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -40,18 +42,15 @@ class LatentStat(nnx.Variable):
     """A statistic of the latent codes (not trained by gradient descent)."""
 
 
-def check_latent_dim(latent_dim: int, name: str = "latent_dim") -> int:
-    """``latent_dim`` as an int, or ValueError naming ``name`` unless it is an integer >= 1."""
-    if int(latent_dim) != latent_dim or latent_dim < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {latent_dim!r}")
-    return int(latent_dim)
+def decoder_log_likelihood(model: Any, x: jax.Array, out: jax.Array) -> jax.Array:
+    """``log p(x | z)`` from the decoder output ``out`` (logits or means): (B, ...) -> (B,).
 
-
-def check_likelihood(likelihood: str) -> str:
-    """``likelihood`` itself, or ValueError unless it is one of ``LIKELIHOODS``."""
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-    return likelihood
+    ``model.likelihood`` chooses the Bernoulli (``out`` = logits) or the Gaussian
+    (``out`` = means, standard deviation ``exp(model.log_std)``) decoder.
+    """
+    if model.likelihood == "bernoulli":
+        return bernoulli_log_likelihood(x, out)
+    return gaussian_log_likelihood(x, out, model.log_std[...])
 
 
 class Autoencoder(nnx.Module):
@@ -67,7 +66,7 @@ class Autoencoder(nnx.Module):
 
     def __init__(self, encoder: nnx.Module, decoder: nnx.Module, *, latent_dim: int,
                  data_shape: Sequence[int]):
-        self.latent_dim = check_latent_dim(latent_dim)
+        self.latent_dim = checks.positive_int("latent_dim", latent_dim)
         self.data_shape = tuple(int(s) for s in data_shape)
         self.encoder = encoder
         self.decoder = decoder
@@ -100,9 +99,9 @@ class VAE(nnx.Module):
     def __init__(self, encoder: nnx.Module, decoder: nnx.Module, *, latent_dim: int,
                  data_shape: Sequence[int], likelihood: str = "bernoulli",
                  log_std: float = 0.0):
-        self.latent_dim = check_latent_dim(latent_dim)
+        self.latent_dim = checks.positive_int("latent_dim", latent_dim)
         self.data_shape = tuple(int(s) for s in data_shape)
-        self.likelihood = check_likelihood(likelihood)
+        self.likelihood = checks.one_of("likelihood", likelihood, LIKELIHOODS)
         self.encoder = encoder
         self.decoder = decoder
         self.log_std = nnx.Param(jnp.asarray(log_std, jnp.float32))
@@ -120,7 +119,7 @@ class VAE(nnx.Module):
 def mlp_autoencoder(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
                     hidden_sizes: Sequence[int] = (256,)) -> Autoencoder:
     """An :class:`Autoencoder` with MLP encoder and decoder."""
-    latent_dim = check_latent_dim(latent_dim)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     return Autoencoder(
         MLPEncoder(data_shape, hidden_sizes, latent_dim, rngs=rngs),
         MLPDecoder(latent_dim, tuple(reversed(tuple(hidden_sizes))), data_shape, rngs=rngs),
@@ -131,7 +130,7 @@ def mlp_autoencoder(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rng
 def mlp_vae(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
             hidden_sizes: Sequence[int] = (256,), likelihood: str = "bernoulli") -> VAE:
     """A :class:`VAE` with MLP encoder and decoder (hidden sizes mirrored in the decoder)."""
-    latent_dim = check_latent_dim(latent_dim)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     return VAE(
         MLPEncoder(data_shape, hidden_sizes, 2 * latent_dim, rngs=rngs),
         MLPDecoder(latent_dim, tuple(reversed(tuple(hidden_sizes))), data_shape, rngs=rngs),
@@ -142,7 +141,7 @@ def mlp_vae(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
 def conv_vae(image_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
              channels: tuple[int, int] = (32, 64), likelihood: str = "bernoulli") -> VAE:
     """A :class:`VAE` with convolutional encoder and decoder for ``(H, W, C)`` images."""
-    latent_dim = check_latent_dim(latent_dim)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     return VAE(
         ConvEncoder(image_shape, 2 * latent_dim, channels=channels, rngs=rngs),
         ConvDecoder(latent_dim, image_shape, channels=(channels[1], channels[0]), rngs=rngs),
@@ -158,9 +157,8 @@ def linear_vae(data_dim: int, latent_dim: int, *, rngs: nnx.Rngs, noise_std: flo
     ``logvar`` affine in ``x`` (its weight is free, so the exact posterior, whose variance
     does not depend on ``x``, is reachable).
     """
-    latent_dim = check_latent_dim(latent_dim)
-    if noise_std <= 0:
-        raise ValueError(f"noise_std must be > 0, got {noise_std!r}")
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
+    checks.positive("noise_std", noise_std)
     return VAE(
         MLPEncoder((data_dim,), (), 2 * latent_dim, rngs=rngs),
         MLPDecoder(latent_dim, (), (data_dim,), rngs=rngs),
@@ -215,11 +213,12 @@ def set_linear_vae(vae: VAE, *, enc_kernel: Any = None, enc_bias: Any = None,
     """
     out = jax.tree.map(lambda a: a, vae)  # a fresh Module with the same leaves
     enc, dec = out.encoder.net.layers[0], out.decoder.net.layers[0]
-    for var, value in ((enc.kernel, enc_kernel), (enc.bias, enc_bias), (dec.kernel, dec_kernel),
-                       (dec.bias, dec_bias), (out.log_std, log_std)):
+    new = {"enc_kernel": (enc.kernel, enc_kernel), "enc_bias": (enc.bias, enc_bias),
+           "dec_kernel": (dec.kernel, dec_kernel), "dec_bias": (dec.bias, dec_bias),
+           "log_std": (out.log_std, log_std)}
+    for name, (var, value) in new.items():
         if value is not None:
             value = jnp.asarray(value, var[...].dtype)
-            if value.shape != var[...].shape:
-                raise ValueError(f"expected shape {var[...].shape}, got {value.shape}")
+            checks.shape(name, value, var[...].shape)
             var[...] = value
     return out

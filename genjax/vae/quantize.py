@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
 from genjax.nn.autoencoders import MLPDecoder, MLPEncoder
-from genjax.vae.model import check_latent_dim
 
 
 def _check_codebook(z_e: jax.Array, codebook: jax.Array) -> None:
@@ -122,10 +122,8 @@ def ema_update(state: EMAState, codebook: jax.Array, z_e: jax.Array, indices: ja
     Returns:
       ``(new_state, new_codebook)``.
     """
-    if not 0.0 <= decay < 1.0:
-        raise ValueError(f"decay must be in [0, 1), got {decay!r}")
-    if epsilon < 0:
-        raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
+    checks.in_range("decay", decay, 0.0, 1.0, high_open=True)
+    checks.nonnegative("epsilon", epsilon)
     _check_codebook(z_e, codebook)
     num_codes, dim = codebook.shape
     flat = z_e.reshape(-1, dim)  # (n, D)
@@ -157,8 +155,7 @@ def reset_dead_codes(key: jax.Array, state: EMAState, codebook: jax.Array, z_e: 
     Returns:
       ``(state, codebook, num_reset)``.
     """
-    if not threshold >= 0:
-        raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+    checks.nonnegative("threshold", threshold)
     _check_codebook(z_e, codebook)
     num_codes, dim = codebook.shape
     flat = z_e.reshape(-1, dim)
@@ -189,9 +186,9 @@ class VQVAE(nnx.Module):
 
     def __init__(self, data_shape: Sequence[int], *, num_latents: int, code_dim: int,
                  num_codes: int, rngs: nnx.Rngs, hidden_sizes: Sequence[int] = (256,)):
-        self.num_latents = check_latent_dim(num_latents, "num_latents")
-        self.code_dim = check_latent_dim(code_dim, "code_dim")
-        self.num_codes = check_latent_dim(num_codes, "num_codes")
+        self.num_latents = checks.positive_int("num_latents", num_latents)
+        self.code_dim = checks.positive_int("code_dim", code_dim)
+        self.num_codes = checks.positive_int("num_codes", num_codes)
         self.data_shape = tuple(int(s) for s in data_shape)
         width = self.num_latents * self.code_dim
         self.encoder = MLPEncoder(data_shape, hidden_sizes, width, rngs=rngs)
@@ -221,8 +218,7 @@ def vqvae_terms(model: VQVAE, x: jax.Array) -> dict[str, jax.Array]:
       dict: ``reconstruction``, ``codebook``, ``commitment`` (each (B,)), ``z_e (B, M, D)``,
       ``indices (B, M)``, ``x_hat``.
     """
-    if x.ndim != 1 + len(model.data_shape) or tuple(x.shape[1:]) != model.data_shape:
-        raise ValueError(f"batch must have shape (B, *{model.data_shape}), got {x.shape}")
+    checks.shape("batch", x, (None, *model.data_shape))
     codebook = model.codebook[...]
     z_e = model.encode(x)  # (B, M, D)
     z_q, indices = vector_quantize(z_e, codebook)
@@ -235,7 +231,7 @@ def vqvae_terms(model: VQVAE, x: jax.Array) -> dict[str, jax.Array]:
             "z_e": z_e, "indices": indices, "x_hat": x_hat}
 
 
-def vqvae_loss(params: VQVAE, batch: jax.Array, key: jax.Array, *, beta: float = 0.25,
+def vqvae_loss(model: VQVAE, batch: jax.Array, key: jax.Array, *, beta: float = 0.25,
                codebook_loss: bool = True) -> tuple[jax.Array, dict[str, jax.Array]]:
     """VQ-VAE objective (eq. 3), mean over the batch.
 
@@ -244,7 +240,7 @@ def vqvae_loss(params: VQVAE, batch: jax.Array, key: jax.Array, *, beta: float =
     :func:`ema_update`).
 
     Args:
-      params: a :class:`VQVAE`.
+      model: a :class:`VQVAE` (the differentiated pytree).
       batch: (B, *data_shape).
       key: unused (the quantiser is deterministic); kept for the common signature.
       beta: commitment weight, >= 0.
@@ -255,12 +251,11 @@ def vqvae_loss(params: VQVAE, batch: jax.Array, key: jax.Array, *, beta: float =
       ``perplexity``.
     """
     del key
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta!r}")
-    t = vqvae_terms(params, batch)
+    checks.nonnegative("beta", beta)
+    t = vqvae_terms(model, batch)
     per_example = t["reconstruction"] + beta * t["commitment"]
     if codebook_loss:
         per_example = per_example + t["codebook"]
     metrics = {name: jnp.mean(t[name]) for name in ("reconstruction", "codebook", "commitment")}
-    metrics["perplexity"] = codebook_perplexity(t["indices"], params.num_codes)
+    metrics["perplexity"] = codebook_perplexity(t["indices"], model.num_codes)
     return jnp.mean(per_example), metrics

@@ -1,12 +1,7 @@
-"""The VAE family's entries for ``genjax train``: vae, beta-vae, iwae, vq-vae, hvae,
-latent-diffusion.
+"""The VAE family's entries for ``genjax train``: vae, beta-vae, iwae, vq-vae, hvae.
 
-``latent-diffusion`` (the idea of Rombach et al. 2022 at toy size): a VAE with a 4-D latent
-is trained on the digits for the first half of the steps; then, with the VAE frozen, a
-DDPM noise-prediction network (``genjax.nn.MLPDenoiser``, ``genjax.diffusion.loss``) is
-trained on the encoder's posterior samples; sampling runs DDIM (``genjax.diffusion``) in
-the latent space and decodes. Its report compares the MMD to the test images of the
-decoded diffusion samples and of the VAE's own N(0, I) prior samples.
+(``latent-diffusion``, a VAE with a diffusion prior, joins two families: it lives in
+:mod:`genjax.composites.recipes` and reuses :func:`likelihood_report` from here.)
 
 Every recipe trains on the built-in 8x8 digits (any ``(n, H, W, C)`` images in [0, 1]
 work: the networks are MLPs over the flattened image) and writes
@@ -23,8 +18,10 @@ k = 5000 on the **first 100 test images only** (the whole test set at k = 5000 t
 minutes on two CPU cores). The Bernoulli likelihood on greyscale digits is the continuous
 cross-entropy, so these "nats" compare models, not densities of greyscale images.
 
-The recipes' ``params`` is the model Module itself (a pytree of arrays); the VQ-VAE's,
-trained by its own step, is ``{"model", "opt_state", "ema"}``.
+The recipes' ``params`` is the model Module itself (a pytree of arrays: the trainer
+differentiates it, optax updates it, checkpoints store its leaves); the VQ-VAE's, trained
+by its own step, is ``{"model", "opt_state", "ema"}``. Every figure comes from the family's
+public functions, which compile once per shape with the model traced.
 """
 
 from __future__ import annotations
@@ -39,10 +36,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from genjax import data as data_lib
 from genjax.metrics import bits_per_dim
 from genjax.recipe import Recipe
 from genjax.vae import hierarchical, loss, model, quantize
-from genjax.vae.distributions import reparameterize
 from genjax.vae.sample import encode_mean, interpolate, reconstruct, sample
 
 IWAE_K = 5000  # importance samples of the held-out IWAE figure (Burda et al. 2016, §5.2)
@@ -74,16 +71,14 @@ def _image_shape(train_data: Any) -> tuple[int, ...]:
 
 def _digit_labels(test_data: Any) -> np.ndarray | None:
     """The digit labels of ``test_data`` when it is the built-in digits test split."""
-    from genjax import data as data_lib
-
     try:
-        ref = data_lib.load("digits", split="test")
+        ref, labels = data_lib.load_with_labels("digits", "test", 0)
     except Exception:  # noqa: BLE001 - no labels is not an error for a report
         return None
     test = np.asarray(test_data)
     if test.shape != ref.shape or not np.array_equal(test, ref):
         return None
-    return np.asarray(data_lib.load_labels("digits", split="test"))
+    return np.asarray(labels)
 
 
 def _latent_picture(z: np.ndarray, labels: np.ndarray, path: Path, title: str) -> None:
@@ -117,32 +112,24 @@ def _pictures(key: jax.Array, params: Any, test: jax.Array, out_dir: Path, name:
     plotting.image_grid(jnp.clip(lines.reshape(80, *x.shape[1:]), 0.0, 1.0),
                         out_dir / "interpolations.png", nrow=10,
                         title=f"{name}: latent interpolations")
-    z = np.asarray(jax.jit(encode_mean)(params, test))
+    z = np.asarray(encode_mean(params, test))
     labels = _digit_labels(test)
     if z.shape[1] == 2 and labels is not None:
         _latent_picture(z, labels, out_dir / "latents.png", f"{name}: posterior means, test set")
 
 
-@functools.partial(jax.jit, static_argnames=("k", "chunk_size"))
-def _iwae(params: Any, x: jax.Array, key: jax.Array, k: int, chunk_size: int) -> jax.Array:
-    return loss.iwae_bound(params, x, key, k=k, chunk_size=chunk_size)
-
-
-@jax.jit
-def _elbo_terms(params: Any, x: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
-    return loss.elbo_loss(params, x, key)[1]
-
-
-def _likelihood_report(key: jax.Array, params: Any, train: jax.Array, test: jax.Array,
-                       out_dir: Path, name: str) -> dict:
+def likelihood_report(key: jax.Array, params: Any, train: jax.Array, test: jax.Array,
+                      out_dir: Path, name: str) -> dict:
+    """The pictures of :func:`_pictures` and the held-out ELBO and IWAE figures of a VAE."""
     iwae_k, iwae_images = IWAE_K, IWAE_IMAGES  # read at call time (tests shrink them)
     k_pic, k_elbo, k_train, k_iwae = jax.random.split(key, 4)
     _pictures(k_pic, params, test, out_dir, name)
-    m = _elbo_terms(params, test, k_elbo)
-    m_train = _elbo_terms(params, train, k_train)
+    elbo_metrics = jax.jit(lambda m, x, k: loss.elbo_loss(m, x, k)[1])  # the model traced
+    m = elbo_metrics(params, test, k_elbo)
+    m_train = elbo_metrics(params, train, k_train)
     subset = test[:iwae_images]
     chunk = min(IWAE_CHUNK, iwae_k) if iwae_k % min(IWAE_CHUNK, iwae_k) == 0 else iwae_k
-    bound = _iwae(params, subset, k_iwae, iwae_k, chunk)
+    bound = loss.iwae_bound(params, subset, k_iwae, k=iwae_k, chunk_size=chunk)
     return {
         "test_elbo_nats": float(m["elbo"]),
         "test_bits_per_dim": float(m["bits_per_dim"]),
@@ -157,7 +144,8 @@ def _likelihood_report(key: jax.Array, params: Any, train: jax.Array, test: jax.
 # --- vae, beta-vae, iwae, hvae ------------------------------------------------------------------
 
 
-def _init_vae(key: jax.Array, train_data: Any, *, latent: int = LATENT) -> model.VAE:
+def init_vae(key: jax.Array, train_data: Any, *, latent: int = LATENT) -> model.VAE:
+    """An MLP VAE with ``HIDDEN`` layers and a ``latent``-D latent for the training images."""
     return model.mlp_vae(_image_shape(train_data), latent, rngs=nnx.Rngs(key),
                          hidden_sizes=HIDDEN)
 
@@ -175,7 +163,7 @@ def _sample(key: jax.Array, params: Any, n: int) -> jax.Array:
 
 def _report(name: str):
     def report(key, params, train_data, test_data, out_dir) -> dict:
-        return _likelihood_report(key, params, train_data, test_data, Path(out_dir), name)
+        return likelihood_report(key, params, train_data, test_data, Path(out_dir), name)
 
     return report
 
@@ -224,7 +212,7 @@ def _vq_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict
 def _vq_report(key, params, train_data, test_data, out_dir) -> dict:
     vq = params["model"]
     _pictures(key, vq, test_data, Path(out_dir), "vq-vae")
-    t = jax.jit(quantize.vqvae_terms)(vq, test_data)
+    t = jax.jit(quantize.vqvae_terms)(vq, test_data)  # the model traced
     n_dims = int(np.prod(test_data.shape[1:]))
     return {
         "test_mse_per_dim": float(jnp.mean(t["reconstruction"]) / n_dims),
@@ -235,130 +223,26 @@ def _vq_report(key, params, train_data, test_data, out_dir) -> dict:
     }
 
 
-# --- latent-diffusion: a VAE, then DDPM in its latent space ----------------------------------
-
-LD_LATENT = 4  # latent size of the autoencoder the diffusion model lives in
-LD_STEPS = 6000  # total steps: the first half trains the VAE, the second the denoiser
-LD_T = 1000  # diffusion steps of the linear schedule (Ho et al. 2020). Not the cosine one:
-# its clipped last beta (0.999) leaves alpha_bar[T-1] so small that DDIM's first step
-# multiplies the network's eps error by sqrt(alpha_bar[t'] / alpha_bar[T-1]) and the
-# samples blew up (std ~40 for N(0,1)-like latents), while DDPM's fresh noise hid it.
-LD_SAMPLE_STEPS = 50  # DDIM steps at sampling time
-_LD_OPT = optax.adam(1e-3)
-
-
-@functools.cache
-def _ld_schedule():
-    from genjax.diffusion import schedules
-
-    with jax.ensure_compile_time_eval():  # concrete arrays even when first built under a trace
-        return schedules.linear(LD_T)
-
-
-def _init_ld(key: jax.Array, train_data: Any) -> dict:
-    from genjax.nn import MLPDenoiser
-
-    k_vae, k_den = jax.random.split(key)
-    v = _init_vae(k_vae, train_data, latent=LD_LATENT)
-    den = MLPDenoiser(LD_LATENT, [256, 256], time_embed_dim=32, rngs=nnx.Rngs(k_den))
-    return {"vae": v, "den": den, "vae_opt": _LD_OPT.init(v), "den_opt": _LD_OPT.init(den),
-            "step": jnp.zeros((), jnp.int32)}
-
-
-def _ld_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
-    from genjax import diffusion
-
-    k_vae, k_z, k_den = jax.random.split(key, 3)
-
-    def vae_phase(p):
-        (value, _), g = jax.value_and_grad(loss.elbo_loss, has_aux=True)(p["vae"], batch, k_vae)
-        u, opt = _LD_OPT.update(g, p["vae_opt"], p["vae"])
-        return {**p, "vae": optax.apply_updates(p["vae"], u), "vae_opt": opt}, value
-
-    def diffusion_phase(p):
-        mu, logvar = p["vae"].encode(batch)
-        z = jax.lax.stop_gradient(reparameterize(k_z, mu, logvar))  # latents ~ q(z|x)
-        (value, _), g = jax.value_and_grad(diffusion.loss, has_aux=True)(
-            p["den"], z, k_den, apply_fn=lambda net, x, t: net(x, t), schedule=_ld_schedule())
-        u, opt = _LD_OPT.update(g, p["den_opt"], p["den"])
-        return {**p, "den": optax.apply_updates(p["den"], u), "den_opt": opt}, value
-
-    in_vae_phase = params["step"] < LD_STEPS // 2
-    new, value = jax.lax.cond(in_vae_phase, vae_phase, diffusion_phase, params)
-    new["step"] = params["step"] + 1
-    return new, {"loss": value, "vae_phase": in_vae_phase.astype(jnp.float32)}
-
-
-@functools.partial(jax.jit, static_argnames=("n",))
-def _ld_sample_jit(key: jax.Array, params: dict, n: int) -> jax.Array:
-    from genjax import diffusion
-
-    den = params["den"]
-    z = diffusion.ddim_sample(key, lambda x, t: den(x, t), (n, LD_LATENT), _ld_schedule(),
-                              num_steps=LD_SAMPLE_STEPS)
-    return jax.nn.sigmoid(params["vae"].decode(z))  # E[x | z], Bernoulli decoder
-
-
-def _ld_sample(key: jax.Array, params: dict, n: int) -> jax.Array:
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return _ld_sample_jit(key, params, int(n))
-
-
-def _ld_report(key, params, train_data, test_data, out_dir) -> dict:
-    from genjax import metrics, plotting
-
-    k_fig, k_ld, k_prior = jax.random.split(key, 3)
-    figures = _likelihood_report(k_fig, params["vae"], train_data, test_data, Path(out_dir),
-                                 "latent-diffusion (VAE)")
-    n = int(test_data.shape[0])
-    ld = _ld_sample(k_ld, params, n)
-    plotting.image_grid(jnp.clip(ld[:64], 0.0, 1.0), Path(out_dir) / "samples.png", nrow=8,
-                        title="latent diffusion: DDIM-50 samples")
-    prior = sample(k_prior, params["vae"], n)
-    flat = test_data.reshape(n, -1)
-    figures["mmd_latent_diffusion_vs_test"] = float(metrics.mmd(ld.reshape(n, -1), flat))
-    figures["mmd_vae_prior_vs_test"] = float(metrics.mmd(prior.reshape(n, -1), flat))
-    return figures
+def _loss_recipe(name: str, summary: str, init: Any, objective: Any) -> Recipe:
+    """A VAE recipe trained by the trainer's Adam on ``objective`` (3000 steps of 128)."""
+    return Recipe(name=name, family="vae", summary=summary, data="digits", init=init,
+                  sample=_sample, report=_report(name), loss=objective, steps=3000,
+                  batch_size=128, learning_rate=1e-3)
 
 
 RECIPES: tuple[Recipe, ...] = (
-    Recipe(
-        name="vae", family="vae",
-        summary="VAE (Kingma & Welling 2014), 2-D latent, Bernoulli decoder, on 8x8 digits",
-        data="digits", init=_init_vae, sample=_sample, report=_report("vae"),
-        loss=loss.elbo_loss, steps=3000, batch_size=128, learning_rate=1e-3,
-    ),
-    Recipe(
-        name="beta-vae", family="vae",
-        summary=f"beta-VAE (Higgins et al. 2017), beta={BETA}, {BETA_LATENT}-D latent, digits",
-        data="digits", init=functools.partial(_init_vae, latent=BETA_LATENT), sample=_sample,
-        report=_report("beta-vae"), loss=functools.partial(loss.elbo_loss, beta=BETA),
-        steps=3000, batch_size=128, learning_rate=1e-3,
-    ),
-    Recipe(
-        name="iwae", family="vae",
-        summary=f"IWAE (Burda et al. 2016), k={IWAE_TRAIN_K}, DReG gradient, 2-D latent, digits",
-        data="digits", init=_init_vae, sample=_sample, report=_report("iwae"),
-        loss=functools.partial(loss.iwae_loss, k=IWAE_TRAIN_K, estimator="dreg"),
-        steps=3000, batch_size=128, learning_rate=1e-3,
-    ),
-    Recipe(
-        name="vq-vae", family="vae",
-        summary="VQ-VAE (van den Oord et al. 2017), EMA codebook of 32, 4 codes per digit",
-        data="digits", init=_init_vq, sample=_sample, report=_vq_report, step=_vq_step,
-        steps=3000, batch_size=128,
-    ),
-    Recipe(
-        name="hvae", family="vae",
-        summary="two-level ladder VAE (Sønderby et al. 2016), latents 8 and 2, digits",
-        data="digits", init=_init_hvae, sample=_sample, report=_report("hvae"),
-        loss=loss.elbo_loss, steps=3000, batch_size=128, learning_rate=1e-3,
-    ),
-    Recipe(
-        name="latent-diffusion", family="vae",
-        summary="a 4-D VAE on digits, then DDPM/DDIM in its latent space (Rombach et al. 2022)",
-        data="digits", init=_init_ld, sample=_ld_sample, report=_ld_report, step=_ld_step,
-        steps=LD_STEPS, batch_size=128, checkpoint_every=1000,
-    ),
+    _loss_recipe("vae", "VAE (Kingma & Welling 2014), 2-D latent, Bernoulli decoder, on 8x8 "
+                 "digits", init_vae, loss.elbo_loss),
+    _loss_recipe("beta-vae", f"beta-VAE (Higgins et al. 2017), beta={BETA}, {BETA_LATENT}-D "
+                 "latent, digits", functools.partial(init_vae, latent=BETA_LATENT),
+                 functools.partial(loss.elbo_loss, beta=BETA)),
+    _loss_recipe("iwae", f"IWAE (Burda et al. 2016), k={IWAE_TRAIN_K}, DReG gradient, 2-D "
+                 "latent, digits", init_vae,
+                 functools.partial(loss.iwae_loss, k=IWAE_TRAIN_K, estimator="dreg")),
+    Recipe(name="vq-vae", family="vae",
+           summary="VQ-VAE (van den Oord et al. 2017), EMA codebook of 32, 4 codes per digit",
+           data="digits", init=_init_vq, sample=_sample, report=_vq_report, step=_vq_step,
+           steps=3000, batch_size=128),
+    _loss_recipe("hvae", "two-level ladder VAE (Sønderby et al. 2016), latents 8 and 2, digits",
+                 _init_hvae, loss.elbo_loss),
 )

@@ -1,6 +1,6 @@
 """Sampling, reconstruction and latent interpolation for every model of the family.
 
-``sample(key, params, n)`` dispatches on the model's class and returns images in data
+``sample(key, model, n)`` dispatches on the model's class and returns images in data
 space — the decoder's *mean* (``sigmoid(logits)`` for a Bernoulli decoder), as is usual
 for pictures, not a draw of observation noise:
 
@@ -11,7 +11,9 @@ for pictures, not a draw of observation noise:
 * :class:`Autoencoder`: ``z ~ N(latent_mean, diag latent_std^2)``, the Gaussian fitted to
   the training codes by :func:`fit_latent_gaussian` (Ghosh et al. 2020, ex-post density).
 
-Each is one deterministic map of injected noise (:func:`generate`) behind one ``jax.jit``.
+Each is one deterministic map of injected noise (:func:`sample_from_noise`, the noise twin)
+behind one compiled program. The model is a traced argument (``genjax.model.model_jit``):
+ten VAEs with different weights and the same shapes share one compilation.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
+from genjax.model import model_jit
 from genjax.vae.hierarchical import HierarchicalVAE, hvae_generate, precision_weighted
 from genjax.vae.model import VAE, Autoencoder
 from genjax.vae.quantize import VQVAE
+
+_UNKNOWN = "model must be a VAE, HierarchicalVAE, VQVAE or Autoencoder, got {}"
 
 
 def _mean_output(model: Any, out: jax.Array) -> jax.Array:
@@ -34,7 +40,7 @@ def _mean_output(model: Any, out: jax.Array) -> jax.Array:
 
 
 def noise_shapes(model: Any, n: int) -> Any:
-    """The shapes of the standard noise :func:`generate` takes for ``n`` samples."""
+    """The shapes of the noise :func:`sample_from_noise` takes for ``n`` samples."""
     if isinstance(model, HierarchicalVAE):
         l1, l2 = model.latent_dims
         return ((n, l2), (n, l1))
@@ -42,10 +48,11 @@ def noise_shapes(model: Any, n: int) -> Any:
         return (n, model.num_latents, model.num_codes)  # Gumbel noise per position and code
     if isinstance(model, (VAE, Autoencoder)):
         return (n, model.latent_dim)
-    raise ValueError(f"unknown model type {type(model).__name__}")
+    raise ValueError(_UNKNOWN.format(type(model).__name__))
 
 
-def generate(model: Any, noise: Any) -> jax.Array:
+@model_jit
+def sample_from_noise(model: Any, noise: Any) -> jax.Array:
     """Decode given noise into data-space samples (the deterministic part of :func:`sample`).
 
     Args:
@@ -67,34 +74,39 @@ def generate(model: Any, noise: Any) -> jax.Array:
         return model.decode(z)
     if isinstance(model, VAE):
         return _mean_output(model, model.decode(noise))
-    raise ValueError(f"unknown model type {type(model).__name__}")
+    raise ValueError(_UNKNOWN.format(type(model).__name__))
 
 
-@functools.partial(jax.jit, static_argnames=("n",))
-def _sample(key: jax.Array, params: Any, n: int) -> jax.Array:
-    shapes = noise_shapes(params, n)
-    if isinstance(params, HierarchicalVAE):
+def draw_noise(key: jax.Array, model: Any, n: int) -> Any:
+    """The noise :func:`sample` draws from ``key``: what :func:`sample_from_noise` decodes.
+
+    Standard normal ``(n, L)`` (a VAE, an autoencoder), the pair ``(eps2, eps1)`` from
+    ``split(key)`` (a hierarchical VAE), standard Gumbel ``(n, M, K)`` (a VQ-VAE).
+    """
+    shapes = noise_shapes(model, n)
+    if isinstance(model, HierarchicalVAE):
         k2, k1 = jax.random.split(key)
-        noise: Any = (jax.random.normal(k2, shapes[0]), jax.random.normal(k1, shapes[1]))
-    elif isinstance(params, VQVAE):
-        noise = jax.random.gumbel(key, shapes)
-    else:
-        noise = jax.random.normal(key, shapes)
-    return generate(params, noise)
+        return (jax.random.normal(k2, shapes[0]), jax.random.normal(k1, shapes[1]))
+    if isinstance(model, VQVAE):
+        return jax.random.gumbel(key, shapes)
+    return jax.random.normal(key, shapes)
 
 
-def sample(key: jax.Array, params: Any, n: int) -> jax.Array:
+@functools.partial(model_jit, static_argnames=("n",))
+def sample(key: jax.Array, model: Any, n: int) -> jax.Array:
     """``n`` samples in data space, ``(n, *data_shape)`` (one compiled program).
 
     Args:
       key: PRNG key.
-      params: a VAE, HierarchicalVAE, VQVAE or Autoencoder.
-      n: number of samples, >= 1.
+      model: a VAE, HierarchicalVAE, VQVAE or Autoencoder (a traced pytree: new weights of
+        the same shapes reuse the compiled program).
+      n: number of samples, >= 1 (static).
+
+    Returns:
+      ``sample_from_noise(model, draw_noise(key, model, n))``.
     """
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    noise_shapes(params, 1)  # raises on an unknown model, outside the trace
-    return _sample(key, params, int(n))
+    n = checks.positive_int("n", n)
+    return sample_from_noise(model, draw_noise(key, model, n))
 
 
 def encode_mean(model: Any, x: jax.Array) -> jax.Array:
@@ -115,7 +127,7 @@ def encode_mean(model: Any, x: jax.Array) -> jax.Array:
         return model.encode(x)[0]
     if isinstance(model, Autoencoder):
         return model.encode(x)
-    raise ValueError(f"unknown model type {type(model).__name__}")
+    raise ValueError(_UNKNOWN.format(type(model).__name__))
 
 
 def _decode_mean(model: Any, z: jax.Array) -> jax.Array:
@@ -131,7 +143,7 @@ def _decode_mean(model: Any, z: jax.Array) -> jax.Array:
     return _mean_output(model, model.decode(z))
 
 
-@jax.jit
+@model_jit
 def reconstruct(model: Any, x: jax.Array) -> jax.Array:
     """Decode the posterior mean (quantised code for a VQ-VAE): (B, ...) -> (B, ...)."""
     if isinstance(model, HierarchicalVAE):
@@ -152,8 +164,7 @@ def interpolate_latents(model: Any, x_a: jax.Array, x_b: jax.Array, num: int) ->
     Returns:
       (B, num, *data_shape).
     """
-    if isinstance(num, bool) or int(num) != num or num < 2:
-        raise ValueError(f"num must be an integer >= 2, got {num!r}")
+    num = checks.int_in_range("num", num, 2, 2**31 - 1)
     za, zb = encode_mean(model, x_a), encode_mean(model, x_b)  # (B, Z)
     t = jnp.linspace(0.0, 1.0, num)  # (num,)
     z = (1.0 - t)[None, :, None] * za[:, None, :] + t[None, :, None] * zb[:, None, :]  # (B, num, Z)
@@ -161,8 +172,8 @@ def interpolate_latents(model: Any, x_a: jax.Array, x_b: jax.Array, num: int) ->
     return out.reshape(x_a.shape[0], num, *out.shape[1:])
 
 
-#: :func:`interpolate_latents` under one ``jax.jit`` (``num`` static).
-interpolate = jax.jit(interpolate_latents, static_argnames=("num",))
+#: :func:`interpolate_latents` compiled once per shape (the model traced, ``num`` static).
+interpolate = model_jit(interpolate_latents, static_argnames=("num",))
 
 
 def fit_latent_gaussian(model: Autoencoder, x: jax.Array) -> Autoencoder:

@@ -238,5 +238,5 @@ def test_bad_arguments_raise_value_error_naming_them():
     with pytest.raises(ValueError, match="fake"):
         gan.gradient_penalty(jax.random.key(0), lambda x: x[:, 0], jnp.zeros((3, 2)),
                              jnp.zeros((4, 2)))
-    with pytest.raises(ValueError, match="critic_fn"):
+    with pytest.raises(ValueError, match="critic must map"):
         gan.r1_penalty(lambda x: x, jnp.zeros((3, 2)))

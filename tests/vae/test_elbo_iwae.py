@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from genjax import vae
+from genjax import gaussian, vae
 from genjax.vae import oracle
 from tests.vae._helpers import np_layers, np_linear
 
@@ -183,7 +183,8 @@ def test_dreg_encoder_gradient_is_squared_weight_path_derivative(keys):
     def log_w_at(z):  # (k, B, L) -> (k, B), q's parameters fixed at their values
         def one(zi):
             ll = vae.decoder_log_likelihood(model, x, model.decode(zi))
-            return ll + vae.log_standard_normal(zi) - vae.log_normal_diag(zi, mu, logvar)
+            return (ll + gaussian.standard_normal_log_prob(zi)
+                    - gaussian.diag_normal_log_prob(zi, mu, logvar))
         return jax.vmap(one)(z)
 
     z = mu[None] + jnp.exp(0.5 * logvar)[None] * eps  # (k, B, L)
@@ -208,13 +209,13 @@ def test_dreg_encoder_gradient_is_squared_weight_path_derivative(keys):
 def test_bad_arguments_raise(keys):
     model = vae.mlp_vae(SHAPE, 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
     x = jnp.zeros((2, *SHAPE))
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         vae.iwae_bound(model, x, keys[0], k=0)
     with pytest.raises(ValueError, match="chunk_size"):
         vae.iwae_bound(model, x, keys[0], k=5, chunk_size=2)
-    with pytest.raises(ValueError, match="beta must be >= 0"):
+    with pytest.raises(ValueError, match="beta must be non-negative"):
         vae.elbo_loss(model, x, keys[0], beta=-0.5)
-    with pytest.raises(ValueError, match="beta must be >= 0"):
+    with pytest.raises(ValueError, match="beta must be non-negative"):
         jax.jit(vae.elbo_loss, static_argnames=("beta",))(model, x, keys[0], beta=-0.5)
     with pytest.raises(ValueError, match="estimator"):
         vae.iwae_loss(model, x, keys[0], k=2, estimator="vimco")
@@ -226,23 +227,21 @@ def test_bad_arguments_raise(keys):
         vae.elbo_loss(model, jnp.zeros((2, 5, 5, 1)), keys[0])
     with pytest.raises(ValueError, match="likelihood"):
         vae.mlp_vae(SHAPE, 2, rngs=nnx.Rngs(0), likelihood="poisson")
-    with pytest.raises(ValueError, match="gamma must be >= 0"):
+    with pytest.raises(ValueError, match="gamma must be non-negative"):
         vae.elbo_loss(model, x, keys[0], capacity=1.0, gamma=-1.0)
-    with pytest.raises(ValueError, match="capacity must be >= 0"):
+    with pytest.raises(ValueError, match="capacity must be non-negative"):
         vae.elbo_loss(model, x, keys[0], capacity=-1.0)
-    with pytest.raises(ValueError, match="c_max must be >= 0"):
+    with pytest.raises(ValueError, match="c_max must be non-negative"):
         vae.capacity_schedule(0, c_max=-1.0, num_steps=10)
-    with pytest.raises(ValueError, match="num_steps must be >= 1"):
+    with pytest.raises(ValueError, match="num_steps must be an integer >= 1"):
         vae.capacity_schedule(0, c_max=1.0, num_steps=0)
-    with pytest.raises(ValueError, match="params must be a VAE"):
+    with pytest.raises(ValueError, match="model must be a VAE"):
         vae.elbo_loss(object(), x, keys[0])
     hvae = vae.HierarchicalVAE(SHAPE, (2, 2), rngs=nnx.Rngs(0), hidden=8)
     with pytest.raises(ValueError, match="estimator='dreg' needs a VAE"):
         vae.iwae_loss(hvae, x, keys[0], k=2, estimator="dreg")
     with pytest.raises(ValueError, match="mean must have the shape"):
         vae.gaussian_log_likelihood(x, jnp.zeros((2, 16)), jnp.asarray(0.0))
-    with pytest.raises(ValueError, match="logvar_p must have the shape"):
-        vae.kl_diag_gaussians(*(jnp.zeros((2, 3)),) * 3, jnp.zeros((2, 4)))
     with pytest.raises(ValueError, match="logvar must have the shape"):
         vae.reparameterize(keys[0], jnp.zeros((2, 3)), jnp.zeros((3,)))
     with pytest.raises(ValueError, match="num must be"):

@@ -32,8 +32,6 @@ def _train_and_report(tmp_path, name):
         assert np.isfinite(figures["test_iwae10_nats_first8"])
     for picture in ("samples.png", "reconstructions.png", "interpolations.png"):
         assert (tmp_path / picture).stat().st_size > 0
-    if name == "latent-diffusion":
-        assert figures["mmd_latent_diffusion_vs_test"] >= 0
     if name in ("vae", "iwae", "hvae"):  # 2-D (top) latents on the digits test set
         assert (tmp_path / "latents.png").exists()
 

@@ -1,4 +1,4 @@
-"""Encoders, caption dropout and guided sampling on a text context, with fake models."""
+"""Caption dropout, guided sampling on a text context and the loss, with fake models."""
 
 from __future__ import annotations
 
@@ -6,45 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
-from genjax.contrastive import captions, text_to_image
-from genjax.diffusion import schedules
-from genjax.nn import CharTextEncoder, ConvImageEncoder
-
-
-@pytest.fixture(scope="module")
-def text_encoder():
-    return CharTextEncoder(captions.VOCAB_SIZE, captions.MAX_LENGTH, 8, width=16, depth=1,
-                           num_heads=2, rngs=nnx.Rngs(0))
-
-
-def test_text_encoder_pools_at_eos_and_is_causal(text_encoder):
-    tokens = captions.tokenize(["a handwritten three", "a handwritten three", "the digit 3"])
-    changed_pad = tokens.copy()
-    changed_pad[1, -1] = captions.tokenize("z")[1]  # a character after <eos>, in the padding
-    enc = jax.jit(lambda m, t: m(t))
-    pooled, feats = enc(text_encoder, jnp.asarray(np.concatenate([tokens, changed_pad[1:2]])))
-    assert pooled.shape == (4, 8) and feats.shape == (4, captions.MAX_LENGTH, 16)
-    # Causal attention: what follows <eos> cannot change the pooled feature (float32 exact
-    # up to rounding of identical computations) ...
-    np.testing.assert_allclose(pooled[3], pooled[0], rtol=1e-6, atol=1e-6)
-    # ... but it does change that padding position's own feature, and other text changes
-    # the pooled one.
-    assert float(jnp.abs(feats[3, -1] - feats[0, -1]).max()) > 1e-4
-    assert float(jnp.abs(pooled[2] - pooled[0]).max()) > 1e-4
-    with pytest.raises(ValueError, match="tokens"):
-        text_encoder(jnp.zeros((2, captions.MAX_LENGTH + 1), jnp.int32))
-
-
-def test_image_encoder_shapes_and_errors():
-    enc = ConvImageEncoder(1, 8, widths=(8, 16), hidden=16, rngs=nnx.Rngs(1))
-    out = enc(jnp.linspace(0, 1, 2 * 64).reshape(2, 8, 8, 1))
-    assert out.shape == (2, 8) and float(jnp.abs(out[0] - out[1]).max()) > 0
-    with pytest.raises(ValueError, match="images"):
-        enc(jnp.zeros((2, 4, 4, 1)))
-    with pytest.raises(ValueError, match="image_size"):
-        ConvImageEncoder(1, 8, image_size=(6, 6), widths=(8, 16), rngs=nnx.Rngs(1))
+from genjax import diffusion
+from genjax.composites import text_to_image
+from genjax.contrastive import captions
 
 
 def test_caption_dropout():
@@ -62,7 +27,7 @@ def test_caption_dropout():
         text_to_image.caption_dropout(key, tokens, 1.5, null)
 
 
-def _fake_eps(x_t, t, context):
+def _fake_eps(x_t, t, *, context):
     # A model whose answer is known: eps = x_t * mean(context) per example.
     del t
     return x_t * jnp.mean(context, axis=(1, 2))[:, None, None, None]
@@ -79,7 +44,7 @@ def test_guided_context_eps_fn_mixes_as_cfg():
 
 
 def test_guided_sampling_depends_on_the_prompt_only_when_guided():
-    sched = schedules.cosine(50)
+    sched = diffusion.schedules.cosine(50)
     null = jnp.zeros((1, 4, 5))
     ctx_a, ctx_b = jnp.full((2, 4, 5), 0.1), jnp.full((2, 4, 5), -0.2)
     run = jax.jit(
@@ -98,15 +63,14 @@ def test_guided_sampling_depends_on_the_prompt_only_when_guided():
 
 def test_text_to_image_loss_checks_context():
     x0 = jnp.zeros((2, 2, 2, 1))
+    sched = diffusion.schedules.cosine(10)
     with pytest.raises(ValueError, match="context"):
-        text_to_image.text_to_image_loss(
-            None, x0, jnp.zeros((3, 4, 5)), jax.random.key(0),
-            apply_fn=lambda n, x, t, c: x, schedule=schedules.cosine(10),
-        )
+        text_to_image.text_to_image_loss(lambda x, t, *, context: x, (x0, jnp.zeros((3, 4, 5))),
+                                         jax.random.key(0), schedule=sched)
     # A model predicting zeros scores E|eps|^2 = 1 per dimension: the loss is the noise's
     # mean square (8 numbers, so only roughly 1).
     loss, _ = text_to_image.text_to_image_loss(
-        None, x0, jnp.zeros((2, 4, 5)), jax.random.key(0),
-        apply_fn=lambda n, x, t, c: jnp.zeros_like(x), schedule=schedules.cosine(10),
+        lambda x, t, *, context: jnp.zeros_like(x), (x0, jnp.zeros((2, 4, 5))),
+        jax.random.key(0), schedule=sched,
     )
     assert 0.1 < float(loss) < 4.0

@@ -1,0 +1,25 @@
+"""What joins two families: the only place where one family's math meets another's.
+
+DESIGN.md: "a family imports no other family; what joins two lives in composites/".
+
+* :mod:`.latent_diffusion` -- a diffusion model in a VAE's latent space (Rombach et al.
+  2022): :class:`LatentDiffusion` (the VAE and the latent denoiser, one model pytree), its
+  loss and its DDIM sampler that decodes;
+* :mod:`.text_to_image` -- a U-Net denoiser conditioned by cross-attention on a CLIP text
+  encoder's token features, caption dropout, classifier-free guided DDIM;
+* :mod:`.recipes` -- ``genjax train latent-diffusion`` and ``genjax train text-to-digit``.
+
+Every function follows the model protocol: models are callable pytrees passed as traced
+arguments, samplers ``name(key, model, ...)``, losses ``name(model, batch, key, *, ...)``.
+"""
+
+from genjax.composites import latent_diffusion as latent_diffusion
+from genjax.composites import text_to_image as text_to_image
+from genjax.composites.latent_diffusion import LatentDiffusion as LatentDiffusion
+from genjax.composites.latent_diffusion import encode_latents as encode_latents
+from genjax.composites.text_to_image import ContextModel as ContextModel
+from genjax.composites.text_to_image import GuidedContextModel as GuidedContextModel
+from genjax.composites.text_to_image import caption_dropout as caption_dropout
+from genjax.composites.text_to_image import guided_context_eps_fn as guided_context_eps_fn
+from genjax.composites.text_to_image import text_context as text_context
+from genjax.composites.text_to_image import text_to_image_loss as text_to_image_loss
