@@ -18,8 +18,11 @@ import numpy as np
 
 __all__ = [
     "gaussian_log_pdf",
+    "mixture_component_log_probs",
+    "mixture_responsibilities",
     "mixture_log_prob",
     "mixture_score",
+    "mixture_eps",
     "mixture_noised",
     "mixture_posterior_mean_x0",
     "mixture_mean",
@@ -53,8 +56,9 @@ def gaussian_log_pdf(x, mean, cov) -> np.ndarray:
     return -0.5 * (d * math.log(2 * math.pi) + logdet + maha)
 
 
-def _component_log_joint(weights, means, covs, x) -> np.ndarray:
-    # log w_k + log N(x; mu_k, Sigma_k), shape (N, K)
+def mixture_component_log_probs(weights, means, covs, x) -> np.ndarray:
+    """``log w_k + log N(x; mu_k, Sigma_k)``, ``x: (N, D)`` -> ``(N, K)``."""
+    weights, means, covs, x = map(_f64, (weights, means, covs, x))
     return np.stack(
         [
             np.log(w) + gaussian_log_pdf(x, m, c)
@@ -64,17 +68,24 @@ def _component_log_joint(weights, means, covs, x) -> np.ndarray:
     )
 
 
+def mixture_responsibilities(weights, means, covs, x) -> np.ndarray:
+    """Bayes' rule ``p(k | x) = w_k N(x; mu_k, Sigma_k) / sum_j w_j N(x; mu_j, Sigma_j)``.
+
+    ``x: (N, D)`` -> ``(N, K)``, by normalising the joint in log space.
+    """
+    joint = mixture_component_log_probs(weights, means, covs, x)  # (N, K)
+    return np.exp(joint - _logsumexp(joint, axis=1)[:, None])
+
+
 def mixture_log_prob(weights, means, covs, x) -> np.ndarray:
     """``log sum_k w_k N(x; mu_k, Sigma_k)``, ``x: (N, D)`` -> ``(N,)``."""
-    weights, means, covs, x = map(_f64, (weights, means, covs, x))
-    return _logsumexp(_component_log_joint(weights, means, covs, x), axis=1)
+    return _logsumexp(mixture_component_log_probs(weights, means, covs, x), axis=1)
 
 
 def mixture_score(weights, means, covs, x) -> np.ndarray:
     """``grad log p(x) = sum_k r_k(x) (-Sigma_k^{-1} (x - mu_k))``, ``x: (N, D)`` -> ``(N, D)``."""
     weights, means, covs, x = map(_f64, (weights, means, covs, x))
-    joint = _component_log_joint(weights, means, covs, x)  # (N, K)
-    resp = np.exp(joint - _logsumexp(joint, axis=1)[:, None])  # r_k = p(k | x)
+    resp = mixture_responsibilities(weights, means, covs, x)  # (N, K), r_k = p(k | x)
     out = np.zeros_like(x)
     for k in range(weights.shape[0]):
         grad_k = -np.linalg.solve(covs[k], (x - means[k]).T).T  # grad log N_k
@@ -87,6 +98,16 @@ def mixture_noised(weights, means, covs, alpha: float, sigma: float):
     weights, means, covs = map(_f64, (weights, means, covs))
     d = means.shape[1]
     return weights, alpha * means, alpha**2 * covs + sigma**2 * np.eye(d)
+
+
+def mixture_eps(weights, means, covs, x_t, alpha: float, sigma: float) -> np.ndarray:
+    """``E[eps | x_t] = -sigma grad log p_t(x_t)`` for ``x_t = alpha x0 + sigma eps``.
+
+    Tweedie's formula for the noise (Vincent 2011): with ``p_t`` the law of ``x_t``
+    (:func:`mixture_noised`), ``grad log p_t(x_t) = -E[eps | x_t] / sigma``.
+    """
+    noised = mixture_noised(weights, means, covs, alpha, sigma)
+    return -sigma * mixture_score(*noised, _f64(x_t))
 
 
 def mixture_posterior_mean_x0(weights, means, covs, x_t, alpha: float, sigma: float):
