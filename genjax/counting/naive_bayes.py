@@ -37,6 +37,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import checks
+from genjax.gaussian import diag_normal_log_prob
+
 
 def _register(cls, data_fields):
     return jax.tree_util.register_dataclass(cls, data_fields=data_fields, meta_fields=[])
@@ -74,46 +77,42 @@ NaiveBayes = GaussianNB | MultinomialNB | BernoulliNB
 # --------------------------------------------------------------------------------------
 
 
-def _concrete(x) -> np.ndarray | None:
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
 def _flatten(x) -> jax.Array:
     x = jnp.asarray(x)
-    if x.ndim < 2:
+    if x.ndim < 2:  # any rank >= 2: genjax.checks.ndim takes a fixed list
         raise ValueError(f"x must be (n, d) features or (n, ...) images, got shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x.reshape(x.shape[0], -1)  # (n, d)
 
 
+def _check_labels(name: str, labels, num_classes: int) -> jax.Array:
+    """Integer class labels in ``[0, num_classes)`` (values skipped when traced)."""
+    labels = jnp.asarray(labels)
+    checks.integer_array(name, labels)
+    if checks.is_concrete(labels) and labels.size:
+        values = np.asarray(labels)
+        if values.min() < 0 or values.max() >= num_classes:
+            raise ValueError(
+                f"{name} must lie in [0, num_classes) = [0, {num_classes}), got labels in "
+                f"[{values.min()}, {values.max()}]: num_classes does not match {name}"
+            )
+    return labels.astype(jnp.int32)
+
+
 def _check_xy(x, y, num_classes) -> tuple[jax.Array, jax.Array]:
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    checks.positive_int("num_classes", num_classes)
     x = _flatten(x)
-    y = jnp.asarray(y)
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"y must have shape (n,) = ({x.shape[0]},), got {y.shape}")
-    if not jnp.issubdtype(y.dtype, jnp.integer):
-        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
     if x.shape[0] < 1:
         raise ValueError("x must hold at least one example")
-    labels = _concrete(y)
-    if labels is not None and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"labels y must lie in [0, num_classes) = [0, {num_classes}), got labels in "
-            f"[{labels.min()}, {labels.max()}]: num_classes does not match y"
-        )
-    return x, y.astype(jnp.int32)
+    checks.shape("y", y, (x.shape[0],))
+    return x, _check_labels("y", y, num_classes)
 
 
-def _check_nonnegative(name: str, value) -> None:
-    v = _concrete(value)
-    if v is not None and (v.shape != () or not np.isfinite(v) or float(v) < 0):
-        raise ValueError(f"{name} must be a finite scalar >= 0, got {value!r}")
+def _check_scalar(name: str, value) -> None:
+    """A finite scalar ``>= 0`` (the value skipped when traced)."""
+    checks.ndim(name, value, 0, "(a scalar)")
+    checks.nonnegative(name, value)
 
 
 def _class_counts(y: jax.Array, num_classes: int, dtype) -> tuple[jax.Array, jax.Array]:
@@ -158,7 +157,7 @@ def fit_gaussian(
       :class:`GaussianNB`.
     """
     x, y = _check_xy(x, y, num_classes)
-    _check_nonnegative("var_smoothing", var_smoothing)
+    _check_scalar("var_smoothing", var_smoothing)
     return _fit_gaussian(x, y, var_smoothing, num_classes=num_classes)
 
 
@@ -186,10 +185,8 @@ def fit_multinomial(
       :class:`MultinomialNB`.
     """
     x, y = _check_xy(x, y, num_classes)
-    _check_nonnegative("alpha", alpha)
-    values = _concrete(x)
-    if values is not None and values.min() < 0:
-        raise ValueError(f"x must be non-negative for a multinomial model, got min {values.min()}")
+    _check_scalar("alpha", alpha)
+    checks.nonnegative("x", x)  # counts (or intensities) for a multinomial model
     return _fit_multinomial(x, y, alpha, num_classes=num_classes)
 
 
@@ -219,10 +216,9 @@ def fit_bernoulli(
       :class:`BernoulliNB`.
     """
     x, y = _check_xy(x, y, num_classes)
-    _check_nonnegative("alpha", alpha)
-    b = _concrete(binarize)
-    if b is not None and (b.shape != () or not np.isfinite(b)):
-        raise ValueError(f"binarize must be a finite scalar threshold, got {binarize!r}")
+    _check_scalar("alpha", alpha)
+    checks.ndim("binarize", binarize, 0, "(a scalar threshold)")
+    checks.finite("binarize", binarize)
     return _fit_bernoulli(x, y, alpha, binarize, num_classes=num_classes)
 
 
@@ -246,12 +242,10 @@ def joint_log_likelihood(params: NaiveBayes, x: jax.Array) -> jax.Array:
     """log p(x, c) up to a constant in c, per example and class. x: (n, d) -> (n, K)."""
     x = _flatten(x)
     if isinstance(params, GaussianNB):
-        var = params.variances  # (K, d)
-        diff = x[:, None, :] - params.means[None, :, :]  # (n, K, d)
-        # log N(x_j; mu, sigma2) = -0.5 log(2 pi sigma2) - 0.5 (x_j - mu)^2 / sigma2
-        log_norm = -0.5 * jnp.sum(jnp.log(2 * jnp.pi * var), axis=1)  # (K,)
-        quad = -0.5 * jnp.sum(diff * diff / var[None, :, :], axis=2)  # (n, K)
-        return params.class_log_prior[None, :] + log_norm[None, :] + quad
+        # sum_j log N(x_j; mu_cj, sigma2_cj): a diagonal Gaussian per class, (n, K)
+        log_lik = diag_normal_log_prob(x[:, None, :], params.means[None, :, :],
+                                       jnp.log(params.variances)[None, :, :])  # fmt: skip
+        return params.class_log_prior[None, :] + log_lik
     if isinstance(params, MultinomialNB):
         # sum_j x_j log theta_cj (the multinomial coefficient is the same for every c)
         return params.class_log_prior[None, :] + _masked_dot(x, params.feature_log_prob)
@@ -332,23 +326,12 @@ def sample(
     Returns:
       (m, d) features (flattened; reshape to images as needed).
     """
-    labels = jnp.asarray(labels)
-    if labels.ndim != 1 or not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise ValueError(f"labels must be a 1-D integer array, got {labels.shape} {labels.dtype}")
-    num_classes = params.class_log_prior.shape[0]
-    values = _concrete(labels)
-    if values is not None and values.size and (values.min() < 0 or values.max() >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, num_classes) = [0, {num_classes}), got "
-            f"[{values.min()}, {values.max()}]"
-        )
+    checks.ndim("labels", labels, 1, "(m,)")
+    labels = _check_labels("labels", labels, params.class_log_prior.shape[0])
     if isinstance(params, MultinomialNB):
-        if not isinstance(num_trials, (int, np.integer)) or num_trials < 0:
-            raise ValueError(
-                f"num_trials must be an integer >= 0 for a multinomial model, got {num_trials!r}"
-            )
+        num_trials = checks.nonnegative_int("num_trials", num_trials)
     elif not isinstance(params, (GaussianNB, BernoulliNB)):
         raise TypeError(f"params must be GaussianNB, MultinomialNB or BernoulliNB, got {params!r}")
     else:
         num_trials = None
-    return _sample(key, params, labels.astype(jnp.int32), num_trials=num_trials)
+    return _sample(key, params, labels, num_trials=num_trials)

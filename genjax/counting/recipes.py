@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import checks, data
 from genjax.counting import naive_bayes, ngram
 from genjax.recipe import Recipe
 
@@ -27,8 +28,6 @@ NGRAM_SAMPLE_LENGTH = 400
 
 
 def _vocab_size() -> int:
-    from genjax import data
-
     return len(data.text_vocabulary())
 
 
@@ -71,8 +70,6 @@ def _ngram_sample(
     prefix: str = "",
 ) -> list[str]:
     """``n`` texts of ``steps`` new characters each (one per sampling step), after ``prefix``."""
-    from genjax import data
-
     prefix_ids = data.encode_text(prefix) if prefix else np.zeros((0,), np.int32)
     keys = jax.random.split(key, n)
     texts = []
@@ -109,12 +106,6 @@ MULTINOMIAL_TRIALS = 300  # pixel "counts" per drawn image; images are shown sca
 VARIANTS = ("gaussian", "multinomial", "bernoulli")
 
 
-def _load_digits_with_labels(name: str, split: str, seed: int):
-    from genjax import data
-
-    return data.load(name, split=split, seed=seed), data.load_labels(name, split=split, seed=seed)
-
-
 def _fit_all(images: jax.Array, labels: jax.Array) -> dict:
     k = NUM_DIGIT_CLASSES
     return {
@@ -147,9 +138,7 @@ def _nb_sample(
 ) -> np.ndarray:
     """``n`` images (n, 8, 8, 1) in [0, 1] drawn from the ``sampler`` variant's p(x | c),
     for the classes 0, 1, ..., 9, 0, ... in turn."""
-    variant = sampler
-    if variant not in VARIANTS:
-        raise ValueError(f"sampler must be one of {VARIANTS}, got {variant!r}")
+    variant = checks.one_of("sampler", sampler, VARIANTS)
     labels = jnp.arange(n, dtype=jnp.int32) % NUM_DIGIT_CLASSES
     x = naive_bayes.sample(key, params[variant], labels, num_trials=MULTINOMIAL_TRIALS)
     if variant == "multinomial":
@@ -176,34 +165,22 @@ def _nb_report(key, params, train_data, test_data, out_dir: Path) -> dict:
     return figures
 
 
+# One recipe a block: what it is, its four functions, its training sizes.
+# fmt: off
 RECIPES = (
     Recipe(
-        name="ngram",
-        family="counting",
+        name="ngram", family="counting", data="text",
         summary=f"character {NGRAM_ORDER}-gram, interpolated Kneser-Ney, on the built-in text",
-        data="text",
-        init=_ngram_init,
-        sample=_ngram_sample,
-        report=_ngram_report,
-        step=_ngram_step,
-        steps=1,
-        full_batch=True,
-        checkpoint_every=1,
+        init=_ngram_init, step=_ngram_step, sample=_ngram_sample, report=_ngram_report,
+        steps=1, full_batch=True, checkpoint_every=1,
         sample_options=("steps",),  # `genjax sample --steps N`: characters per text
     ),
     Recipe(
-        name="naive-bayes",
-        family="counting",
+        name="naive-bayes", family="counting", data="digits",
         summary="Gaussian, multinomial and Bernoulli naive Bayes on 8x8 digits",
-        data="digits",
-        init=_nb_init,
-        sample=_nb_sample,
-        report=_nb_report,
-        step=_nb_step,
-        steps=1,
-        full_batch=True,
-        load_data=_load_digits_with_labels,
-        checkpoint_every=1,
+        init=_nb_init, step=_nb_step, sample=_nb_sample, report=_nb_report,
+        steps=1, full_batch=True, checkpoint_every=1, load_data=data.load_with_labels,
         sample_options=("sampler",),  # `genjax sample --sampler bernoulli|gaussian|...`
     ),
 )
+# fmt: on

@@ -27,12 +27,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.typing import ArrayLike, DTypeLike
 
+from genjax.gaussian import LOG_2PI
 from genjax.mixture.params import (
-    LOG_2PI,
     GMMParams,
-    check_covariance_type,
+    check_data,
+    check_fit_arguments,
+    check_params,
+    check_reg_covar,
+    check_sample_weight,
     n_parameters,
     precision_cholesky,
 )
@@ -47,88 +50,6 @@ __all__ = [
     "predict",
     "predict_proba",
 ]
-
-
-# ---------------------------------------------------------------------------------------
-# Argument checks (trace-time: shapes and, for concrete inputs, values)
-# ---------------------------------------------------------------------------------------
-
-
-def _concrete(value) -> np.ndarray | None:
-    """``value`` as a NumPy array, or None when it is a tracer (inside jit or vmap)."""
-    try:
-        return np.asarray(value)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
-def _as_float_array(x) -> jax.Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
-
-
-def check_data(x: ArrayLike, name: str = "x", dim: int | None = None) -> jax.Array:
-    """``x`` as a float array of shape ``(n, D)``; ValueError naming ``name`` otherwise."""
-    x = _as_float_array(x)
-    if x.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (n, D) (for 1-D data use x[:, None]), got shape {x.shape}"
-        )
-    if x.shape[0] < 1:
-        raise ValueError(f"{name} must hold at least one point, got shape {x.shape}")
-    if dim is not None and x.shape[1] != dim:
-        raise ValueError(
-            f"{name} has {x.shape[1]} features but the mixture has dimension {dim} "
-            f"({name}.shape = {x.shape})"
-        )
-    value = _concrete(x)
-    if value is not None and not np.all(np.isfinite(value)):
-        bad = int(np.sum(~np.isfinite(value)))
-        raise ValueError(f"{name} must be finite; it holds {bad} NaN/inf value(s)")
-    return x
-
-
-def check_sample_weight(sample_weight: ArrayLike | None, n: int, dtype: DTypeLike) -> jax.Array:
-    """``sample_weight`` as an ``(n,)`` array of ``dtype`` (ones when None)."""
-    if sample_weight is None:
-        return jnp.ones((n,), dtype)
-    w = jnp.asarray(sample_weight, dtype)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},) to match x, got {w.shape}")
-    value = _concrete(w)
-    if value is not None:
-        if not np.all(np.isfinite(value)) or np.any(value < 0):
-            raise ValueError("sample_weight must be finite and >= 0")
-        if not np.sum(value) > 0:
-            raise ValueError(f"sample_weight must have a positive sum, got {np.sum(value)}")
-    return w
-
-
-def check_reg_covar(reg_covar: ArrayLike) -> None:
-    """ValueError unless ``reg_covar`` is a finite scalar >= 0 (skipped for a tracer)."""
-    value = _concrete(reg_covar)
-    if value is not None and (value.shape != () or not np.isfinite(value) or value < 0):
-        raise ValueError(f"reg_covar must be a finite scalar >= 0, got {reg_covar!r}")
-
-
-def check_params(params: GMMParams, name: str = "params") -> None:
-    """Shapes of ``params`` consistent with one another (K, D read off ``means``)."""
-    if not isinstance(params, GMMParams):
-        raise ValueError(f"{name} must be a GMMParams, got {type(params).__name__}")
-    means = jnp.asarray(params.means)
-    if means.ndim != 2:
-        raise ValueError(f"{name}.means must have shape (K, D), got {means.shape}")
-    k, d = means.shape
-    expected = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[params.covariance_type]
-    if jnp.shape(params.weights) != (k,):
-        raise ValueError(f"{name}.weights must have shape ({k},), got {jnp.shape(params.weights)}")
-    if jnp.shape(params.covs) != expected:
-        raise ValueError(
-            f"{name}.covs must have shape {expected} for covariance_type="
-            f"{params.covariance_type!r}, got {jnp.shape(params.covs)}"
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -319,14 +240,9 @@ def _m_step(
 _m_step_jit = jax.jit(_m_step, static_argnames=("covariance_type",))
 
 
-def m_step(
-    x: jax.Array,
-    log_resp: jax.Array,
-    *,
-    covariance_type: str = "full",
-    reg_covar: float = 1e-6,
-    sample_weight: jax.Array | None = None,
-) -> GMMParams:
+def m_step(x: jax.Array, log_resp: jax.Array, *, covariance_type: str = "full",
+           reg_covar: float = 1e-6, sample_weight: jax.Array | None = None,
+           ) -> GMMParams:  # fmt: skip
     """M-step: the parameters that maximise the expected complete-data log-likelihood.
 
     ``N_k = sum_n w_n gamma_nk + 10 eps`` (eq. 9.27), ``mu_k = sum_n w_n gamma_nk x_n / N_k``
@@ -345,15 +261,13 @@ def m_step(
     Returns:
       The new :class:`GMMParams`.
     """
-    check_covariance_type(covariance_type)
-    check_reg_covar(reg_covar)
-    x = check_data(x)
+    x, w = check_fit_arguments(x, covariance_type=covariance_type, reg_covar=reg_covar,
+                               sample_weight=sample_weight)  # fmt: skip
     log_resp = jnp.asarray(log_resp, x.dtype)
     if log_resp.ndim != 2 or log_resp.shape[0] != x.shape[0]:
         raise ValueError(
             f"log_resp must have shape (n, K) = ({x.shape[0]}, K) to match x, got {log_resp.shape}"
         )
-    w = check_sample_weight(sample_weight, x.shape[0], x.dtype)
     return _m_step_jit(x, jnp.exp(log_resp), w, reg_covar, covariance_type=covariance_type)
 
 

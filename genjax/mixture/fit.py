@@ -25,15 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.mixture.em import (
-    _em_step,
-    check_data,
-    check_params,
-    check_reg_covar,
-    check_sample_weight,
-)
-from genjax.mixture.init import INIT_METHODS, check_k, initialize_
-from genjax.mixture.params import GMMParams, check_covariance_type
+from genjax import checks
+from genjax.mixture.em import _em_step
+from genjax.mixture.init import INIT_METHODS, initialize_
+from genjax.mixture.params import GMMParams, check_fit_arguments, check_k, check_params
 
 __all__ = ["EMHistory", "fit"]
 
@@ -97,26 +92,14 @@ def _fit(key, x, w, init_params, tol, reg_covar, *, k, covariance_type, init, ma
     return final.params, EMHistory(final.log_likelihood, final.iteration, final.converged)
 
 
-def _check_nonnegative(name: str, value) -> None:
-    try:
-        v = np.asarray(value)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return
-    if v.shape != () or not v >= 0:
-        raise ValueError(f"{name} must be a scalar >= 0, got {value!r}")
-
-
 def _check_init_values(init: GMMParams) -> None:
     """Concrete initial parameters must be a valid mixture (weights on the simplex, SPD)."""
-    try:
-        weights, covs = np.asarray(init.weights, np.float64), np.asarray(init.covs, np.float64)
-        means = np.asarray(init.means)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+    if not checks.is_concrete(init):
         return
+    weights, covs = np.asarray(init.weights, np.float64), np.asarray(init.covs, np.float64)
     if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-5):
         raise ValueError(f"init.weights must be >= 0 and sum to 1, got {weights}")
-    if not np.all(np.isfinite(means)):
-        raise ValueError("init.means must be finite")
+    checks.finite("init.means", init.means)
     if init.covariance_type == "full":
         eig = np.linalg.eigvalsh(0.5 * (covs + np.swapaxes(covs, -1, -2)))
         ok = np.allclose(covs, np.swapaxes(covs, -1, -2)) and np.all(eig > 0)
@@ -169,16 +152,12 @@ def fit(
       >>> params, history = fit(jax.random.key(0), x, k=8)
       >>> int(history.n_iter), bool(history.converged)
     """
-    check_covariance_type(covariance_type)
-    x = check_data(x)
-    n = x.shape[0]
-    k = check_k(k, n)
-    if isinstance(max_iter, bool) or not hasattr(max_iter, "__index__") or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-    max_iter = int(max_iter)
-    _check_nonnegative("tol", tol)
-    check_reg_covar(reg_covar)
-    w = check_sample_weight(sample_weight, n, x.dtype)
+    x, w = check_fit_arguments(x, covariance_type=covariance_type, reg_covar=reg_covar,
+                               sample_weight=sample_weight)  # fmt: skip
+    k = check_k(k, x.shape[0])
+    max_iter = checks.positive_int("max_iter", max_iter)
+    checks.ndim("tol", tol, 0, "(a scalar)")
+    checks.nonnegative("tol", tol)
     if isinstance(init, GMMParams):
         check_params(init, "init")
         if init.covariance_type != covariance_type:

@@ -27,13 +27,14 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from genjax.mixture.em import (
-    _m_step,
+from genjax.mixture.em import _m_step
+from genjax.mixture.params import (
+    GMMParams,
     check_data,
-    check_reg_covar,
+    check_fit_arguments,
+    check_k,
     check_sample_weight,
 )
-from genjax.mixture.params import GMMParams, check_covariance_type
 
 __all__ = [
     "INIT_METHODS",
@@ -119,14 +120,9 @@ def params_from_centres_(
     return _m_step(x, resp, w, reg_covar, covariance_type)
 
 
-def params_from_centres(
-    x: jax.Array,
-    centres: jax.Array,
-    *,
-    covariance_type: str = "full",
-    reg_covar: float = 1e-6,
-    sample_weight: jax.Array | None = None,
-) -> GMMParams:
+def params_from_centres(x: jax.Array, centres: jax.Array, *, covariance_type: str = "full",
+                        reg_covar: float = 1e-6, sample_weight: jax.Array | None = None,
+                        ) -> GMMParams:  # fmt: skip
     """Mixture parameters from a hard assignment of each point to its nearest centre.
 
     Args:
@@ -139,11 +135,9 @@ def params_from_centres(
     Returns:
       The :class:`GMMParams` of one M-step on the hard assignment.
     """
-    check_covariance_type(covariance_type)
-    check_reg_covar(reg_covar)
-    x = check_data(x)
+    x, w = check_fit_arguments(x, covariance_type=covariance_type, reg_covar=reg_covar,
+                               sample_weight=sample_weight)  # fmt: skip
     centres = check_data(centres, "centres", dim=x.shape[1])
-    w = check_sample_weight(sample_weight, x.shape[0], x.dtype)
     return _params_from_centres_jit(x, centres, w, reg_covar, covariance_type=covariance_type)
 
 
@@ -173,16 +167,6 @@ def initialize_(
 @functools.partial(jax.jit, static_argnames=("k",))
 def _kmeans_plusplus_jit(key, x, w, *, k):
     return kmeans_plusplus_from_noise(x, jax.random.uniform(key, (k,), x.dtype), w)
-
-
-def check_k(k: int, n: int) -> int:
-    """``k`` as a Python int in ``[1, n]``; ValueError naming ``k`` otherwise."""
-    if isinstance(k, bool) or not isinstance(k, int) and not hasattr(k, "__index__"):
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    k = int(k)
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be in [1, n] = [1, {n}] (n = the number of points), got {k}")
-    return k
 
 
 def kmeans_plusplus(
@@ -232,13 +216,11 @@ def initialize(
     Returns:
       A :class:`GMMParams`.
     """
-    check_covariance_type(covariance_type)
     if method not in INIT_METHODS:
         raise ValueError(f"init must be one of {INIT_METHODS} or a GMMParams, got {method!r}")
-    check_reg_covar(reg_covar)
-    x = check_data(x)
+    x, w = check_fit_arguments(x, covariance_type=covariance_type, reg_covar=reg_covar,
+                               sample_weight=sample_weight)  # fmt: skip
     k = check_k(k, x.shape[0])
-    w = check_sample_weight(sample_weight, x.shape[0], x.dtype)
     return _initialize_jit(
         key, x, w, reg_covar, k=k, covariance_type=covariance_type, method=method
     )

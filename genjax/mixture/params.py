@@ -24,20 +24,29 @@ libraries unchanged.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
+from jax.typing import ArrayLike, DTypeLike
+
+from genjax import checks
 
 __all__ = [
     "COVARIANCE_TYPES",
     "GMMParams",
-    "check_covariance_type",
     "full_covariances",
     "n_parameters",
     "precision_cholesky",
+    "check_covariance_type",
+    "check_data",
+    "check_sample_weight",
+    "check_reg_covar",
+    "check_params",
+    "check_k",
+    "check_fit_arguments",
 ]
 
 #: The covariance families, in scikit-learn's spelling.
@@ -49,11 +58,7 @@ _COVS_NDIM = {"full": 3, "diag": 2, "spherical": 1}
 
 def check_covariance_type(covariance_type: Any) -> str:
     """Returns ``covariance_type`` or raises a ``ValueError`` naming the allowed values."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
-        )
-    return covariance_type
+    return checks.one_of("covariance_type", covariance_type, COVARIANCE_TYPES)
 
 
 @jax.tree_util.register_dataclass
@@ -170,5 +175,69 @@ def n_parameters(params: GMMParams) -> int:
     return (k - 1) + k * d + cov_params[params.covariance_type]
 
 
-# log(2 pi), the normaliser of a standard Gaussian per dimension.
-LOG_2PI = math.log(2.0 * math.pi)
+# ---------------------------------------------------------------------------------------
+# Argument checks shared by the family's functions (trace time: shapes always, values when
+# concrete), built from genjax.checks so that every message names the argument.
+# ---------------------------------------------------------------------------------------
+
+
+def check_data(x: ArrayLike, name: str = "x", dim: int | None = None) -> jax.Array:
+    """``x`` as a float array of shape ``(n, D)``, ``n >= 1``, finite; ``D = dim`` if given."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    checks.ndim(name, x, 2, "(n, D) (for 1-D data use x[:, None])")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one point, got shape {x.shape}")
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(
+            f"{name} has {x.shape[1]} features but the mixture has dimension {dim} "
+            f"({name}.shape = {x.shape})"
+        )
+    return checks.finite(name, x)
+
+
+def check_sample_weight(sample_weight: ArrayLike | None, n: int, dtype: DTypeLike) -> jax.Array:
+    """``sample_weight`` as an ``(n,)`` array of ``dtype`` (ones when None), ``>= 0`` with a
+    positive sum."""
+    if sample_weight is None:
+        return jnp.ones((n,), dtype)
+    w = jnp.asarray(sample_weight, dtype)
+    checks.shape("sample_weight", w, (n,))
+    checks.nonnegative("sample_weight", w)
+    if checks.is_concrete(w) and not np.sum(np.asarray(w, np.float64)) > 0:
+        raise ValueError(f"sample_weight must have a positive sum, got {float(np.sum(w))}")
+    return w
+
+
+def check_reg_covar(reg_covar: ArrayLike) -> None:
+    """``reg_covar`` is a finite scalar ``>= 0`` (the value skipped when traced)."""
+    checks.ndim("reg_covar", reg_covar, 0, "(a scalar)")
+    checks.nonnegative("reg_covar", reg_covar)
+
+
+def check_params(params: GMMParams, name: str = "params") -> None:
+    """Shapes of ``params`` consistent with one another (K, D read off ``means``)."""
+    if not isinstance(params, GMMParams):
+        raise ValueError(f"{name} must be a GMMParams, got {type(params).__name__}")
+    checks.ndim(f"{name}.means", params.means, 2, "(K, D)")
+    k, d = jnp.shape(params.means)
+    expected = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[params.covariance_type]
+    checks.shape(f"{name}.weights", params.weights, (k,))
+    checks.shape(f"{name}.covs", params.covs, expected)
+
+
+def check_k(k: Any, n: int) -> int:
+    """``k`` as a Python int in ``[1, n]`` (at most one component per point)."""
+    return checks.int_in_range("k", k, 1, n)
+
+
+def check_fit_arguments(
+    x: ArrayLike, *, covariance_type: Any, reg_covar: ArrayLike, sample_weight: Any
+) -> tuple[jax.Array, jax.Array]:
+    """The checks of every function that fits parameters to ``x`` (M-step, initialisation,
+    EM): returns ``(x (n, D), sample_weight (n,))``."""
+    check_covariance_type(covariance_type)
+    check_reg_covar(reg_covar)
+    x = check_data(x)
+    return x, check_sample_weight(sample_weight, x.shape[0], x.dtype)

@@ -13,8 +13,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from genjax.mixture.em import check_params
-from genjax.mixture.params import GMMParams
+from genjax import checks
+from genjax.mixture.params import GMMParams, check_params
 
 __all__ = ["sample", "sample_from_noise"]
 
@@ -61,6 +61,4 @@ def sample(key: jax.Array, params: GMMParams, n: int) -> jax.Array:
       ``(n, D)`` samples, in the dtype of ``params.means``.
     """
     check_params(params)
-    if isinstance(n, bool) or not hasattr(n, "__index__") or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    return _sample(key, params, n=int(n))
+    return _sample(key, params, n=checks.positive_int("n", n))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax.counting import ngram, oracle
+from genjax.counting import ngram, ngram_tables, oracle
 from genjax.testing import assert_close_to_oracle, chi_square_test
 
 V = 4  # small enough to enumerate every context
@@ -72,7 +72,7 @@ def test_counting_paths_are_chosen_as_documented(corpus):
     caps = [1] + [len(corpus) - k + 1 for k in range(1, N_ORDER + 1)]
     budgets = dense_budgets(corpus)
     plan = {
-        name: [ngram._dense_table_size(k, caps, V, b) for k in range(1, N_ORDER + 1)]
+        name: [ngram_tables._dense_table_size(k, caps, V, b) for k in range(1, N_ORDER + 1)]
         for name, b in budgets.items()
     }
     assert plan["sort"] == [(0, False)] * 3
@@ -88,7 +88,7 @@ def test_counting_paths_are_chosen_as_documented(corpus):
          + [(8 * (20_000 - k + 1) // 97 * 97, False) for k in (3, 4, 5)]),
     ]:
         caps = [1] + [num_tokens - k + 1 for k in range(1, 6)]
-        got = [ngram._dense_table_size(k, caps, 97, ngram.DENSE_BUDGET) for k in range(1, 6)]
+        got = [ngram_tables._dense_table_size(k, caps, 97, ngram.DENSE_BUDGET) for k in range(1, 6)]
         assert got == want, num_tokens
 
 
@@ -108,7 +108,7 @@ def test_dense_ranks_by_bits_match_sort_and_oracle(vocab_size, num_tokens):
     tokens = np.random.default_rng(5).integers(0, vocab_size, num_tokens).astype(np.int32)
     caps = [1] + [num_tokens - k + 1 for k in range(1, N_ORDER + 1)]
     # order 3 takes the bitmask branch of _unique_dense: its table exceeds its positions
-    table_size, static = ngram._dense_table_size(3, caps, vocab_size, ngram.DENSE_BUDGET)
+    table_size, static = ngram_tables._dense_table_size(3, caps, vocab_size, ngram.DENSE_BUDGET)
     assert static and table_size > num_tokens - 2
     model = ngram.fit(tokens, n=N_ORDER, vocab_size=vocab_size)
     reference = ngram.fit(tokens, n=N_ORDER, vocab_size=vocab_size, _dense_budget=0)
@@ -331,9 +331,9 @@ def test_second_call_does_not_recompile(corpus):
         ({"discount": 1.5, "smoothing": "kneser_ney"}, "discount"),
         ({"discount": -0.1}, "discount"),
         ({"smoothing": "witten_bell"}, "smoothing"),
-        ({"tokens": np.array([0, 1, 4])}, "tokens must lie in"),
-        ({"tokens": np.array([0, -1, 2])}, "tokens must lie in"),
-        ({"tokens": np.zeros((2, 3), np.int32)}, "tokens must be a 1-D"),
+        ({"tokens": np.array([0, 1, 4])}, r"tokens must hold token ids in \[0, 4\), got 4"),
+        ({"tokens": np.array([0, -1, 2])}, r"tokens must hold token ids in \[0, 4\), got -1"),
+        ({"tokens": np.zeros((2, 3), np.int32)}, "tokens must have 1 dimensions"),
         ({"tokens": np.zeros(3, np.float32)}, "integer"),
         ({"vocab_size": 2**30}, "vocab_size must be < 2"),
     ],

@@ -41,10 +41,10 @@ def _nan_data():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(k=21), "k must be in"),  # more components than points
-        (dict(k=0), "k must be in"),
-        (dict(k=-2), "k must be in"),
-        (dict(k=2.5), "k must be a positive int"),
+        (dict(k=21), r"k must be an integer in \[1, 20\], got 21"),  # more than the points
+        (dict(k=0), r"k must be an integer in \[1, 20\]"),
+        (dict(k=-2), r"k must be an integer in \[1, 20\]"),
+        (dict(k=2.5), r"k must be an integer in \[1, 20\], got 2.5"),
         (dict(k=2, reg_covar=-1e-3), "reg_covar"),
         (dict(k=2, covariance_type="tied"), "covariance_type"),
         (dict(k=2, init="kmeans"), "init"),
@@ -71,8 +71,8 @@ def test_fit_rejects_bad_arguments(kwargs, match):
     [
         (_nan_data(), "x must be finite"),
         (np.where(np.arange(40).reshape(20, 2) == 7, np.inf, X), "x must be finite"),
-        (X[:, 0], r"x must have shape \(n, D\)"),  # 1-D data must be (n, 1)
-        (X[None], r"x must have shape \(n, D\)"),
+        (X[:, 0], r"x must have 2 dimensions \(n, D\) \(for 1-D data use x\[:, None\]\)"),
+        (X[None], r"x must have 2 dimensions \(n, D\)"),
     ],
 )
 def test_fit_rejects_bad_data(x, match):
@@ -102,5 +102,5 @@ def test_functions_reject_mismatched_shapes():
         mixture.GMMParams(jnp.ones(3), jnp.zeros((3, 2)), jnp.ones(3), "tied")
     with pytest.raises(ValueError, match="n must be"):
         mixture.sample(KEY, params, 0)
-    with pytest.raises(ValueError, match="k must be in"):
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 20\]"):
         mixture.kmeans_plusplus(KEY, X, 25)
