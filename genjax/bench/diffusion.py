@@ -7,7 +7,8 @@ overhead plus a cheap, identical model, and each run's energy distance to true s
 shows that speed was not bought with quality.
 
 * genjax: one jitted program per sampler (``lax.scan``), model =
-  :func:`genjax.diffusion.fast_analytic_eps_fn` (``(K, D, N)`` layout); compile apart.
+  :func:`genjax.diffusion.analytic_eps_fn` (the mixture's ``(K, D, N)`` layout; a pytree,
+  traced by the sampler) and :func:`genjax.diffusion.analytic_denoiser`; compile apart.
 * oracle (numpy): :mod:`genjax.diffusion.oracle` loops, model from
   :mod:`genjax.oracle_targets` (float64).
 * diffusers (torch): ``DDPMScheduler``, ``DDIMScheduler``, ``DPMSolverMultistepScheduler``,
@@ -189,8 +190,8 @@ def run(quick: bool = False) -> list[Row]:
     target = targets.ring(n_modes=8, radius=4.0, std=0.3)
     sched = d.linear(1000, 1e-4, 0.02)
     betas = oracle.linear_betas(1000, 1e-4, 0.02)
-    eps = d.fast_analytic_eps_fn(target, sched)
-    den = d.fast_analytic_denoiser(target)
+    eps = d.analytic_eps_fn(target, sched)
+    den = d.analytic_denoiser(target)
     truth = target.sample(jax.random.key(123), n)
     floor = _quality(target.sample(jax.random.key(456), n), truth)
     key = jax.random.key(0)

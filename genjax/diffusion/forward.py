@@ -27,6 +27,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
+from genjax.diffusion._common import bcast
 from genjax.diffusion.schedules import Schedule
 
 __all__ = [
@@ -43,27 +45,17 @@ __all__ = [
 ]
 
 
-def _bcast(c: jax.Array, x: jax.Array) -> jax.Array:
-    """``(batch,) -> (batch, 1, ..., 1)`` to multiply ``x: (batch, ...)``."""
-    return c.reshape(c.shape + (1,) * (x.ndim - c.ndim))
-
-
-def _check_t(t: jax.Array, x: jax.Array, name: str = "x") -> jax.Array:
+def _check_t(t: jax.Array, x: jax.Array) -> jax.Array:
+    """``t``: integer times ``(batch,)``, one per example of ``x: (batch, ...)``."""
     t = jnp.asarray(t)
-    if t.ndim != 1 or x.ndim < 1 or t.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"t must have shape (batch,) matching {name}: (batch, ...); got t {t.shape}, "
-            f"{name} {x.shape}"
-        )
-    if not jnp.issubdtype(t.dtype, jnp.integer):
-        raise ValueError(f"t must be an integer array, got dtype {t.dtype}")
-    return t
+    checks.shape("t", t, (x.shape[0] if x.ndim else 1,))
+    return checks.integer_array("t", t)
 
 
 def _coefs(schedule: Schedule, t: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     alpha = schedule.alpha(t).astype(x.dtype)  # (batch,)
     sigma = schedule.sigma(t).astype(x.dtype)  # (batch,)
-    return _bcast(alpha, x), _bcast(sigma, x)
+    return bcast(alpha, x), bcast(sigma, x)
 
 
 def q_sample(schedule: Schedule, x0: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
@@ -81,9 +73,8 @@ def q_sample(schedule: Schedule, x0: jax.Array, t: jax.Array, eps: jax.Array) ->
       ``(batch, ...)`` noised data.
     """
     x0, eps = jnp.asarray(x0), jnp.asarray(eps)
-    if eps.shape != x0.shape:
-        raise ValueError(f"eps must have the shape of x0 {x0.shape}, got {eps.shape}")
-    t = _check_t(t, x0, "x0")
+    checks.same_shape("eps", eps, "x0", x0)
+    t = _check_t(t, x0)
     alpha, sigma = _coefs(schedule, t, x0)
     return alpha * x0 + sigma * eps  # eq. 4
 
@@ -113,9 +104,8 @@ def q_posterior(
       as per-example ``(batch,)`` arrays (the covariances are these times ``I``).
     """
     x0, x_t = jnp.asarray(x0), jnp.asarray(x_t)
-    if x_t.shape != x0.shape:
-        raise ValueError(f"x_t must have the shape of x0 {x0.shape}, got {x_t.shape}")
-    t = _check_t(t, x0, "x0")
+    checks.same_shape("x_t", x_t, "x0", x0)
+    t = _check_t(t, x0)
     prev = jnp.maximum(t - 1, 0)
     ab_prev = jnp.where(t > 0, schedule.alpha_bars[prev], 1.0)  # alpha_bar_{t-1}, (batch,)
     om_t = schedule.one_minus_alpha_bars[t]  # 1 - alpha_bar_t, without cancellation
@@ -123,7 +113,7 @@ def q_posterior(
     beta_t = schedule.betas[t]
     coef_x0 = jnp.sqrt(ab_prev) * beta_t / om_t  # eq. 7, first term
     coef_xt = jnp.sqrt(schedule.alphas[t]) * om_prev / om_t  # eq. 7, second
-    mean = _bcast(coef_x0.astype(x0.dtype), x0) * x0 + _bcast(coef_xt.astype(x0.dtype), x0) * x_t
+    mean = bcast(coef_x0.astype(x0.dtype), x0) * x0 + bcast(coef_xt.astype(x0.dtype), x0) * x_t
     beta_tilde = (om_prev / om_t * beta_t).astype(x0.dtype)  # eq. 7
     return mean, beta_tilde, beta_t.astype(x0.dtype)
 
@@ -136,7 +126,7 @@ def eps_to_x0(schedule: Schedule, x_t: jax.Array, t: jax.Array, eps: jax.Array) 
 
     Args: ``x_t, eps: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t, "x_t")
+    t = _check_t(t, x_t)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (x_t - sigma * eps) / alpha
 
@@ -146,7 +136,7 @@ def x0_to_eps(schedule: Schedule, x_t: jax.Array, t: jax.Array, x0: jax.Array) -
 
     Args: ``x_t, x0: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t, "x_t")
+    t = _check_t(t, x_t)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (x_t - alpha * x0) / sigma
 
@@ -159,7 +149,7 @@ def v_to_eps(schedule: Schedule, x_t: jax.Array, t: jax.Array, v: jax.Array) -> 
 
     Args: ``x_t, v: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t, "x_t")
+    t = _check_t(t, x_t)
     alpha, sigma = _coefs(schedule, t, x_t)
     return sigma * x_t + alpha * v
 
@@ -169,7 +159,7 @@ def v_to_x0(schedule: Schedule, x_t: jax.Array, t: jax.Array, v: jax.Array) -> j
 
     Args: ``x_t, v: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t, "x_t")
+    t = _check_t(t, x_t)
     alpha, sigma = _coefs(schedule, t, x_t)
     return alpha * x_t - sigma * v
 
@@ -178,11 +168,11 @@ def eps_to_v(schedule: Schedule, x_t: jax.Array, t: jax.Array, eps: jax.Array) -
     """``v = alpha_t eps - sigma_t x_0 = (eps - sigma_t x_t) / alpha_t``.
 
     Singular where ``alpha_bar_t = 0``. Training targets are built from clean data as
-    ``alpha eps - sigma x0`` directly (as :func:`genjax.diffusion.loss.loss` does).
+    ``alpha eps - sigma x0`` directly (as :func:`genjax.diffusion.loss` does).
 
     Args: ``x_t, eps: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t, "x_t")
+    t = _check_t(t, x_t)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (eps - sigma * x_t) / alpha
 
@@ -192,7 +182,7 @@ def x0_to_v(schedule: Schedule, x_t: jax.Array, t: jax.Array, x0: jax.Array) -> 
 
     Args: ``x_t, x0: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t, "x_t")
+    t = _check_t(t, x_t)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (alpha * x_t - x0) / sigma
 
@@ -202,7 +192,7 @@ def eps_to_score(schedule: Schedule, t: jax.Array, eps: jax.Array) -> jax.Array:
 
     Args: ``t: (batch,)``, ``eps: (batch, ...)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, eps, "eps")
+    t = _check_t(t, eps)
     _, sigma = _coefs(schedule, t, eps)
     return -eps / sigma
 
@@ -212,6 +202,6 @@ def score_to_eps(schedule: Schedule, t: jax.Array, score: jax.Array) -> jax.Arra
 
     Args: ``t: (batch,)``, ``score: (batch, ...)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, score, "score")
+    t = _check_t(t, score)
     _, sigma = _coefs(schedule, t, score)
     return -sigma * score

@@ -12,18 +12,27 @@ training each label is replaced by a null label with probability ``p_uncond``
 samples). Ho & Salimans write the same mix as ``(1 + w) eps_cond - w eps_uncond``, i.e.
 their ``w`` is our ``scale - 1``.
 
+The guided model is a pytree (:class:`GuidedModel`, built by :func:`guided_eps_fn`) over
+the conditional network's arrays and the labels, so every sampler takes it as its model and
+compiles once for all weights, labels and (array) scales of the same shapes.
+
 References:
   Ho, Salimans, "Classifier-Free Diffusion Guidance", NeurIPS 2021 workshop; arXiv:2207.12598.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["guided", "label_dropout", "guided_eps_fn"]
+from genjax import checks
+from genjax.model import Model
+
+__all__ = ["guided", "label_dropout", "LabelledModel", "with_labels", "GuidedModel",
+           "guided_eps_fn"]
 
 
 def guided(eps_cond: jax.Array, eps_uncond: jax.Array, scale: float | jax.Array) -> jax.Array:
@@ -44,14 +53,9 @@ def guided(eps_cond: jax.Array, eps_uncond: jax.Array, scale: float | jax.Array)
     """
     eps_cond = jnp.asarray(eps_cond)
     eps_uncond = jnp.asarray(eps_uncond)
-    if eps_cond.shape != eps_uncond.shape:
-        raise ValueError(
-            f"eps_cond and eps_uncond must have the same shape, got {eps_cond.shape} "
-            f"and {eps_uncond.shape}"
-        )
+    checks.same_shape("eps_cond", eps_cond, "eps_uncond", eps_uncond)
     scale = jnp.asarray(scale, dtype=eps_cond.dtype)
-    if scale.ndim != 0:
-        raise ValueError(f"scale must be a scalar, got shape {scale.shape}")
+    checks.ndim("scale", scale, 0, "(a scalar)")
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
@@ -73,57 +77,105 @@ def label_dropout(
     Returns:
       (batch,) labels, same dtype, some replaced by ``null_label``.
     """
-    if not 0.0 <= p_uncond <= 1.0:
-        raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond!r}")
+    checks.probability("p_uncond", p_uncond)
     labels = jnp.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must have shape (batch,), got {labels.shape}")
+    checks.ndim("labels", labels, 1, "(batch,)")
     drop = jax.random.bernoulli(key, p_uncond, labels.shape)  # (batch,) True = drop
     return jnp.where(drop, jnp.asarray(null_label, labels.dtype), labels)
 
 
-def guided_eps_fn(
-    eps_fn_cond: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
-    labels: jax.Array,
-    null_label: int,
-    scale: float,
-) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Build a sampler's ``eps_fn(x_t, t)`` from a label-conditioned model.
-
-    Both predictions come from one call of the network on the doubled batch
-    ``[x_t; x_t]`` with labels ``[labels; null]`` (one network evaluation per step, as in
-    the reference implementations), then they are mixed by :func:`guided`.
-
-    Args:
-      eps_fn_cond: ``eps_fn_cond(x_t (batch, ...), t (batch,), labels (batch,))``.
-      labels: (batch,) the labels to sample, one per sample.
-      null_label: the label the network was trained with for "unconditional".
-      scale: guidance scale (0 unconditional, 1 conditional).
-
-    Returns:
-      ``eps_fn(x_t (batch, ...), t (batch,)) -> (batch, ...)``. When ``scale`` is
-      exactly 0 or 1 (Python numbers) only one half of the batch is evaluated.
-    """
+def _check_labels(labels: Any) -> jax.Array:
     labels = jnp.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must have shape (batch,), got {labels.shape}")
-    null = jnp.full_like(labels, null_label)
+    checks.ndim("labels", labels, 1, "(batch,)")
+    return checks.integer_array("labels", labels)
 
-    def eps_fn(x_t: jax.Array, t: jax.Array) -> jax.Array:
-        if x_t.shape[0] != labels.shape[0]:
-            raise ValueError(
-                f"x_t has batch {x_t.shape[0]} but {labels.shape[0]} labels were given"
-            )
-        if isinstance(scale, (int, float)) and scale == 0:
-            return eps_fn_cond(x_t, t, null)
-        if isinstance(scale, (int, float)) and scale == 1:
-            return eps_fn_cond(x_t, t, labels)
-        both = eps_fn_cond(
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity (arrays inside)
+class LabelledModel:
+    """A label-conditioned network with its labels bound: ``(x_t, t) -> model(x_t, t, labels)``.
+
+    What a loss or a sampler takes as its model when the network is conditional (training
+    with :func:`label_dropout`'s labels, or sampling without guidance).
+
+    Attributes:
+      model: ``model(x_t (batch, ...), t (batch,), labels (batch,)) -> (batch, ...)``.
+      labels: ``(batch,)`` integer labels, one per example.
+    """
+
+    model: Model
+    labels: jax.Array
+
+    def __call__(self, x_t: jax.Array, t: jax.Array) -> jax.Array:
+        checks.shape("labels", self.labels, (x_t.shape[0],))
+        return self.model(x_t, t, self.labels)
+
+
+def with_labels(model: Model, labels: jax.Array) -> LabelledModel:
+    """``model`` with ``labels (batch,)`` bound: a model ``(x_t, t)``, :class:`LabelledModel`."""
+    return LabelledModel(model, _check_labels(labels))
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity (arrays inside)
+class GuidedModel:
+    """The classifier-free guided prediction of a label-conditioned network, a model pytree.
+
+        model(x_t, t) = eps_uncond + scale * (eps_cond - eps_uncond)
+        eps_cond = net(x_t, t, labels),  eps_uncond = net(x_t, t, null_label)
+
+    Both predictions come from one call of the network on the doubled batch ``[x_t; x_t]``
+    with labels ``[labels; null]`` (one network evaluation per step, as in the reference
+    implementations). When ``scale`` is exactly 0 or 1 (a Python number: static under
+    :func:`genjax.model.model_jit`) only one half of the batch is evaluated.
+
+    Attributes:
+      model: the network ``net(x_t (batch, ...), t (batch,), labels (batch,))``.
+      labels: ``(batch,)`` the labels to sample, one per sample.
+      scale: guidance scale (0 unconditional, 1 conditional); a Python number or a () array
+        (traced: one compiled sampler serves every scale).
+      null_label: the label the network was trained with for "unconditional" (static).
+    """
+
+    model: Model
+    labels: jax.Array
+    scale: float | jax.Array
+    null_label: int = dataclasses.field(metadata={"static": True})
+
+    def __call__(self, x_t: jax.Array, t: jax.Array) -> jax.Array:
+        labels = self.labels
+        checks.shape("labels", labels, (x_t.shape[0],))
+        null = jnp.full_like(labels, self.null_label)
+        if isinstance(self.scale, int | float) and self.scale == 0:
+            return self.model(x_t, t, null)
+        if isinstance(self.scale, int | float) and self.scale == 1:
+            return self.model(x_t, t, labels)
+        both = self.model(
             jnp.concatenate([x_t, x_t]),  # (2 batch, ...)
             jnp.concatenate([t, t]),  # (2 batch,)
             jnp.concatenate([labels, null]),  # (2 batch,)
         )
         eps_cond, eps_uncond = jnp.split(both, 2)  # 2 x (batch, ...)
-        return guided(eps_cond, eps_uncond, scale)
+        return guided(eps_cond, eps_uncond, self.scale)
 
-    return eps_fn
+
+def guided_eps_fn(
+    model: Model, labels: jax.Array, null_label: int, scale: float | jax.Array
+) -> GuidedModel:
+    """A sampler's model ``(x_t, t) -> eps`` from a label-conditioned network (guided).
+
+    Args:
+      model: the network ``model(x_t (batch, ...), t (batch,), labels (batch,))``.
+      labels: (batch,) the labels to sample, one per sample.
+      null_label: the label the network was trained with for "unconditional".
+      scale: guidance scale (0 unconditional, 1 conditional).
+
+    Returns:
+      the :class:`GuidedModel`, a pytree over the network's arrays, the labels and an array
+      ``scale``: pass it to any sampler as its model.
+
+    Example:
+      >>> model = guided_eps_fn(unet, jnp.arange(10), null_label=10, scale=2.0)
+      >>> x = ddim_sample(key, model, (10, 8, 8, 1), schedule, num_steps=50)
+    """
+    return GuidedModel(model, _check_labels(labels), scale, int(null_label))

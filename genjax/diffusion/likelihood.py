@@ -21,7 +21,7 @@ add the prior's log-density at the end point. (Integrating the divergence in the
 direction, or subtracting it, gives the wrong sign of the correction — the bug reported
 in openai/consistency_models_cifar10 issue 12.) With the model's score in place of the
 true score, the result is the exact log-likelihood of the model's ODE flow; with the
-exact score of a Gaussian mixture (:func:`genjax.diffusion.sde.exact_score_fn`) it is
+exact score of a Gaussian mixture (:func:`genjax.diffusion.analytic_score_fn`) it is
 the mixture's true ``log p_eps`` up to solver error and the prior mismatch
 ``p_1 != N(0, I)`` (pass ``prior_log_prob`` to remove the latter).
 
@@ -33,6 +33,11 @@ The divergence is the trace of the Jacobian ``d f~ / d x``:
   1989; Grathwohl et al. 2019, FFJORD), ``v`` Rademacher or Gaussian, one JVP per probe,
   the probes drawn once and held fixed along the whole trajectory (so the estimate of
   the integral is unbiased). ``num_probes`` probes are averaged.
+
+The model is the score, a callable pytree ``model(x (batch, ...), t (batch,)) -> (batch, ...)``
+acting on each example independently; it is a traced argument of the compiled functions
+(new weights of the same shapes reuse the program), and a plain Python function is static
+(each new function object compiles anew).
 
 References:
   Song et al., "Score-Based Generative Modeling through Stochastic Differential
@@ -54,8 +59,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from genjax import ode
-from genjax.diffusion.sde import SDE, ScoreFn, prior_log_prob, prior_sample, probability_flow_drift
+from genjax import checks, ode
+from genjax.diffusion._common import check_shape, check_x, sum_nonbatch
+from genjax.diffusion.sde import SDE, prior_log_prob, prior_sample, probability_flow_drift
+from genjax.model import Model, model_jit
 
 __all__ = [
     "divergence_exact",
@@ -67,10 +74,7 @@ __all__ = [
 
 _TRACES = ("exact", "hutchinson")
 _PROBES = ("rademacher", "gaussian")
-
-
-def _sum_nonbatch(v: jax.Array) -> jax.Array:
-    return jnp.sum(v.reshape(v.shape[0], -1), axis=-1)
+_METHODS = ("euler", "heun", "rk4", "dopri5")
 
 
 def divergence_exact(
@@ -114,7 +118,7 @@ def divergence_hutchinson(
 
     def one(v: jax.Array) -> jax.Array:
         _, jv = jax.jvp(fn, (x,), (v,))  # (batch, ...) = J v
-        return _sum_nonbatch(v * jv)  # (batch,) = v^T J v
+        return sum_nonbatch(v * jv)  # (batch,) = v^T J v
 
     return jnp.mean(jax.vmap(one)(probes), axis=0)
 
@@ -126,24 +130,21 @@ def _draw_probes(key, probe, num_probes, shape, dtype):
 
 
 def _check_common(num_steps: int, eps: float, method: str) -> None:
-    if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1:
-        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
-    if not 0.0 < eps < 1.0:
-        raise ValueError(f"eps must be in (0, 1), got {eps!r}")
-    if method not in ("euler", "heun", "rk4", "dopri5"):
-        raise ValueError(f"method must be one of euler, heun, rk4, dopri5, got {method!r}")
+    checks.positive_int("num_steps", num_steps)
+    checks.in_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
+    checks.one_of("method", method, _METHODS)
 
 
 @functools.partial(
-    jax.jit,
+    model_jit,
+    model_argnames=("model", "prior_log_prob_fn"),
     static_argnames=(
-        "score_fn", "sde", "eps", "num_steps", "method", "trace", "probe", "num_probes",
-        "prior_log_prob_fn", "rtol", "atol",
+        "sde", "eps", "num_steps", "method", "trace", "probe", "num_probes", "rtol", "atol",
     ),
 )
 def log_likelihood(
     key: jax.Array | None,
-    score_fn: ScoreFn,
+    model: Model,
     x: jax.Array,
     sde: SDE,
     *,
@@ -160,24 +161,26 @@ def log_likelihood(
     """Log-likelihood ``log p_eps(x)`` under the probability-flow ODE of a score model.
 
         log p_eps(x) = log p_1(x(1)) + int_eps^1 div f~(x(t), t) dt,
-        f~(x, t) = f(x, t) - 1/2 g(t)^2 score_fn(x, t)        (Song et al. 2021, eqs. 13, 39)
+        f~(x, t) = f(x, t) - 1/2 g(t)^2 model(x, t)        (Song et al. 2021, eqs. 13, 39)
 
     integrated data -> prior (``t: eps -> 1``) with :func:`genjax.ode.solve`.
 
     Args:
       key: PRNG key for the Hutchinson probes (may be None when ``trace="exact"``).
-      score_fn: ``score_fn(x (batch, ...), t (batch,)) -> (batch, ...)``, acting on each
-        example independently.
+      model: the score model, a callable pytree ``model(x (batch, ...), t (batch,)) ->
+        (batch, ...)`` acting on each example independently (traced: new weights do not
+        recompile; a plain function is static and compiles once per function object).
       x: (batch, ...) data points.
-      sde: the SDE (:class:`genjax.diffusion.sde.VPSDE`, ``SubVPSDE`` or ``VESDE``).
+      sde: the SDE (:class:`genjax.diffusion.VPSDE`, ``SubVPSDE`` or ``VESDE``; static).
       eps: start time in (0, 1) (1e-5 in the paper for likelihoods).
       num_steps: steps of a fixed-step method (output grid only for ``dopri5``).
       method: ``"euler"``, ``"heun"``, ``"rk4"`` or adaptive ``"dopri5"``.
       trace: ``"exact"`` (Jacobian trace) or ``"hutchinson"``.
       probe: ``"rademacher"`` or ``"gaussian"`` Hutchinson probes.
       num_probes: probes averaged per evaluation (Hutchinson only), >= 1.
-      prior_log_prob_fn: ``(batch, ...) -> (batch,)`` log-density of ``p_1``; default
-        the SDE's prior ``N(0, prior_std^2 I)``.
+      prior_log_prob_fn: ``(batch, ...) -> (batch,)`` log-density of ``p_1`` (a model
+        too: a bound method of a pytree, ``p1.log_prob``, is traced through its instance);
+        default the SDE's prior ``N(0, prior_std^2 I)``.
       rtol, atol: tolerances of ``dopri5``.
 
     Returns:
@@ -186,20 +189,15 @@ def log_likelihood(
 
     Example:
       >>> s = VPSDE(); target = targets.ring()
-      >>> log_p, z = log_likelihood(None, exact_score_fn(target, s), x, s)
+      >>> log_p, z = log_likelihood(None, analytic_score_fn(target, s), x, s)
     """
     _check_common(num_steps, eps, method)
-    if trace not in _TRACES:
-        raise ValueError(f"trace must be one of {_TRACES}, got {trace!r}")
-    if probe not in _PROBES:
-        raise ValueError(f"probe must be one of {_PROBES}, got {probe!r}")
-    if int(num_probes) != num_probes or num_probes < 1:
-        raise ValueError(f"num_probes must be an integer >= 1, got {num_probes!r}")
+    checks.one_of("trace", trace, _TRACES)
+    checks.one_of("probe", probe, _PROBES)
+    checks.positive_int("num_probes", num_probes)
     if trace == "hutchinson" and key is None:
         raise ValueError("key must be given when trace='hutchinson'")
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"x must be a floating array, got dtype {x.dtype}")
+    x = check_x("x", x)
     batch = x.shape[0]
     probes = (
         _draw_probes(key, probe, num_probes, x.shape, x.dtype) if trace == "hutchinson" else None
@@ -208,7 +206,7 @@ def log_likelihood(
     def augmented(t: jax.Array, state: tuple[jax.Array, jax.Array]):
         y, _ = state
         # t broadcast to the batch of the argument (divergence_exact calls it on one example).
-        drift = lambda z: probability_flow_drift(score_fn, sde, z, jnp.broadcast_to(t, z.shape[:1]))
+        drift = lambda z: probability_flow_drift(model, sde, z, jnp.broadcast_to(t, z.shape[:1]))
         if trace == "exact":
             div = divergence_exact(drift, y)
         else:
@@ -225,71 +223,87 @@ def log_likelihood(
     return prior + delta, x1  # log p_eps(x) = log p_1(x(1)) + int div f~ dt
 
 
-@functools.partial(
-    jax.jit, static_argnames=("score_fn", "sde", "eps", "num_steps", "method", "rtol", "atol")
-)
+def _pf_ode(model, sde, x_1, eps, num_steps, method, rtol, atol, return_trajectory):
+    batch = x_1.shape[0]
+
+    def f(t: jax.Array, y: jax.Array) -> jax.Array:
+        # dx/dt = f(x, t) - 1/2 g(t)^2 score(x, t)   (eq. 13)
+        return probability_flow_drift(model, sde, y, jnp.broadcast_to(t, (batch,)))
+
+    out = ode.solve(f, x_1, 1.0, eps, num_steps=num_steps, method=method, rtol=rtol, atol=atol,
+                    return_trajectory=return_trajectory)
+    if not return_trajectory:
+        return out
+    _, ys = out  # ys: (num_steps + 1, batch, ...), ys[0] = x_1, ys[-1] = the samples
+    return ys[-1], ys
+
+
+_PF_STATIC = ("sde", "eps", "num_steps", "method", "rtol", "atol", "return_trajectory")
+
+
+@functools.partial(model_jit, static_argnames=_PF_STATIC)
 def pf_ode_sample_from_noise(
-    score_fn: ScoreFn,
-    sde: SDE,
+    model: Model,
     x_1: jax.Array,
+    sde: SDE,
     *,
     eps: float = 1e-3,
     num_steps: int = 100,
     method: str = "rk4",
     rtol: float = 1e-5,
     atol: float = 1e-5,
-) -> jax.Array:
+    return_trajectory: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Integrate the probability-flow ODE prior -> data (``t: 1 -> eps``) from ``x_1``.
 
     Args:
-      score_fn: ``score_fn(x (batch, ...), t (batch,))``.
-      sde: the SDE.
-      x_1: (batch, ...) prior draws (or latent codes from :func:`log_likelihood`).
+      model: the score model ``model(x (batch, ...), t (batch,))`` (traced; a plain function
+        is static).
+      x_1: (batch, ...) prior draws (or latent codes from :func:`log_likelihood`): the only
+        noise of the sampler.
+      sde: the SDE (static).
       eps, num_steps, method, rtol, atol: as :func:`log_likelihood`.
+      return_trajectory: also return the ``(num_steps + 1, batch, ...)`` states on the
+        solver's grid from ``t = 1`` to ``t = eps``.
 
     Returns:
-      (batch, ...) samples at ``t = eps``.
+      (batch, ...) samples at ``t = eps`` (and the trajectory).
     """
     _check_common(num_steps, eps, method)
-    x_1 = jnp.asarray(x_1)
-    batch = x_1.shape[0]
-
-    def f(t: jax.Array, y: jax.Array) -> jax.Array:
-        # dx/dt = f(x, t) - 1/2 g(t)^2 score(x, t)   (eq. 13)
-        return probability_flow_drift(score_fn, sde, y, jnp.broadcast_to(t, (batch,)))
-
-    return ode.solve(f, x_1, 1.0, eps, num_steps=num_steps, method=method, rtol=rtol, atol=atol)
+    x_1 = check_x("x_1", x_1)
+    return _pf_ode(model, sde, x_1, eps, num_steps, method, rtol, atol, return_trajectory)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("score_fn", "shape", "sde", "eps", "num_steps", "method", "dtype"),
-)
+@functools.partial(model_jit, static_argnames=("shape", "dtype", *_PF_STATIC))
 def pf_ode_sample(
     key: jax.Array,
-    score_fn: ScoreFn,
+    model: Model,
     shape: tuple[int, ...],
     sde: SDE,
     *,
     eps: float = 1e-3,
     num_steps: int = 100,
     method: str = "rk4",
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
     dtype: Any = jnp.float32,
-) -> jax.Array:
-    """Sample by drawing ``x_1`` from the prior and solving the probability-flow ODE.
+    return_trajectory: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """Sample by drawing ``x_1 = prior_sample(key, sde, shape)`` and solving the PF ODE.
 
     Args:
       key: PRNG key (the only randomness: the prior draw).
-      score_fn: ``score_fn(x (batch, ...), t (batch,))``.
+      model: the score model ``model(x (batch, ...), t (batch,))`` (traced: new weights do
+        not recompile; a plain function is static and compiles once per function object).
       shape: (batch, ...) of the samples.
       sde: the SDE.
-      eps, num_steps, method: as :func:`pf_ode_sample_from_noise`.
+      eps, num_steps, method, rtol, atol, return_trajectory: as
+        :func:`pf_ode_sample_from_noise`.
       dtype: floating dtype.
 
     Returns:
-      (batch, ...) samples.
+      (batch, ...) samples (and the trajectory).
     """
-    x_1 = prior_sample(sde, key, tuple(int(s) for s in shape), dtype)
-    return pf_ode_sample_from_noise(
-        score_fn, sde, x_1, eps=eps, num_steps=num_steps, method=method
-    )
+    _check_common(num_steps, eps, method)
+    x_1 = prior_sample(key, sde, check_shape(shape), dtype)
+    return _pf_ode(model, sde, x_1, eps, num_steps, method, rtol, atol, return_trajectory)

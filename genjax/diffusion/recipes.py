@@ -17,13 +17,14 @@
 
 Data are standardised by statistics fixed at ``init`` (stored in ``params`` next to the
 network and kept out of the gradient), so the same recipe works with ``--data moons``.
-Parameters are plain pytrees: the network's ``nnx.State`` from ``nnx.split``, merged with
-its (static) graph inside the pure functions.
+The network is kept in ``params`` as the ``nnx.Module`` itself (a pytree since flax 0.12): the
+trainer differentiates it, optax updates it and the checkpoints store its leaves, and the
+public samplers and losses take it as their model (traced, so new weights never recompile).
+The recipes call the family's public functions only.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from genjax.diffusion import consistency as cm
-from genjax.diffusion import guidance, schedules
-from genjax.diffusion.loss import loss as diffusion_loss
-from genjax.diffusion.sample import ddim_sample, ddpm_sample
-from genjax.diffusion.sample_dpm import dpm_solver_pp_sample
+from genjax import data
+from genjax import diffusion as d
 from genjax.recipe import Recipe
 
 PyTree = Any
@@ -67,24 +65,30 @@ def _denormalise(params: dict, x: jax.Array) -> jax.Array:
     return x * params["scale"] + params["shift"][None]
 
 
-def _run_sampler(
-    key, eps_fn, shape, schedule, sampler: str, steps: int | None, clip_x0: float | None = None
-) -> jax.Array:
+def _check_sampler(sampler: str) -> None:
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+
+
+def _run_sampler(
+    key, model, shape, schedule, sampler: str, steps: int | None, clip_x0: float | None = None
+) -> jax.Array:
+    """``shape`` samples of ``model(x_t, t) -> eps`` by one of the public samplers
+    (``clip_x0`` applies to DDPM only, as Ho et al.'s code clips its x0 estimate)."""
+    _check_sampler(sampler)
     if sampler == "ddpm":
         if steps is not None and steps != schedule.num_steps:
             raise ValueError(
                 f"steps: the ddpm sampler visits all {schedule.num_steps} steps, got {steps}; "
                 "use --sampler ddim or dpm_solver_pp for fewer"
             )
-        return ddpm_sample(key, eps_fn, shape, schedule, clip_x0=clip_x0)
+        return d.ddpm_sample(key, model, shape, schedule, clip_x0=clip_x0)
     steps = DEFAULT_STEPS[sampler] if steps is None else int(steps)
     if not 1 <= steps <= schedule.num_steps:
         raise ValueError(f"steps must be in [1, {schedule.num_steps}], got {steps}")
     if sampler == "ddim":
-        return ddim_sample(key, eps_fn, shape, schedule, num_steps=steps)
-    return dpm_solver_pp_sample(key, eps_fn, shape, schedule, num_steps=steps)
+        return d.ddim_sample(key, model, shape, schedule, num_steps=steps)
+    return d.dpm_solver_pp_sample(key, model, shape, schedule, num_steps=steps)
 
 
 def _ring_quality(samples: jax.Array, test: jax.Array) -> dict:
@@ -102,7 +106,7 @@ def _ring_quality(samples: jax.Array, test: jax.Array) -> dict:
 # ddpm on the ring
 # --------------------------------------------------------------------------------------
 
-RING_SCHEDULE = schedules.linear(1000)
+RING_SCHEDULE = d.linear(1000)
 RING_HIDDEN = (256, 256, 256)
 
 
@@ -112,33 +116,15 @@ def _ring_net(key: jax.Array) -> nnx.Module:
     return MLPDenoiser(2, RING_HIDDEN, time_embed_dim=64, rngs=nnx.Rngs(key))
 
 
-@functools.cache
-def _ring_graph() -> nnx.GraphDef:
-    return nnx.split(nnx.eval_shape(lambda: _ring_net(jax.random.key(0))))[0]
-
-
 def ddpm_init(key: jax.Array, train_data: jax.Array) -> dict:
-    """``{"net": MLPDenoiser state, "shift": (2,), "scale": ()}``."""
-    return {"net": nnx.split(_ring_net(key))[1], **_standardise_stats(train_data)}
-
-
-def _ring_apply(net_state, x_t: jax.Array, t: jax.Array) -> jax.Array:
-    return nnx.merge(_ring_graph(), net_state)(x_t, t)
+    """``{"net": MLPDenoiser (the nnx module), "shift": (2,), "scale": ()}``."""
+    return {"net": _ring_net(key), **_standardise_stats(train_data)}
 
 
 def ddpm_loss(params: dict, batch: jax.Array, key: jax.Array) -> tuple[jax.Array, dict]:
     """Simplified DDPM loss (eps-prediction) on a standardised batch ``(batch, 2)``."""
     x0 = _normalise(params, batch)
-    return diffusion_loss(
-        params["net"], x0, key, apply_fn=_ring_apply, schedule=RING_SCHEDULE
-    )
-
-
-@functools.partial(jax.jit, static_argnames=("n", "sampler", "steps"))
-def _ddpm_sample_jit(key, params, n: int, sampler: str, steps: int | None) -> jax.Array:
-    eps_fn = functools.partial(_ring_apply, params["net"])
-    x = _run_sampler(key, eps_fn, (n, 2), RING_SCHEDULE, sampler, steps)
-    return _denormalise(params, x)
+    return d.loss(params["net"], x0, key, schedule=RING_SCHEDULE)
 
 
 def ddpm_recipe_sample(
@@ -146,9 +132,9 @@ def ddpm_recipe_sample(
 ) -> jax.Array:
     """``n`` samples ``(n, 2)`` by ``sampler`` (ddpm: all 1000 steps; ddim: 50 by default;
     dpm_solver_pp: 20 by default), or ``steps`` steps."""
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    return _ddpm_sample_jit(key, params, int(n), sampler, None if steps is None else int(steps))
+    steps = None if steps is None else int(steps)
+    x = _run_sampler(key, params["net"], (int(n), 2), RING_SCHEDULE, sampler, steps)
+    return _denormalise(params, x)
 
 
 def ddpm_report(key, params, train_data, test_data, out_dir: Path) -> dict:
@@ -181,7 +167,7 @@ def ddpm_report(key, params, train_data, test_data, out_dir: Path) -> dict:
 # ddpm-digits: class-conditional U-Net with classifier-free guidance
 # --------------------------------------------------------------------------------------
 
-DIGITS_SCHEDULE = schedules.cosine(1000)
+DIGITS_SCHEDULE = d.cosine(1000)
 NUM_CLASSES = 10
 NULL_LABEL = NUM_CLASSES  # the UNet's extra embedding row
 P_UNCOND = 0.1  # label dropout (Ho & Salimans 2022 use 0.1-0.2)
@@ -197,48 +183,20 @@ def _digits_net(key: jax.Array) -> nnx.Module:
     )
 
 
-@functools.cache
-def _digits_graph() -> nnx.GraphDef:
-    return nnx.split(nnx.eval_shape(lambda: _digits_net(jax.random.key(0))))[0]
-
-
-def load_digits(name: str, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(images (n, 8, 8, 1) in [0, 1], labels (n,) int32)``."""
-    from genjax import data
-
-    return data.load(name, split=split, seed=seed), data.load_labels(name, split=split, seed=seed)
-
-
 def digits_init(key: jax.Array, train_data: tuple) -> dict:
-    """``{"net": UNet state}``; images are mapped to [-1, 1] (no statistics needed)."""
+    """``{"net": UNet (the nnx module)}``; images are mapped to [-1, 1] (no statistics)."""
     del train_data
-    return {"net": nnx.split(_digits_net(key))[1]}
-
-
-def _digits_apply(net_state, x_t, t, labels):
-    return nnx.merge(_digits_graph(), net_state)(x_t, t, labels)
+    return {"net": _digits_net(key)}
 
 
 def digits_loss(params: dict, batch: tuple, key: jax.Array) -> tuple[jax.Array, dict]:
     """DDPM loss with label dropout: ``batch = (images (b, 8, 8, 1), labels (b,))``."""
     images, labels = batch
     drop_key, loss_key = jax.random.split(key)
-    labels = guidance.label_dropout(drop_key, labels, P_UNCOND, NULL_LABEL)  # Ho & Salimans
+    labels = d.label_dropout(drop_key, labels, P_UNCOND, NULL_LABEL)  # Ho & Salimans
     x0 = 2.0 * images - 1.0  # [0, 1] -> [-1, 1]
-    apply_fn = lambda net, x_t, t: _digits_apply(net, x_t, t, labels)
-    return diffusion_loss(params["net"], x0, loss_key, apply_fn=apply_fn, schedule=DIGITS_SCHEDULE)
-
-
-@functools.partial(jax.jit, static_argnames=("sampler", "steps"))
-def _digits_sample_jit(key, params, labels, sampler, steps, guidance_scale):
-    # guidance_scale is traced: one compiled sampler serves every scale.
-    eps_cond = functools.partial(_digits_apply, params["net"])
-    eps_fn = guidance.guided_eps_fn(eps_cond, labels, NULL_LABEL, guidance_scale)
-    # DDPM clips its x0 estimate to the data range [-1, 1] (Ho et al. 2020's code does).
-    x = _run_sampler(
-        key, eps_fn, (labels.shape[0], 8, 8, 1), DIGITS_SCHEDULE, sampler, steps, clip_x0=1.0
-    )
-    return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
+    model = d.with_labels(params["net"], labels)  # (x_t, t) -> net(x_t, t, labels)
+    return d.loss(model, x0, loss_key, schedule=DIGITS_SCHEDULE)
 
 
 def digits_sample(
@@ -254,17 +212,20 @@ def digits_sample(
     """``n`` digits ``(n, 8, 8, 1)`` in [0, 1] with classifier-free guidance.
 
     ``labels`` (n,) default to ``0, 1, ..., 9, 0, 1, ...``; ``guidance_scale`` 0 samples
-    the unconditional model, 1 the conditional one.
+    the unconditional model, 1 the conditional one. The scale is an array leaf of the guided
+    model: one compiled sampler serves every scale.
     """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    _check_sampler(sampler)
     n = int(n)
     labels = jnp.arange(n) % NUM_CLASSES if labels is None else jnp.asarray(labels, jnp.int32)
     if labels.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
     steps = None if steps is None else int(steps)
     scale = jnp.asarray(guidance_scale, jnp.float32)
-    return _digits_sample_jit(key, params, labels, sampler, steps, scale)
+    model = d.guided_eps_fn(params["net"], labels, NULL_LABEL, scale)
+    # DDPM clips its x0 estimate to the data range [-1, 1] (Ho et al. 2020's code does).
+    x = _run_sampler(key, model, (n, 8, 8, 1), DIGITS_SCHEDULE, sampler, steps, clip_x0=1.0)
+    return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 
 def digits_report(key, params, train_data, test_data, out_dir: Path) -> dict:
@@ -308,8 +269,8 @@ CT_DISTANCE = "pseudo_huber"
 CT_EMA = 0.995  # the sampled network: an EMA of theta (as iCT), separate from theta^-
 CT_WEIGHTING = "inverse_step"
 CT_NOISE_SAMPLING = "lognormal"
-ONE_STEP = (cm.SIGMA_MAX,)
-MULTISTEP = (cm.SIGMA_MAX, 0.8, 0.2)
+ONE_STEP = (d.SIGMA_MAX,)
+MULTISTEP = (d.SIGMA_MAX, 0.8, 0.2)
 
 
 def _ct_net(key: jax.Array) -> nnx.Module:
@@ -319,22 +280,13 @@ def _ct_net(key: jax.Array) -> nnx.Module:
     return MLPDenoiser(2, RING_HIDDEN, time_embed_dim=64, time_scale=1000.0, rngs=nnx.Rngs(key))
 
 
-@functools.cache
-def _ct_graph() -> nnx.GraphDef:
-    return nnx.split(nnx.eval_shape(lambda: _ct_net(jax.random.key(0))))[0]
-
-
-def _ct_model_fn(net_state, x_in, c_noise):
-    return nnx.merge(_ct_graph(), net_state)(x_in, c_noise)
-
-
 _ct_optimizer = optax.adam(CT_LR)
 
 
 def ct_init(key: jax.Array, train_data: jax.Array) -> dict:
-    """Online, target and EMA networks (equal at k = 0), the Adam state, the step k, and
-    the data statistics."""
-    online = nnx.split(_ct_net(key))[1]
+    """Online, target and EMA networks (nnx modules, equal at k = 0), the Adam state, the
+    step k, and the data statistics."""
+    online = _ct_net(key)
     return {
         "online": online,
         "target": jax.tree.map(jnp.copy, online),
@@ -348,13 +300,13 @@ def ct_init(key: jax.Array, train_data: jax.Array) -> dict:
 def ct_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]:
     """One CT update (CM Algorithm 3): Adam on the online network, then the target
     ``theta^- <- mu(k) theta^- + (1 - mu(k)) theta``, with ``N(k)``, ``mu(k)`` of the schedule."""
-    num_scales, mu = cm.ct_schedule(params["k"], CT_STEPS, s0=CT_S0, s1=CT_S1, mu0=CT_MU0)
+    num_scales, mu = d.ct_schedule(params["k"], CT_STEPS, s0=CT_S0, s1=CT_S1, mu0=CT_MU0)
     x0 = _normalise(params, batch)
-    grad_fn = jax.value_and_grad(cm.ct_loss, has_aux=True)
+    grad_fn = jax.value_and_grad(d.ct_loss, has_aux=True)
     (loss, metrics), grads = grad_fn(
-        params["online"], params["target"], x0, key, model_fn=_ct_model_fn,
-        num_scales=num_scales, sigma_data=CT_SIGMA_DATA, distance=CT_DISTANCE,
-        weighting=CT_WEIGHTING, noise_sampling=CT_NOISE_SAMPLING,
+        params["online"], x0, key, target_model=params["target"], num_scales=num_scales,
+        sigma_data=CT_SIGMA_DATA, distance=CT_DISTANCE, weighting=CT_WEIGHTING,
+        noise_sampling=CT_NOISE_SAMPLING,
     )
     updates, opt_state = _ct_optimizer.update(grads, params["opt_state"], params["online"])
     online = optax.apply_updates(params["online"], updates)
@@ -365,21 +317,11 @@ def ct_step(params: dict, batch: jax.Array, key: jax.Array) -> tuple[dict, dict]
     return new, {**metrics, "mu": mu}
 
 
-@functools.partial(jax.jit, static_argnames=("n", "sigmas"))
-def _ct_sample_jit(key, params, n: int, sigmas: tuple[float, ...]) -> jax.Array:
-    def f(x, sigma):
-        return cm.consistency_fn(_ct_model_fn, params["ema"], x, sigma,
-                                 sigma_data=CT_SIGMA_DATA)
-
-    x = cm.consistency_sample(key, f, (n, 2), sigmas=sigmas)
-    return _denormalise(params, x)
-
-
 def ct_sample(
     key: jax.Array, params: dict, n: int, *, sampler: str = "onestep", steps: int | None = None
 ) -> jax.Array:
     """``n`` samples ``(n, 2)``: ``sampler="onestep"`` (one network evaluation) or
-    ``"multistep"`` (noise levels 80, 1, 0.3; ``steps`` = how many of them to use)."""
+    ``"multistep"`` (noise levels 80, 0.8, 0.2; ``steps`` = how many of them to use)."""
     if sampler not in ("onestep", "multistep"):
         raise ValueError(f"sampler must be 'onestep' or 'multistep', got {sampler!r}")
     sigmas = ONE_STEP if sampler == "onestep" else MULTISTEP
@@ -387,7 +329,9 @@ def ct_sample(
         if not 1 <= steps <= len(MULTISTEP):
             raise ValueError(f"steps must be in [1, {len(MULTISTEP)}], got {steps}")
         sigmas = MULTISTEP[: int(steps)]
-    return _ct_sample_jit(key, params, int(n), sigmas)
+    model = d.consistency_model(params["ema"], sigma_data=CT_SIGMA_DATA)
+    x = d.consistency_sample(key, model, (int(n), 2), sigmas=sigmas)
+    return _denormalise(params, x)
 
 
 def ct_report(key, params, train_data, test_data, out_dir: Path) -> dict:
@@ -438,7 +382,7 @@ RECIPES: tuple[Recipe, ...] = (
         batch_size=64,
         learning_rate=2e-3,
         ema_decay=0.99,
-        load_data=load_digits,
+        load_data=data.load_with_labels,
         sample_options=("sampler", "steps"),
     ),
     Recipe(

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax.diffusion import consistency as cm
+from genjax import diffusion as cm
 from genjax.diffusion import oracle_sde
 from genjax.testing import assert_close_to_oracle
 
@@ -26,18 +26,23 @@ def model_fn(params, x_in, c_noise):
     return jnp.tanh(x_in @ w + c_noise[:, None] * b[None, :])
 
 
+def net(w, b):
+    """The raw network F as a model: a callable pytree over (w, b)."""
+    return jax.tree_util.Partial(model_fn, (jnp.asarray(w), jnp.asarray(b)))
+
+
 def np_model(w, b):
     return lambda x_in, c: np.tanh(x_in @ w + c[:, None] * b[None, :])
 
 
 def test_boundary_condition_and_scalings(x64):
     x = jax.random.normal(jax.random.key(0), (5, 2))
-    params = (jnp.asarray(W), jnp.asarray(B))
-    for fn in (cm.consistency_fn, jax.jit(cm.consistency_fn, static_argnums=0)):
+    f = cm.consistency_model(net(W, B), sigma_data=SD, eps=EPS)
+    for fn in (f, jax.jit(lambda x, s: f(x, s)), lambda x, s: cm.consistency_fn(net(W, B), x, s)):
         # f(x, eps) = x exactly, whatever the network.
-        np.testing.assert_array_equal(fn(model_fn, params, x, jnp.full(5, EPS)), x)
+        np.testing.assert_array_equal(fn(x, jnp.full(5, EPS)), x)
         # ... and not the identity away from eps.
-        assert float(jnp.abs(fn(model_fn, params, x, jnp.full(5, 1.0)) - x).max()) > 1e-2
+        assert float(jnp.abs(fn(x, jnp.full(5, 1.0)) - x).max()) > 1e-2
     sig = np.array([EPS, 0.1, 1.0, 80.0])
     c_skip, c_out, _, _ = cm.consistency_scalings(jnp.asarray(sig), sigma_data=SD, eps=EPS)
     e_skip, e_out = oracle_sde.consistency_scalings(sig, SD, EPS)
@@ -61,19 +66,17 @@ def test_ct_and_cd_losses_match_oracle(x64):
     x0 = rng.normal(size=(6, 2))
     z = rng.normal(size=(6, 2))
     n = np.array([1, 2, 5, 9, 3, 8])  # in [1, N-1] with N = 10
-    online = (jnp.asarray(W), jnp.asarray(B))
-    target = (jnp.asarray(W * 0.9), jnp.asarray(B + 0.1))
+    online, target = net(W, B), net(W * 0.9, B + 0.1)
     kw = dict(sigma_min=EPS, sigma_max=T, rho=RHO, sigma_data=SD)
-    loss, _ = cm.ct_loss_from_noise(online, target, jnp.asarray(x0), jnp.asarray(n),
-                                    jnp.asarray(z), model_fn=model_fn, num_scales=10, **kw)
+    loss, _ = cm.ct_loss_from_noise(online, jnp.asarray(x0), jnp.asarray(n), jnp.asarray(z),
+                                    target_model=target, num_scales=10, **kw)
     expected = oracle_sde.ct_loss(np_model(W, B), np_model(W * 0.9, B + 0.1), x0, n, z, 10, **kw)
     assert_close_to_oracle(loss, np.asarray(expected))
     assert expected > 1e-3
     # The improved-CT options: pseudo-Huber distance and lambda = 1/(t_{n+1} - t_n).
     opts = dict(distance="pseudo_huber", weighting="inverse_step")
-    loss, _ = cm.ct_loss_from_noise(online, target, jnp.asarray(x0), jnp.asarray(n),
-                                    jnp.asarray(z), model_fn=model_fn, num_scales=10, **kw,
-                                    **opts)
+    loss, _ = cm.ct_loss_from_noise(online, jnp.asarray(x0), jnp.asarray(n), jnp.asarray(z),
+                                    target_model=target, num_scales=10, **kw, **opts)
     expected = oracle_sde.ct_loss(np_model(W, B), np_model(W * 0.9, B + 0.1), x0, n, z, 10,
                                   **kw, **opts)
     assert_close_to_oracle(loss, np.asarray(expected))
@@ -82,9 +85,9 @@ def test_ct_and_cd_losses_match_oracle(x64):
         return x / (1.0 + s[:, None] ** 2)
 
     for solver in ("euler", "heun"):
-        loss, _ = cm.cd_loss_from_noise(online, target, jnp.asarray(x0), jnp.asarray(n),
-                                        jnp.asarray(z), model_fn=model_fn, denoise_fn=denoise,
-                                        num_scales=10, solver=solver, **kw)
+        loss, _ = cm.cd_loss_from_noise(online, jnp.asarray(x0), jnp.asarray(n), jnp.asarray(z),
+                                        target_model=target, teacher=denoise, num_scales=10,
+                                        solver=solver, **kw)
         expected = oracle_sde.cd_loss(np_model(W, B), np_model(W * 0.9, B + 0.1), denoise, x0,
                                       n, z, 10, solver=solver, **kw)
         assert_close_to_oracle(loss, np.asarray(expected))
@@ -101,7 +104,7 @@ def exact_f(x, t):
     return MU + (x - MU) * jnp.sqrt(S**2 + EPS**2) / jnp.sqrt(S**2 + t[:, None] ** 2)
 
 
-def exact_model_fn(params, x_in, c_noise):
+def exact_model_fn(x_in, c_noise):
     # The network F for which the parameterisation reproduces f*: F = (f* - c_skip x)/c_out
     # (c_out = 0 only at t = eps, where f* = x and any F works).
     t = jnp.exp(4.0 * c_noise)
@@ -119,13 +122,12 @@ def exact_denoiser(x, t):
 def test_cd_loss_vanishes_for_exact_consistency_function(x64):
     x0 = MU + S * jax.random.normal(jax.random.key(0), (256, 2), jnp.float64)
     key = jax.random.key(1)
-    kw = dict(model_fn=exact_model_fn, denoise_fn=exact_denoiser, sigma_min=EPS, sigma_max=T,
-              rho=RHO, sigma_data=SD)
+    kw = dict(teacher=exact_denoiser, sigma_min=EPS, sigma_max=T, rho=RHO, sigma_data=SD)
     losses = {}
     for solver in ("euler", "heun"):
         for num_scales in (200, 400):
             losses[solver, num_scales] = float(
-                cm.cd_loss(None, None, x0, key, num_scales=num_scales, solver=solver, **kw)[0]
+                cm.cd_loss(exact_model_fn, x0, key, num_scales=num_scales, solver=solver, **kw)[0]
             )
     # The loss is only the teacher's one-step error, squared: Euler's local error O(h^2)
     # gives a loss O(h^4) (ratio 16 when N doubles), Heun's O(h^3) gives O(h^6) (ratio 64).
@@ -135,9 +137,8 @@ def test_cd_loss_vanishes_for_exact_consistency_function(x64):
     assert 32 < losses["heun", 200] / losses["heun", 400] < 128
     assert losses["heun", 400] < 1e-6
     # A slightly wrong consistency function gives a loss orders of magnitude larger.
-    wrong = lambda p, x_in, c: 1.05 * exact_model_fn(p, x_in, c)
-    bad = float(cm.cd_loss(None, None, x0, key, num_scales=400, solver="heun",
-                           **{**kw, "model_fn": wrong})[0])
+    wrong = lambda x_in, c: 1.05 * exact_model_fn(x_in, c)
+    bad = float(cm.cd_loss(wrong, x0, key, num_scales=400, solver="heun", **kw)[0])
     assert bad > 1e3 * losses["heun", 400]
 
 
@@ -156,8 +157,8 @@ def test_sampling_one_and_multistep_exact(x64):
     noise = np.random.default_rng(0).normal(size=(3, 5, 2))
     np_f = lambda x, t: MU + (x - MU) * np.sqrt(S**2 + EPS**2) / np.sqrt(S**2 + t[:, None] ** 2)
     expected = oracle_sde.consistency_multistep(np_f, noise, (T, 2.0, 0.5), EPS)
-    actual = cm.consistency_sample_from_noise(f, jnp.asarray(noise), sigmas=(T, 2.0, 0.5),
-                                              sigma_min=EPS)
+    actual = cm.consistency_sample_from_noise(f, T * jnp.asarray(noise[0]), jnp.asarray(noise[1:]),
+                                              sigmas=(T, 2.0, 0.5), sigma_min=EPS)
     assert_close_to_oracle(actual, expected)
 
 
@@ -168,8 +169,10 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="sigmas"):
         cm.consistency_sample(jax.random.key(0), f, (2, 2), sigmas=(0.001,))
     with pytest.raises(ValueError, match="solver"):
-        cm.cd_loss(None, None, jnp.ones((2, 2)), jax.random.key(0), model_fn=model_fn,
-                   denoise_fn=f, num_scales=10, solver="rk4")
+        cm.cd_loss(net(W, B), jnp.ones((2, 2)), jax.random.key(0), teacher=f, num_scales=10,
+                   solver="rk4")
+    with pytest.raises(ValueError, match="distance"):
+        cm.ct_loss(net(W, B), jnp.ones((2, 2)), jax.random.key(0), num_scales=10, distance="l1")
     with pytest.raises(ValueError, match="total_steps"):
         cm.ct_schedule(0, 0)
 

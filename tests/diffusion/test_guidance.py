@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from genjax import diffusion
+from genjax.model import model_jit
 
 
 def test_guided_ends_and_extrapolation():
@@ -53,10 +54,23 @@ def test_guided_eps_fn_matches_manual_mix():
         np.testing.assert_allclose(jax.jit(fn)(x, t), expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(diffusion.guided_eps_fn(eps_fn_cond, labels, null, 0)(x, t), uncond)
     np.testing.assert_allclose(diffusion.guided_eps_fn(eps_fn_cond, labels, null, 1)(x, t), cond)
+    # with_labels binds the labels: the conditional model (x_t, t).
+    np.testing.assert_allclose(diffusion.with_labels(eps_fn_cond, labels)(x, t), cond)
+    # An array scale is traced: the guided model is a pytree, one program for every scale.
+    run = model_jit(lambda model, x, t: model(x, t))
+    for scale in (0.5, 3.0):
+        model = diffusion.guided_eps_fn(eps_fn_cond, labels, null, jnp.asarray(scale))
+        np.testing.assert_allclose(run(model, x, t), uncond + scale * (cond - uncond), rtol=1e-6,
+                                   atol=1e-6)
+    assert run._cache_size() == 1
+    with pytest.raises(ValueError, match="labels"):
+        diffusion.guided_eps_fn(eps_fn_cond, labels[:, None], null, 2.0)
+    with pytest.raises(ValueError, match="labels"):
+        diffusion.guided_eps_fn(eps_fn_cond, labels[:3], null, 2.0)(x, t)
 
 
 def test_guided_bad_shapes():
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match="eps_cond"):
         diffusion.guided(jnp.ones(3), jnp.ones(4), 1.0)
     with pytest.raises(ValueError, match="scale"):
         diffusion.guided(jnp.ones(3), jnp.ones(3), jnp.ones(2))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from genjax import metrics, targets
-from genjax.diffusion import likelihood, sde
+from genjax.diffusion import analytic_score_fn, likelihood, sde
 
 EPS = 1e-3
 
@@ -21,7 +21,7 @@ def _exact_logp(target, s, x, t):
 def test_log_likelihood_equals_true_density_2d(x64, s):
     target = targets.ring(n_modes=8, radius=4.0, std=0.3)
     x = target.sample(jax.random.key(0), 8)
-    score = sde.exact_score_fn(target, s)
+    score = analytic_score_fn(target, s)
     # Exact p_1 as the prior: the only error left is the ODE solver's (dopri5, rtol 1e-6),
     # so 1e-3 nats is a loose bound on it.
     p1 = target.noised(s.alpha(jnp.asarray(1.0)), s.sigma(jnp.asarray(1.0)))
@@ -40,7 +40,7 @@ def test_log_likelihood_default_prior_and_fixed_steps(x64):
     target = targets.ring(n_modes=8, radius=4.0, std=0.3)
     s = sde.VPSDE()
     x = target.sample(jax.random.key(1), 8)
-    log_p, _ = likelihood.log_likelihood(None, sde.exact_score_fn(target, s), x, s, eps=EPS,
+    log_p, _ = likelihood.log_likelihood(None, analytic_score_fn(target, s), x, s, eps=EPS,
                                          num_steps=200, method="rk4")
     np.testing.assert_allclose(log_p, _exact_logp(target, s, x, EPS), atol=0.1)
 
@@ -55,7 +55,7 @@ def _gaussian_8d():
 def test_log_likelihood_8d_exact_trace_and_hutchinson(x64):
     target = _gaussian_8d()
     s = sde.VPSDE()
-    score = sde.exact_score_fn(target, s)
+    score = analytic_score_fn(target, s)
     x = target.sample(jax.random.key(2), 16)
     p1 = target.noised(s.alpha(jnp.asarray(1.0)), s.sigma(jnp.asarray(1.0)))
     expected = _exact_logp(target, s, x, EPS)
@@ -77,10 +77,10 @@ def test_log_likelihood_8d_exact_trace_and_hutchinson(x64):
 def test_round_trip_and_pf_sampler_covers_ring():
     target = targets.ring(n_modes=8, radius=4.0, std=0.3)
     s = sde.VPSDE()
-    score = sde.exact_score_fn(target, s)
+    score = analytic_score_fn(target, s)
     x = target.sample(jax.random.key(4), 64)
     _, z = likelihood.log_likelihood(None, score, x, s, eps=EPS, num_steps=100)
-    x_back = likelihood.pf_ode_sample_from_noise(score, s, z, eps=EPS, num_steps=100)
+    x_back = likelihood.pf_ode_sample_from_noise(score, z, s, eps=EPS, num_steps=100)
     # Encoding then decoding with rk4 (100 steps each way) returns the data (float32).
     np.testing.assert_allclose(x_back, x, atol=2e-2)
     samples = likelihood.pf_ode_sample(jax.random.key(5), score, (512, 2), s, num_steps=50)
@@ -90,7 +90,7 @@ def test_round_trip_and_pf_sampler_covers_ring():
 
 def test_bad_arguments_raise():
     s = sde.VPSDE()
-    score = sde.exact_score_fn(targets.ring(), s)
+    score = analytic_score_fn(targets.ring(), s)
     x = jnp.ones((2, 2))
     with pytest.raises(ValueError, match="trace"):
         likelihood.log_likelihood(None, score, x, s, trace="bad")

@@ -11,7 +11,7 @@ import pytest
 
 from genjax import diffusion as d
 from genjax.diffusion import forward, oracle
-from genjax.diffusion.loss import loss_from_noise
+from genjax.diffusion.losses import loss_from_noise
 from genjax.testing import assert_close_to_oracle
 
 T = 100
@@ -25,6 +25,7 @@ def _apply(params, x_t, t):
 
 
 PARAMS = {"w": jnp.asarray(0.7), "b": jnp.asarray(-0.3)}
+MODEL = jax.tree_util.Partial(_apply, PARAMS)  # the model: a callable pytree over PARAMS
 
 
 def _batch(seed=0):
@@ -41,16 +42,16 @@ def test_loss_matches_oracle(prediction, gamma):
     s = d.from_betas(BETAS)
     x0, eps, t = _batch()
     fn = functools.partial(
-        loss_from_noise, apply_fn=_apply, schedule=s, prediction=prediction, min_snr_gamma=gamma
+        loss_from_noise, schedule=s, prediction=prediction, min_snr_gamma=gamma
     )
-    value, metrics = jax.jit(fn)(PARAMS, x0, t, eps)
+    value, metrics = jax.jit(fn)(MODEL, x0, t, eps)
     x_t = oracle.q_sample(BETAS, x0, t, eps)
     pred = 0.7 * x_t - 0.3 * (t / T)[:, None]
     want = oracle.eps_loss_terms(BETAS, x0, t, eps, pred, prediction, gamma).mean()
     # A mean of 8 terms whose float32 inputs differ from float64 by ~1e-7 relative.
     assert_close_to_oracle(value, np.float64(want))
     assert float(metrics["loss"]) == float(value)
-    value_nojit, _ = fn(PARAMS, x0, t, eps)
+    value_nojit, _ = fn(MODEL, x0, t, eps)
     np.testing.assert_allclose(value_nojit, value, rtol=1e-6)
 
 
@@ -64,25 +65,23 @@ def test_exact_predictor_has_zero_loss_and_min_snr_is_one_objective(x64):
     _, eps, t = _batch(1)
     eps = jnp.asarray(eps, jnp.float64)
     exact = {
-        "eps": lambda p, x_t, t: forward.x0_to_eps(s, x_t, t, jnp.broadcast_to(c, x_t.shape)),
-        "x0": lambda p, x_t, t: jnp.broadcast_to(c, x_t.shape),
-        "v": lambda p, x_t, t: forward.x0_to_v(s, x_t, t, jnp.broadcast_to(c, x_t.shape)),
+        "eps": lambda x_t, t: forward.x0_to_eps(s, x_t, t, jnp.broadcast_to(c, x_t.shape)),
+        "x0": lambda x_t, t: jnp.broadcast_to(c, x_t.shape),
+        "v": lambda x_t, t: forward.x0_to_v(s, x_t, t, jnp.broadcast_to(c, x_t.shape)),
     }
     for prediction, fn in exact.items():
-        value, _ = loss_from_noise(None, x0, t, eps, apply_fn=fn, schedule=s,
-                                   prediction=prediction)  # fmt: skip
+        value, _ = loss_from_noise(fn, x0, t, eps, schedule=s, prediction=prediction)
         assert float(value) < 1e-18, prediction
     wrong = c + jnp.array([0.3, 0.1])
     models = {
-        "eps": lambda p, x_t, t: forward.x0_to_eps(s, x_t, t, jnp.broadcast_to(wrong, x_t.shape)),
-        "x0": lambda p, x_t, t: jnp.broadcast_to(wrong, x_t.shape),
-        "v": lambda p, x_t, t: forward.x0_to_v(s, x_t, t, jnp.broadcast_to(wrong, x_t.shape)),
+        "eps": lambda x_t, t: forward.x0_to_eps(s, x_t, t, jnp.broadcast_to(wrong, x_t.shape)),
+        "x0": lambda x_t, t: jnp.broadcast_to(wrong, x_t.shape),
+        "v": lambda x_t, t: forward.x0_to_v(s, x_t, t, jnp.broadcast_to(wrong, x_t.shape)),
     }
     values = [
-        float(loss_from_noise(None, x0, t, eps, apply_fn=fn, schedule=s, prediction=k,
-                              min_snr_gamma=5.0)[0])
+        float(loss_from_noise(fn, x0, t, eps, schedule=s, prediction=k, min_snr_gamma=5.0)[0])
         for k, fn in models.items()
-    ]  # fmt: skip
+    ]
     np.testing.assert_allclose(values, values[0], rtol=1e-9)
     assert values[0] > 1e-3
 
@@ -91,15 +90,14 @@ def test_loss_draws_t_and_eps_from_key_and_has_finite_grads():
     s = d.from_betas(BETAS)
     x0, _, _ = _batch()
     key = jax.random.key(3)
-    fn = functools.partial(d.loss, apply_fn=_apply, schedule=s, prediction="v", min_snr_gamma=5.0)
-    value, _ = fn(PARAMS, x0, key)
+    fn = functools.partial(d.loss, schedule=s, prediction="v", min_snr_gamma=5.0)
+    value, _ = fn(MODEL, x0, key)
     t_key, eps_key = jax.random.split(key)
     t = jax.random.randint(t_key, (B,), 0, T)
     eps = jax.random.normal(eps_key, (B, 2))
-    want, _ = loss_from_noise(PARAMS, x0, t, eps, apply_fn=_apply, schedule=s, prediction="v",
-                              min_snr_gamma=5.0)  # fmt: skip
+    want, _ = loss_from_noise(MODEL, x0, t, eps, schedule=s, prediction="v", min_snr_gamma=5.0)
     np.testing.assert_allclose(value, want, rtol=1e-6)
-    grads = jax.grad(lambda p: fn(p, x0, key)[0])(PARAMS)
+    grads = jax.grad(lambda m: fn(m, x0, key)[0])(MODEL)
     assert all(np.isfinite(float(g)) and float(g) != 0.0 for g in jax.tree_util.tree_leaves(grads))
 
 
@@ -118,9 +116,11 @@ def test_dsm_loss_zero_at_the_exact_score():
         return p * (x - c) / (sigma**2)[:, None]
 
     key = jax.random.key(4)
-    value, _ = d.dsm_loss(-1.0, c, key, score_fn_apply=score, sigma_min=0.01, sigma_max=10.0)
+    model = jax.tree_util.Partial(score, jnp.asarray(-1.0))
+    value, _ = d.dsm_loss(model, c, key, sigma_min=0.01, sigma_max=10.0)
     assert float(value) < 1e-10
-    wrong, _ = d.dsm_loss(1.0, c, key, score_fn_apply=score, sigma_min=0.01, sigma_max=10.0)
+    wrong_model = jax.tree_util.Partial(score, jnp.asarray(1.0))
+    wrong, _ = d.dsm_loss(wrong_model, c, key, sigma_min=0.01, sigma_max=10.0)
     # E 1/2 |2 z|^2 = 2 D = 4; over 512 examples the standard error is ~0.13.
     assert 3.4 < float(wrong) < 4.6
 
@@ -138,27 +138,30 @@ def test_edm_preconditioning_and_loss():
         x = x_in / c_in[:, None]
         return p * (c - c_skip[:, None] * x) / c_out[:, None]
 
-    value, metrics = d.edm_loss(1.0, c, jax.random.key(5), apply_fn=raw)
+    exact = jax.tree_util.Partial(raw, jnp.asarray(1.0))
+    value, metrics = d.edm_loss(exact, c, jax.random.key(5))
     assert float(metrics["mse"]) < 1e-8
-    off, _ = d.edm_loss(0.0, c, jax.random.key(5), apply_fn=raw)
+    off, _ = d.edm_loss(jax.tree_util.Partial(raw, jnp.asarray(0.0)), c, jax.random.key(5))
     assert float(off) > 0.1
-    den = d.edm_precondition(lambda x_in, cn: raw(1.0, x_in, cn))
+    den = d.edm_precondition(exact)
     np.testing.assert_allclose(den(c + 3.0, jnp.full((B,), 2.0)), c, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
     "call,name",
     [
-        (lambda s: d.loss(PARAMS, jnp.ones((B, 2)), jax.random.key(0), apply_fn=_apply,
-                          schedule=s, prediction="score"), "prediction"),
-        (lambda s: d.loss(PARAMS, jnp.ones((B, 2)), jax.random.key(0), apply_fn=_apply,
-                          schedule=s, min_snr_gamma=0.0), "min_snr_gamma"),
-        (lambda s: d.loss(PARAMS, jnp.ones((B, 2)), jax.random.key(0),
-                          apply_fn=lambda p, x, t: x[:, :1], schedule=s), "apply_fn"),
-        (lambda s: d.dsm_loss(PARAMS, jnp.ones((B, 2)), jax.random.key(0),
-                              score_fn_apply=_apply, sigma_min=1.0, sigma_max=0.1), "sigma_min"),
-        (lambda s: d.edm_loss(PARAMS, jnp.ones((B, 2)), jax.random.key(0), apply_fn=_apply,
-                              sigma_data=0.0), "sigma_data"),
+        (lambda s: d.loss(MODEL, jnp.ones((B, 2)), jax.random.key(0), schedule=s,
+                          prediction="score"), "prediction"),
+        (lambda s: d.loss(MODEL, jnp.ones((B, 2)), jax.random.key(0), schedule=s,
+                          min_snr_gamma=0.0), "min_snr_gamma"),
+        (lambda s: d.loss(lambda x, t: x[:, :1], jnp.ones((B, 2)), jax.random.key(0),
+                          schedule=s), "model"),
+        (lambda s: d.dsm_loss(MODEL, jnp.ones((B, 2)), jax.random.key(0), sigma_min=1.0,
+                              sigma_max=0.1), "sigma_max"),
+        (lambda s: d.dsm_loss(MODEL, jnp.ones((B, 2)), jax.random.key(0), sigma_min=0.0,
+                              sigma_max=0.1), "sigma_min"),
+        (lambda s: d.edm_loss(MODEL, jnp.ones((B, 2)), jax.random.key(0), sigma_data=0.0),
+         "sigma_data"),
     ],
 )  # fmt: skip
 def test_bad_arguments_raise(call, name):

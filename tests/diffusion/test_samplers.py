@@ -3,7 +3,7 @@
 Oracle comparisons run in float64 (x64 fixture) with the "long_loop" float64 tolerance of
 genjax.testing, and one float32 run per family with the float32 "long_loop" tolerance. The
 oracle gets its own exact model from genjax.oracle_targets (NumPy), the JAX samplers the
-fast analytic model: two independent implementations of the same mathematics.
+analytic model: two independent implementations of the same mathematics.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _models(dtype):
         jnp.asarray(W, dtype), jnp.asarray(M, dtype), jnp.asarray(C, dtype)
     )
     s = d.from_betas(BETAS, dtype=dtype)
-    return s, d.fast_analytic_eps_fn(target, s), d.fast_analytic_denoiser(target)
+    return s, d.analytic_eps_fn(target, s), d.analytic_denoiser(target)
 
 
 def _noise(seed=0, n=T):
@@ -175,16 +175,78 @@ def test_steps_without_jit_equal_jitted():
     s, eps, _ = _models(jnp.float32)
     x = jnp.asarray(_noise(4)[0], jnp.float32)
     z = jnp.ones_like(x)
-    t = jnp.asarray(17)
+    state = d.DiscreteState(x, jnp.asarray(17))
     for fn in (
-        lambda x: d.ddpm_step(eps, s, x, t, z, variance="beta_tilde", clip_x0=3.0),
-        lambda x: d.ddim_step(eps, x, t, s.alpha_bars[t], s.alpha_bars[9], z, clip_x0=0.5),
-        lambda x: d.ddim_step(eps, x, t, s.alpha_bars[t], s.alpha_bars[9], z, eta=0.3),
+        lambda st: d.ddpm_step(eps, st, z, schedule=s, variance="beta_tilde", clip_x0=3.0),
+        lambda st: d.ddim_step(eps, st, z, schedule=s, t_prev=9, clip_x0=0.5),
+        lambda st: d.ddim_step(eps, st, z, schedule=s, t_prev=9, eta=0.3),
     ):  # the last one is also run without jit below
-        np.testing.assert_allclose(fn(x), jax.jit(fn)(x), rtol=1e-5, atol=1e-6)
+        (x_new, t_new), info = fn(state)
+        (x_jit, t_jit), info_jit = jax.jit(fn)(state)
+        np.testing.assert_allclose(x_new, x_jit, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(info.x0, info_jit.x0, rtol=1e-5, atol=1e-6)
+        assert int(t_new) == int(t_jit) and int(info.num_evals) == 1
+    assert int(t_new) == 9
     with jax.disable_jit():  # one step of each family outside any jit
-        plain = d.ddim_step(eps, x, t, s.alpha_bars[t], s.alpha_bars[9], z, eta=0.3)
-    np.testing.assert_allclose(plain, fn(x), rtol=1e-5, atol=1e-6)
+        plain, _ = d.ddim_step(eps, state, z, schedule=s, t_prev=9, eta=0.3)
+    np.testing.assert_allclose(plain.x, fn(state)[0].x, rtol=1e-5, atol=1e-6)
+
+
+def test_steps_compose_to_the_samplers(x64):
+    """T ddpm_steps (S ddim_steps) over the sampler's noise and grid are the sampler, and
+    the info's x0 is the clean-data estimate the step used."""
+    s, eps, den = _models(jnp.float64)
+    x_T, noises = _noise(6)
+    x_T, noises = jnp.asarray(x_T), jnp.asarray(noises)
+    state = d.DiscreteState(x_T, jnp.asarray(T - 1))
+    for i in range(T):
+        state, info = d.ddpm_step(eps, state, noises[i], schedule=s, variance="beta_tilde")
+    assert int(state.t) == -1
+    want = d.ddpm_sample_from_noise(eps, x_T, noises, s, variance="beta_tilde")
+    np.testing.assert_allclose(state.x, want, rtol=1e-10, atol=1e-10)
+    # The last step (t = 0) lands on its own x0 estimate: no noise, mu_tilde = x0_hat.
+    np.testing.assert_allclose(info.x0, state.x, rtol=1e-10, atol=1e-10)
+    ts = d.ddim_timesteps(T, 7)
+    state = d.DiscreteState(x_T, jnp.asarray(ts[0]))
+    for i, t_prev in enumerate([*ts[1:], -1]):
+        state, info = d.ddim_step(eps, state, noises[i], schedule=s, t_prev=t_prev, eta=0.5)
+    want = d.ddim_sample_from_noise(eps, x_T, noises[:7], s, num_steps=7, eta=0.5)
+    np.testing.assert_allclose(state.x, want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(info.x0, state.x, rtol=1e-10, atol=1e-10)
+    # EDM: Euler and Heun steps over a Karras grid are the samplers.
+    sig = jnp.asarray(oracle.karras_sigmas(5, 0.002, 20.0))
+    for step, sampler, nfe in ((d.euler_step, d.euler_sample_from_noise, 5),
+                               (d.heun_step, None, 9)):
+        state, total = d.EDMState(sig[0] * x_T, sig[0]), 0
+        for i in range(5):
+            state, info = step(den, state, None, sigma_next=sig[i + 1])
+            total += int(info.num_evals)
+        want = (sampler(den, sig[0] * x_T, sig) if sampler is not None
+                else d.heun_sample_from_noise(den, sig[0] * x_T, None, sig))
+        np.testing.assert_allclose(state.x, want, rtol=1e-10, atol=1e-10)
+        assert total == nfe  # Heun: 2 evaluations a step, 1 on the step into sigma = 0
+
+
+def test_trajectories_end_in_the_sample():
+    s, eps, den = _models(jnp.float32)
+    key = jax.random.key(3)
+    runs = {
+        "ddpm": (lambda **kw: d.ddpm_sample(key, eps, (B, 2), s, **kw), T),
+        "ddim": (lambda **kw: d.ddim_sample(key, eps, (B, 2), s, num_steps=6, eta=1.0, **kw), 6),
+        "dpm++2M": (lambda **kw: d.dpm_solver_pp_sample(key, eps, (B, 2), s, num_steps=6, **kw),
+                    6),
+        "dpm++2S": (lambda **kw: d.dpm_solver_pp_sample(key, eps, (B, 2), s, num_steps=6,
+                                                        method="singlestep", **kw), 4),
+        "euler": (lambda **kw: d.euler_sample(key, den, (B, 2), d.karras_sigmas(4), **kw), 4),
+        "heun": (lambda **kw: d.heun_sample(key, den, (B, 2), d.karras_sigmas(4), s_churn=1.0,
+                                            **kw), 4),
+    }  # fmt: skip
+    for name, (run, length) in runs.items():
+        x, path = run(return_trajectory=True)
+        assert path.shape == (length, B, 2), (name, path.shape)
+        np.testing.assert_array_equal(path[-1], x, err_msg=name)
+        np.testing.assert_allclose(x, run(), rtol=1e-6, atol=1e-6, err_msg=name)
+        assert not np.allclose(path[0], path[-1]), name
 
 
 def _bad_eps(x, t):
@@ -210,7 +272,9 @@ def _bad_eps(x, t):
          "noises"),
         (lambda s, e, k: d.ddim_sample_from_noise(e, jnp.zeros((4, 2)), None, s, num_steps=3,
                                                   eta=1.0), "noises"),
-        (lambda s, e, k: d.ddim_sample(k, _bad_eps, (4, 2), s, num_steps=3), "eps_fn"),
+        (lambda s, e, k: d.ddim_sample(k, _bad_eps, (4, 2), s, num_steps=3), "model"),
+        (lambda s, e, k: d.ddim_step(e, d.DiscreteState(jnp.zeros((4, 2)), 3), None, schedule=s,
+                                     t_prev=1, eta=0.5), "noise"),
         (lambda s, e, k: d.heun_sample(k, lambda x, sg: x, (4, 2), jnp.ones((1,))), "sigmas"),
         (lambda s, e, k: d.heun_sample(k, lambda x, sg: x, (4, 2), jnp.ones((3,)), s_churn=-1.0),
          "s_churn"),
@@ -231,8 +295,9 @@ def test_extreme_valid_inputs_finite():
         d.dpm_solver_pp_sample(key, eps, (B, 2), s, num_steps=2, method="singlestep"),
         d.heun_sample(key, den, (B, 2), d.karras_sigmas(1, sigma_max=20.0)),
         d.euler_sample(key, den, (B, 2), d.karras_sigmas(1, sigma_max=20.0)),
-        d.ddpm_step(eps, s, jnp.ones((B, 2)), jnp.asarray(0), jnp.ones((B, 2))),
-        d.ddpm_step(eps, s, jnp.ones((B, 2)), jnp.asarray(T - 1), jnp.ones((B, 2))),
+        d.ddpm_step(eps, d.DiscreteState(jnp.ones((B, 2)), 0), jnp.ones((B, 2)), schedule=s)[0].x,
+        d.ddpm_step(eps, d.DiscreteState(jnp.ones((B, 2)), T - 1), jnp.ones((B, 2)),
+                    schedule=s)[0].x,
     ]
     for out in outs:
         assert np.all(np.isfinite(np.asarray(out)))
@@ -244,7 +309,7 @@ def test_zero_terminal_snr_schedule_finite():
     """alpha_bar[T-1] = 0: the samplers take x0_hat = 0 there (sample.py) and stay finite."""
     target = targets.ring(n_modes=4, radius=2.0, std=0.5)
     z = d.rescale_zero_terminal_snr(d.from_betas(BETAS))
-    eps = d.fast_analytic_eps_fn(target, z)
+    eps = d.analytic_eps_fn(target, z)
     key = jax.random.key(1)
     outs = [
         d.ddpm_sample(key, eps, (B, 2), z),
@@ -295,7 +360,7 @@ def test_clip_x0_bounds_a_wrong_model_at_tiny_terminal_alpha():
     target = targets.ring(n_modes=4, radius=2.0, std=0.5)
     s = d.cosine(1000)
     assert float(s.alpha(999)) < 1e-4  # the premise: a tiny terminal alpha
-    exact = d.fast_analytic_eps_fn(target, s)
+    exact = d.analytic_eps_fn(target, s)
 
     def wrong(x, t):
         return exact(x, t) + 0.1

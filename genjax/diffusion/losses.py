@@ -1,4 +1,4 @@
-"""Training objectives of diffusion models, as ``(params, batch, key) -> (loss, metrics)``.
+"""Training objectives of diffusion models, as ``(model, batch, key) -> (loss, metrics)``.
 
 * :func:`loss` -- the simplified DDPM objective of Ho et al. (2020), eq. 14, for a network
   that predicts the noise ``eps``, the data ``x0`` or the velocity ``v = alpha eps - sigma
@@ -23,18 +23,29 @@ proportional -- ``|eps - eps_hat|^2 = SNR |x0 - x0_hat|^2`` and ``|v - v_hat|^2 
 
 Reductions: squared errors are averaged over the non-batch axes, then over the batch
 (:func:`dsm_loss`: ``1/2`` times the sum over the non-batch axes, as Song & Ermon 2019).
+
+The model is the first argument, a callable pytree differentiated by ``jax.grad`` (an
+``nnx.Module``, a ``jax.tree_util.Partial(apply, params)``, any pytree with ``__call__``);
+what it computes differs by loss: ``model(x_t, t)`` the prediction for :func:`loss`,
+``model(x, sigma)`` the score for :func:`dsm_loss`, the raw network ``model(c_in x, c_noise)``
+for :func:`edm_loss` (preconditioned here by :func:`edm_precondition`).
+
+This module was ``genjax/diffusion/loss.py``; it is ``losses`` so that
+``genjax.diffusion.loss`` is unambiguously the function :func:`loss`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 
-from genjax.diffusion.forward import _bcast, q_sample
+from genjax import checks
+from genjax.diffusion._common import bcast, check_x, mean_nonbatch, sum_nonbatch
+from genjax.diffusion.forward import q_sample
 from genjax.diffusion.schedules import Schedule
+from genjax.model import Model
 
 __all__ = [
     "loss",
@@ -42,16 +53,12 @@ __all__ = [
     "min_snr_weight",
     "dsm_loss",
     "edm_coefficients",
+    "EDMDenoiser",
     "edm_precondition",
     "edm_loss",
 ]
 
 _PREDICTIONS = ("eps", "x0", "v")
-
-
-def _per_example_mse(err: jax.Array) -> jax.Array:
-    """``(batch, ...) -> (batch,)`` mean of squares over the non-batch axes."""
-    return jnp.mean(jnp.square(err).reshape(err.shape[0], -1), axis=1)
 
 
 def min_snr_weight(snr: jax.Array, gamma: float, prediction: str) -> jax.Array:
@@ -74,19 +81,23 @@ def min_snr_weight(snr: jax.Array, gamma: float, prediction: str) -> jax.Array:
 
 
 def _check_prediction(prediction: str, min_snr_gamma: float | None) -> None:
-    if prediction not in _PREDICTIONS:
-        raise ValueError(f"prediction must be one of {_PREDICTIONS}, got {prediction!r}")
-    if min_snr_gamma is not None and not min_snr_gamma > 0:
-        raise ValueError(f"min_snr_gamma must be None or > 0, got {min_snr_gamma!r}")
+    checks.one_of("prediction", prediction, _PREDICTIONS)
+    if min_snr_gamma is not None:
+        checks.positive("min_snr_gamma", min_snr_gamma)
+
+
+def _model_output(model: Model, x: jax.Array, cond: jax.Array, ref: jax.Array) -> jax.Array:
+    """``model(x, cond)`` with its shape checked against ``ref`` (the batch)."""
+    out = model(x, cond)
+    return checks.same_shape("the model's output", out, "batch", ref)
 
 
 def loss_from_noise(
-    params: Any,
+    model: Model,
     batch: jax.Array,
     t: jax.Array,
     eps: jax.Array,
     *,
-    apply_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
     schedule: Schedule,
     prediction: str = "eps",
     min_snr_gamma: float | None = None,
@@ -94,11 +105,11 @@ def loss_from_noise(
     """:func:`loss` at given times and noise (the deterministic core).
 
     Args:
-      params: the model's parameters (a pytree).
+      model: callable pytree ``model(x_t, t) -> prediction``.
       batch: ``(batch, ...)`` clean data ``x0``.
       t: ``(batch,)`` integer times in ``[0, T)``.
       eps: ``(batch, ...)`` standard normal noise.
-      apply_fn, schedule, prediction, min_snr_gamma: as in :func:`loss`.
+      schedule, prediction, min_snr_gamma: as in :func:`loss`.
 
     Returns:
       ``(loss, metrics)``; metrics ``{"loss", "mse"}`` (``mse``: unweighted).
@@ -106,9 +117,7 @@ def loss_from_noise(
     _check_prediction(prediction, min_snr_gamma)
     x0 = jnp.asarray(batch)
     x_t = q_sample(schedule, x0, t, eps)  # eq. 4
-    pred = apply_fn(params, x_t, t)
-    if pred.shape != x0.shape:
-        raise ValueError(f"apply_fn must return the shape of batch {x0.shape}, got {pred.shape}")
+    pred = _model_output(model, x_t, t, x0)
     ab = schedule.alpha_bars[t].astype(x0.dtype)  # (batch,)
     if prediction == "eps":
         target = eps
@@ -116,8 +125,8 @@ def loss_from_noise(
         target = x0
     else:
         # v = alpha_t eps - sigma_t x0                        (Salimans & Ho 2022, sec. 4)
-        target = _bcast(jnp.sqrt(ab), x0) * eps - _bcast(jnp.sqrt(1.0 - ab), x0) * x0
-    mse = _per_example_mse(pred - target)  # (batch,), eq. 14 per example
+        target = bcast(jnp.sqrt(ab), x0) * eps - bcast(jnp.sqrt(1.0 - ab), x0) * x0
+    mse = mean_nonbatch(jnp.square(pred - target))  # (batch,), eq. 14 per example
     if min_snr_gamma is None:
         weighted = mse
     else:
@@ -128,11 +137,10 @@ def loss_from_noise(
 
 
 def loss(
-    params: Any,
+    model: Model,
     batch: jax.Array,
     key: jax.Array,
     *,
-    apply_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
     schedule: Schedule,
     prediction: str = "eps",
     min_snr_gamma: float | None = None,
@@ -140,17 +148,18 @@ def loss(
     """The simplified DDPM objective (Ho et al. 2020, eq. 14 and Algorithm 1).
 
         t ~ U{0, ..., T-1},  eps ~ N(0, I),  x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps
-        L = E w_t |target - apply_fn(params, x_t, t)|^2,
+        L = E w_t |target - model(x_t, t)|^2,
         target = eps | x0 | alpha_t eps - sigma_t x0
 
-    with ``w_t = 1`` or the min-SNR-gamma weight of the target (module docstring).
+    with ``w_t = 1`` or the min-SNR-gamma weight of the target (module docstring). With
+    ``t_key, eps_key = jax.random.split(key)``, ``t`` and ``eps`` are drawn from them and
+    passed to :func:`loss_from_noise`.
 
     Args:
-      params: the model's parameters (a pytree; differentiated).
+      model: callable pytree ``model(x_t, t) -> prediction`` with ``x_t: (batch, ...)``,
+        ``t: (batch,)`` int (differentiated; an ``nnx.Module`` works as it is).
       batch: ``(batch, ...)`` clean data.
       key: PRNG key for ``t`` and ``eps``.
-      apply_fn: ``apply_fn(params, x_t, t) -> prediction``, ``x_t: (batch, ...)``,
-        ``t: (batch,)`` int.
       schedule: the noise schedule.
       prediction: ``"eps"``, ``"x0"`` or ``"v"``.
       min_snr_gamma: ``None`` (uniform weights) or gamma > 0.
@@ -159,34 +168,24 @@ def loss(
       ``(loss, {"loss", "mse"})``.
 
     Example:
-      >>> loss_fn = functools.partial(loss, apply_fn=net, schedule=linear())
-      >>> (value, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, x, key)
+      >>> loss_fn = functools.partial(loss, schedule=linear())
+      >>> (value, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(net, x, key)
     """
     _check_prediction(prediction, min_snr_gamma)
-    x0 = jnp.asarray(batch)
-    if x0.ndim < 1 or x0.shape[0] < 1:
-        raise ValueError(f"batch must have shape (batch, ...) with batch >= 1, got {x0.shape}")
+    x0 = check_x("batch", batch)
     t_key, eps_key = jax.random.split(key)
     t = jax.random.randint(t_key, (x0.shape[0],), 0, schedule.num_steps)
     eps = jax.random.normal(eps_key, x0.shape, x0.dtype)
     return loss_from_noise(
-        params,
-        x0,
-        t,
-        eps,
-        apply_fn=apply_fn,
-        schedule=schedule,
-        prediction=prediction,
-        min_snr_gamma=min_snr_gamma,
+        model, x0, t, eps, schedule=schedule, prediction=prediction, min_snr_gamma=min_snr_gamma
     )
 
 
 def dsm_loss(
-    params: Any,
+    model: Model,
     batch: jax.Array,
     key: jax.Array,
     *,
-    score_fn_apply: Callable[[Any, jax.Array, jax.Array], jax.Array],
     sigma_min: float,
     sigma_max: float,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -196,35 +195,28 @@ def dsm_loss(
         L = E 1/2 sigma^2 |s(x~, sigma) + z / sigma|^2 = E 1/2 |sigma s(x~, sigma) + z|^2
 
     (Vincent 2011, eq. 11: the target ``grad log N(x~; x, sigma^2 I) = -z / sigma``; Song &
-    Ermon 2019, eqs. 5-6.)
+    Ermon 2019, eqs. 5-6.) ``u_key, z_key = jax.random.split(key)``.
 
     Args:
-      params: the score model's parameters.
+      model: the score model, a callable pytree ``model(x (batch, ...), sigma (batch,)) ->
+        score (batch, ...)``.
       batch: ``(batch, ...)`` clean data.
       key: PRNG key.
-      score_fn_apply: ``(params, x (batch, ...), sigma (batch,)) -> score (batch, ...)``.
       sigma_min, sigma_max: ``0 < sigma_min <= sigma_max``.
 
     Returns:
       ``(loss, {"loss"})``.
     """
-    if not 0 < sigma_min <= sigma_max:
-        raise ValueError(
-            f"need 0 < sigma_min <= sigma_max, got sigma_min={sigma_min!r}, sigma_max={sigma_max!r}"
-        )
-    x = jnp.asarray(batch)
+    checks.positive("sigma_min", sigma_min)
+    checks.in_range("sigma_max", sigma_max, sigma_min)
+    x = check_x("batch", batch)
     u_key, z_key = jax.random.split(key)
     u = jax.random.uniform(u_key, (x.shape[0],), x.dtype)
     sigma = sigma_min * (sigma_max / sigma_min) ** u  # log-uniform, (batch,)
     z = jax.random.normal(z_key, x.shape, x.dtype)
-    score = score_fn_apply(params, x + _bcast(sigma, x) * z, sigma)
-    if score.shape != x.shape:
-        raise ValueError(
-            f"score_fn_apply must return the shape of batch {x.shape}, got {score.shape}"
-        )
-    resid = _bcast(sigma, x) * score + z  # sigma (s + z / sigma)
-    per_example = 0.5 * jnp.sum(jnp.square(resid).reshape(x.shape[0], -1), axis=1)
-    value = jnp.mean(per_example)
+    score = _model_output(model, x + bcast(sigma, x) * z, sigma, x)
+    resid = bcast(sigma, x) * score + z  # sigma (s + z / sigma)
+    value = jnp.mean(0.5 * sum_nonbatch(jnp.square(resid)))
     return value, {"loss": value}
 
 
@@ -254,38 +246,51 @@ def edm_coefficients(sigma: jax.Array, sigma_data: float = 0.5) -> tuple[jax.Arr
     return c_skip, c_out, c_in, c_noise, weight
 
 
-def edm_precondition(
-    raw_fn: Callable[[jax.Array, jax.Array], jax.Array], sigma_data: float = 0.5
-) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Wraps a raw network ``F`` as the EDM denoiser (Karras et al. 2022, eq. 7).
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity (arrays inside)
+class EDMDenoiser:
+    """The EDM denoiser of a raw network ``F`` (Karras et al. 2022, eq. 7), a model pytree.
 
         D(x, sigma) = c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, c_noise(sigma))
 
+    Attributes:
+      model: the raw network, a callable pytree ``F(x_in (batch, ...), c_noise (batch,))
+        -> (batch, ...)`` (its arrays are this pytree's leaves: traced by the samplers,
+        differentiated by the losses).
+      sigma_data: standard deviation of the data (static).
+    """
+
+    model: Model
+    sigma_data: float = dataclasses.field(default=0.5, metadata={"static": True})
+
+    def __call__(self, x: jax.Array, sigma: jax.Array) -> jax.Array:
+        """``D(x (batch, ...), sigma (batch,)) -> (batch, ...)``."""
+        sigma = jnp.asarray(sigma, x.dtype)
+        checks.shape("sigma", sigma, (x.shape[0],))
+        c_skip, c_out, c_in, c_noise, _ = edm_coefficients(sigma, self.sigma_data)
+        f = _model_output(self.model, bcast(c_in, x) * x, c_noise, x)
+        return bcast(c_skip, x) * x + bcast(c_out, x) * f  # eq. 7
+
+
+def edm_precondition(model: Model, sigma_data: float = 0.5) -> EDMDenoiser:
+    """Wraps a raw network ``F`` as the EDM denoiser :class:`EDMDenoiser` (eq. 7).
+
     Args:
-      raw_fn: ``F(x_in (batch, ...), c_noise (batch,)) -> (batch, ...)``.
+      model: ``F(x_in (batch, ...), c_noise (batch,)) -> (batch, ...)``, a callable pytree.
       sigma_data: standard deviation of the data.
 
     Returns:
-      ``denoise_fn(x, sigma)`` with ``x: (batch, ...)``, ``sigma: (batch,)``.
+      the denoiser ``D(x, sigma)``, a pytree over ``model``'s arrays: pass it to
+      :func:`euler_sample` / :func:`heun_sample` as their model.
     """
-
-    def denoise_fn(x: jax.Array, sigma: jax.Array) -> jax.Array:
-        sigma = jnp.asarray(sigma, x.dtype)
-        if sigma.shape != (x.shape[0],):
-            raise ValueError(f"sigma must have shape (batch={x.shape[0]},), got {sigma.shape}")
-        c_skip, c_out, c_in, c_noise, _ = edm_coefficients(sigma, sigma_data)
-        f = raw_fn(_bcast(c_in, x) * x, c_noise)
-        return _bcast(c_skip, x) * x + _bcast(c_out, x) * f  # eq. 7
-
-    return denoise_fn
+    return EDMDenoiser(model, float(checks.positive("sigma_data", sigma_data)))
 
 
 def edm_loss(
-    params: Any,
+    model: Model,
     batch: jax.Array,
     key: jax.Array,
     *,
-    apply_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
     sigma_data: float = 0.5,
     p_mean: float = -1.2,
     p_std: float = 1.2,
@@ -296,30 +301,26 @@ def edm_loss(
         L = E lambda(sigma) |D(y + n, sigma) - y|^2
         lambda = (sigma^2 + sigma_d^2) / (sigma sigma_d)^2
 
+    ``s_key, n_key = jax.random.split(key)`` draw ``ln sigma`` and ``n / sigma``.
+
     Args:
-      params: the raw network's parameters.
+      model: the raw network ``F``, a callable pytree ``F(x_in (batch, ...), c_noise
+        (batch,)) -> (batch, ...)``, preconditioned by :func:`edm_precondition`.
       batch: ``(batch, ...)`` clean data ``y``.
       key: PRNG key.
-      apply_fn: the raw network ``F``: ``(params, x_in, c_noise (batch,)) -> (batch, ...)``.
       sigma_data: data standard deviation (0.5 in the paper).
       p_mean, p_std: the log-normal noise-level distribution.
 
     Returns:
       ``(loss, {"loss", "mse"})`` (``mse``: unweighted denoising error).
     """
-    if not sigma_data > 0:
-        raise ValueError(f"sigma_data must be > 0, got {sigma_data!r}")
-    if not p_std > 0:
-        raise ValueError(f"p_std must be > 0, got {p_std!r}")
-    y = jnp.asarray(batch)
+    denoiser = edm_precondition(model, sigma_data)
+    checks.positive("p_std", p_std)
+    y = check_x("batch", batch)
     s_key, n_key = jax.random.split(key)
     sigma = jnp.exp(p_mean + p_std * jax.random.normal(s_key, (y.shape[0],), y.dtype))
-    n = _bcast(sigma, y) * jax.random.normal(n_key, y.shape, y.dtype)
-    denoise_fn = edm_precondition(lambda x_in, c: apply_fn(params, x_in, c), sigma_data)
-    denoised = denoise_fn(y + n, sigma)
-    if denoised.shape != y.shape:
-        raise ValueError(f"apply_fn must return the shape of batch {y.shape}, got {denoised.shape}")
-    mse = _per_example_mse(denoised - y)  # (batch,)
+    n = bcast(sigma, y) * jax.random.normal(n_key, y.shape, y.dtype)
+    mse = mean_nonbatch(jnp.square(denoiser(y + n, sigma) - y))  # (batch,)
     weight = edm_coefficients(sigma, sigma_data)[4]
     value = jnp.mean(weight * mse)
     return value, {"loss": value, "mse": jnp.mean(mse)}

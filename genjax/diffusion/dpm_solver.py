@@ -28,7 +28,7 @@ Warning:
   ``int_0^h e^{u-h} u^2/2 du = (h^2 - 2h + 2 - 2e^{-h})/2`` (the term of ``x0''``), whose
   measured order is 3 (tests/diffusion/test_analytic.py).
 
-Timesteps: the same trailing integer grid as DDIM (:func:`sample.ddim_timesteps`), then the
+Timesteps: the same trailing integer grid as DDIM (:func:`ddim.ddim_timesteps`), then the
 clean data (``lambda = +inf``). Multistep step i uses order ``min(order, i + 1, S - i)``:
 lower order on the first steps (no history yet) and on the last ones, as in the paper's
 "lower order final" -- the last step, into ``sigma = 0``, is first order, which there is
@@ -36,6 +36,12 @@ exactly ``x = x0_hat``. Singlestep 2S spends the same S model calls: the last is
 first-order step; the other S - 1 grid intervals go in pairs ``t_j -> t_{j+2}`` via the
 intermediate ``t_{j+1}``, after one leading first-order step when S - 1 is odd. The model is
 only evaluated at integer times.
+
+The model is a callable pytree ``model(x_t, t) -> eps`` (``x_t: (batch, ...)``,
+``t: (batch,)`` int), a traced argument of the compiled solver: new weights of the same
+shapes reuse the program; a plain Python function is static and compiles anew per function
+object. The global convergence order of each variant is :data:`DPM_SOLVER_PP_ORDER`
+(measured in tests/diffusion/test_orders.py).
 """
 
 from __future__ import annotations
@@ -47,20 +53,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.diffusion.sample import (
-    EpsFn,
-    _alpha_bar_at,
-    _call_model,
-    _check_clip,
-    _check_num_steps,
-    _check_shape,
-    _check_x,
-    _x0_from_eps,
-    ddim_timesteps,
+from genjax import checks
+from genjax.diffusion._common import (
+    alpha_bar_at,
+    call_model,
+    check_clip,
+    check_shape,
+    check_x,
+    clip,
+    x0_from_eps,
 )
+from genjax.diffusion.ddim import ddim_timesteps
 from genjax.diffusion.schedules import Schedule
+from genjax.model import Model, model_jit
 
-__all__ = ["dpm_solver_pp_sample", "dpm_solver_pp_sample_from_noise", "dpm_solver_pp_orders"]
+__all__ = [
+    "DPM_SOLVER_PP_ORDER",
+    "dpm_solver_pp_sample",
+    "dpm_solver_pp_sample_from_noise",
+    "dpm_solver_pp_orders",
+]
+
+DPM_SOLVER_PP_ORDER: dict[tuple[str, int], int] = {
+    ("multistep", 1): 1,  # = DDIM (eta = 0)
+    ("multistep", 2): 2,  # 2M, Algorithm 2
+    ("multistep", 3): 3,  # 3M with the Taylor coefficient phi_3 (module docstring's warning)
+    ("singlestep", 1): 1,  # = multistep order 1
+    ("singlestep", 2): 2,  # 2S, Algorithm 1
+}
+"""Global convergence order of each ``(method, order)`` variant of :func:`dpm_solver_pp_sample`."""
 
 
 def dpm_solver_pp_orders(num_steps: int, order: int) -> np.ndarray:
@@ -70,9 +91,9 @@ def dpm_solver_pp_orders(num_steps: int, order: int) -> np.ndarray:
 
 
 def _grid(schedule: Schedule, num_steps: int, dtype: Any) -> tuple[jax.Array, ...]:
-    """Integer times, ``alpha, sigma, lambda`` on the grid, with the data end appended."""
+    """Integer times ``(S,)`` and ``alpha, sigma, lambda`` ``(S + 1,)`` with the data end."""
     ts = ddim_timesteps(schedule.num_steps, num_steps)  # (S,)
-    ab, om = _alpha_bar_at(schedule, np.concatenate([ts, [-1]]), dtype)  # (S+1,); 1, 0 at data
+    ab, om = alpha_bar_at(schedule, np.concatenate([ts, [-1]]), dtype)  # (S+1,); 1, 0 at data
     alpha = jnp.sqrt(ab)
     sigma = jnp.sqrt(om)
     lam = jnp.log(alpha) - jnp.log(sigma)  # lambda = log(alpha/sigma); +inf at the data end
@@ -80,16 +101,14 @@ def _grid(schedule: Schedule, num_steps: int, dtype: Any) -> tuple[jax.Array, ..
 
 
 def _check_order_method(order: int, method: str) -> None:
-    if order not in (1, 2, 3):
-        raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
-    if method not in ("multistep", "singlestep"):
-        raise ValueError(f"method must be 'multistep' or 'singlestep', got {method!r}")
+    checks.one_of("method", method, ("multistep", "singlestep"))
+    checks.one_of("order", order, (1, 2, 3))
     if method == "singlestep" and order == 3:
         raise ValueError("order 3 is only implemented for method='multistep' (2S is order 2)")
 
 
 def _x0_pred(
-    eps_fn: EpsFn,
+    model: Model,
     x: jax.Array,
     t: jax.Array,
     a: jax.Array,
@@ -97,8 +116,7 @@ def _x0_pred(
     clip_x0: float | None,
 ) -> jax.Array:
     # x0_hat = (x - sigma eps) / alpha, optionally clipped to [-clip_x0, clip_x0]
-    x0 = _x0_from_eps(x, _call_model(eps_fn, x, t), a, s)
-    return x0 if clip_x0 is None else jnp.clip(x0, -clip_x0, clip_x0)
+    return clip(x0_from_eps(x, call_model(model, x, t), a, s), clip_x0)
 
 
 def _first_order(x, m0, a_t, s_t, s_s, h):
@@ -106,13 +124,19 @@ def _first_order(x, m0, a_t, s_t, s_s, h):
     return (s_t / s_s) * x + (a_t * -jnp.expm1(-h)) * m0
 
 
+def _stack_trajectory(parts: list[jax.Array | None]) -> jax.Array:
+    """Concatenate ``(k, batch, ...)`` blocks of states (None: no block)."""
+    return jnp.concatenate([p for p in parts if p is not None], axis=0)
+
+
 def _multistep(
-    eps_fn: EpsFn,
+    model: Model,
     x_T: jax.Array,
     schedule: Schedule,
     num_steps: int,
     order: int,
     clip_x0: float | None,
+    return_trajectory: bool,
 ):
     ts, alpha, sigma, lam = _grid(schedule, num_steps, x_T.dtype)
     orders = dpm_solver_pp_orders(num_steps, order)
@@ -123,7 +147,7 @@ def _multistep(
         # lambdas l1, l2
         x, m1, m2, l1, l2 = carry
         t, a_s, s_s, l_s, a_t, s_t, l_t, o = inputs
-        m0 = _x0_pred(eps_fn, x, t, a_s, s_s, clip_x0)
+        m0 = _x0_pred(model, x, t, a_s, s_s, clip_x0)
         h = l_t - l_s
 
         def first(_):
@@ -145,7 +169,7 @@ def _multistep(
             return (s_t / s_s) * x + a_t * (phi1 * m0 + phi2 * d1 + phi3 * d2)
 
         x_next = jax.lax.switch(o - 1, (first, second, third), None)
-        return (x_next, m0, m1, l_s, l1), None
+        return (x_next, m0, m1, l_s, l1), (x_next if return_trajectory else None)
 
     zeros = jnp.zeros_like(x_T)
     lam0 = jnp.zeros((), x_T.dtype)
@@ -159,35 +183,47 @@ def _multistep(
         lam[1 : n + 1],
         jnp.asarray(orders[:n]),
     )
-    (x, _, _, _, _), _ = jax.lax.scan(step, (x_T, zeros, zeros, lam0, lam0), xs)
+    (x, _, _, _, _), path = jax.lax.scan(step, (x_T, zeros, zeros, lam0, lam0), xs)
     # Last step into sigma = 0 (lambda = inf): first order, x_data = x0_hat(x, t_{S-1}).
-    return _x0_pred(eps_fn, x, ts[n], alpha[n], sigma[n], clip_x0)
+    x = _x0_pred(model, x, ts[n], alpha[n], sigma[n], clip_x0)
+    if not return_trajectory:
+        return x
+    return x, _stack_trajectory([path, x[None]])  # (S, batch, ...)
 
 
 def _singlestep(
-    eps_fn: EpsFn, x_T: jax.Array, schedule: Schedule, num_steps: int, clip_x0: float | None
+    model: Model,
+    x_T: jax.Array,
+    schedule: Schedule,
+    num_steps: int,
+    clip_x0: float | None,
+    return_trajectory: bool,
 ):
     ts, alpha, sigma, lam = _grid(schedule, num_steps, x_T.dtype)
     n_inner = num_steps - 1
     x = x_T
     start = 0
+    lead = None
     if n_inner % 2 == 1:  # a leading first-order step makes the rest pair up
-        m0 = _x0_pred(eps_fn, x, ts[0], alpha[0], sigma[0], clip_x0)
+        m0 = _x0_pred(model, x, ts[0], alpha[0], sigma[0], clip_x0)
         x = _first_order(x, m0, alpha[1], sigma[1], sigma[0], lam[1] - lam[0])
         start = 1
+        lead = x[None]
     j = np.arange(start, n_inner, 2)  # pair starts: t_j -> t_{j+1} -> t_{j+2}
 
     def pair(x, inputs):
         t_s, t_u, a_s, a_u, a_t, s_s, s_u, s_t, l_s, l_u, l_t = inputs
-        m_s = _x0_pred(eps_fn, x, t_s, a_s, s_s, clip_x0)
+        m_s = _x0_pred(model, x, t_s, a_s, s_s, clip_x0)
         h, rh = l_t - l_s, l_u - l_s
         # r = (lambda_u - lambda_s)/h; as lambda_s -> -inf (zero terminal SNR) r -> 1.
         r = jnp.where(jnp.isfinite(l_s), rh / h, 1.0)
         u = _first_order(x, m_s, a_u, s_u, s_s, rh)  # Algorithm 1, line 4
-        m_u = _x0_pred(eps_fn, u, t_u, a_u, s_u, clip_x0)
+        m_u = _x0_pred(model, u, t_u, a_u, s_u, clip_x0)
         d = (1.0 - 1.0 / (2.0 * r)) * m_s + m_u / (2.0 * r)  # Algorithm 1, line 5
-        return _first_order(x, d, a_t, s_t, s_s, h), None  # Algorithm 1, line 6
+        x = _first_order(x, d, a_t, s_t, s_s, h)  # Algorithm 1, line 6
+        return x, (x if return_trajectory else None)
 
+    path = None
     if j.size:
         xs = tuple(
             arr[j + k]
@@ -198,15 +234,25 @@ def _singlestep(
                 (lam, 0), (lam, 1), (lam, 2),
             )
         )  # fmt: skip
-        x, _ = jax.lax.scan(pair, x, xs)
-    return _x0_pred(eps_fn, x, ts[n_inner], alpha[n_inner], sigma[n_inner], clip_x0)
+        x, path = jax.lax.scan(pair, x, xs)
+    x = _x0_pred(model, x, ts[n_inner], alpha[n_inner], sigma[n_inner], clip_x0)
+    if not return_trajectory:
+        return x
+    return x, _stack_trajectory([lead, path, x[None]])
+
+
+def _solve(model, x_T, schedule, num_steps, order, method, clip_x0, return_trajectory):
+    if method == "singlestep" and order == 2:
+        return _singlestep(model, x_T, schedule, num_steps, clip_x0, return_trajectory)
+    return _multistep(model, x_T, schedule, num_steps, order, clip_x0, return_trajectory)
 
 
 @functools.partial(
-    jax.jit, static_argnames=("eps_fn", "num_steps", "order", "method", "clip_x0")
+    model_jit,
+    static_argnames=("num_steps", "order", "method", "clip_x0", "return_trajectory"),
 )
 def dpm_solver_pp_sample_from_noise(
-    eps_fn: EpsFn,
+    model: Model,
     x_T: jax.Array,
     schedule: Schedule,
     *,
@@ -214,11 +260,12 @@ def dpm_solver_pp_sample_from_noise(
     order: int = 2,
     method: str = "multistep",
     clip_x0: float | None = None,
-) -> jax.Array:
-    """DPM-Solver++ from a given starting state (deterministic: no further noise).
+    return_trajectory: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """DPM-Solver++ from a given starting state (deterministic: ``x_T`` is its only noise).
 
     Args:
-      eps_fn: the model ``eps_fn(x_t, t)`` (static).
+      model: callable pytree ``model(x_t, t) -> eps`` (traced; a plain function is static).
       x_T: ``(batch, ...)`` the state at ``t = T - 1``.
       schedule: the noise schedule.
       num_steps: S in ``[1, T]``, the number of model evaluations (static).
@@ -226,28 +273,29 @@ def dpm_solver_pp_sample_from_noise(
       method: ``"multistep"`` (2M/3M, Algorithm 2) or ``"singlestep"`` (2S, Algorithm 1).
       clip_x0: optional clipping of every data prediction ``x0_hat`` to
         ``[-clip_x0, clip_x0]`` (static; see :func:`dpm_solver_pp_sample`).
+      return_trajectory: also return the state after every update (static).
 
     Returns:
-      ``(batch, ...)`` samples.
+      ``(batch, ...)`` samples; with ``return_trajectory``, ``(samples, trajectory)``:
+      multistep ``(S, batch, ...)``, the state after each step; singlestep one entry per
+      update (the leading first-order step if any, each pair, the final step).
     """
     _check_order_method(order, method)
-    _check_clip(clip_x0)
-    num_steps = _check_num_steps(num_steps, schedule.num_steps)
-    x_T = _check_x(x_T)
-    if method == "multistep":
-        return _multistep(eps_fn, x_T, schedule, num_steps, order, clip_x0)
-    if order == 1:
-        return _multistep(eps_fn, x_T, schedule, num_steps, 1, clip_x0)
-    return _singlestep(eps_fn, x_T, schedule, num_steps, clip_x0)
+    check_clip(clip_x0)
+    num_steps = checks.int_in_range("num_steps", num_steps, 1, schedule.num_steps)
+    x_T = check_x("x_T", x_T)
+    return _solve(model, x_T, schedule, num_steps, order, method, clip_x0, return_trajectory)
 
 
 @functools.partial(
-    jax.jit,
-    static_argnames=("eps_fn", "shape", "num_steps", "order", "method", "clip_x0", "dtype"),
+    model_jit,
+    static_argnames=(
+        "shape", "num_steps", "order", "method", "clip_x0", "dtype", "return_trajectory",
+    ),
 )
 def dpm_solver_pp_sample(
     key: jax.Array,
-    eps_fn: EpsFn,
+    model: Model,
     shape: tuple[int, ...],
     schedule: Schedule,
     *,
@@ -256,40 +304,42 @@ def dpm_solver_pp_sample(
     method: str = "multistep",
     clip_x0: float | None = None,
     dtype: Any = jnp.float32,
-) -> jax.Array:
+    return_trajectory: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """DPM-Solver++ sampling (Lu et al. 2022b) with S model evaluations.
 
     Args:
-      key: PRNG key (draws ``x_T ~ N(0, I)``).
-      eps_fn: the model (static).
+      key: PRNG key (draws ``x_T = normal(key, shape)``).
+      model: callable pytree ``model(x_t, t) -> eps``, ``x_t: (batch, ...)``, ``t: (batch,)``
+        int (traced: new weights do not recompile; a plain function is static and compiles
+        once per function object).
       shape: ``(batch, ...)`` (static).
       schedule: the noise schedule.
       num_steps: S in ``[1, T]`` (static).
-      order: 1, 2 or 3 (static).
+      order: 1, 2 or 3 (static); convergence orders in :data:`DPM_SOLVER_PP_ORDER`.
       method: ``"multistep"`` or ``"singlestep"`` (static).
       clip_x0: ``None`` (default, no clipping) or ``c > 0``: clip every data prediction
         ``x0_hat = (x - sigma eps) / alpha`` to ``[-c, c]`` (static), the static
         thresholding of Lu et al. (2022b, sec. 5). It guards against a tiny ``alpha`` at the
         first steps (e.g. :func:`schedules.cosine`, ``alpha_{T-1} ~ 5e-5``), where the
         model's error in ``eps`` is amplified by ``sigma/alpha``; off by default because it
-        changes the solver wherever ``|x0_hat| > c`` (see :func:`sample.ddim_sample`).
+        changes the solver wherever ``|x0_hat| > c`` (see :func:`ddim.ddim_sample`).
       dtype: floating dtype of the samples.
+      return_trajectory: also return the states (see :func:`dpm_solver_pp_sample_from_noise`).
 
     Returns:
-      ``shape`` samples.
+      ``shape`` samples (and the trajectory).
 
     Example:
-      >>> x = dpm_solver_pp_sample(key, eps_fn, (512, 2), linear(), num_steps=20)
+      >>> x = dpm_solver_pp_sample(key, model, (512, 2), linear(), num_steps=20)
 
     References:
       Lu, Zhou, Bao, Chen, Li & Zhu (2022b), "DPM-Solver++", Algorithms 1-2.
       Lu et al. (2022a), "DPM-Solver", NeurIPS.
     """
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     _check_order_method(order, method)
-    _check_clip(clip_x0)
-    _check_num_steps(num_steps, schedule.num_steps)
+    check_clip(clip_x0)
+    num_steps = checks.int_in_range("num_steps", num_steps, 1, schedule.num_steps)
     x_T = jax.random.normal(key, shape, dtype)
-    return dpm_solver_pp_sample_from_noise(
-        eps_fn, x_T, schedule, num_steps=num_steps, order=order, method=method, clip_x0=clip_x0
-    )
+    return _solve(model, x_T, schedule, num_steps, order, method, clip_x0, return_trajectory)
