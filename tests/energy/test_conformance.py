@@ -50,8 +50,8 @@ class NoisedScore:
 
     target: targets.GaussianMixture
 
-    def __call__(self, x, sigma):  # x (chains, D), sigma (chains,): one level for all
-        return self.target.noised(jnp.ones((), x.dtype), sigma[0]).score(x)
+    def __call__(self, x, sigma):  # x (chains, D), sigma (chains,): p * N(0, sigma^2 I)
+        return self.target.noised_score(x, 1.0, sigma)
 
 
 def _noise(key):
