@@ -27,30 +27,40 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from genjax import checks, gaussian
 from genjax.flows import bijectors as bj
 
 Params = Any
 
 __all__ = ["Flow", "nice", "realnvp", "glow", "maf", "iaf", "neural_spline", "planar", "radial"]
 
-LOG_2PI = math.log(2 * math.pi)
+
+def base_log_prob(z: jax.Array) -> jax.Array:
+    """``log N(z; 0, I)`` over every axis but the batch axis: ``(B, ...) -> (B,)``."""
+    return gaussian.standard_normal_log_prob(z.reshape(z.shape[0], -1))
 
 
-def standard_normal_log_prob(z: jax.Array) -> jax.Array:
-    """``log N(z; 0, I)`` summed over all but the batch axis: ``(B, ...) -> (B,)``."""
-    z = z.reshape(z.shape[0], -1)
-    return -0.5 * jnp.sum(z**2, axis=1) - 0.5 * z.shape[1] * LOG_2PI
-
-
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class Flow:
     """A bijector ``f`` pushing ``N(0, I)`` on ``base_shape`` forward to data of ``event_shape``.
+
+    The flow itself is static configuration (hashable, a pytree without leaves); everything
+    trainable is in ``params``, an ordinary traced argument of every method: ``forward``,
+    ``inverse``, ``log_prob``, ``sample`` and ``sample_and_log_prob`` each compile once per
+    flow and shapes, and new parameters of the same shapes reuse that program (their
+    arrays are arguments of it, never constants baked in).
+
+    Where a *model* is wanted (DESIGN.md, "One model protocol"), bind the parameters:
+    ``jax.tree_util.Partial(flow.log_prob, params)`` is a callable pytree
+    ``model(x (batch, *event_shape)) -> log p(x) (batch,)`` whose leaves are ``params``,
+    e.g. as the ``log_prob`` model of an MCMC sampler.
 
     Attributes:
       bijector: ``f``, noise -> data.
@@ -70,7 +80,7 @@ class Flow:
     event_shape: tuple[int, ...]
     base_shape: tuple[int, ...] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "event_shape", tuple(int(s) for s in self.event_shape))
         base = self.event_shape if self.base_shape is None else self.base_shape
         object.__setattr__(self, "base_shape", tuple(int(s) for s in base))
@@ -84,42 +94,53 @@ class Flow:
             params, _ = jax.jit(self.bijector.data_init)(params, jnp.asarray(data))
         return params
 
+    @functools.partial(jax.jit, static_argnames=("self",))
     def forward(self, params: Params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``z (B, *base_shape) -> (x (B, *event_shape), log|det dx/dz| (B,))``."""
         return self.bijector.forward(params, z)
 
+    @functools.partial(jax.jit, static_argnames=("self",))
     def inverse(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``x (B, *event_shape) -> (z (B, *base_shape), log|det dz/dx| (B,))``."""
         return self.bijector.inverse(params, x)
 
+    @functools.partial(jax.jit, static_argnames=("self",))
     def log_prob(self, params: Params, x: jax.Array) -> jax.Array:
-        """``log p(x)`` of ``x (B, *event_shape)``: ``(B,)``."""
+        """``log p(x) = log N(f^{-1}(x); 0, I) + log|det d f^{-1}/dx|`` of ``x (B, *event_shape)``:
+        ``(B,)``."""
         if x.shape[1:] != self.event_shape:
             raise ValueError(f"x must have shape (batch, *{self.event_shape}), got {x.shape}")
         z, log_det = self.bijector.inverse(params, x)
-        return standard_normal_log_prob(z) + log_det  # change of variables
+        return base_log_prob(z) + log_det  # change of variables
+
+    def _base_draw(self, key: jax.Array, n: int) -> jax.Array:
+        checks.positive_int("n", n)
+        return jax.random.normal(key, (n, *self.base_shape))  # z ~ N(0, I): (n, *base_shape)
 
     @functools.partial(jax.jit, static_argnames=("self", "n"))
     def sample_and_log_prob(
         self, key: jax.Array, params: Params, n: int
     ) -> tuple[jax.Array, jax.Array]:
         """``n`` samples ``(n, *event_shape)`` and their log-density ``(n,)`` in one pass:
-        ``log p(x) = log N(z) - log|det dx/dz|``."""
-        z = jax.random.normal(key, (n, *self.base_shape))
+        ``log p(x) = log N(z) - log|det dx/dz|``. The noise twin is :meth:`forward` on
+        ``z = jax.random.normal(key, (n, *base_shape))``."""
+        z = self._base_draw(key, n)
         x, log_det = self.bijector.forward(params, z)
-        return x, standard_normal_log_prob(z) - log_det
+        return x, base_log_prob(z) - log_det
 
     @functools.partial(jax.jit, static_argnames=("self", "n"))
     def sample(self, key: jax.Array, params: Params, n: int) -> jax.Array:
-        """``n`` samples ``(n, *event_shape)``: ``x = f(z)``, ``z ~ N(0, I)``."""
-        z = jax.random.normal(key, (n, *self.base_shape))
-        return self.bijector.forward(params, z)[0]
+        """``n`` samples ``(n, *event_shape)``: ``x = f(z)``, ``z ~ N(0, I)`` drawn as
+        ``jax.random.normal(key, (n, *base_shape))`` (so :meth:`forward` on that ``z`` is the
+        noise twin)."""
+        return self.bijector.forward(params, self._base_draw(key, n))[0]
 
     def loss(self, params: Params, batch: jax.Array, key: jax.Array) -> tuple[jax.Array, dict]:
         """Maximum likelihood: ``mean_i -log p(x_i)`` over ``batch (B, *event_shape)``.
 
         Returns ``(loss, {"nll": ..., "bits_per_dim": ...})``; ``key`` is unused (the
-        objective is deterministic) and kept for the uniform loss signature.
+        objective is deterministic) and kept for the uniform loss signature
+        ``loss(model, batch, key)`` with the parameters as the model.
         """
         del key
         nll = -jnp.mean(self.log_prob(params, batch))
@@ -127,20 +148,16 @@ class Flow:
         return nll, {"nll": nll, "bits_per_dim": nll / (dims * math.log(2.0))}
 
 
-def _alternating(make, num_layers: int) -> tuple[bj.Bijector, ...]:
+def _alternating(make: Callable[[bool], bj.Bijector], num_layers: int) -> tuple[bj.Bijector, ...]:
+    """``num_layers`` layers ``make(swap)``, ``swap`` alternating False, True, ..."""
+    checks.positive_int("num_layers", num_layers)
     return tuple(make(i % 2 == 1) for i in range(num_layers))
-
-
-def _check_layers(num_layers: int) -> None:
-    if int(num_layers) != num_layers or num_layers < 1:
-        raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
 
 
 def nice(dim: int, *, num_layers: int = 4, hidden_sizes: Sequence[int] = (64, 64)) -> Flow:
     """NICE (Dinh et al. 2015): additive couplings on alternating halves, then a diagonal
     scaling (sec. 3.3), here an :class:`~genjax.flows.bijectors.ActNorm` (the last layer
     of the data -> noise direction sees it first). ``dim`` must be even."""
-    _check_layers(num_layers)
     layers = _alternating(
         lambda s: bj.AdditiveCoupling((dim,), tuple(hidden_sizes), swap=s), num_layers
     )
@@ -156,7 +173,6 @@ def realnvp(
 ) -> Flow:
     """RealNVP (Dinh et al. 2017) on vectors: affine couplings on alternating halves.
     ``dim`` must be even."""
-    _check_layers(num_layers)
     layers = _alternating(
         lambda s: bj.AffineCoupling((dim,), tuple(hidden_sizes), swap=s, scale_clamp=scale_clamp),
         num_layers,
@@ -179,13 +195,12 @@ def glow(
     image_shape = tuple(int(s) for s in image_shape)
     if len(image_shape) != 3:
         raise ValueError(f"image_shape must be (H, W, C), got {image_shape}")
-    _check_layers(num_steps)
-    if int(num_levels) != num_levels or num_levels < 1:
-        raise ValueError(f"num_levels must be an integer >= 1, got {num_levels!r}")
+    checks.positive_int("num_steps", num_steps)
+    checks.positive_int("num_levels", num_levels)
     h, w, c = image_shape
     levels = []
     for i in range(num_levels):
-        h, w, c = h // 2, w // 2, c * 4
+        h, w, c = h // 2, w // 2, c * 4  # the squeezed shape of level i
         steps = []
         for j in range(num_steps):
             # Forward (noise -> data) order is the reverse of Glow's data -> noise step.
@@ -197,17 +212,20 @@ def glow(
             ]  # fmt: skip
         levels.append(bj.Chain(tuple(steps)))
         if i < num_levels - 1:
-            c //= 2
+            c //= 2  # half the channels factored out
     return Flow(bj.MultiScale(tuple(levels), image_shape), image_shape, (math.prod(image_shape),))
 
 
-def _autoregressive(cls, dim, num_layers, hidden_sizes, scale_clamp) -> Flow:
-    _check_layers(num_layers)
+def _autoregressive(
+    cls: type[bj.AutoregressiveAffine], dim: int, num_layers: int,
+    hidden_sizes: Sequence[int], scale_clamp: float,
+) -> Flow:  # fmt: skip
     natural, reverse = tuple(range(1, dim + 1)), tuple(range(dim, 0, -1))
-    layers = tuple(
-        cls(dim, tuple(hidden_sizes), order=reverse if i % 2 else natural, scale_clamp=scale_clamp)
-        for i in range(num_layers)
-    )
+    layers = _alternating(
+        lambda s: cls(dim, tuple(hidden_sizes), order=reverse if s else natural,
+                      scale_clamp=scale_clamp),
+        num_layers,
+    )  # fmt: skip
     return Flow(bj.Chain(layers), (dim,))
 
 
@@ -241,23 +259,22 @@ def neural_spline(
     """Neural spline flow (RQ-NSF (C), Durkan et al. 2019): rational-quadratic spline
     couplings on alternating halves, each followed by an LU-parameterised linear map
     (their sec. 4 uses one between couplings to mix dimensions). ``dim`` must be even."""
-    _check_layers(num_layers)
-    layers = []
-    for i in range(num_layers):
-        layers.append(bj.SplineCoupling((dim,), tuple(hidden_sizes), swap=i % 2 == 1,
-                                        num_bins=num_bins, bound=bound))  # fmt: skip
-        if i < num_layers - 1:
-            layers.append(bj.Conv1x1(dim))
+    couplings = _alternating(
+        lambda s: bj.SplineCoupling((dim,), tuple(hidden_sizes), swap=s, num_bins=num_bins,
+                                    bound=bound),
+        num_layers,
+    )  # fmt: skip
+    layers = [couplings[0]]
+    for coupling in couplings[1:]:
+        layers += [bj.Conv1x1(dim), coupling]  # a mixing linear map between couplings
     return Flow(bj.Chain(tuple(layers)), (dim,))
 
 
 def planar(dim: int, *, num_layers: int = 4) -> Flow:
     """A stack of planar flows (Rezende & Mohamed 2015) over N(0, I)."""
-    _check_layers(num_layers)
-    return Flow(bj.Chain(tuple(bj.Planar(dim) for _ in range(num_layers))), (dim,))
+    return Flow(bj.Chain(_alternating(lambda _: bj.Planar(dim), num_layers)), (dim,))
 
 
 def radial(dim: int, *, num_layers: int = 4) -> Flow:
     """A stack of radial flows (Rezende & Mohamed 2015) over N(0, I)."""
-    _check_layers(num_layers)
-    return Flow(bj.Chain(tuple(bj.Radial(dim) for _ in range(num_layers))), (dim,))
+    return Flow(bj.Chain(_alternating(lambda _: bj.Radial(dim), num_layers)), (dim,))

@@ -18,6 +18,15 @@ has the same gradient as regressing on ``u_t(x)`` itself (Theorem 2), so its min
 the marginal velocity. We reduce with the squared norm summed over dimensions and
 averaged over the batch.
 
+The model is the velocity network ``v_theta``: ``model(x (batch, D), t (batch,)) -> (batch,
+D)``, a callable pytree (an ``nnx.Module`` such as :func:`genjax.flows.cnf.mlp_field`, or
+``jax.tree_util.Partial(apply, params)``), traced by every function here; a plain function is
+accepted but static (each new function object compiles anew). The loss takes it as
+``loss(model, batch, key)`` and ``jax.grad`` differentiates it directly. A trained model is a
+CNF from ``N(0, I)`` at ``t = 0`` to the data at ``t = 1``: :func:`sample`,
+:func:`sample_from_noise` and :func:`log_prob` are those of :mod:`genjax.flows.cnf`
+(the ODE right-hand side is ``f(t, x) = model(x, t 1_batch)``, :func:`genjax.flows.cnf.ode_field`).
+
 Paths (``path=``):
 
 * ``"condot"`` — the optimal-transport conditional path (Lipman et al. 2023, eq. 20-23):
@@ -41,7 +50,7 @@ Couplings (``coupling=``) of the source batch with the data batch:
 * ``"independent"``: ``x0 ~ N(0, I)`` drawn independently of ``x1``;
 * ``"ot"``: minibatch optimal transport (Tong et al. 2023, OT-CFM): ``x0`` is reordered
   by the exact assignment minimising ``sum_j |x1_j - x0_pi(j)|^2``
-  (:func:`genjax.flows.coupling.ot_pair`; ``x1`` keeps its order).
+  (:func:`genjax.flows.ot.ot_pair`; ``x1`` keeps its order).
 
 For a Gaussian target the marginal velocity is closed form (derivation in
 :func:`gaussian_marginal_velocity`); for a Gaussian mixture it is the posterior average
@@ -60,32 +69,21 @@ References:
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from genjax import ode
+from genjax import checks
 from genjax.flows import cnf
-from genjax.flows.coupling import ot_pair
+from genjax.flows.ot import ot_pair
+from genjax.model import Model
 
 __all__ = [
-    "PATHS",
-    "COUPLINGS",
-    "path_coefficients",
-    "sample_path",
-    "conditional_loss",
-    "loss",
-    "batch_loss",
-    "sample",
-    "sample_from",
-    "log_prob",
-    "gaussian_marginal_velocity",
+    "PATHS", "COUPLINGS", "path_coefficients", "sample_path", "conditional_loss", "loss",
+    "sample", "sample_from_noise", "log_prob", "gaussian_marginal_velocity",
     "mixture_marginal_velocity",
-]
+]  # fmt: skip
 
 PATHS = ("condot", "vp")
 COUPLINGS = ("independent", "ot")
@@ -93,33 +91,16 @@ VP_BETA_MIN = 0.1
 VP_BETA_MAX = 20.0
 VP_T_MAX = 1.0 - 1e-5  # sigma_t of the VP path vanishes at t = 1; see the module docstring
 
-ApplyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]  # (params, x (b, D), t (b,)) -> (b, D)
-
-
-# --------------------------------------------------------------------------- checks
+# Sampling and likelihood: a flow-matching model is a CNF from N(0, I) at t = 0 to the data
+# at t = 1 (the CNF defaults t0 = 0, t1 = 1), sampled and evaluated by genjax.flows.cnf.
+sample = cnf.sample
+sample_from_noise = cnf.sample_from_noise
+log_prob = cnf.log_prob
 
 
 def _check_path(path: str, sigma_min: float) -> None:
-    if path not in PATHS:
-        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-    if not 0.0 <= float(sigma_min) < 1.0:
-        raise ValueError(f"sigma_min must be in [0, 1), got {sigma_min!r}")
-
-
-def _check_t(t: Any) -> None:
-    if isinstance(t, jax.core.Tracer):
-        return  # a traced t cannot be checked at trace time
-    values = np.asarray(t)
-    if values.size and not np.all((values >= 0.0) & (values <= 1.0)):
-        bad = values[~((values >= 0.0) & (values <= 1.0))].ravel()[0]
-        raise ValueError(f"t must be in [0, 1], got a value {bad!r}")
-
-
-def _check_steps(num_steps: int, method: str) -> None:
-    if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1:
-        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
-    if method not in ode.TABLEAUS:
-        raise ValueError(f"method must be one of {tuple(ode.TABLEAUS)}, got {method!r}")
+    checks.one_of("path", path, PATHS)
+    checks.in_range("sigma_min", sigma_min, 0.0, 1.0, high_open=True)
 
 
 # --------------------------------------------------------------------------- paths
@@ -139,7 +120,7 @@ def path_coefficients(
       four arrays shaped like ``t``.
     """
     _check_path(path, sigma_min)
-    _check_t(t)
+    checks.in_range("t", t, 0.0, 1.0)
     t = jnp.asarray(t)
     if not jnp.issubdtype(t.dtype, jnp.floating):
         t = t.astype(jnp.float32)
@@ -186,12 +167,11 @@ def sample_path(
 
 
 def conditional_loss(
-    params: Any,
+    model: Model,
     x0: jax.Array,
     x1: jax.Array,
     t: jax.Array,
     *,
-    apply_fn: ApplyFn,
     path: str = "condot",
     sigma_min: float = 0.0,
 ) -> tuple[jax.Array, dict]:
@@ -200,33 +180,30 @@ def conditional_loss(
         L = mean_b |v_theta(x_t, t) - u_t(x_t | x0, x1)|^2                 (Lipman eq. 9)
 
     Args:
-      params: the field's parameters (a pytree).
+      model: the velocity model ``model(x (batch, D), t (batch,)) -> (batch, D)``, a
+        callable pytree (an ``nnx.Module``, a ``jax.tree_util.Partial``) or a function.
       x0: (batch, D) source draws, paired row by row with ``x1``.
       x1: (batch, D) data.
       t: (batch,) times in [0, 1].
-      apply_fn: ``apply_fn(params, x (batch, D), t (batch,)) -> (batch, D)``.
       path, sigma_min: as :func:`path_coefficients`.
 
     Returns:
       ``(loss, {"cfm": loss})``.
     """
-    if x0.shape != x1.shape or x1.ndim != 2:
-        raise ValueError(f"x0 and x1 must have the same (batch, dim) shape, got {x0.shape} and "
-                         f"{x1.shape}")
-    if t.shape != x1.shape[:1]:
-        raise ValueError(f"t must have shape ({x1.shape[0]},), got {t.shape}")
+    checks.ndim("x1", x1, 2, "(batch, dim)")
+    checks.same_shape("x0", x0, "x1", x1)
+    checks.shape("t", t, (x1.shape[0],))
     x_t, u_t = sample_path(x0, x1, t, path=path, sigma_min=sigma_min)
-    v = apply_fn(params, x_t, t)  # (batch, D)
+    v = model(x_t, t)  # (batch, D)
     value = jnp.mean(jnp.sum((v - u_t) ** 2, axis=-1))  # |v - u|^2, mean over the batch
     return value, {"cfm": value}
 
 
 def loss(
-    params: Any,
+    model: Model,
+    batch: jax.Array,
     key: jax.Array,
-    x1: jax.Array,
     *,
-    apply_fn: ApplyFn,
     path: str = "condot",
     coupling: str = "independent",
     sigma_min: float = 0.0,
@@ -235,121 +212,36 @@ def loss(
 
     The key is split as ``x0_key, t_key = jax.random.split(key)``;
     ``x0 ~ N(0, I)`` (batch, D) from ``x0_key``, ``t ~ U[0, 1)`` (batch,) from ``t_key``;
-    with ``coupling="ot"`` the source batch is reordered by :func:`coupling.ot_pair`
+    with ``coupling="ot"`` the source batch is reordered by :func:`genjax.flows.ot.ot_pair`
     before :func:`conditional_loss`.
 
     Args:
-      params: the field's parameters.
+      model: the velocity model ``model(x (batch, D), t (batch,)) -> (batch, D)``, a
+        callable pytree (the gradient is taken with respect to its arrays) or a function.
+      batch: (batch, D) data ``x1``.
       key: PRNG key.
-      x1: (batch, D) data.
-      apply_fn: ``apply_fn(params, x (batch, D), t (batch,)) -> (batch, D)``.
       path: ``"condot"`` or ``"vp"``.
       coupling: ``"independent"`` or ``"ot"``.
       sigma_min: CondOT end width in [0, 1).
 
     Returns:
-      ``(loss, metrics)``.
+      ``(loss, {"cfm": loss})``.
+
+    Example:
+      >>> model = cnf.mlp_field(jax.random.key(0), 2)
+      >>> value, metrics = loss(model, x1, jax.random.key(1), coupling="ot")
+      >>> grads = jax.grad(lambda m: loss(m, x1, key)[0])(model)   # an nnx.Module of grads
     """
     _check_path(path, sigma_min)
-    if coupling not in COUPLINGS:
-        raise ValueError(f"coupling must be one of {COUPLINGS}, got {coupling!r}")
-    x1 = jnp.asarray(x1)
-    if x1.ndim != 2:
-        raise ValueError(f"x1 must have shape (batch, dim), got {x1.shape}")
+    checks.one_of("coupling", coupling, COUPLINGS)
+    x1 = jnp.asarray(batch)
+    checks.ndim("batch", x1, 2, "(batch, dim)")
     x0_key, t_key = jax.random.split(key)
     x0 = jax.random.normal(x0_key, x1.shape, x1.dtype)  # x0 ~ N(0, I)
     t = jax.random.uniform(t_key, x1.shape[:1], x1.dtype)  # t ~ U[0, 1)
     if coupling == "ot":
         x0 = ot_pair(x0, x1)  # x0 reordered to x1's order (x1 untouched)
-    return conditional_loss(params, x0, x1, t, apply_fn=apply_fn, path=path,
-                            sigma_min=sigma_min)
-
-
-def batch_loss(params: Any, batch: jax.Array, key: jax.Array, **kwargs: Any
-               ) -> tuple[jax.Array, dict]:
-    """:func:`loss` with the trainer's argument order ``(params, batch, key)``."""
-    return loss(params, key, batch, **kwargs)
-
-
-# --------------------------------------------------------------------------- sampling
-
-
-def sample_from(
-    field_fn: cnf.FieldFn,
-    x0: jax.Array,
-    *,
-    num_steps: int = 50,
-    method: str = "rk4",
-    save_trajectory: bool = False,
-) -> jax.Array | tuple[jax.Array, jax.Array]:
-    """Integrate ``dx/dt = v(x, t)`` from given source points ``x0`` at ``t = 0`` to ``t = 1``.
-
-    Args:
-      field_fn: ``field_fn(x (batch, D), t (batch,)) -> (batch, D)``.
-      x0: (batch, D) source points.
-      num_steps: solver steps (output intervals for ``dopri5``), >= 1.
-      method: a :func:`genjax.ode.solve` method.
-      save_trajectory: also return the path.
-
-    Returns:
-      (batch, D) end points, or ``(ts (num_steps + 1,), xs (num_steps + 1, batch, D))``.
-    """
-    _check_steps(num_steps, method)
-    x0 = jnp.asarray(x0)
-    if x0.ndim != 2:
-        raise ValueError(f"x0 must have shape (batch, dim), got {x0.shape}")
-    return _sample_from_jit(field_fn, x0, num_steps=int(num_steps), method=method,
-                            save_trajectory=bool(save_trajectory))
-
-
-@functools.partial(jax.jit, static_argnames=("field_fn", "num_steps", "method",
-                                             "save_trajectory"))
-def _sample_from_jit(field_fn, x0, *, num_steps, method, save_trajectory):
-    def f(t, x):
-        return field_fn(x, jnp.broadcast_to(t, x.shape[:1]))  # dx/dt = v(x, t)
-
-    return ode.solve(f, x0, 0.0, 1.0, num_steps=num_steps, method=method,
-                     save_trajectory=save_trajectory)
-
-
-def sample(
-    key: jax.Array,
-    field_fn: cnf.FieldFn,
-    shape: tuple[int, int],
-    *,
-    num_steps: int = 50,
-    method: str = "rk4",
-    save_trajectory: bool = False,
-    dtype: Any = jnp.float32,
-) -> jax.Array | tuple[jax.Array, jax.Array]:
-    """Draw ``x0 ~ N(0, I)`` and solve the flow-matching ODE to ``t = 1`` (one program).
-
-    Args:
-      key: PRNG key (the only randomness: the source draw).
-      field_fn: ``field_fn(x (batch, D), t (batch,)) -> (batch, D)``.
-      shape: ``(batch, D)``.
-      num_steps, method, save_trajectory: as :func:`sample_from`.
-      dtype: floating dtype.
-
-    Returns:
-      (batch, D) samples, or ``(ts, xs)`` with the trajectory.
-
-    Example:
-      >>> x = sample(key, lambda x, t: jnp.ones_like(x), (100, 2), num_steps=10)
-      >>> # x ~ N((1, 1), I): the constant field translates the source by one unit per axis
-    """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 2:
-        raise ValueError(f"shape must be (batch, dim), got {shape}")
-    _check_steps(num_steps, method)
-    return cnf.sample(key, field_fn, shape, num_steps=num_steps, method=method, dtype=dtype,
-                      save_trajectory=save_trajectory)
-
-
-def log_prob(field_fn: cnf.FieldFn, x: jax.Array, **kwargs: Any) -> jax.Array:
-    """``log p_1(x)`` of the flow-matching model: :func:`genjax.flows.cnf.log_prob`
-    with base ``N(0, I)`` at ``t = 0`` and data at ``t = 1`` (keyword arguments passed on)."""
-    return cnf.log_prob(field_fn, x, t0=0.0, t1=1.0, **kwargs)
+    return conditional_loss(model, x0, x1, t, path=path, sigma_min=sigma_min)
 
 
 # --------------------------------------------------------------------------- exact fields

@@ -1,8 +1,9 @@
-"""Bijectors against the NumPy oracle, MADE's masks and autoregressive Jacobian, densities
-that integrate to one, bad arguments and extreme inputs.
+"""Bijectors against the NumPy oracle, MADE's masks and autoregressive Jacobian, the flow's
+parameters as a traced argument and as a model, bad arguments and extreme inputs.
 
 The oracle comparisons run eagerly (without ``jax.jit``) in float64; the conformance suite
-(``test_conformance.py``) runs the jitted float32 path.
+(``test_bijector_conformance.py``) checks round trips, log-dets and total mass of every
+bijector and flow.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from flax import nnx
 from genjax import flows as F
 from genjax.flows import bijectors as bj
 from genjax.flows import oracle
+from genjax.model import model_jit
 from genjax.nn import MADE, made_degrees, made_masks
-from tests.flows.test_conformance import perturbed_params
+from genjax.testing import count_compilations
+from tests.flows.test_bijector_conformance import perturbed_params
 
 # float64 JAX vs float64 NumPy doing the same arithmetic in another order: ~1e-14;
 # 1e-10 leaves room for the different formulas (slogdet vs sum log s, np.roots vs the
@@ -25,18 +28,16 @@ from tests.flows.test_conformance import perturbed_params
 TOL = dict(rtol=1e-10, atol=1e-10)
 
 
-def _mlp_layers(net_state):
-    """``[(W, b), ...]`` of a genjax.nn.MLP state, for the oracle's NumPy MLP."""
-    layers = net_state["layers"]
-    return [(np.asarray(layers[i]["kernel"][...]), np.asarray(layers[i]["bias"][...]))
-            for i in sorted(layers.keys())]  # fmt: skip
+def _mlp_layers(net):
+    """``[(W, b), ...]`` of a genjax.nn.MLP, for the oracle's NumPy MLP."""
+    return [(np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])) for layer in net.layers]
 
 
 @pytest.mark.parametrize("swap", [False, True])
 def test_couplings_match_oracle(swap, x64):
     x = jax.random.normal(jax.random.key(3), (5, 4), jnp.float64)
     aff = bj.AffineCoupling((4,), (8,), swap=swap, scale_clamp=2.0)
-    p = perturbed_params(aff, 0.5)
+    p = perturbed_params(aff, 0.5, jnp.float64)
     layers = _mlp_layers(p["net"])
 
     def net(h):
@@ -50,7 +51,7 @@ def test_couplings_match_oracle(swap, x64):
         np.testing.assert_allclose(ld, ld_o, **TOL)
         assert np.max(np.abs(ld_o)) > 1e-2  # non-trivial scale
     add = bj.AdditiveCoupling((4,), (8,), swap=swap)
-    p = perturbed_params(add, 0.5)
+    p = perturbed_params(add, 0.5, jnp.float64)
     layers = _mlp_layers(p["net"])
     y, _ = add.forward(p, x)
     y_o, _ = oracle.additive_coupling(np.asarray(x), lambda h: oracle.mlp(h, layers), swap)
@@ -77,7 +78,7 @@ def test_actnorm_and_data_init_match_oracle(x64):
 @pytest.mark.parametrize("lu", [True, False])
 def test_conv1x1_matches_oracle(lu, x64):
     conv = bj.Conv1x1(4, lu=lu)
-    p = perturbed_params(conv, 0.3)
+    p = perturbed_params(conv, 0.3, jnp.float64)
     x = jax.random.normal(jax.random.key(5), (3, 2, 2, 4), jnp.float64)
     if lu:
         w = oracle.lu_weight(np.asarray(p["lower"]), np.asarray(p["upper"]),
@@ -173,13 +174,13 @@ def test_made_masks_match_oracle_and_are_autoregressive(x64):
 def test_planar_radial_match_oracle(x64):
     z = jax.random.normal(jax.random.key(8), (6, 3), jnp.float64)
     pl = bj.Planar(3)
-    p = perturbed_params(pl, 0.5)
+    p = perturbed_params(pl, 0.5, jnp.float64)
     x, ld = pl.forward(p, z)
     x_o, ld_o = oracle.planar(np.asarray(z), p["w"], p["u"], float(p["b"]))
     np.testing.assert_allclose(x, x_o, **TOL)
     np.testing.assert_allclose(ld, ld_o, **TOL)
     ra = bj.Radial(3)
-    p = perturbed_params(ra, 0.5)
+    p = perturbed_params(ra, 0.5, jnp.float64)
     x, ld = ra.forward(p, z)
     x_o, ld_o = oracle.radial(np.asarray(z), p["z0"], float(p["alpha_raw"]),
                               float(p["beta_raw"]))  # fmt: skip
@@ -187,57 +188,9 @@ def test_planar_radial_match_oracle(x64):
     np.testing.assert_allclose(ld, ld_o, **TOL)
 
 
-# --- densities integrate to one --------------------------------------------------------
-
-FLOWS_1D = {
-    "spline": F.Flow(bj.ElementwiseSpline(1, num_bins=6, bound=2.0), (1,)),
-    "chain": F.Flow(bj.Chain((bj.ElementwiseSpline(1, num_bins=4, bound=2.0), bj.ActNorm(1),
-                              bj.Planar(1), bj.Radial(1))), (1,)),
-}  # fmt: skip
-FLOWS_2D = {
-    "realnvp": F.realnvp(2, num_layers=2, hidden_sizes=(8,)),
-    "neural_spline": F.neural_spline(2, num_layers=2, hidden_sizes=(8,), num_bins=4),
-    "maf": F.maf(2, num_layers=2, hidden_sizes=(8,)),
-    "iaf": F.iaf(2, num_layers=1, hidden_sizes=(8,)),
-    "planar_radial": F.Flow(bj.Chain((bj.Planar(2), bj.Radial(2))), (2,)),
-}
-
-
-def _trapezoid_weights(g: jax.Array) -> jax.Array:
-    """Trapezoid rule weights ``(n,)`` on a uniform grid: h (1/2, 1, ..., 1, 1/2)."""
-    h = g[1] - g[0]
-    return h * jnp.ones_like(g).at[0].set(0.5).at[-1].set(0.5)
-
-
-@pytest.mark.parametrize("name", list(FLOWS_1D))
-def test_density_integrates_to_one_1d(name, x64):
-    flow = FLOWS_1D[name]
-    params = perturbed_params(flow, 0.5)
-    grid = jnp.linspace(-12.0, 12.0, 24001)[:, None]  # spacing 1e-3
-    dens = jnp.exp(jax.jit(flow.log_prob)(params, grid))
-    # Trapezoid with h = 1e-3 on a smooth density: error ~ h^2 f'' ~ 1e-6; the tails beyond
-    # |x| = 12 hold < 1e-20 (a base normal stretched by at most ~3x here).
-    np.testing.assert_allclose(float(_trapezoid_weights(grid[:, 0]) @ dens), 1.0, atol=1e-4)
-
-
-@pytest.mark.parametrize("name", list(FLOWS_2D))
-def test_density_integrates_to_one_2d(name, x64):
-    flow = FLOWS_2D[name]
-    params = perturbed_params(flow, 0.3)
-    g = jnp.linspace(-9.0, 9.0, 361)  # spacing 0.05
-    xx, yy = jnp.meshgrid(g, g, indexing="ij")
-    pts = jnp.stack([xx.ravel(), yy.ravel()], axis=1)
-    dens = jnp.exp(jax.jit(flow.log_prob)(params, pts)).reshape(361, 361)
-    w = _trapezoid_weights(g)
-    mass = w @ dens @ w
-    # 2-D trapezoid with h = 0.05: error ~ h^2 |f''| ~ 3e-3 x (curvature) -- the spline
-    # flow has kinks in f'' at knots; mass outside the box < 1e-6 for these parameters.
-    np.testing.assert_allclose(float(mass), 1.0, atol=3e-3)
-
-
 def test_flow_sample_matches_log_prob_and_is_deterministic(key):
     flow = F.realnvp(2, num_layers=2, hidden_sizes=(8,))
-    params = perturbed_params(flow, 0.3, dtype=jnp.float32)
+    params = perturbed_params(flow, 0.3)
     x1, lp1 = flow.sample_and_log_prob(key, params, 64)
     x2 = flow.sample(key, params, 64)
     np.testing.assert_array_equal(x1, x2)  # same key, same samples
@@ -246,6 +199,34 @@ def test_flow_sample_matches_log_prob_and_is_deterministic(key):
     loss, metrics = flow.loss(params, x1, key)
     np.testing.assert_allclose(loss, -jnp.mean(lp1), rtol=1e-5)
     assert set(metrics) == {"nll", "bits_per_dim"}
+
+
+def test_params_are_traced_and_a_flow_is_a_model():
+    flow = F.realnvp(2, num_layers=2, hidden_sizes=(8,))
+    p1, p2 = perturbed_params(flow, 0.3, seed=0), perturbed_params(flow, 0.3, seed=5)
+    x = jax.random.normal(jax.random.key(3), (4, 2))
+    key = jax.random.key(4)
+
+    def every_method(p):
+        return (flow.log_prob(p, x), flow.forward(p, x), flow.inverse(p, x),
+                flow.sample(key, p, 4), flow.sample_and_log_prob(key, p, 4))
+
+    first = every_method(p1)
+    with count_compilations() as compiled:
+        second = every_method(p2)
+    assert compiled[0] == 0  # new parameters of the same shapes: no new program
+    assert not np.allclose(first[0], second[0])  # ... and they are not baked in
+
+    # Bound to its parameters, the flow's density is a model (a callable pytree).
+    @model_jit
+    def mean_log_density(model, x):
+        return jnp.mean(model(x))
+
+    a = mean_log_density(jax.tree_util.Partial(flow.log_prob, p1), x)
+    with count_compilations() as compiled:
+        b = mean_log_density(jax.tree_util.Partial(flow.log_prob, p2), x)
+    assert compiled[0] == 0
+    np.testing.assert_allclose([a, b], [jnp.mean(first[0]), jnp.mean(second[0])], rtol=1e-6)
 
 
 def test_glow_data_init_normalises_the_first_activations():
@@ -294,7 +275,7 @@ def test_bad_arguments_raise():
 
 def test_large_inputs_stay_finite():
     flow = F.realnvp(2, num_layers=2, hidden_sizes=(8,))
-    params = perturbed_params(flow, 0.3, dtype=jnp.float32)
+    params = perturbed_params(flow, 0.3)
     x = jnp.array([[1e4, -1e4], [0.0, 1e3], [-50.0, 50.0]], jnp.float32)
     lp = jax.jit(flow.log_prob)(params, x)
     # The clamped scale keeps log-dets bounded; the Gaussian term is large but finite.

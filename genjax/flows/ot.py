@@ -1,4 +1,4 @@
-"""Minibatch optimal-transport coupling by an exact linear assignment solver in JAX.
+"""Exact optimal transport between two minibatches: a linear assignment solver in JAX.
 
 Minibatch OT conditional flow matching (Tong et al. 2023, OT-CFM; Pooladian et al. 2023)
 pairs a batch of source draws ``x0`` with a batch of data ``x1`` by the optimal
@@ -35,6 +35,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from genjax import checks
 
 __all__ = ["linear_sum_assignment", "squared_distances", "ot_pair"]
 
@@ -140,11 +142,8 @@ def ot_pair(x0: jax.Array, x1: jax.Array) -> jax.Array:
     Returns:
       (n, D) ``x0_paired``, a permutation of the rows of ``x0``.
     """
-    if x0.ndim != 2 or x1.ndim != 2 or x0.shape != x1.shape:
-        raise ValueError(
-            f"x0 and x1 must both have shape (batch, dim) and match, got x0 {x0.shape} and "
-            f"x1 {x1.shape}"
-        )
+    checks.ndim("x1", x1, 2, "(batch, dim)")
+    checks.same_shape("x0", x0, "x1", x1)
     cost = lax.stop_gradient(squared_distances(x1, x0))  # (n, n): rows x1, columns x0
     pi = linear_sum_assignment(cost)  # (n,): x1[j] <- x0[pi[j]]
     return x0[pi]
