@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
 from genjax.nn import MLPDenoiser
 
 __all__ = ["MLPEnergy", "ConvEnergy", "NoiseConditionalScore"]
@@ -34,11 +35,10 @@ class MLPEnergy(nnx.Module):
     """
 
     def __init__(self, dim: int, hidden: Sequence[int], *, rngs: nnx.Rngs):
-        if int(dim) != dim or dim < 1:
-            raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
-        sizes = (int(dim), *(int(h) for h in hidden))
-        if len(sizes) < 2 or min(sizes) < 1:
+        if len(hidden) < 1:
             raise ValueError(f"hidden must be a non-empty sequence of widths >= 1, got {hidden!r}")
+        sizes = (checks.positive_int("dim", dim),
+                 *(checks.positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)))
         self.layers = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
         )
@@ -62,10 +62,8 @@ class ConvEnergy(nnx.Module):
     """
 
     def __init__(self, in_channels: int = 1, channels: int = 32, *, rngs: nnx.Rngs):
-        if channels < 1 or in_channels < 1:
-            raise ValueError(f"channels and in_channels must be >= 1, got {channels}, "
-                             f"{in_channels}")  # fmt: skip
-        c = int(channels)
+        in_channels = checks.positive_int("in_channels", in_channels)
+        c = checks.positive_int("channels", channels)
         self.conv1 = nnx.Conv(in_channels, c, (3, 3), rngs=rngs)  # 8x8
         self.conv2 = nnx.Conv(c, 2 * c, (3, 3), strides=2, rngs=rngs)  # -> 4x4
         self.conv3 = nnx.Conv(2 * c, 2 * c, (3, 3), strides=2, rngs=rngs)  # -> 2x2
