@@ -63,6 +63,8 @@ GATHERS = {
     "ngram": (True, "counting n-grams sorts the whole corpus: XLA gathers the tokens to sort"),
     "clip": (False, "the contrastive loss compares each image with every caption of the "
                     "batch: devices gather the (B, E) embeddings, as distributed CLIP does"),
+    "text-to-digit": (False, "its CLIP term (clip_model_loss) gathers the (B, E) embeddings, "
+                             "as clip does; the diffusion term is per example"),
 }
 
 #: LLVM's expensive passes off: compiling dominates this file's time. They act after SPMD
