@@ -25,6 +25,7 @@ __all__ = [
     "mixture_eps",
     "mixture_noised",
     "mixture_posterior_mean_x0",
+    "mixture_posterior_mean_x0_by_conditioning",
     "mixture_mean",
     "mixture_covariance",
     "linear_gaussian_marginal",
@@ -115,6 +116,27 @@ def mixture_posterior_mean_x0(weights, means, covs, x_t, alpha: float, sigma: fl
     noised = mixture_noised(weights, means, covs, alpha, sigma)
     x_t = _f64(x_t)
     return (x_t + sigma**2 * mixture_score(*noised, x_t)) / alpha
+
+
+def mixture_posterior_mean_x0_by_conditioning(
+    weights, means, covs, x_t, alpha: float, sigma: float
+) -> np.ndarray:
+    """``E[x0 | x_t] = sum_k p(k | x_t) E[x0 | x_t, k]``, each term by Gaussian conditioning.
+
+    Given component k, ``(x0, x_t)`` is jointly Gaussian with ``Cov(x0, x_t) = alpha
+    Sigma_k`` and ``Cov(x_t) = C_k = alpha^2 Sigma_k + sigma^2 I``, so (PRML eq. 2.81)
+    ``E[x0 | x_t, k] = mu_k + alpha Sigma_k C_k^{-1} (x_t - alpha mu_k)``; ``p(k | x_t)`` is
+    Bayes' rule under the noised mixture. Unlike Tweedie's form, no ``x_t + sigma^2 score``
+    cancellation and no division by ``alpha``: the reference far from the modes.
+    """
+    weights, means, covs, x_t = map(_f64, (weights, means, covs, x_t))
+    noised = mixture_noised(weights, means, covs, alpha, sigma)
+    resp = mixture_responsibilities(*noised, x_t)  # (N, K), p(k | x_t)
+    out = np.zeros_like(x_t)
+    for k in range(weights.shape[0]):
+        gain = np.linalg.solve(noised[2][k], (x_t - alpha * means[k]).T).T  # C_k^{-1}(...)
+        out += resp[:, k : k + 1] * (means[k] + alpha * gain @ covs[k].T)
+    return out
 
 
 def mixture_mean(weights, means) -> np.ndarray:
