@@ -100,18 +100,18 @@ def check_noises(name: str, noises: Any, x: jax.Array, num_steps: int) -> jax.Ar
 
 
 def call_model(model: Model, x: jax.Array, t: jax.Array) -> jax.Array:
-    """``model(x, full((batch,), t))``: one time for the whole batch, output shape checked.
+    """``model(x, t)`` with ``t`` broadcast to ``(batch,)`` and the output shape checked.
 
     Args:
       model: the callable pytree.
       x: ``(batch, ...)`` the state.
-      t: a scalar time (integer step or noise level), broadcast to ``(batch,)``.
+      t: a scalar time (integer step or noise level), broadcast to ``(batch,)``, or one
+        time per example ``(batch,)``.
 
     Returns:
       ``(batch, ...)`` the model's output, in ``x``'s dtype.
     """
-    t = jnp.asarray(t)
-    out = model(x, jnp.full((x.shape[0],), t, dtype=t.dtype))
+    out = model(x, jnp.broadcast_to(jnp.asarray(t), (x.shape[0],)))
     checks.same_shape("the model's output", out, "x", x)
     return out.astype(x.dtype)
 

@@ -125,8 +125,7 @@ def consistency_fn(
     """
     sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
     c_skip, c_out, c_in, c_noise = consistency_scalings(sigma, sigma_data=sigma_data, eps=eps)
-    out = model(bcast(c_in, x) * x, c_noise)
-    checks.same_shape("the model's output", out, "x", x)
+    out = call_model(model, bcast(c_in, x) * x, c_noise)
     return bcast(c_skip, x) * x + bcast(c_out, x) * out
 
 
@@ -263,6 +262,8 @@ def _multistep(model, x_T, noises, sigmas, sigma_min, return_trajectory):
         x = call_model(model, x_sigma, sigma)
         return x, (x if return_trajectory else None)
 
+    if len(sigmas) == 1:  # one-step sampling: no re-noising loop
+        return (x, x[None]) if return_trajectory else x
     out, path = jax.lax.scan(body, x, (levels[1:], noises))
     if not return_trajectory:
         return out

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks
-from genjax.diffusion._common import bcast, check_x, mean_nonbatch, sum_nonbatch
+from genjax.diffusion._common import bcast, call_model, check_x, mean_nonbatch, sum_nonbatch
 from genjax.diffusion.forward import q_sample
 from genjax.diffusion.schedules import Schedule
 from genjax.model import Model
@@ -86,12 +86,6 @@ def _check_prediction(prediction: str, min_snr_gamma: float | None) -> None:
         checks.positive("min_snr_gamma", min_snr_gamma)
 
 
-def _model_output(model: Model, x: jax.Array, cond: jax.Array, ref: jax.Array) -> jax.Array:
-    """``model(x, cond)`` with its shape checked against ``ref`` (the batch)."""
-    out = model(x, cond)
-    return checks.same_shape("the model's output", out, "batch", ref)
-
-
 def loss_from_noise(
     model: Model,
     batch: jax.Array,
@@ -117,7 +111,7 @@ def loss_from_noise(
     _check_prediction(prediction, min_snr_gamma)
     x0 = jnp.asarray(batch)
     x_t = q_sample(schedule, x0, t, eps)  # eq. 4
-    pred = _model_output(model, x_t, t, x0)
+    pred = call_model(model, x_t, t)
     ab = schedule.alpha_bars[t].astype(x0.dtype)  # (batch,)
     if prediction == "eps":
         target = eps
@@ -214,7 +208,7 @@ def dsm_loss(
     u = jax.random.uniform(u_key, (x.shape[0],), x.dtype)
     sigma = sigma_min * (sigma_max / sigma_min) ** u  # log-uniform, (batch,)
     z = jax.random.normal(z_key, x.shape, x.dtype)
-    score = _model_output(model, x + bcast(sigma, x) * z, sigma, x)
+    score = call_model(model, x + bcast(sigma, x) * z, sigma)
     resid = bcast(sigma, x) * score + z  # sigma (s + z / sigma)
     value = jnp.mean(0.5 * sum_nonbatch(jnp.square(resid)))
     return value, {"loss": value}
@@ -268,7 +262,7 @@ class EDMDenoiser:
         sigma = jnp.asarray(sigma, x.dtype)
         checks.shape("sigma", sigma, (x.shape[0],))
         c_skip, c_out, c_in, c_noise, _ = edm_coefficients(sigma, self.sigma_data)
-        f = _model_output(self.model, bcast(c_in, x) * x, c_noise, x)
+        f = call_model(self.model, bcast(c_in, x) * x, c_noise)
         return bcast(c_skip, x) * x + bcast(c_out, x) * f  # eq. 7
 
 

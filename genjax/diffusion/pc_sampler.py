@@ -42,7 +42,14 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks
-from genjax.diffusion._common import bcast, check_shape, check_x, evals, sum_nonbatch
+from genjax.diffusion._common import (
+    bcast,
+    call_model,
+    check_shape,
+    check_x,
+    evals,
+    sum_nonbatch,
+)
 from genjax.diffusion.sde import SDE, prior_sample, reverse_drift
 from genjax.model import Model, model_jit
 
@@ -123,7 +130,7 @@ def reverse_diffusion_step(
     """
     x, t, tb = _times(state)
     f, g = sde.discretize(x, tb, h)
-    x_mean = x - f + bcast(g**2, x) * model(x, tb)
+    x_mean = x - f + bcast(g**2, x) * call_model(model, x, tb)
     return SDEState(x_mean + bcast(g, x) * noise, t - h), PCInfo(x_mean, evals(1))
 
 
@@ -153,7 +160,7 @@ def langevin_corrector_step(
       ``(SDEState(x', t), PCInfo(x_mean, 1))`` (the time does not move).
     """
     x, t, tb = _times(state)
-    grad = model(x, tb)
+    grad = call_model(model, x, tb)
     grad_norm = jnp.mean(jnp.sqrt(sum_nonbatch(grad**2)))
     noise_norm = jnp.mean(jnp.sqrt(sum_nonbatch(noise**2)))
     # A vanishing score (every example exactly at a mode) would divide by zero.
@@ -203,7 +210,9 @@ def pc_step(
     def correct(s: SDEState, z: jax.Array) -> tuple[SDEState, None]:
         return langevin_corrector_step(model, s, z, sde=sde, h=h, snr=snr)[0], None
 
-    state, _ = jax.lax.scan(correct, SDEState(*state), corrector_noise)
+    state = SDEState(*state)
+    if corrector_noise.shape[0]:  # (a zero-length scan cannot run eagerly)
+        state, _ = jax.lax.scan(correct, state, corrector_noise)
     state, info = _PREDICTORS[predictor](model, state, predictor_noise, sde=sde, h=h)
     return state, PCInfo(info.x_mean, evals(corrector_noise.shape[0] + 1))
 

@@ -31,12 +31,13 @@ Every schedule is computed in float64 with NumPy and cast once to the requested 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from genjax import checks
 
 __all__ = [
     "Schedule",
@@ -117,12 +118,6 @@ def _from_betas64(betas: np.ndarray, dtype: Any) -> Schedule:
     )
 
 
-def _check_num_steps(num_steps: int) -> int:
-    if int(num_steps) != num_steps or num_steps < 1:
-        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
-    return int(num_steps)
-
-
 def from_betas(betas: Any, *, dtype: Any = None) -> Schedule:
     """A schedule from explicit per-step variances.
 
@@ -139,9 +134,7 @@ def from_betas(betas: Any, *, dtype: Any = None) -> Schedule:
     b = np.asarray(betas, dtype=np.float64)
     if b.ndim != 1 or b.shape[0] < 1:
         raise ValueError(f"betas must have shape (T,) with T >= 1, got {b.shape}")
-    if not np.all(np.isfinite(b)) or np.any(b <= 0.0) or np.any(b >= 1.0):
-        bad = b[~((b > 0.0) & (b < 1.0))][:3]
-        raise ValueError(f"betas must lie in the open interval (0, 1), got values {bad}")
+    checks.probability("betas", b, low_open=True, high_open=True)
     return _from_betas64(b, dtype)
 
 
@@ -163,10 +156,9 @@ def linear(
       >>> s.alpha_bars.shape
       (1000,)
     """
-    num_steps = _check_num_steps(num_steps)
-    for name, v in (("beta_start", beta_start), ("beta_end", beta_end)):
-        if not (0.0 < v < 1.0):
-            raise ValueError(f"{name} must lie in (0, 1), got {v!r}")
+    num_steps = checks.positive_int("num_steps", num_steps)
+    checks.probability("beta_start", beta_start, low_open=True, high_open=True)
+    checks.probability("beta_end", beta_end, low_open=True, high_open=True)
     betas = np.linspace(beta_start, beta_end, num_steps, dtype=np.float64)
     return from_betas(betas, dtype=dtype)
 
@@ -195,9 +187,8 @@ def cosine(num_steps: int = 1000, s: float = 0.008, *, dtype: Any = None) -> Sch
       s: small offset >= 0 that keeps ``beta_0`` from being vanishingly small.
       dtype: dtype of the fields (default float32).
     """
-    num_steps = _check_num_steps(num_steps)
-    if not (math.isfinite(s) and s >= 0.0):
-        raise ValueError(f"s must be finite and >= 0, got {s!r}")
+    num_steps = checks.positive_int("num_steps", num_steps)
+    checks.nonnegative("s", s)
 
     def f(u: np.ndarray) -> np.ndarray:
         return np.cos((u + s) / (1.0 + s) * np.pi / 2.0) ** 2  # eq. 17
@@ -229,11 +220,10 @@ def sigmoid(
       tau: temperature > 0; larger tau gives a flatter schedule.
       dtype: dtype of the fields (default float32).
     """
-    num_steps = _check_num_steps(num_steps)
+    num_steps = checks.positive_int("num_steps", num_steps)
     if not start < end:
         raise ValueError(f"start must be < end, got start={start!r}, end={end!r}")
-    if not (math.isfinite(tau) and tau > 0.0):
-        raise ValueError(f"tau must be finite and > 0, got {tau!r}")
+    checks.positive("tau", tau)
 
     def sig(z: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-z))
@@ -314,14 +304,10 @@ def karras_sigmas(
     Returns:
       ``(N + 1,)`` decreasing noise levels ending in 0.
     """
-    num_steps = _check_num_steps(num_steps)
-    if not (0.0 < sigma_min <= sigma_max and math.isfinite(sigma_max)):
-        raise ValueError(
-            f"need 0 < sigma_min <= sigma_max < inf, got sigma_min={sigma_min!r}, "
-            f"sigma_max={sigma_max!r}"
-        )
-    if not (math.isfinite(rho) and rho > 0.0):
-        raise ValueError(f"rho must be finite and > 0, got {rho!r}")
+    num_steps = checks.positive_int("num_steps", num_steps)
+    checks.positive("sigma_min", sigma_min)
+    checks.in_range("sigma_max", sigma_max, sigma_min)
+    checks.positive("rho", rho)
     frac = np.arange(num_steps, dtype=np.float64) / max(num_steps - 1, 1)  # i / (N - 1)
     inv_max, inv_min = sigma_max ** (1.0 / rho), sigma_min ** (1.0 / rho)
     sigmas = (inv_max + frac * (inv_min - inv_max)) ** rho  # eq. 5

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks
-from genjax.diffusion._common import bcast, sum_nonbatch
+from genjax.diffusion._common import bcast, call_model, sum_nonbatch
 from genjax.gaussian import LOG_2PI
 from genjax.model import Model
 
@@ -251,7 +251,7 @@ def prior_log_prob(sde: SDE, x: jax.Array) -> jax.Array:
 
 def reverse_drift(model: Model, sde: SDE, x: jax.Array, t: jax.Array) -> jax.Array:
     """Drift of the reverse SDE ``f(x, t) - g(t)^2 model(x, t)`` (eq. 6); t: (batch,)."""
-    return sde.drift(x, t) - bcast(sde.diffusion(t) ** 2, x) * model(x, t)
+    return sde.drift(x, t) - bcast(sde.diffusion(t) ** 2, x) * call_model(model, x, t)
 
 
 def probability_flow_drift(model: Model, sde: SDE, x: jax.Array, t: jax.Array) -> jax.Array:
@@ -266,4 +266,4 @@ def probability_flow_drift(model: Model, sde: SDE, x: jax.Array, t: jax.Array) -
     Returns:
       ``(batch, ...)`` the drift.
     """
-    return sde.drift(x, t) - 0.5 * bcast(sde.diffusion(t) ** 2, x) * model(x, t)
+    return sde.drift(x, t) - 0.5 * bcast(sde.diffusion(t) ** 2, x) * call_model(model, x, t)

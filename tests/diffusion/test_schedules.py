@@ -102,6 +102,7 @@ def test_karras_sigmas_match_oracle():
         (lambda: schedules.karras_sigmas(0), "num_steps"),
         (lambda: schedules.karras_sigmas(5, sigma_min=0.0), "sigma_min"),
         (lambda: schedules.karras_sigmas(5, rho=-1.0), "rho"),
+        (lambda: schedules.karras_sigmas(5, sigma_min=1.0, sigma_max=0.5), "sigma_max"),
         (lambda: schedules.rescale_zero_terminal_snr(schedules.linear(1)), "schedule"),
     ],
 )
