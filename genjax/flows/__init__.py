@@ -16,17 +16,17 @@ pytree passed as a traced argument.
 
 Modules:
 
-==================== =========================================================
-``bijectors/``       the bijectors, one family a module
-``flow``             :class:`Flow` and its builders
-``divergence``       ``tr(dv/dx)``: exact, Hutchinson
-``cnf``              continuous normalizing flows: forward, inverse, log_prob, loss, samplers
-``flow_matching``    probability paths, the CFM loss, exact marginal velocities
-``ot``               exact linear assignment, minibatch OT pairing
-``oracle``           NumPy twin of the discrete flows
+===================== ==========================================================
+``bijectors/``        the bijectors, one family a module
+``flow``              :class:`Flow` and its builders
+``divergence``        ``tr(dv/dx)``: exact, Hutchinson
+``cnf``               continuous normalizing flows: forward, inverse, log_prob, loss, samplers
+``flow_matching``     probability paths, the CFM loss, exact marginal velocities
+``ot``                exact linear assignment, minibatch OT pairing
+``oracle``            NumPy twin of the discrete flows
 ``oracle_continuous`` NumPy twin of CNFs, flow matching and the assignment solver
-``recipes``          ``genjax train`` entries
-==================== =========================================================
+``recipes``           ``genjax train`` entries
+===================== ==========================================================
 """
 
 from genjax.flows import bijectors as bijectors
@@ -34,7 +34,7 @@ from genjax.flows import cnf as cnf
 from genjax.flows import divergence as divergence
 from genjax.flows import flow_matching as flow_matching
 from genjax.flows import ot as ot
-from genjax.flows.bijectors import (
+from genjax.flows.bijectors import (  # noqa: F401  (in __all__ through _bijectors_all)
     IAF,
     MAF,
     ActNorm,
@@ -56,6 +56,7 @@ from genjax.flows.bijectors import (
     rational_quadratic_spline,
     spline_params,
 )
+from genjax.flows.bijectors import __all__ as _bijectors_all
 from genjax.flows.flow import (
     Flow,
     glow,
@@ -69,41 +70,7 @@ from genjax.flows.flow import (
 )
 
 __all__ = [
-    # modules
-    "bijectors",
-    "cnf",
-    "divergence",
-    "flow_matching",
-    "ot",
-    # bijectors
-    "Bijector",
-    "Chain",
-    "Permutation",
-    "Coupling",
-    "ConvConditioner",
-    "AdditiveCoupling",
-    "AffineCoupling",
-    "SplineCoupling",
-    "ElementwiseSpline",
-    "rational_quadratic_spline",
-    "spline_params",
-    "ActNorm",
-    "Conv1x1",
-    "Squeeze",
-    "MultiScale",
-    "AutoregressiveAffine",
-    "MAF",
-    "IAF",
-    "Planar",
-    "Radial",
-    # flows
-    "Flow",
-    "nice",
-    "realnvp",
-    "glow",
-    "maf",
-    "iaf",
-    "neural_spline",
-    "planar",
-    "radial",
-]
+    "bijectors", "cnf", "divergence", "flow_matching", "ot",  # modules
+    *_bijectors_all,  # every bijector
+    "Flow", "nice", "realnvp", "glow", "maf", "iaf", "neural_spline", "planar", "radial",
+]  # fmt: skip

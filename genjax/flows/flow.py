@@ -143,6 +143,10 @@ class Flow:
         ``loss(model, batch, key)`` with the parameters as the model.
         """
         del key
+        if jnp.shape(batch)[1:] != self.event_shape:
+            raise ValueError(
+                f"batch must have shape (batch, *{self.event_shape}), got {jnp.shape(batch)}"
+            )
         nll = -jnp.mean(self.log_prob(params, batch))
         dims = math.prod(self.event_shape)
         return nll, {"nll": nll, "bits_per_dim": nll / (dims * math.log(2.0))}

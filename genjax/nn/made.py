@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from genjax import checks
+
 
 def made_degrees(
     in_features: int, hidden_sizes: Sequence[int], order: Sequence[int] | None = None
@@ -117,17 +119,12 @@ class MADE(nnx.Module):
         activation: Callable[[jax.Array], jax.Array] = nnx.relu,
     ):
         hidden_sizes = tuple(int(h) for h in hidden_sizes)
-        if int(in_features) != in_features or in_features < 1:
-            raise ValueError(f"in_features must be an integer >= 1, got {in_features!r}")
+        d = checks.positive_int("in_features", in_features)
         if not hidden_sizes or min(hidden_sizes) < 1:
             raise ValueError(
                 f"hidden_sizes must hold at least one width >= 1, got {hidden_sizes!r}"
             )
-        if int(num_params_per_dim) != num_params_per_dim or num_params_per_dim < 1:
-            raise ValueError(
-                f"num_params_per_dim must be an integer >= 1, got {num_params_per_dim!r}"
-            )
-        d = int(in_features)
+        num_params_per_dim = checks.positive_int("num_params_per_dim", num_params_per_dim)
         if isinstance(order, str):
             if order == "reverse":
                 order = tuple(range(d, 0, -1))
@@ -139,7 +136,7 @@ class MADE(nnx.Module):
                     f"order must be None, 'reverse', 'random' or a permutation, got {order!r}"
                 )
         self.in_features = d
-        self.num_params_per_dim = int(num_params_per_dim)
+        self.num_params_per_dim = num_params_per_dim
         self.degrees = made_degrees(d, hidden_sizes, order)  # static ints, not parameters
         self.activation = activation
         sizes = (d, *hidden_sizes, d * self.num_params_per_dim)
