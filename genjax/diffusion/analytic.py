@@ -167,21 +167,16 @@ def analytic_score_fn(target: GaussianMixture, sde: Any) -> AnalyticScore:
 # Deprecated names (not in __all__): the fast models are now the only ones.
 
 
-def fast_analytic_eps_fn(target: GaussianMixture, schedule: Schedule) -> AnalyticEps:
-    """Deprecated alias of :func:`analytic_eps_fn` (which is now the fast model)."""
-    warnings.warn(
-        "fast_analytic_eps_fn is deprecated: use analytic_eps_fn (now the fast model)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return analytic_eps_fn(target, schedule)
+def _deprecated_alias(new: Any, old_name: str) -> Any:
+    def alias(*args: Any, **kwargs: Any) -> Any:
+        msg = f"{old_name} is deprecated: use {new.__name__} (now the fast model)"
+        warnings.warn(msg, DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = old_name
+    alias.__doc__ = f"Deprecated alias of :func:`{new.__name__}` (which is now the fast model)."
+    return alias
 
 
-def fast_analytic_denoiser(target: GaussianMixture) -> AnalyticDenoiser:
-    """Deprecated alias of :func:`analytic_denoiser` (which is now the fast model)."""
-    warnings.warn(
-        "fast_analytic_denoiser is deprecated: use analytic_denoiser (now the fast model)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return analytic_denoiser(target)
+fast_analytic_eps_fn = _deprecated_alias(analytic_eps_fn, "fast_analytic_eps_fn")
+fast_analytic_denoiser = _deprecated_alias(analytic_denoiser, "fast_analytic_denoiser")

@@ -19,21 +19,16 @@ from genjax.targets import GaussianMixture
 __all__: list[str] = []
 
 
-def mixture_log_prob_fn(target: GaussianMixture) -> Callable[[jax.Array], jax.Array]:
-    """Deprecated: returns ``target.log_prob`` (``(chains, dim) -> (chains,)``)."""
-    warnings.warn(
-        "mixture_log_prob_fn(target) is deprecated: pass target.log_prob",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return target.log_prob
+def _bound_method(name: str) -> Callable[[GaussianMixture], Callable[[jax.Array], jax.Array]]:
+    def get(target: GaussianMixture) -> Callable[[jax.Array], jax.Array]:
+        msg = f"mixture_{name}_fn(target) is deprecated: pass target.{name}"
+        warnings.warn(msg, DeprecationWarning, stacklevel=2)
+        return getattr(target, name)
+
+    get.__name__ = get.__qualname__ = f"mixture_{name}_fn"
+    get.__doc__ = f"Deprecated: returns ``target.{name}`` (a traced model of ``x: (chains, dim)``)."
+    return get
 
 
-def mixture_score_fn(target: GaussianMixture) -> Callable[[jax.Array], jax.Array]:
-    """Deprecated: returns ``target.score`` (``(chains, dim) -> (chains, dim)``)."""
-    warnings.warn(
-        "mixture_score_fn(target) is deprecated: pass target.score",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return target.score
+mixture_log_prob_fn = _bound_method("log_prob")  # (chains, dim) -> (chains,)
+mixture_score_fn = _bound_method("score")  # (chains, dim) -> (chains, dim)

@@ -87,7 +87,7 @@ _FIELDS = (
 )  # fmt: skip
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class GaussianMixture:
     """A mixture of full-covariance Gaussians, ``p(x) = sum_k w_k N(x; mu_k, Sigma_k)``.
 
@@ -177,6 +177,10 @@ class GaussianMixture:
         return cls._from_fields(**{n: jnp.asarray(v, dtype=dtype) for n, v in fields.items()})
 
     # -- shapes ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        shape = getattr(self.means, "shape", None)  # (K, D); leaves may be placeholders
+        return f"GaussianMixture(means shape {shape}, dtype {getattr(self.means, 'dtype', None)})"
 
     @property
     def num_components(self) -> int:
