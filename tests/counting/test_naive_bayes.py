@@ -153,13 +153,6 @@ def test_class_conditional_samples_have_the_class_moments(digits, keys):
     assert float(jnp.abs(zeros - ones).max()) > 0.3
 
 
-def test_sample_is_deterministic(digits, key):
-    x, y, _ = digits
-    g = nb.fit_gaussian(x, y, num_classes=K)
-    labels = jnp.arange(20, dtype=jnp.int32) % K
-    np.testing.assert_array_equal(nb.sample(key, g, labels), nb.sample(key, g, labels))
-
-
 # ---------------------------------------------------------------------------------------
 # bad and extreme inputs
 # ---------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ def _noise(key):
 def _bad(sampler, model, **kwargs):
     """The ``(call, name)`` pairs every sampler must refuse (keyword arguments are the good
     ones; each pair replaces one)."""
-    cases = [({"step_size": 0.0}, "step_size"), ({"num_steps": 0}, "num_steps")]
+    cases = [({"step_size": 0.0}, "step_size"), ({"step_size": float("nan")}, "step_size"),
+             ({"num_steps": 0}, "num_steps")]
     out = [(functools.partial(sampler, KEY, model, X0, **{**kwargs, **bad}), name)
            for bad, name in cases]  # fmt: skip
     out.append((functools.partial(sampler, KEY, model, X0[0], **kwargs), "x0"))
@@ -98,8 +99,15 @@ SAMPLER_CASES = [
     _metropolis_case("metropolis_hastings", e.metropolis_hastings,
                      e.metropolis_hastings_from_noise, [t.log_prob for t in TARGETS],
                      step_size=0.7),
-    _metropolis_case("hmc", e.hmc, e.hmc_from_noise, [t.log_prob for t in TARGETS],
-                     step_size=0.25, num_leapfrog=2),
+    dataclasses.replace(
+        _metropolis_case("hmc", e.hmc, e.hmc_from_noise, [t.log_prob for t in TARGETS],
+                         step_size=0.25, num_leapfrog=2),
+        bad_arguments=_bad(e.hmc, TARGETS[0].log_prob, num_steps=STEPS, step_size=0.25,
+                           num_leapfrog=2)
+        + [(lambda: e.hmc(KEY, TARGETS[0].log_prob, X0, step_size=0.1, num_leapfrog=0,
+                          num_steps=STEPS), "num_leapfrog"),
+           (lambda: e.hmc_from_noise(TARGETS[0].log_prob, X0, (_noise(KEY)[0], X0[:, 0]),
+                                     step_size=0.1, num_leapfrog=2), "noise.uniform")]),
     _metropolis_case("mala, nnx energy", e.mala, e.mala_from_noise,
                      [e.energy_log_prob(_energy_net(s)) for s in (1, 2)], step_size=0.2),
     SamplerCase(
@@ -227,3 +235,15 @@ def test_every_public_sampler_and_loss_is_covered():
     assert all(c.from_noise is not None for c in SAMPLER_CASES)
     losses = {name for name in dir(e) if name.endswith("_loss")}
     assert losses == {c.name for c in LOSS_CASES}
+
+
+def test_no_public_name_shadows_a_module():
+    """``energy.loss``, ``energy.mcmc`` and every kernel file stay reachable as modules (no
+    function of the same name replaces them in the package namespace)."""
+    import importlib
+    import pkgutil
+
+    for package in (e, e.mcmc):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            assert getattr(package, info.name) is module, f"{package.__name__}.{info.name}"

@@ -248,20 +248,3 @@ def test_gaussian_family_shares_the_closed_form_optimum(x64):
         gaps.append(np.abs(a_s - a_exact).max())
     # the bias is O(sigma^2): halving sigma divides it by ~4
     assert 3.5 < gaps[0] / gaps[1] < 4.5 and 3.5 < gaps[1] / gaps[2] < 4.5
-
-
-def test_keyed_losses_are_finite_and_check_arguments(key):
-    x = jnp.asarray(_data(9), jnp.float32)
-    p = _jp(jnp.float32)
-    both = jax.jit(lambda p, x, key: (
-        e.denoising_score_matching_loss(S(p), x, key, sigma=0.1)[0],
-        e.sliced_score_matching_loss(S(p), x, key, num_projections=2,
-                                     distribution="rademacher")[0]))  # fmt: skip
-    dsm, ssm = both(p, x, key)
-    assert np.isfinite(float(dsm)) and np.isfinite(float(ssm))
-    with pytest.raises(ValueError, match="sigma"):
-        e.denoising_score_matching_loss(S(p), x, key, sigma=0.0)
-    with pytest.raises(ValueError, match="num_projections"):
-        e.sliced_score_matching_loss(S(p), x, key, num_projections=0)
-    with pytest.raises(ValueError, match="batch"):
-        e.exact_score_matching_loss(S(p), x[0])

@@ -142,23 +142,6 @@ def test_mala_float32_matches_oracle():
     assert_close_to_oracle(traj, ref_traj, kind="long_loop")
 
 
-def test_keyed_samplers_use_step_noise(x64):
-    """``mala(key, ...)`` is ``mala_from_noise`` on the noise of ``step_noise(key, t)``
-    (ULA, RWMH and HMC draw their noise by the same helper)."""
-    lp, _ = _fns(jnp.float64)
-    key = jax.random.key(7)
-    x0 = jnp.asarray(_x0())
-    noise = e.draw_noise(key, STEPS, x0.shape, x0.dtype)
-    xi, u = noise
-    np.testing.assert_array_equal(np.asarray(xi[3]), np.asarray(e.step_noise(key, 3, x0.shape,
-                                                                             x0.dtype).normal))
-    # Same numbers; XLA may fuse the two programs differently (a few ulps).
-    x_a, acc_a = e.mala(key, lp, x0, step_size=0.2, num_steps=STEPS, return_trajectory=True)
-    x_b, acc_b = e.mala_from_noise(lp, x0, noise, step_size=0.2, return_trajectory=True)
-    assert_close_to_oracle(x_a, np.asarray(x_b), kind="long_loop")
-    np.testing.assert_array_equal(np.asarray(acc_a), np.asarray(acc_b))
-
-
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class NoisedScore:
