@@ -20,7 +20,7 @@ spreads every degree evenly so no input is cut off. Each input dimension gets
 ``num_params_per_dim`` outputs (e.g. a shift and a log-scale).
 
 The masks are constants computed from the static degrees on each call, never parameters:
-the optimiser cannot touch them and ``nnx.split`` state holds only weights.
+the optimiser cannot touch them and the module's array leaves are its weights only.
 
 References:
   Germain, Gregor, Murray, Larochelle (2015). MADE: Masked Autoencoder for Distribution

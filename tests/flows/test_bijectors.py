@@ -159,7 +159,7 @@ def test_made_masks_match_oracle_and_are_autoregressive(x64):
     # order[d'] < order[d] (strict: no self-dependence). Random (non-zero) weights and a
     # random input make every allowed entry non-zero.
     x = jax.random.normal(jax.random.key(7), (4,), jnp.float64)
-    jac = jax.jacfwd(lambda v: made(v[None])[0])(x)  # (D, P, D)
+    jac = jax.jit(jax.jacfwd(lambda m, v: m(v[None])[0], argnums=1))(made, x)  # (D, P, D)
     allowed = np.array([[order[j] < order[i] for j in range(4)] for i in range(4)])
     for p in range(3):
         assert np.all(np.abs(np.asarray(jac[:, p, :]))[~allowed] == 0.0)

@@ -180,6 +180,19 @@ def test_gradient_of_log_prob_by_finite_differences(x64):
     np.testing.assert_allclose(jnp.sum(grad * direction), fd, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("method, steps", [("euler", 16), ("heun", 8), ("rk4", 4)])
+def test_sampler_converges_at_the_declared_order(x64, method, steps):
+    # x(1) = expm(A) z exactly; halving h divides the error by 2^order (cnf.ORDERS, declared
+    # beside the sampler and equal to the solver's).
+    z = jax.random.normal(jax.random.key(0), (4, 3), jnp.float64)
+    exact = np.asarray(z) @ oracle.expm(A).T
+    errors = [np.max(np.abs(np.asarray(cnf.sample_from_noise(LINEAR, z, num_steps=n,
+                                                              method=method)) - exact))
+              for n in (steps, 2 * steps)]  # fmt: skip
+    observed = np.log2(errors[0] / errors[1])
+    assert abs(observed - cnf.ORDERS[method]) < 0.3, (method, observed, errors)
+
+
 def test_compiles_once_for_new_points_and_intervals():
     x = jax.random.normal(jax.random.key(1), (5, 3))
     x2 = jax.random.normal(jax.random.key(2), (5, 3))
