@@ -75,6 +75,7 @@ def encode_latents(key: jax.Array, model: LatentDiffusion, x: jax.Array) -> jax.
     return jax.lax.stop_gradient(vae.reparameterize(key, mu, logvar))
 
 
+@model_jit
 def loss(model: LatentDiffusion, batch: jax.Array, key: jax.Array, *,
          schedule: Schedule) -> tuple[jax.Array, dict]:
     """The DDPM loss of the denoiser on the VAE's posterior latents (module docstring).
@@ -86,7 +87,8 @@ def loss(model: LatentDiffusion, batch: jax.Array, key: jax.Array, *,
       schedule: the diffusion schedule.
 
     Returns:
-      ``(loss, metrics)`` of :func:`genjax.diffusion.loss` on the latents.
+      ``(loss, metrics)`` of :func:`genjax.diffusion.loss` on the latents (one compiled
+      program per shape; the model and the schedule traced).
     """
     z_key, loss_key = jax.random.split(key)
     z = encode_latents(z_key, model, batch)  # (B, L), latents ~ q(z|x)

@@ -27,7 +27,6 @@ comes from the public functions of :mod:`genjax.composites`, which trace the mod
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from genjax import data, diffusion, metrics, vae
+from genjax import checks, data, diffusion, metrics, vae
 from genjax.composites import latent_diffusion as ld
 from genjax.composites import text_to_image
 from genjax.contrastive import captions
@@ -195,9 +194,7 @@ def t2d_sample(
       guidance: classifier-free guidance scale (0 unconditional, 1 conditional).
       steps: DDIM steps in ``[1, 1000]``.
     """
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    n = checks.positive_int("n", n)
     if prompt is None:
         prompts = [captions.caption(i % NUM_CLASSES, "a handwritten {word}") for i in range(n)]
     elif isinstance(prompt, str):
@@ -207,11 +204,8 @@ def t2d_sample(
         if len(prompts) != n:
             raise ValueError(f"prompt: expected one caption or {n}, got {len(prompts)}")
     tokens = jnp.asarray(clip_recipes.prompt_tokens(prompts))
-    steps = int(steps)
-    if not 1 <= steps <= T2D_SCHEDULE.num_steps:
-        raise ValueError(f"steps must be in [1, {T2D_SCHEDULE.num_steps}], got {steps}")
-    if not math.isfinite(float(guidance)):
-        raise ValueError(f"guidance must be a finite scale, got {guidance!r}")
+    steps = checks.int_in_range("steps", steps, 1, T2D_SCHEDULE.num_steps)
+    checks.finite("guidance", guidance)
     context = text_to_image.text_context(params["clip"], tokens)  # (n, L, W)
     null = text_to_image.text_context(params["clip"], jnp.asarray(NULL_TOKENS)[None])  # (1, L, W)
     x = text_to_image.sample(key, params["unet"], context, null, (8, 8, 1), T2D_SCHEDULE,

@@ -194,6 +194,7 @@ def guided_context_eps_fn(
     return GuidedContextModel(model, context, null_context, scale)
 
 
+@model_jit
 def text_to_image_loss(
     model: Model, batch: tuple[jax.Array, jax.Array], key: jax.Array, *, schedule: Schedule
 ) -> tuple[jax.Array, dict]:
@@ -202,7 +203,8 @@ def text_to_image_loss(
         t ~ U{0..T-1}, eps ~ N(0, I), x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
         loss = mean |eps - eps_theta(x_t, t, context)|^2
 
-    :func:`genjax.diffusion.loss` of the :class:`ContextModel` that binds the context.
+    :func:`genjax.diffusion.loss` of the :class:`ContextModel` that binds the context; one
+    compiled program per shape (the model, the batch and the schedule traced).
 
     Args:
       model: the denoiser ``model(x_t, t, context=c) -> eps`` (differentiated).

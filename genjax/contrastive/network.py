@@ -19,6 +19,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -34,6 +35,7 @@ from genjax.contrastive.loss import (
     clipped_logit_scale,
     sigmoid_loss,
 )
+from genjax.model import model_jit
 from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder
 
 __all__ = ["CLIP", "clip_model_loss", "OBJECTIVES"]
@@ -98,6 +100,7 @@ class CLIP(nnx.Module):
         return clipped_logit_scale(self.log_logit_scale[...])
 
 
+@functools.partial(model_jit, static_argnames=("objective",))
 def clip_model_loss(
     model: CLIP, batch: tuple[jax.Array, jax.Array], key: jax.Array | None = None, *,
     objective: str = "clip",
@@ -112,7 +115,9 @@ def clip_model_loss(
       model: the :class:`CLIP` Module (a pytree: ``jax.grad`` differentiates it).
       batch: ``(images (B, H, W, C), tokens (B, L))``, caption row i describing image i.
       key: unused (the loss is deterministic); kept for the ``(model, batch, key)`` protocol.
-      objective: ``"clip"`` or ``"siglip"``.
+      objective: ``"clip"`` or ``"siglip"`` (static).
+
+    One compiled program per model structure, shapes and objective: the model is traced.
 
     Returns:
       ``(loss, {"logit_scale", "accuracy"})``: ``accuracy`` is the fraction of images

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from genjax import data
+from genjax import checks, data
 from genjax.contrastive import captions
 from genjax.contrastive.network import CLIP, clip_model_loss
 from genjax.contrastive.zero_shot import image_text_similarity, zero_shot_predict
@@ -120,12 +120,8 @@ def clip_sample(
     digits (deterministic: ``key`` is unused).
     """
     del key
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
     pool = data.load("digits", split="test")
-    if n > pool.shape[0]:
-        raise ValueError(f"n must be <= {pool.shape[0]} (the held-out digits), got {n}")
+    n = checks.int_in_range("n", n, 1, pool.shape[0])  # at most the held-out digits
     if prompt is not None:
         return pool[_retrieve(params, [prompt], pool, n)[0]]
     prompts = [captions.caption(d, "a handwritten {word}") for d in range(NUM_CLASSES)]

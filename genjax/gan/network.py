@@ -69,8 +69,7 @@ def _check_labels(labels, num_classes: int | None, batch: int) -> None:
         return
     if labels is None:
         raise ValueError(f"labels (batch,) are required: the network has num_classes={num_classes}")
-    if labels.shape != (batch,):
-        raise ValueError(f"labels must have shape ({batch},), got {labels.shape}")
+    checks.shape("labels", labels, (batch,))
 
 
 # --------------------------------------------------------------------------------------
@@ -247,9 +246,8 @@ def adain(x: jax.Array, style_scale: jax.Array, style_bias: jax.Array, *,
       ``(B, H, W, C)``.
     """
     B, _, _, C = x.shape
-    for name, s in (("style_scale", style_scale), ("style_bias", style_bias)):
-        if s.shape != (B, C):
-            raise ValueError(f"{name} must have shape ({B}, {C}), got {s.shape}")
+    checks.shape("style_scale", style_scale, (B, C))
+    checks.shape("style_bias", style_bias, (B, C))
     mu = jnp.mean(x, axis=(1, 2), keepdims=True)  # (B, 1, 1, C)
     var = jnp.mean(jnp.square(x - mu), axis=(1, 2), keepdims=True)  # (B, 1, 1, C)
     normalized = (x - mu) * jax.lax.rsqrt(var + eps)  # (x - mu) / sigma

@@ -25,13 +25,8 @@ from collections.abc import Callable, Sequence
 import jax
 from flax import nnx
 
+from genjax import checks
 from genjax.nn.mlp import MLP
-
-
-def _check_positive_int(name: str, value: int) -> int:
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _check_data_shape(data_shape: Sequence[int]) -> tuple[int, ...]:
@@ -55,9 +50,7 @@ def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
 
 
 def _check_input(x: jax.Array, trailing: tuple[int, ...], name: str) -> None:
-    if x.ndim != len(trailing) + 1 or tuple(x.shape[1:]) != trailing:
-        dims = ", ".join(map(str, trailing))
-        raise ValueError(f"{name} must have shape (batch, {dims}), got {x.shape}")
+    checks.shape(name, x, ("batch", *trailing))
 
 
 class MLPEncoder(nnx.Module):
@@ -81,7 +74,7 @@ class MLPEncoder(nnx.Module):
         activation: Callable[[jax.Array], jax.Array] = nnx.silu,
     ):
         self.data_shape = _check_data_shape(data_shape)
-        out_features = _check_positive_int("out_features", out_features)
+        out_features = checks.positive_int("out_features", out_features)
         self.net = MLP(
             math.prod(self.data_shape), hidden_sizes, out_features, rngs=rngs, activation=activation
         )
@@ -112,7 +105,7 @@ class MLPDecoder(nnx.Module):
         rngs: nnx.Rngs,
         activation: Callable[[jax.Array], jax.Array] = nnx.silu,
     ):
-        self.in_features = _check_positive_int("in_features", in_features)
+        self.in_features = checks.positive_int("in_features", in_features)
         self.data_shape = _check_data_shape(data_shape)
         self.net = MLP(
             self.in_features, hidden_sizes, math.prod(self.data_shape), rngs=rngs,
@@ -147,8 +140,8 @@ class ConvEncoder(nnx.Module):
         rngs: nnx.Rngs,
     ):
         self.image_shape = _check_image_shape(image_shape)
-        out_features = _check_positive_int("out_features", out_features)
-        c1, c2 = (_check_positive_int("channels[i]", c) for c in channels)
+        out_features = checks.positive_int("out_features", out_features)
+        c1, c2 = (checks.positive_int("channels[i]", c) for c in channels)
         h, w, c = self.image_shape
         self.conv1 = nnx.Conv(c, c1, (3, 3), strides=(2, 2), padding="SAME", rngs=rngs)
         self.conv2 = nnx.Conv(c1, c2, (3, 3), strides=(2, 2), padding="SAME", rngs=rngs)
@@ -183,9 +176,9 @@ class ConvDecoder(nnx.Module):
         channels: tuple[int, int] = (64, 32),
         rngs: nnx.Rngs,
     ):
-        self.in_features = _check_positive_int("in_features", in_features)
+        self.in_features = checks.positive_int("in_features", in_features)
         self.image_shape = _check_image_shape(image_shape)
-        c1, c2 = (_check_positive_int("channels[i]", c) for c in channels)
+        c1, c2 = (checks.positive_int("channels[i]", c) for c in channels)
         h, w, c = self.image_shape
         self.c1 = c1
         self.inp = nnx.Linear(self.in_features, (h // 4) * (w // 4) * c1, rngs=rngs)

@@ -31,14 +31,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from genjax import checks
 from genjax.nn.attention import TransformerBlock
 from genjax.nn.mlp import MLP
-
-
-def _positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 class ConvImageEncoder(nnx.Module):
@@ -73,7 +68,7 @@ class ConvImageEncoder(nnx.Module):
         num_groups: int = 8,
         rngs: nnx.Rngs,
     ):
-        widths = tuple(_positive("widths", w) for w in widths)
+        widths = tuple(checks.positive_int("widths", w) for w in widths)
         if not widths:
             raise ValueError("widths must be non-empty")
         factor = 2 ** len(widths)
@@ -85,7 +80,7 @@ class ConvImageEncoder(nnx.Module):
         for width in widths:
             if width % num_groups:
                 raise ValueError(f"num_groups={num_groups} must divide every width, got {width}")
-        self.in_channels = _positive("in_channels", in_channels)
+        self.in_channels = checks.positive_int("in_channels", in_channels)
         self.image_size = (h, w)
         convs, norms, c = [], [], self.in_channels
         for width in widths:
@@ -95,8 +90,8 @@ class ConvImageEncoder(nnx.Module):
         self.convs = nnx.List(convs)
         self.norms = nnx.List(norms)
         flat = (h // factor) * (w // factor) * c
-        self.head = MLP(flat, [_positive("hidden", hidden)], _positive("embed_dim", embed_dim),
-                        rngs=rngs)
+        hidden = checks.positive_int("hidden", hidden)
+        self.head = MLP(flat, [hidden], checks.positive_int("embed_dim", embed_dim), rngs=rngs)
 
     def __call__(self, images: jax.Array) -> jax.Array:
         """images: (B, H, W, C) -> (B, embed_dim)."""
@@ -143,13 +138,11 @@ class CharTextEncoder(nnx.Module):
         eos_id: int = 2,
         rngs: nnx.Rngs,
     ):
-        self.vocab_size = _positive("vocab_size", vocab_size)
-        self.max_length = _positive("max_length", max_length)
-        self.width = _positive("width", width)
-        depth = _positive("depth", depth)
-        if not 0 <= eos_id < vocab_size:
-            raise ValueError(f"eos_id must be in [0, {vocab_size}), got {eos_id}")
-        self.eos_id = int(eos_id)
+        self.vocab_size = checks.positive_int("vocab_size", vocab_size)
+        self.max_length = checks.positive_int("max_length", max_length)
+        self.width = checks.positive_int("width", width)
+        depth = checks.positive_int("depth", depth)
+        self.eos_id = checks.int_in_range("eos_id", eos_id, 0, vocab_size - 1)
         init = nnx.initializers.normal(0.02)  # GPT-2 / CLIP embedding initialisation
         self.token_embed = nnx.Embed(vocab_size, width, embedding_init=init, rngs=rngs)
         self.pos_embed = nnx.Param(init(rngs.params(), (max_length, width)))  # (L, width)
@@ -158,7 +151,7 @@ class CharTextEncoder(nnx.Module):
         )
         self.norm = nnx.LayerNorm(width, rngs=rngs)
         self.proj = nnx.Linear(
-            width, _positive("embed_dim", embed_dim), use_bias=False,
+            width, checks.positive_int("embed_dim", embed_dim), use_bias=False,
             kernel_init=nnx.initializers.normal(1.0 / math.sqrt(width)), rngs=rngs,
         )
 

@@ -117,6 +117,9 @@ def elbo_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
       ``(loss, metrics)``; metrics: ``elbo``, ``log_likelihood``, ``kl`` (nats, batch
       means) and ``bits_per_dim`` (``-elbo / (D log 2)``).
 
+    One compiled program per model structure and shapes: the model, ``beta``, ``gamma``
+    and ``capacity`` are traced (checked here first when they are concrete).
+
     Example:
       >>> model = mlp_vae((8, 8, 1), 2, rngs=nnx.Rngs(0))
       >>> loss, metrics = elbo_loss(model, images, jax.random.key(0))
@@ -125,6 +128,12 @@ def elbo_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
     checks.nonnegative("gamma", gamma)
     if capacity is not None:
         checks.nonnegative("capacity", capacity)
+    return _elbo_loss(model, batch, key, beta=beta, capacity=capacity, gamma=gamma)
+
+
+@model_jit
+def _elbo_loss(model: Any, batch: jax.Array, key: jax.Array, *, beta: Any, capacity: Any,
+               gamma: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
     x = batch
     if isinstance(model, HierarchicalVAE):
         eps2, eps1 = _draw_noise(model, key, None, x.shape[0], x.dtype)
@@ -145,6 +154,7 @@ def elbo_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
     return loss, metrics
 
 
+@model_jit
 def autoencoder_loss(model: Autoencoder, batch: jax.Array,
                      key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Squared reconstruction error ``mean_b sum_d (x - g(f(x)))^2`` (``key`` unused).
@@ -274,10 +284,17 @@ def iwae_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
         The loss *value* is the same; only the gradient differs.
 
     Returns:
-      ``(loss, metrics)`` with ``iwae_bound`` (nats) and ``bits_per_dim``.
+      ``(loss, metrics)`` with ``iwae_bound`` (nats) and ``bits_per_dim``. One compiled
+      program per model structure, shapes, ``k`` and estimator (the model traced).
     """
     k = checks.positive_int("k", k)
     checks.one_of("estimator", estimator, ESTIMATORS)
+    return _iwae_loss(model, batch, key, k=k, estimator=estimator)
+
+
+@functools.partial(model_jit, static_argnames=("k", "estimator"))
+def _iwae_loss(model: Any, batch: jax.Array, key: jax.Array, *, k: int,
+               estimator: str) -> tuple[jax.Array, dict[str, jax.Array]]:
     x = batch
     if estimator == "iwae":
         bound = iwae_bound(model, x, key, k=k)

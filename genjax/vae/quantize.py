@@ -31,14 +31,16 @@ as the perplexity ``exp(-sum_k p_k log p_k)`` of the batch's code frequencies.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from genjax import checks
+from genjax.model import model_jit
 from genjax.nn.autoencoders import MLPDecoder, MLPEncoder
 
 
@@ -250,8 +252,14 @@ def vqvae_loss(model: VQVAE, batch: jax.Array, key: jax.Array, *, beta: float = 
       ``(loss, metrics)`` with ``reconstruction``, ``codebook``, ``commitment`` and
       ``perplexity``.
     """
-    del key
     checks.nonnegative("beta", beta)
+    return _vqvae_loss(model, batch, key, beta=beta, codebook_loss=codebook_loss)
+
+
+@functools.partial(model_jit, static_argnames=("codebook_loss",))
+def _vqvae_loss(model: VQVAE, batch: jax.Array, key: jax.Array, *, beta: Any,
+                codebook_loss: bool) -> tuple[jax.Array, dict[str, jax.Array]]:
+    del key
     t = vqvae_terms(model, batch)
     per_example = t["reconstruction"] + beta * t["commitment"]
     if codebook_loss:

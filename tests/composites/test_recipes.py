@@ -31,14 +31,16 @@ def test_latent_diffusion_trains_both_phases_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(vae_recipes, "IWAE_IMAGES", 8)
     monkeypatch.setattr(recipes, "LD_STEPS", 4)  # two VAE steps, then two denoiser steps
     recipe = registry.get("latent-diffusion")
-    train_x, test_x = data.load("digits")[:64], data.load("digits", split="test")
+    # 64 test images: the report's 64 latent-diffusion and prior samples reuse the compiled
+    # samplers of the 64-sample calls (the sample grid, this test's own draw)
+    train_x, test_x = data.load("digits")[:64], data.load("digits", split="test")[:64]
     res = train.fit(recipe, train_x, key=jax.random.key(0), out_dir=tmp_path, steps=4,
                     batch_size=16, progress=False, report=False)
     phases = [h["vae_phase"] for h in res.history]
     assert phases == [1.0, 1.0, 0.0, 0.0]
     assert all(np.isfinite(v) for h in res.history for k, v in h.items() if k != "step")
-    samples = recipe.sample(jax.random.key(1), res.params, 4)
-    assert samples.shape == (4, 8, 8, 1) and bool(jnp.all(jnp.isfinite(samples)))
+    samples = recipe.sample(jax.random.key(1), res.params, 64)
+    assert samples.shape == (64, 8, 8, 1) and bool(jnp.all(jnp.isfinite(samples)))
     figures = recipe.report(jax.random.key(2), res.params, train_x, test_x, tmp_path)
     assert figures["mmd_latent_diffusion_vs_test"] >= 0 and figures["test_elbo_nats"] < 0
     for picture in ("samples.png", "reconstructions.png", "interpolations.png"):

@@ -62,13 +62,10 @@ def _models():
     }
 
 
-def test_sample_reconstruct_interpolate_every_model(keys):
+def test_reconstruct_interpolate_every_model(keys):
+    # (vae.sample of every model is under the conformance suite: test_conformance.py)
     x = jax.random.uniform(keys[0], (3, 8, 8, 1))
     for name, m in _models().items():
-        s = vae.sample(keys[1], m, 5)
-        assert s.shape == (5, 8, 8, 1) and bool(jnp.all(jnp.isfinite(s))), name
-        np.testing.assert_array_equal(s, vae.sample(keys[1], m, 5))  # same key, same samples
-        assert not np.allclose(s, vae.sample(keys[2], m, 5)), name
         assert vae.reconstruct(m, x).shape == x.shape
         line = vae.interpolate(m, x, x[::-1], num=4)
         assert line.shape == (3, 4, 8, 8, 1)
@@ -76,8 +73,6 @@ def test_sample_reconstruct_interpolate_every_model(keys):
             continue  # it interpolates the top layer and decodes through p(z1|z2)'s mean
         # the ends of a segment are the reconstructions of its endpoints
         np.testing.assert_allclose(line[:, 0], vae.reconstruct(m, x), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="n must be"):
-        vae.sample(keys[0], _models()["vae"], 0)
 
 
 def test_sample_decodes_the_drawn_noise(keys):
