@@ -46,6 +46,9 @@ from genjax.diffusion import schedules as schedules
 from genjax.diffusion import sde as sde
 
 # isort: split
+from genjax.diffusion.analytic import AnalyticDenoiser as AnalyticDenoiser
+from genjax.diffusion.analytic import AnalyticEps as AnalyticEps
+from genjax.diffusion.analytic import AnalyticScore as AnalyticScore
 from genjax.diffusion.analytic import analytic_denoiser as analytic_denoiser
 from genjax.diffusion.analytic import analytic_eps_fn as analytic_eps_fn
 from genjax.diffusion.analytic import analytic_score_fn as analytic_score_fn

@@ -31,7 +31,7 @@ __all__ = [
     "check_clip",
     "alpha_bar_at",
     "x0_from_eps",
-    "clip",
+    "predict_x0",
 ]
 
 
@@ -164,6 +164,28 @@ def x0_from_eps(x: jax.Array, eps: jax.Array, alpha: jax.Array, sigma: jax.Array
     return jnp.where(positive, (x - sigma * eps) / safe_alpha, jnp.zeros_like(x))
 
 
-def clip(x0: jax.Array, clip_x0: float | None) -> jax.Array:
-    """``x0`` clipped to ``[-clip_x0, clip_x0]``, or unchanged when ``clip_x0`` is None."""
-    return x0 if clip_x0 is None else jnp.clip(x0, -clip_x0, clip_x0)
+def predict_x0(
+    model: Model,
+    x: jax.Array,
+    t: jax.Array,
+    alpha: jax.Array,
+    sigma: jax.Array,
+    clip_x0: float | None,
+) -> tuple[jax.Array, jax.Array]:
+    """The model's noise prediction at integer time ``t`` and the data prediction from it.
+
+        eps = model(x_t, t),   x0_hat = clip((x_t - sigma_t eps) / alpha_t, -c, c)
+
+    Args:
+      model: ``model(x_t, t) -> eps``.
+      x: ``(batch, ...)`` the state ``x_t``.
+      t: the scalar integer time of ``x``.
+      alpha, sigma: scalars ``sqrt(alpha_bar_t)``, ``sqrt(1 - alpha_bar_t)``.
+      clip_x0: ``c`` or ``None`` (no clipping).
+
+    Returns:
+      ``(eps, x0_hat)``, each ``(batch, ...)``.
+    """
+    eps = call_model(model, x, t)
+    x0 = x0_from_eps(x, eps, alpha, sigma)  # Ho et al. 2020, eq. 15
+    return eps, (x0 if clip_x0 is None else jnp.clip(x0, -clip_x0, clip_x0))

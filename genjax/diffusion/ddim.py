@@ -44,14 +44,12 @@ from genjax.diffusion._common import (
     DiscreteState,
     StepInfo,
     alpha_bar_at,
-    call_model,
     check_clip,
     check_noises,
     check_shape,
     check_x,
-    clip,
     evals,
-    x0_from_eps,
+    predict_x0,
 )
 from genjax.diffusion.schedules import Schedule
 from genjax.model import Model, model_jit
@@ -104,8 +102,7 @@ def _ddim_update(
 
     Returns ``(x_{t'}, eps, x0_hat)``, each ``(batch, ...)``.
     """
-    eps = call_model(model, x, t)
-    x0 = clip(x0_from_eps(x, eps, jnp.sqrt(ab_t), jnp.sqrt(om_t)), clip_x0)
+    eps, x0 = predict_x0(model, x, t, jnp.sqrt(ab_t), jnp.sqrt(om_t), clip_x0)  # eq. 12
     sigma = eta * jnp.sqrt(om_prev / om_t * (1.0 - ab_t / ab_prev))  # eq. 16
     # Rounding may push 1 - ab' - sigma^2 a hair below 0 at eta = 1.
     direction = jnp.sqrt(jnp.maximum(om_prev - sigma**2, 0.0))  # eq. 12, middle term

@@ -38,14 +38,12 @@ from genjax import checks
 from genjax.diffusion._common import (
     DiscreteState,
     StepInfo,
-    call_model,
     check_clip,
     check_noises,
     check_shape,
     check_x,
-    clip,
     evals,
-    x0_from_eps,
+    predict_x0,
 )
 from genjax.diffusion.schedules import Schedule
 from genjax.model import Model, model_jit
@@ -94,8 +92,7 @@ def _ddpm_update(
     Returns ``(x_{t-1}, eps, x0_hat)``, each ``(batch, ...)``.
     """
     sqrt_ab, sqrt_om, c_x0, c_x, std = coefs
-    eps = call_model(model, x, t)
-    x0 = clip(x0_from_eps(x, eps, sqrt_ab, sqrt_om), clip_x0)  # eq. 15, optionally clipped
+    eps, x0 = predict_x0(model, x, t, sqrt_ab, sqrt_om, clip_x0)  # eq. 15, optionally clipped
     return c_x0 * x0 + c_x * x + std * z, eps, x0  # mu_tilde(x_t, x0_hat) + sigma_t z, eq. 7
 
 

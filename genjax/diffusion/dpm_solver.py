@@ -54,15 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import checks
-from genjax.diffusion._common import (
-    alpha_bar_at,
-    call_model,
-    check_clip,
-    check_shape,
-    check_x,
-    clip,
-    x0_from_eps,
-)
+from genjax.diffusion._common import alpha_bar_at, check_clip, check_shape, check_x, predict_x0
 from genjax.diffusion.ddim import ddim_timesteps
 from genjax.diffusion.schedules import Schedule
 from genjax.model import Model, model_jit
@@ -116,7 +108,7 @@ def _x0_pred(
     clip_x0: float | None,
 ) -> jax.Array:
     # x0_hat = (x - sigma eps) / alpha, optionally clipped to [-clip_x0, clip_x0]
-    return clip(x0_from_eps(x, call_model(model, x, t), a, s), clip_x0)
+    return predict_x0(model, x, t, a, s, clip_x0)[1]
 
 
 def _first_order(x, m0, a_t, s_t, s_s, h):

@@ -387,3 +387,16 @@ def test_ten_weight_sets_of_ddim_compile_once():
         outs = [run(m) for m in models[1:]]
     assert compiled[0] == 0, f"{compiled[0]} compilations for 9 new weight sets"
     assert all(not jnp.array_equal(first, o) for o in outs)  # the weights are not constants
+
+
+def test_the_package_reexports_every_public_name():
+    import importlib
+
+    for name in ("schedules", "forward", "losses", "sample", "ddpm", "ddim", "dpm_solver", "edm",
+                 "analytic", "sde", "pc_sampler", "likelihood", "guidance", "consistency",
+                 "consistency_losses"):  # fmt: skip
+        module = importlib.import_module(f"genjax.diffusion.{name}")
+        for public in module.__all__:
+            assert getattr(d, public) is getattr(module, public), f"{name}.{public}"
+    assert not [n for n in dir(d) if n.startswith("fast_")]
+    assert callable(d.loss) and d.loss is d.losses.loss  # the function, not a module

@@ -3,9 +3,9 @@
 Each deterministic sampler integrates the probability-flow ODE of an exact Gaussian-mixture
 model; its error against an RK4 reference solution (8000 steps, in log sigma of the VE form
 ``dy/dlog(sigma) = y - D(y, sigma)``, ``y = x / alpha``) is measured at two step counts,
-and the slope of ``log error`` against ``log steps`` between them must be the order the sampler declares
-beside it (``DDIM_ORDER``, ``DPM_SOLVER_PP_ORDER``, ``EULER_ORDER``, ``HEUN_ORDER``) to
-within ``TOL``. A solver one order lower or higher than declared fails.
+and the slope of ``log error`` against ``log steps`` between them must be the order the
+sampler declares beside it (``DDIM_ORDER``, ``DPM_SOLVER_PP_ORDER``, ``EULER_ORDER``,
+``HEUN_ORDER``) to within ``TOL``. A solver one order lower or higher than declared fails.
 """
 
 from __future__ import annotations
