@@ -51,7 +51,7 @@ def _check_batch(x: jax.Array, level: jax.Array, dim: int, level_name: str) -> N
 
 
 @jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: usable as a jit static too
 class AnalyticEps:
     """The exact noise prediction ``E[eps | x_t]`` for mixture data, as a model.
 
@@ -76,7 +76,7 @@ class AnalyticEps:
 
 
 @jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: usable as a jit static too
 class AnalyticDenoiser:
     """The exact denoiser ``E[x_0 | x]`` for ``x = x_0 + sigma eps`` (Karras et al. 2022's
     variance-exploding parametrisation, ``alpha = 1``), as a model.
@@ -95,7 +95,7 @@ class AnalyticDenoiser:
 
 
 @jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: usable as a jit static too
 class AnalyticScore:
     """The exact score ``grad_x log p_t(x)`` of mixture data diffused by an SDE, as a model.
 

@@ -19,13 +19,10 @@ log-density ``(chains, dim) -> (chains,)`` (e.g. ``target.log_prob`` of a
 (``target.score``), or a network.
 """
 
-from genjax.energy import analytic as analytic
 from genjax.energy import energy_model as energy_model
 from genjax.energy import loss as loss
 from genjax.energy import mcmc as mcmc
 from genjax.energy import network as network
-from genjax.energy.analytic import mixture_log_prob_fn as mixture_log_prob_fn
-from genjax.energy.analytic import mixture_score_fn as mixture_score_fn
 from genjax.energy.energy_model import energy_log_prob as energy_log_prob
 from genjax.energy.energy_model import energy_score as energy_score
 from genjax.energy.loss import cd_negatives as cd_negatives
