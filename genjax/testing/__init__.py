@@ -34,6 +34,7 @@ References:
   Press et al., Numerical Recipes (3rd ed.), sec. 6.2 (incomplete gamma function).
 """
 
+from genjax.testing import bijectors, conformance, statistics, tolerances
 from genjax.testing.bijectors import BijectorCase, check_bijector
 from genjax.testing.conformance import (
     LossCase,
@@ -55,22 +56,8 @@ from genjax.testing.statistics import (
 from genjax.testing.tolerances import TOLERANCES, assert_close_to_oracle, tolerance
 
 __all__ = [
-    "TOLERANCES",
-    "tolerance",
-    "assert_close_to_oracle",
-    "MomentTestResult",
-    "moment_ztest",
-    "ChiSquareResult",
-    "chi_square_test",
-    "effective_sample_size",
-    "normal_sf",
-    "normal_isf",
-    "chi2_sf",
-    "count_compilations",
-    "SamplerCase",
-    "check_sampler",
-    "LossCase",
-    "check_loss",
-    "BijectorCase",
-    "check_bijector",
+    *tolerances.__all__,
+    *statistics.__all__,
+    *conformance.__all__,
+    *bijectors.__all__,
 ]

@@ -164,13 +164,7 @@ def check_sampler(case: SamplerCase, key: Any = None) -> None:
         assert _leaves_close(out, eager, case.rtol, case.atol), (
             f"{case.name}: the compiled sampler differs from the eager one"
         )
-    for call, name in case.bad_arguments:
-        try:
-            call()
-        except ValueError as err:
-            assert name in str(err), f"{case.name}: ValueError {err!s} does not name {name!r}"
-        else:
-            raise AssertionError(f"{case.name}: bad {name!r} raised no ValueError")
+    _check_bad_arguments(case.name, case.bad_arguments)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,10 +253,17 @@ def check_loss(case: LossCase, key: Any = None) -> None:
             rtol=case.grad_tol,
             eps=case.grad_eps,
         )
-    for call, name in case.bad_arguments:
+    _check_bad_arguments(case.name, case.bad_arguments)
+
+
+def _check_bad_arguments(
+    case_name: str, bad_arguments: Sequence[tuple[Callable[[], Any], str]]
+) -> None:
+    """Each ``call()`` raises ``ValueError`` whose message names its argument."""
+    for call, name in bad_arguments:
         try:
             call()
         except ValueError as err:
-            assert name in str(err), f"{case.name}: ValueError {err!s} does not name {name!r}"
+            assert name in str(err), f"{case_name}: ValueError {err!s} does not name {name!r}"
         else:
-            raise AssertionError(f"{case.name}: bad {name!r} raised no ValueError")
+            raise AssertionError(f"{case_name}: bad {name!r} raised no ValueError")
