@@ -35,25 +35,24 @@ References:
 """
 
 from genjax.testing import bijectors, conformance, statistics, tolerances
-from genjax.testing.bijectors import BijectorCase, check_bijector
-from genjax.testing.conformance import (
-    LossCase,
-    SamplerCase,
-    check_loss,
-    check_sampler,
-    count_compilations,
-)
-from genjax.testing.statistics import (
-    ChiSquareResult,
-    MomentTestResult,
-    chi2_sf,
-    chi_square_test,
-    effective_sample_size,
-    moment_ztest,
-    normal_isf,
-    normal_sf,
-)
-from genjax.testing.tolerances import TOLERANCES, assert_close_to_oracle, tolerance
+from genjax.testing.bijectors import BijectorCase as BijectorCase
+from genjax.testing.bijectors import check_bijector as check_bijector
+from genjax.testing.conformance import LossCase as LossCase
+from genjax.testing.conformance import SamplerCase as SamplerCase
+from genjax.testing.conformance import check_loss as check_loss
+from genjax.testing.conformance import check_sampler as check_sampler
+from genjax.testing.conformance import count_compilations as count_compilations
+from genjax.testing.statistics import ChiSquareResult as ChiSquareResult
+from genjax.testing.statistics import MomentTestResult as MomentTestResult
+from genjax.testing.statistics import chi2_sf as chi2_sf
+from genjax.testing.statistics import chi_square_test as chi_square_test
+from genjax.testing.statistics import effective_sample_size as effective_sample_size
+from genjax.testing.statistics import moment_ztest as moment_ztest
+from genjax.testing.statistics import normal_isf as normal_isf
+from genjax.testing.statistics import normal_sf as normal_sf
+from genjax.testing.tolerances import TOLERANCES as TOLERANCES
+from genjax.testing.tolerances import assert_close_to_oracle as assert_close_to_oracle
+from genjax.testing.tolerances import tolerance as tolerance
 
 __all__ = [
     *tolerances.__all__,
