@@ -51,7 +51,8 @@ def read_out(x: jax.Array, hidden: nnx.Linear, out: nnx.Linear) -> jax.Array:
 
 
 def fill_levels_from_noise(logits_fn: Callable[[jax.Array], jax.Array], x: jax.Array,
-                           gumbel: jax.Array, *, temperature: float, start: int) -> jax.Array:
+                           gumbel: jax.Array, *, temperature: float,
+                           start: int | jax.Array = 0) -> jax.Array:
     """Draw positions ``start .. D - 1`` of ``x`` in order, on given Gumbel noise.
 
         for t = start .. D - 1:   x_t = argmax_k (logits_fn(x)_{t,k} / tau + g_{t,k})
@@ -65,7 +66,8 @@ def fill_levels_from_noise(logits_fn: Callable[[jax.Array], jax.Array], x: jax.A
       x: (n, D) int32 levels.
       gumbel: (n, D, K) standard Gumbel noise (positions ``< start`` unused).
       temperature: tau > 0.
-      start: the first position drawn, in [0, D].
+      start: the first position drawn, in [0, D]; may be traced (one program for every
+        start: the scan runs over all positions and keeps ``x`` before ``start``).
 
     Returns:
       (n, D) int32 levels.
@@ -76,8 +78,10 @@ def fill_levels_from_noise(logits_fn: Callable[[jax.Array], jax.Array], x: jax.A
         at_t = jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)  # (n, K)
         g_t = jax.lax.dynamic_index_in_dim(gumbel, t, axis=1, keepdims=False)  # (n, K)
         new = jnp.argmax(at_t / temperature + g_t, axis=-1).astype(jnp.int32)  # Gumbel-max
+        old = jax.lax.dynamic_index_in_dim(levels, t, axis=1, keepdims=False)  # (n,)
+        new = jnp.where(t >= start, new, old)  # positions before start are kept
         return jax.lax.dynamic_update_index_in_dim(levels, new, t, axis=1), None
 
     D = x.shape[1]
-    levels, _ = jax.lax.scan(step, x.astype(jnp.int32), jnp.arange(start, D, dtype=jnp.int32))
+    levels, _ = jax.lax.scan(step, x.astype(jnp.int32), jnp.arange(D, dtype=jnp.int32))
     return levels

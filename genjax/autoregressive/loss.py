@@ -99,6 +99,9 @@ def next_token_loss(model: Model, batch: Any, key: jax.Array | None = None
     """
     del key
     tokens, mask = batch if isinstance(batch, tuple | list) else (batch, None)
+    checks.ndim("tokens", tokens, 2, "(B, L + 1)")  # before the model runs
+    if mask is not None:
+        checks.same_shape("mask", mask, "tokens", tokens)
     logits = model(tokens[:, :-1])  # (B, L, V)
     loss, _ = next_token_nll(logits, tokens, mask)
     return loss, {"loss": loss, "bits_per_token": loss / math.log(2.0)}

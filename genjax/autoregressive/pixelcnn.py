@@ -286,7 +286,7 @@ def _check_sampling(model: Model, temperature: float) -> int:
 
 
 def _draw(model: Model, x: jax.Array, gumbel: jax.Array, temperature: float,
-          start: int) -> jax.Array:
+          start: int | jax.Array) -> jax.Array:
     """Raster-order filling of ``x`` (n, H, W, 1) from pixel ``start`` on: (n, H, W, 1)."""
     n, H, W, _ = x.shape
     K = model.num_levels
@@ -300,9 +300,9 @@ def _draw(model: Model, x: jax.Array, gumbel: jax.Array, temperature: float,
     return flat.reshape(n, H, W, 1)  # (n, H W) -> (n, H, W, 1)
 
 
-@functools.partial(model_jit, static_argnames=("temperature", "start"))
 def pixelcnn_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
-                               temperature: float = 1.0, start: int = 0) -> jax.Array:
+                               temperature: float = 1.0,
+                               start: int | jax.Array = 0) -> jax.Array:
     """Draw the pixels of ``x`` from raster index ``start`` on, with the noise given.
 
         for t = start .. H W - 1:   x_t = argmax_k (logits_t(x_{<t})_k / tau + g_{t,k})
@@ -320,7 +320,8 @@ def pixelcnn_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
       x: (n, H, W, 1) int levels in {0 .. K-1}, the canvas.
       gumbel: (n, H, W, K) standard Gumbel noise, one vector per pixel and image.
       temperature: tau > 0.
-      start: the first raster index drawn, in [0, H W].
+      start: the first raster index drawn, in [0, H W]; traced (one compiled program
+        serves every start: the loop visits every pixel and keeps ``x`` before ``start``).
 
     Returns:
       (n, H, W, 1) int32 levels.
@@ -329,7 +330,12 @@ def pixelcnn_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
     n, H, W, _ = checks.shape("x", x, (None, None, None, 1))
     checks.integer_array("x", x)
     checks.shape("gumbel", gumbel, (n, H, W, K))
-    checks.int_in_range("start", start, 0, H * W)
+    checks.in_range("start", start, 0, H * W)  # skipped when traced
+    return _pixelcnn_from_noise_jit(model, x, gumbel, start, temperature=temperature)
+
+
+@functools.partial(model_jit, static_argnames=("temperature",))
+def _pixelcnn_from_noise_jit(model, x, gumbel, start, *, temperature):
     return _draw(model, x, gumbel, temperature, start)
 
 

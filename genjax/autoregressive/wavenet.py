@@ -175,7 +175,7 @@ def _check_sampling(model: Model, temperature: float) -> int:
 
 
 def _draw(model: Model, x: jax.Array, gumbel: jax.Array, temperature: float,
-          start: int) -> jax.Array:
+          start: int | jax.Array) -> jax.Array:
     """Time-order filling of ``x`` (n, T) from step ``start`` on: (n, T) int32."""
     K = model.num_levels
 
@@ -185,9 +185,9 @@ def _draw(model: Model, x: jax.Array, gumbel: jax.Array, temperature: float,
     return fill_levels_from_noise(logits_fn, x, gumbel, temperature=temperature, start=start)
 
 
-@functools.partial(model_jit, static_argnames=("temperature", "start"))
 def wavenet_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
-                              temperature: float = 1.0, start: int = 0) -> jax.Array:
+                              temperature: float = 1.0,
+                               start: int | jax.Array = 0) -> jax.Array:
     """Draw the steps of ``x`` from ``start`` on, one at a time, with the noise given.
 
         for t = start .. T - 1:   x_t = argmax_k (logits_t(x_{<t})_k / tau + g_{t,k})
@@ -203,7 +203,8 @@ def wavenet_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
       x: (n, T) int levels in {0 .. K-1}.
       gumbel: (n, T, K) standard Gumbel noise.
       temperature: tau > 0.
-      start: the first step drawn, in [0, T].
+      start: the first step drawn, in [0, T]; traced (one compiled program serves every
+        start; the loop visits every position and keeps ``x`` before ``start``).
 
     Returns:
       (n, T) int32 levels.
@@ -212,7 +213,12 @@ def wavenet_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
     n, T = checks.shape("x", x, (None, None))
     checks.integer_array("x", x)
     checks.shape("gumbel", gumbel, (n, T, K))
-    checks.int_in_range("start", start, 0, T)
+    checks.in_range("start", start, 0, T)  # skipped when traced
+    return _wavenet_from_noise_jit(model, x, gumbel, start, temperature=temperature)
+
+
+@functools.partial(model_jit, static_argnames=("temperature",))
+def _wavenet_from_noise_jit(model, x, gumbel, start, *, temperature):
     return _draw(model, x, gumbel, temperature, start)
 
 

@@ -36,7 +36,12 @@ References:
   Willard & Louf (2023), "Efficient guided generation for large language models".
 """
 
+from genjax.autoregressive.decoding import beam as beam
 from genjax.autoregressive.decoding import constrained as constrained
+from genjax.autoregressive.decoding import filters as filters
+from genjax.autoregressive.decoding import generation as generation
+from genjax.autoregressive.decoding import interface as interface
+from genjax.autoregressive.decoding import speculative as speculative
 from genjax.autoregressive.decoding.beam import beam_search as beam_search
 from genjax.autoregressive.decoding.beam import beam_search_cached as beam_search_cached
 from genjax.autoregressive.decoding.filters import filter_logits as filter_logits
@@ -66,22 +71,5 @@ from genjax.autoregressive.decoding.speculative import (
     speculative_verify_from_noise as speculative_verify_from_noise,
 )
 
-__all__ = [
-    "constrained",
-    "temperature",
-    "top_k_filter",
-    "top_p_filter",
-    "min_p_filter",
-    "filter_logits",
-    "sample_token",
-    "sample_token_from_noise",
-    "sampling_options",
-    "generate",
-    "generate_from_noise",
-    "beam_search",
-    "beam_search_cached",
-    "speculative_verify",
-    "speculative_verify_from_noise",
-    "speculative_verify_batch",
-    "speculative_generate",
-]
+__all__ = ["constrained", *filters.__all__, *generation.__all__, *beam.__all__,
+           *speculative.__all__]

@@ -292,6 +292,7 @@ def filter_logits(logits: jax.Array, *, temperature: float = 1.0, top_k: int | N
     return out
 
 
+@functools.partial(jax.jit, static_argnames=("temperature", "top_k", "top_p", "min_p"))
 def sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *,
                             temperature: float = 1.0, top_k: int | None = None,
                             top_p: float | None = None, min_p: float | None = None
@@ -314,9 +315,7 @@ def sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *,
     logits = _check_logits(logits)
     if sampling_options(temperature, top_k, top_p, min_p)["temperature"] == 0.0:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-    if gumbel.shape != logits.shape:
-        raise ValueError(f"gumbel must have the shape of logits {logits.shape}, "
-                         f"got {gumbel.shape}")
+    checks.same_shape("gumbel", gumbel, "logits", logits)
     filtered = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p,
                              min_p=min_p)
     # a removed logit (finfo.min) plus any finite Gumbel stays far below every kept one

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 
+@jax.jit
 def speculative_verify_from_noise(draft_tokens: jax.Array, draft_probs: jax.Array,
                                   target_probs: jax.Array, uniforms: jax.Array,
                                   gumbels: jax.Array) -> tuple[jax.Array, jax.Array]:
