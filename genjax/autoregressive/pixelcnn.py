@@ -273,6 +273,7 @@ class GatedPixelCNN(nnx.Module):
         return read_out(h, self.hidden, self.out)  # (B, H, W, K)
 
 
+@functools.partial(jax.jit, static_argnames=("num_levels",))
 def quantize(x: jax.Array, num_levels: int) -> jax.Array:
     """Values in [0, 1] -> int32 levels round(x (K - 1)) in {0 .. K-1}."""
     num_levels = checks.positive_int("num_levels", num_levels)

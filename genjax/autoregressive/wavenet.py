@@ -138,6 +138,7 @@ def _mu(num_levels: int) -> float:
     return float(num_levels - 1)
 
 
+@functools.partial(jax.jit, static_argnames=("num_levels",))
 def mu_law_encode(x: jax.Array, num_levels: int) -> jax.Array:
     """mu-law companding and quantisation (WaveNet, sec. 2.2), mu = K - 1.
 
@@ -156,6 +157,7 @@ def mu_law_encode(x: jax.Array, num_levels: int) -> jax.Array:
     return jnp.round((f + 1.0) / 2.0 * mu).astype(jnp.int32)
 
 
+@functools.partial(jax.jit, static_argnames=("num_levels",))
 def mu_law_decode(levels: jax.Array, num_levels: int) -> jax.Array:
     """The inverse of :func:`mu_law_encode` (up to quantisation): levels -> values in [-1, 1].
 
