@@ -11,8 +11,8 @@ What genjax's own tests use, and what a user checking a new sampler can use:
   exact probabilities, pooling cells whose expected count is below 5 (Cochran 1954).
 * :func:`effective_sample_size` -- Geyer's (1992) initial positive / monotone sequence
   estimator from the autocorrelation function.
-* :func:`count_compilations` and the conformance suites :func:`check_sampler` /
-  :func:`check_loss` (and the bijector suite in :mod:`genjax.flows`' tests' terms): every
+* :func:`count_compilations` and the conformance suites :func:`assert_sampler_conforms` /
+  :func:`assert_loss_conforms` (and the bijector suite in :mod:`genjax.flows`' tests' terms): every
   family runs its samplers and losses through the same checks -- determinism under a key,
   ``*_from_noise`` = sampler, new weights compile nothing, dtype kept, jit = eager, finite
   gradients that agree with finite differences, bad arguments named.
@@ -36,11 +36,11 @@ References:
 
 from genjax.testing import bijectors, conformance, statistics, tolerances
 from genjax.testing.bijectors import BijectorCase as BijectorCase
-from genjax.testing.bijectors import check_bijector as check_bijector
+from genjax.testing.bijectors import assert_bijector_conforms as assert_bijector_conforms
 from genjax.testing.conformance import LossCase as LossCase
 from genjax.testing.conformance import SamplerCase as SamplerCase
-from genjax.testing.conformance import check_loss as check_loss
-from genjax.testing.conformance import check_sampler as check_sampler
+from genjax.testing.conformance import assert_loss_conforms as assert_loss_conforms
+from genjax.testing.conformance import assert_sampler_conforms as assert_sampler_conforms
 from genjax.testing.conformance import count_compilations as count_compilations
 from genjax.testing.statistics import ChiSquareResult as ChiSquareResult
 from genjax.testing.statistics import MomentTestResult as MomentTestResult

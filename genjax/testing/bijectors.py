@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["BijectorCase", "check_bijector"]
+__all__ = ["BijectorCase", "assert_bijector_conforms"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -22,7 +22,7 @@ __all__ = ["BijectorCase", "check_bijector"]
 
 @dataclasses.dataclass(frozen=True)
 class BijectorCase:
-    """One bijector or flow under the bijector conformance suite (:func:`check_bijector`).
+    """One bijector or flow under the bijector conformance suite (:func:`assert_bijector_conforms`).
 
     Attributes:
       name: for messages.
@@ -73,7 +73,7 @@ def _trapezoid_weights(grid: np.ndarray) -> np.ndarray:
     return w
 
 
-def check_bijector(case: BijectorCase, key: Any = None) -> None:
+def assert_bijector_conforms(case: BijectorCase, key: Any = None) -> None:
     """The bijector conformance suite; raises ``AssertionError`` naming the failed check.
 
     In float64 (``jax.enable_x64``), on ``2 D`` noise-side points ``z`` (``D`` the event

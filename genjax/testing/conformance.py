@@ -10,7 +10,13 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["count_compilations", "SamplerCase", "check_sampler", "LossCase", "check_loss"]
+__all__ = [
+    "count_compilations",
+    "SamplerCase",
+    "assert_sampler_conforms",
+    "LossCase",
+    "assert_loss_conforms",
+]
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,7 +84,7 @@ def _floating_leaves(tree: Any) -> list[np.ndarray]:
 
 @dataclasses.dataclass(frozen=True)
 class SamplerCase:
-    """One sampler under the sampler conformance suite (:func:`check_sampler`).
+    """One sampler under the sampler conformance suite (:func:`assert_sampler_conforms`).
 
     Attributes:
       name: for messages.
@@ -112,7 +118,7 @@ class SamplerCase:
     atol: float = 1e-4
 
 
-def check_sampler(case: SamplerCase, key: Any = None) -> None:
+def assert_sampler_conforms(case: SamplerCase, key: Any = None) -> None:
     """The sampler conformance suite; raises ``AssertionError`` naming the failed check.
 
     1. Same key, same output (bit for bit).
@@ -169,7 +175,7 @@ def check_sampler(case: SamplerCase, key: Any = None) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class LossCase:
-    """One loss under the loss conformance suite (:func:`check_loss`).
+    """One loss under the loss conformance suite (:func:`assert_loss_conforms`).
 
     Attributes:
       name: for messages.
@@ -194,7 +200,7 @@ class LossCase:
     bad_arguments: Sequence[tuple[Callable[[], Any], str]] = ()
 
 
-def check_loss(case: LossCase, key: Any = None) -> None:
+def assert_loss_conforms(case: LossCase, key: Any = None) -> None:
     """The loss conformance suite; raises ``AssertionError`` naming the failed check.
 
     1. ``(value, metrics)``: a finite scalar and a dict of finite scalars.

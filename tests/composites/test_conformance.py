@@ -1,10 +1,10 @@
 """The composites under genjax.testing's conformance suites.
 
-Samplers (``check_sampler``): ``latent_diffusion.sample`` (DDIM in a VAE's latent space,
+Samplers (``assert_sampler_conforms``): ``latent_diffusion.sample`` (DDIM in a VAE's latent space,
 decoded) and ``text_to_image.sample`` (classifier-free guided DDIM on a text context), two
 tiny models of one structure from different init keys each; their noise twins
 ``*.sample_from_noise`` on the ``x_T`` that :func:`genjax.diffusion.ddim_sample` draws
-(``normal(split(key)[0], shape)``). Losses (``check_loss``): ``latent_diffusion.loss`` and
+(``normal(split(key)[0], shape)``). Losses (``assert_loss_conforms``): ``latent_diffusion.loss`` and
 ``text_to_image_loss``.
 """
 
@@ -20,7 +20,7 @@ from genjax import diffusion, vae
 from genjax.composites import latent_diffusion as ld
 from genjax.composites import text_to_image as t2i
 from genjax.nn import MLPDenoiser
-from genjax.testing import LossCase, SamplerCase, check_loss, check_sampler
+from genjax.testing import LossCase, SamplerCase, assert_loss_conforms, assert_sampler_conforms
 
 SCHEDULE = diffusion.schedules.linear(20)
 STEPS = 3  # DDIM steps
@@ -29,7 +29,8 @@ N = 2
 
 
 def _ld(seed: int, hidden: int = 8) -> ld.LatentDiffusion:
-    # (check_sampler's second model is the compile-once check: no compilation for new weights)
+    # (assert_sampler_conforms's second model is the compile-once check: no compilation
+    # for new weights)
     k_vae, k_den = jax.random.split(jax.random.key(seed))
     return ld.LatentDiffusion(
         vae.mlp_vae(SHAPE, 2, rngs=nnx.Rngs(k_vae), hidden_sizes=(hidden,)),
@@ -44,7 +45,7 @@ def _x_T(key, shape):
 
 def test_latent_diffusion_sample_conforms():
     models = [_ld(0), _ld(1)]
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name="latent_diffusion.sample",
         sample=lambda key, m: ld.sample(key, m, N, SCHEDULE, num_steps=STEPS),
         models=models,
@@ -83,7 +84,7 @@ NULL = jnp.zeros((1, 2, 3))
 def test_text_to_image_sample_conforms():
     models = [_denoiser(0), _denoiser(1)]
     options = dict(num_steps=STEPS, guidance_scale=2.0)
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name="text_to_image.sample",
         sample=lambda key, m: t2i.sample(key, m, CONTEXT, NULL, SHAPE, SCHEDULE, **options),
         models=models,
@@ -100,7 +101,7 @@ def test_text_to_image_sample_conforms():
 def test_latent_diffusion_loss_conforms():
     model = _ld(0)
     x = jax.random.uniform(jax.random.key(3), (3, *SHAPE))
-    check_loss(LossCase(
+    assert_loss_conforms(LossCase(
         name="latent_diffusion.loss", loss=functools.partial(ld.loss, schedule=SCHEDULE),
         model=model, batch=x,
         bad_arguments=[(lambda: ld.loss(model, x[:, :2], jax.random.key(0), schedule=SCHEDULE),
@@ -111,7 +112,7 @@ def test_latent_diffusion_loss_conforms():
 def test_text_to_image_loss_conforms():
     denoiser = _denoiser(0)
     x0 = 2.0 * jax.random.uniform(jax.random.key(4), (N, *SHAPE)) - 1.0
-    check_loss(LossCase(
+    assert_loss_conforms(LossCase(
         name="text_to_image_loss",
         loss=functools.partial(t2i.text_to_image_loss, schedule=SCHEDULE),
         model=denoiser, batch=(x0, CONTEXT),

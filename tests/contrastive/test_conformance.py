@@ -1,7 +1,7 @@
 """The contrastive family under genjax.testing's conformance suites.
 
 The family has no sampler (a contrastive model ranks, it does not draw; text-to-image
-lives in genjax.composites). Losses (``check_loss``): ``clip_model_loss`` through the CLIP
+lives in genjax.composites). Losses (``assert_loss_conforms``): ``clip_model_loss`` through the CLIP
 encoders with both objectives (CLIP's InfoNCE and SigLIP's sigmoid loss); ``clip_loss`` and
 ``sigmoid_loss`` themselves are over embeddings (DESIGN.md) and are held to the oracle in
 test_loss.py. The model-taking functions (``zero_shot_predict``, ``image_text_similarity``)
@@ -19,7 +19,7 @@ from flax import nnx
 
 from genjax import contrastive as c
 from genjax.contrastive import captions
-from genjax.testing import LossCase, check_loss, count_compilations
+from genjax.testing import LossCase, assert_loss_conforms, count_compilations
 
 LENGTH = 16  # tokens per caption
 
@@ -39,7 +39,7 @@ def _batch():
 @pytest.mark.parametrize("objective", c.OBJECTIVES)
 def test_clip_model_loss_conforms(objective):
     model, batch = _clip(0), _batch()
-    check_loss(LossCase(
+    assert_loss_conforms(LossCase(
         name=f"clip_model_loss[{objective}]",
         loss=functools.partial(c.clip_model_loss, objective=objective), model=model,
         batch=batch, stochastic=False,  # the pairing is given: the key is unused

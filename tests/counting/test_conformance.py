@@ -18,7 +18,7 @@ import pytest
 
 from genjax.counting import naive_bayes as nb
 from genjax.counting import ngram
-from genjax.testing import SamplerCase, check_sampler
+from genjax.testing import SamplerCase, assert_sampler_conforms
 
 V, LENGTH = 5, 8
 KEY = jax.random.key(0)
@@ -37,7 +37,7 @@ def test_ngram_sample_conformance(smoothing):
         gumbel = jax.random.gumbel(key, (LENGTH, V), model.alpha.dtype)
         return ngram.sample_from_noise(model, PREFIX, gumbel)
 
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name=f"ngram.sample ({smoothing})",
         sample=lambda k, m: ngram.sample(k, m, PREFIX, LENGTH),
         models=models,
@@ -77,7 +77,7 @@ def test_naive_bayes_sample_conformance(variant):
     models = [FITS[variant](*_data(s)) for s in (1, 2)]
     labels = jnp.asarray([0, 1, 2, 0, 1, 2], jnp.int32)
     sample = functools.partial(nb.sample, num_trials=20 if variant == "multinomial" else None)
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name=f"naive_bayes.sample ({variant})",
         sample=lambda k, p: sample(k, p, labels),
         models=models,

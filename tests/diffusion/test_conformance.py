@@ -2,10 +2,11 @@
 
 Each sampler runs with two tiny ``genjax.nn.MLPDenoiser`` networks initialised from
 different keys (wrapped as the sampler's model where it needs one: the EDM denoiser, the
-consistency function, the guided model), and must pass :func:`genjax.testing.check_sampler`:
+consistency function, the guided model), and must pass
+:func:`genjax.testing.assert_sampler_conforms`:
 same key same output, ``*_from_noise`` on the documented noise equals the sampler, new
 weights compile nothing and change the output, dtype kept, finite, jit = eager, bad
-arguments named. Each loss passes :func:`genjax.testing.check_loss`. Ten weight sets of
+arguments named. Each loss passes :func:`genjax.testing.assert_loss_conforms`. Ten weight sets of
 ``ddim_sample`` compile once.
 """
 
@@ -20,7 +21,13 @@ from flax import nnx
 
 from genjax import diffusion as d
 from genjax.nn import MLPDenoiser
-from genjax.testing import LossCase, SamplerCase, check_loss, check_sampler, count_compilations
+from genjax.testing import (
+    LossCase,
+    SamplerCase,
+    assert_loss_conforms,
+    assert_sampler_conforms,
+    count_compilations,
+)
 
 T = 10  # a short schedule: every step is cheap, DDPM visits them all
 SCHEDULE = d.linear(T, 1e-2, 0.3)
@@ -267,7 +274,7 @@ SAMPLERS = [
 
 @pytest.mark.parametrize("case", SAMPLERS, ids=[c.name for c in SAMPLERS])
 def test_sampler_conformance(case):
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 # Trajectory lengths of the cases above that ask for ``return_trajectory=True``.
@@ -368,7 +375,7 @@ LOSSES = [
 
 @pytest.mark.parametrize("case", LOSSES, ids=[c.name for c in LOSSES])
 def test_loss_conformance(case):
-    check_loss(case)
+    assert_loss_conforms(case)
 
 
 def test_the_loss_suite_covers_every_public_loss():

@@ -1,10 +1,10 @@
 """Every public sampler and loss of the energy family through genjax.testing's suites.
 
-Samplers (``check_sampler``): ``langevin``, ``mala``, ``metropolis_hastings``, ``hmc`` and
+Samplers (``assert_sampler_conforms``): ``langevin``, ``mala``, ``metropolis_hastings``, ``hmc`` and
 ``annealed_langevin``, each with its ``*_from_noise`` twin, over two analytic models of the
 same shapes (two Gaussian-mixture targets with different means: their bound methods
 ``target.log_prob`` / ``target.score``, or the exact noise-conditional score); MALA also
-over an ``nnx`` energy network (two initialisations). Losses (``check_loss``):
+over an ``nnx`` energy network (two initialisations). Losses (``assert_loss_conforms``):
 ``contrastive_divergence_loss``, ``persistent_contrastive_divergence_loss``,
 ``exact_score_matching_loss``, ``denoising_score_matching_loss``,
 ``sliced_score_matching_loss`` and ``ncsn_loss``, over small ``nnx`` networks. Steps: the
@@ -25,7 +25,13 @@ from flax import nnx
 from genjax import energy as e
 from genjax import targets
 from genjax.nn import MLP
-from genjax.testing import LossCase, SamplerCase, check_loss, check_sampler, count_compilations
+from genjax.testing import (
+    LossCase,
+    SamplerCase,
+    assert_loss_conforms,
+    assert_sampler_conforms,
+    count_compilations,
+)
 
 CHAINS, DIM, STEPS = 4, 2, 3
 W = np.array([0.3, 0.7])
@@ -133,7 +139,7 @@ SAMPLER_CASES = [
 
 @pytest.mark.parametrize("case", SAMPLER_CASES, ids=lambda c: c.name)
 def test_sampler_conformance(case):
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 def test_ten_targets_compile_once():
@@ -225,7 +231,7 @@ LOSS_CASES = [
 
 @pytest.mark.parametrize("case", LOSS_CASES, ids=lambda c: c.name)
 def test_loss_conformance(case):
-    check_loss(case)
+    assert_loss_conforms(case)
 
 
 def test_every_public_sampler_and_loss_is_covered():

@@ -1,5 +1,5 @@
 """Every bijector and every flow of the discrete family through the bijector conformance suite
-(:func:`genjax.testing.check_bijector`): round trips, both log-dets, the log-det against
+(:func:`genjax.testing.assert_bijector_conforms`): round trips, both log-dets, the log-det against
 ``slogdet(jacfwd)`` and finite differences in float64, the jitted float32 round trip, and for
 1-D and 2-D flows that the density integrates to one.
 
@@ -19,7 +19,7 @@ import pytest
 
 from genjax import flows as F
 from genjax.flows import bijectors as bj
-from genjax.testing import BijectorCase, check_bijector
+from genjax.testing import BijectorCase, assert_bijector_conforms
 
 
 @functools.cache
@@ -103,12 +103,12 @@ FLOWS = {
 
 @pytest.mark.parametrize("name", list(BIJECTORS))
 def test_bijector_conformance(name):
-    check_bijector(BIJECTORS[name]())
+    assert_bijector_conforms(BIJECTORS[name]())
 
 
 @pytest.mark.parametrize("name", list(FLOWS))
 def test_flow_conformance(name):
-    check_bijector(FLOWS[name]())
+    assert_bijector_conforms(FLOWS[name]())
 
 
 def test_every_public_bijector_and_builder_is_covered():

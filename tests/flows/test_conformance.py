@@ -1,5 +1,6 @@
 """Every public sampler and loss of the flows family through genjax.testing's conformance
-suites (:func:`~genjax.testing.check_sampler`, :func:`~genjax.testing.check_loss`), and ten
+suites (:func:`~genjax.testing.assert_sampler_conforms`,
+:func:`~genjax.testing.assert_loss_conforms`), and ten
 weight sets of one sampler compiled once.
 
 Samplers (12 cases over 6 functions): ``Flow.sample`` for each of the 8 builders,
@@ -29,7 +30,13 @@ from genjax import flows as F
 from genjax import targets
 from genjax.flows import cnf
 from genjax.flows import flow_matching as fm
-from genjax.testing import LossCase, SamplerCase, check_loss, check_sampler, count_compilations
+from genjax.testing import (
+    LossCase,
+    SamplerCase,
+    assert_loss_conforms,
+    assert_sampler_conforms,
+    count_compilations,
+)
 from tests.flows.test_bijector_conformance import perturbed_params
 
 N = 4  # samples per call
@@ -81,7 +88,7 @@ def test_flow_sample_conformance(name):
         # all builders, and their layers' arithmetic is held to float64 by the bijector suite.
         eager=name not in ("glow", "neural_spline"),
     )
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 def test_flow_sample_and_log_prob_conformance():
@@ -99,7 +106,7 @@ def test_flow_sample_and_log_prob_conformance():
         models=_flow_params(flow),
         from_noise=from_noise,
     )
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 def test_cnf_sample_conformance():
@@ -118,7 +125,7 @@ def test_cnf_sample_conformance():
             (lambda: cnf.sample(jax.random.key(0), _fields()[0], (N, 2, 1)), "shape"),
         ),
     )
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 def test_cnf_sample_and_log_prob_conformance():
@@ -140,7 +147,7 @@ def test_cnf_sample_and_log_prob_conformance():
                                              trace="diag"), "trace"),
         ),
     )
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 def test_flow_matching_sample_conformance_over_analytic_models():
@@ -152,7 +159,7 @@ def test_flow_matching_sample_conformance_over_analytic_models():
         from_noise=lambda key, m: fm.sample_from_noise(m, jax.random.normal(key, (N, 2)),
                                                        **opts),
     )
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 def test_ten_weight_sets_compile_once():
@@ -189,7 +196,7 @@ def test_flow_loss_conformance():
         stochastic=False,  # maximum likelihood needs no randomness
         bad_arguments=((lambda: flow.loss(params, jnp.ones((8, 3)), None), "batch"),),
     )
-    check_loss(case)
+    assert_loss_conforms(case)
 
 
 def test_cnf_loss_conformance():
@@ -203,7 +210,7 @@ def test_cnf_loss_conformance():
         batch=x,
         bad_arguments=((lambda: loss(model, x, jax.random.key(0), num_probes=0), "num_probes"),),
     )
-    check_loss(case)
+    assert_loss_conforms(case)
 
 
 @pytest.mark.parametrize("coupling, path", [("independent", "condot"), ("ot", "vp")])
@@ -224,7 +231,7 @@ def test_flow_matching_loss_conformance(coupling, path):
             (lambda: fm.loss(model, x[0], key), "batch"),
         ),
     )
-    check_loss(case)
+    assert_loss_conforms(case)
 
 
 def test_conditional_loss_conformance():
@@ -240,4 +247,4 @@ def test_conditional_loss_conformance():
         stochastic=False,  # the draws are given
         bad_arguments=((lambda: fm.conditional_loss(model, *batch[:2], batch[2][:3]), "t"),),
     )
-    check_loss(case)
+    assert_loss_conforms(case)

@@ -1,10 +1,11 @@
 """The GAN family under genjax.testing's conformance suites.
 
-Samplers (``check_sampler``): ``gan.sample`` with an unconditional MLP generator and with a
+Samplers (``assert_sampler_conforms``): ``gan.sample`` with an unconditional MLP generator and
+with a
 class-conditional DCGAN generator, two inits each; the noise twin is
 ``gan.sample_from_noise`` on ``z = normal(key, (n, latent_dim))``.
 
-Losses (``check_loss``): the GAN losses are functions of logits (DESIGN.md), so the
+Losses (``assert_loss_conforms``): the GAN losses are functions of logits (DESIGN.md), so the
 model-taking objectives are checked through thin wrappers ``(model, batch, key) -> (value,
 metrics)``: the gradient penalty and R1 with the critic Module as the model (a second
 derivative: the penalty's gradient with respect to the critic's weights), the cycle loss
@@ -21,7 +22,13 @@ import pytest
 from flax import nnx
 
 from genjax import gan
-from genjax.testing import LossCase, SamplerCase, check_loss, check_sampler, count_compilations
+from genjax.testing import (
+    LossCase,
+    SamplerCase,
+    assert_loss_conforms,
+    assert_sampler_conforms,
+    count_compilations,
+)
 
 N = 4
 
@@ -36,7 +43,7 @@ def _dcgan_generator(seed: int) -> gan.DCGANGenerator:
 
 def test_mlp_generator_sample_conforms():
     models = [_mlp_generator(0), _mlp_generator(1)]
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name="gan.sample[mlp]",
         sample=lambda key, m: gan.sample(key, m, N),
         models=models,
@@ -50,7 +57,7 @@ def test_mlp_generator_sample_conforms():
 def test_conditional_generator_sample_conforms():
     models = [_dcgan_generator(0), _dcgan_generator(1)]
     labels = jnp.asarray([0, 2, 1, 2])
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name="gan.sample[dcgan, conditional]",
         sample=lambda key, m: gan.sample(key, m, N, labels),
         models=models,
@@ -109,7 +116,7 @@ def test_critic_objectives_conform(name):
         "minimax_d": [(lambda: gan.minimax_d(REAL[:, 0], REAL[:, 1], label_smoothing=1.0),
                        "label_smoothing")],
     }[name]
-    check_loss(LossCase(name=name, loss=loss, model=critic, batch=(REAL, FAKE),
+    assert_loss_conforms(LossCase(name=name, loss=loss, model=critic, batch=(REAL, FAKE),
                         stochastic=name == "gradient_penalty", bad_arguments=bad))
 
 
@@ -137,5 +144,5 @@ def test_cycle_loss_conforms():
         value = gan.cycle_consistency_loss(*batch, model["G"], model["F"])
         return value, {"cycle_loss": value}
 
-    check_loss(LossCase(name="cycle_consistency_loss", loss=loss, model=translators,
+    assert_loss_conforms(LossCase(name="cycle_consistency_loss", loss=loss, model=translators,
                         batch=(x, y), stochastic=False))

@@ -137,7 +137,7 @@ def gp_jit():
     return jax.jit(gan.gradient_penalty, static_argnums=1)
 
 
-# (eager = jit for the penalties is checked by test_conformance.py's check_loss)
+# (eager = jit for the penalties is checked by test_conformance.py's assert_loss_conforms)
 def test_gradient_penalty_of_linear_critic_is_exact(gp_jit, keys):
     w = jnp.asarray([0.3, -2.0, 0.7])
     critic = lambda x: x @ w  # noqa: E731  f(x) = w . x, ||grad f|| = ||w|| everywhere

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from genjax import mixture
-from genjax.testing import SamplerCase, check_sampler, count_compilations
+from genjax.testing import SamplerCase, assert_sampler_conforms, count_compilations
 from tests.mixture import COVARIANCE_TYPES, initial_params, three_blobs
 
 N = 16
@@ -44,7 +44,7 @@ def test_sample_conformance(covariance_type):
     models = [_params(covariance_type, s) for s in (0.0, 0.5)]
     wrong = mixture.GMMParams(models[0].weights[:2], models[0].means, models[0].covs,
                               covariance_type)  # fmt: skip
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name=f"mixture.sample ({covariance_type})",
         sample=lambda k, p: mixture.sample(k, p, N),
         models=models,

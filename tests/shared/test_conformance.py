@@ -4,7 +4,7 @@ Shared solvers: :func:`genjax.ode.solve` (every method) with an ``nnx.Module`` v
 as its model. ``solve`` takes no key, so the suite's "sampler" integrates from a start drawn
 from the key: ``x1 = solve(model, x0 ~ N(0, I), 0, 1)`` -- which is how continuous flows and
 flow matching sample. The shared modules hold no loss (losses live in the families), so
-``check_loss`` has nothing to run over here.
+``assert_loss_conforms`` has nothing to run over here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from flax import nnx
 
 from genjax import ode
 from genjax.nn import MLP
-from genjax.testing import SamplerCase, check_sampler, count_compilations
+from genjax.testing import SamplerCase, assert_sampler_conforms, count_compilations
 
 DIM = 2
 BATCH = 3
@@ -72,7 +72,7 @@ def test_solve_conformance(method):
         models=fields(),
         bad_arguments=BAD_ARGUMENTS if method == "rk4" else (),
     )
-    check_sampler(case)
+    assert_sampler_conforms(case)
 
 
 def test_solve_ten_vector_fields_compile_once():

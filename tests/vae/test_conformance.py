@@ -1,9 +1,9 @@
 """The VAE family under genjax.testing's conformance suites.
 
-Samplers (``check_sampler``): ``vae.sample`` for each of the four kinds of model -- VAE,
+Samplers (``assert_sampler_conforms``): ``vae.sample`` for each of the four kinds of model -- VAE,
 ladder (hierarchical) VAE, VQ-VAE and autoencoder -- each with two models of one structure
 initialised from different keys; the noise twin is ``vae.sample_from_noise`` on noise drawn
-here as ``sample`` documents it. Losses (``check_loss``): ``elbo_loss`` (a VAE with
+here as ``sample`` documents it. Losses (``assert_loss_conforms``): ``elbo_loss`` (a VAE with
 beta, and the ladder VAE), ``iwae_loss`` (both estimators; the ``"iwae"`` estimator is
 ``-mean(iwae_bound)``, so ``iwae_bound`` and its gradient are checked through it),
 ``vqvae_loss`` and ``autoencoder_loss``. (The Gaussian likelihood, the capacity objective
@@ -25,7 +25,13 @@ import pytest
 from flax import nnx
 
 from genjax import vae
-from genjax.testing import LossCase, SamplerCase, check_loss, check_sampler, count_compilations
+from genjax.testing import (
+    LossCase,
+    SamplerCase,
+    assert_loss_conforms,
+    assert_sampler_conforms,
+    count_compilations,
+)
 
 SHAPE = (4, 4, 1)
 N = 3  # samples per draw
@@ -65,7 +71,7 @@ SAMPLERS = {"vae": _vae, "hvae": _hvae, "vq-vae": _vq, "autoencoder": _ae}
 def test_sample_conforms(kind):
     build = SAMPLERS[kind]
     models = [build(0), build(1)]
-    check_sampler(SamplerCase(
+    assert_sampler_conforms(SamplerCase(
         name=f"vae.sample[{kind}]",
         sample=lambda key, m: vae.sample(key, m, N),
         models=models,
@@ -106,7 +112,7 @@ def test_loss_conforms(name):
         bad.append((lambda: loss(model, batch, jax.random.key(0), k=0), "k"))
     else:
         bad.append((lambda: loss(model, batch, jax.random.key(0), beta=-1.0), "beta"))
-    check_loss(LossCase(name=name, loss=functools.partial(loss, **options), model=model,
+    assert_loss_conforms(LossCase(name=name, loss=functools.partial(loss, **options), model=model,
                         batch=batch, bad_arguments=bad))
 
 
@@ -115,7 +121,7 @@ def test_dreg_loss_conforms():
     # gradient, but not the derivative of the loss value at fixed noise -- no finite
     # differences; the value, determinism, jit and a finite non-zero gradient are checked.
     model = _vae(0)
-    check_loss(LossCase(
+    assert_loss_conforms(LossCase(
         name="iwae_loss[dreg]", loss=functools.partial(vae.iwae_loss, k=3, estimator="dreg"),
         model=model, batch=_batch(), check_grads=False,
         bad_arguments=[(lambda: vae.iwae_loss(model, _batch(), jax.random.key(0), k=3,
@@ -127,14 +133,14 @@ def test_vqvae_and_autoencoder_losses_conform():
     # both deterministic (the key is unused). The VQ-VAE's straight-through gradient is not
     # the derivative of the value (z_q does not move with z_e), so no finite differences.
     vq, x = _vq(0), _batch()
-    check_loss(LossCase(
+    assert_loss_conforms(LossCase(
         name="vqvae_loss", loss=vae.vqvae_loss, model=vq, batch=x, check_grads=False,
         stochastic=False,
         bad_arguments=[(lambda: vae.vqvae_loss(vq, x, None, beta=-1.0), "beta"),
                        (lambda: vae.vqvae_loss(vq, x[:, :2], None), "batch")],
     ))
     ae = _ae(0)
-    check_loss(LossCase(
+    assert_loss_conforms(LossCase(
         name="autoencoder_loss", loss=vae.autoencoder_loss, model=ae, batch=x, stochastic=False,
         bad_arguments=[(lambda: vae.autoencoder_loss(ae, x[:, :2], None), "batch")],
     ))
