@@ -2,10 +2,10 @@
 of :mod:`genjax.testing` (DESIGN.md, "One model protocol"), and ten weight sets of
 ``generate`` compiled once.
 
-``check_sampler``: same key same output, another key another output (not for the
+``assert_sampler_conforms``: same key same output, another key another output (not for the
 deterministic greedy and beam searches), ``*_from_noise`` on the sampler's own noise equals
 the sampler, two models of the same shapes (two inits) share one compiled program and give
-different outputs, dtypes kept, finite, jit = eager, bad arguments named. ``check_loss``:
+different outputs, dtypes kept, finite, jit = eager, bad arguments named. ``assert_loss_conforms``:
 finite scalar and metrics, determinism, jit = re-jit, a finite non-zero gradient with
 respect to the model that agrees with finite differences, bad arguments named.
 
@@ -38,8 +38,8 @@ from genjax.autoregressive import decoding as dec
 from genjax.testing import (
     LossCase,
     SamplerCase,
-    check_loss,
-    check_sampler,
+    assert_loss_conforms,
+    assert_sampler_conforms,
     count_compilations,
 )
 
@@ -283,7 +283,7 @@ SAMPLERS_COVERED = (
 
 @pytest.mark.parametrize("name", list(SAMPLER_CASES))
 def test_sampler_conformance(name):
-    check_sampler(SAMPLER_CASES[name]())
+    assert_sampler_conforms(SAMPLER_CASES[name]())
 
 
 def test_ten_weight_sets_of_generate_compile_once():
@@ -328,4 +328,4 @@ LOSSES_COVERED = (ar.next_token_loss, ar.pixelcnn_loss, ar.wavenet_loss)
 
 @pytest.mark.parametrize("name", ["next_token_loss", "pixelcnn_loss", "wavenet_loss"])
 def test_loss_conformance(name):
-    check_loss(_loss_cases()[name])
+    assert_loss_conforms(_loss_cases()[name])
