@@ -329,3 +329,11 @@ LOSSES_COVERED = (ar.next_token_loss, ar.pixelcnn_loss, ar.wavenet_loss)
 @pytest.mark.parametrize("name", ["next_token_loss", "pixelcnn_loss", "wavenet_loss"])
 def test_loss_conformance(name):
     assert_loss_conforms(_loss_cases()[name])
+
+
+def test_the_cases_cover_every_public_sampler_and_loss():
+    samplers = {n for n in dec.__all__ if n.startswith(("generate", "beam_search",
+                                                         "speculative", "sample_token"))}
+    samplers |= {n for n in dir(ar) if n.startswith(("pixelcnn_sample", "wavenet_sample"))}
+    assert {f.__name__ for f in SAMPLERS_COVERED} == samplers
+    assert {f.__name__ for f in LOSSES_COVERED} == {n for n in dir(ar) if n.endswith("_loss")}
