@@ -13,7 +13,6 @@ covariances), so that a MALA whose forward and reverse proposal densities were s
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 
@@ -32,6 +31,7 @@ from genjax.testing import (
     effective_sample_size,
     moment_ztest,
 )
+from tests.energy.test_conformance import NoisedScore  # the one test model of it
 
 W = np.array([0.3, 0.7])
 M = np.array([[-1.0, 0.5], [1.2, -0.3]])
@@ -140,17 +140,6 @@ def test_mala_float32_matches_oracle():
     ref_traj, ref_acc = oracle.mala_loop(np_log_pi, np_grad, x0, xi, u, 0.2)
     np.testing.assert_allclose(np.asarray(acc), ref_acc)
     assert_close_to_oracle(traj, ref_traj, kind="long_loop")
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class NoisedScore:
-    """The exact noise-conditional score ``grad log (p * N(0, sigma^2 I))`` of a mixture."""
-
-    target: targets.GaussianMixture
-
-    def __call__(self, x, sigma):  # x (chains, D), sigma (chains,): p * N(0, sigma^2 I)
-        return self.target.noised_score(x, 1.0, sigma)
 
 
 def test_annealed_langevin_matches_oracle(x64):
