@@ -16,6 +16,9 @@ What genjax's own tests use, and what a user checking a new sampler can use:
   family runs its samplers and losses through the same checks -- determinism under a key,
   ``*_from_noise`` = sampler, new weights compile nothing, dtype kept, jit = eager, finite
   gradients that agree with finite differences, bad arguments named.
+* :class:`BadInput` / :func:`assert_handled` -- one probe of a public function with a bad
+  argument (must raise an error naming it) or a valid extreme (must stay finite and correct);
+  ``python -m genjax.testing.bad_inputs`` counts every family's probes.
 
 The statistical tests are calibrated: on exact samples they fail with probability at
 most ``alpha`` (asymptotically, by the central limit theorem), so with the default
@@ -34,7 +37,9 @@ References:
   Press et al., Numerical Recipes (3rd ed.), sec. 6.2 (incomplete gamma function).
 """
 
-from genjax.testing import bijectors, conformance, statistics, tolerances
+from genjax.testing import bad_inputs, bijectors, conformance, statistics, tolerances
+from genjax.testing.bad_inputs import BadInput as BadInput
+from genjax.testing.bad_inputs import assert_handled as assert_handled
 from genjax.testing.bijectors import BijectorCase as BijectorCase
 from genjax.testing.bijectors import assert_bijector_conforms as assert_bijector_conforms
 from genjax.testing.conformance import LossCase as LossCase
@@ -59,4 +64,5 @@ __all__ = [
     *statistics.__all__,
     *conformance.__all__,
     *bijectors.__all__,
+    *bad_inputs.__all__,
 ]
