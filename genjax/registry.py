@@ -29,6 +29,9 @@ RECIPE_MODULES: tuple[str, ...] = (
     "genjax.energy.recipes",
     "genjax.contrastive.recipes",
     "genjax.composites.recipes",
+    "genjax.composites.token_recipes",
+    "genjax.composites.vision_language_recipes",
+    "genjax.composites.unclip_recipes",
 )
 
 #: What ``genjax train`` with no recipe runs (falls back to the first recipe found when the
