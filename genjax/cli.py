@@ -109,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-k", type=int, help="keep the k most probable tokens (>= 1)")
     sample.add_argument("--top-p", type=float, help="nucleus mass, in (0, 1]")
     sample.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    sample.add_argument("--negative-prompt", help="text to guide away from (replaces the empty "
+                        "prompt in classifier-free guidance), for text-conditioned recipes")
     _add_device_options(sample)
 
     bench = sub.add_parser(
@@ -254,6 +256,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         ("top_k", args.top_k),
         ("top_p", args.top_p),
         ("guidance", args.guidance),
+        ("negative_prompt", args.negative_prompt),
     )
     for option, value in given:
         if value is None:

@@ -11,7 +11,9 @@
   per-token features of the CLIP text encoder (:mod:`genjax.composites.text_to_image`),
   trained with caption dropout and sampled by classifier-free guided DDIM;
   ``genjax sample RUN --prompt "a handwritten three" --guidance 3 --steps 20`` draws that
-  digit. **CLIP is trained jointly**: each step adds CLIP's loss on the same batch to the
+  digit, and ``--negative-prompt "a handwritten eight"`` steers away from another (the
+  empty caption's branch of the guided mix becomes the negative caption's). **CLIP is
+  trained jointly**: each step adds CLIP's loss on the same batch to the
   diffusion loss, and the text features reach the U-Net through ``stop_gradient``, so the
   text encoder is shaped by the contrastive objective alone -- it is CLIP's text encoder,
   as in Imagen and latent diffusion, where the U-Net never trains it -- while one training
@@ -182,6 +184,7 @@ def t2d_sample(
     prompt: str | Sequence[str] | None = None,
     guidance: float = GUIDANCE_SCALE,
     steps: int = DDIM_STEPS,
+    negative_prompt: str | Sequence[str] | None = None,
 ) -> jax.Array:
     """``n`` digits ``(n, 8, 8, 1)`` in [0, 1] drawn for ``prompt`` by guided DDIM.
 
@@ -193,6 +196,9 @@ def t2d_sample(
         zero", "a handwritten one", ... in turn.
       guidance: classifier-free guidance scale (0 unconditional, 1 conditional).
       steps: DDIM steps in ``[1, 1000]``.
+      negative_prompt: one caption or ``n`` captions to guide away from: they replace the
+        empty caption in the guided mix, ``eps = eps(neg) + guidance * (eps(prompt) -
+        eps(neg))`` (:mod:`genjax.composites.text_to_image`); None for the empty caption.
     """
     n = checks.positive_int("n", n)
     if prompt is None:
@@ -208,8 +214,17 @@ def t2d_sample(
     checks.finite("guidance", guidance)
     context = text_to_image.text_context(params["clip"], tokens)  # (n, L, W)
     null = text_to_image.text_context(params["clip"], jnp.asarray(NULL_TOKENS)[None])  # (1, L, W)
+    negative = None
+    if negative_prompt is not None:
+        negatives = [negative_prompt] if isinstance(negative_prompt, str) else list(
+            negative_prompt)
+        if len(negatives) not in (1, n):
+            raise ValueError(f"negative_prompt: expected one caption or {n}, got {len(negatives)}")
+        negative_tokens = jnp.asarray(clip_recipes.prompt_tokens(negatives, "negative_prompt"))
+        negative = text_to_image.text_context(params["clip"], negative_tokens)  # (1 or n, L, W)
     x = text_to_image.sample(key, params["unet"], context, null, (8, 8, 1), T2D_SCHEDULE,
-                             num_steps=steps, guidance_scale=jnp.float32(guidance))
+                             num_steps=steps, guidance_scale=jnp.float32(guidance),
+                             negative_context=negative)
     return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 
@@ -257,5 +272,5 @@ RECIPES: tuple[Recipe, ...] = (
            "dropout, CFG DDIM: --prompt 'a handwritten three'", data="digits", init=t2d_init,
            loss=t2d_loss, sample=t2d_sample, report=t2d_report, steps=1500, batch_size=64,
            learning_rate=2e-3, ema_decay=0.99, load_data=data.load_with_labels,
-           sample_options=("prompt", "guidance", "steps")),
+           sample_options=("prompt", "guidance", "steps", "negative_prompt")),
 )

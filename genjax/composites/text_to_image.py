@@ -21,6 +21,10 @@ at toy size:
 
    both halves from one network call on the doubled batch ``[x_t; x_t]`` with contexts
    ``[c; null]`` (:class:`GuidedContextModel`).
+4. **Negative prompts** (Stable Diffusion's ``negative_prompt``): the null context is
+   replaced by a negative caption's, ``eps = eps(x_t, t, c_neg) + scale * (eps(x_t, t, c) -
+   eps(x_t, t, c_neg))`` (:mod:`genjax.diffusion.guidance`), steering away from ``c_neg``;
+   ``negative_context`` of :func:`sample` and :func:`sample_from_noise`.
 
 The model protocol (DESIGN.md): the denoiser is a callable pytree
 ``model(x_t (B, H, W, C), t (B,), context=c (B, L, W)) -> eps (B, H, W, C)`` -- a
@@ -237,17 +241,21 @@ def sample_from_noise(
     num_steps: int,
     guidance_scale: float | jax.Array,
     clip_x0: float | None = 1.0,
+    negative_context: jax.Array | None = None,
 ) -> jax.Array:
     """Guided DDIM (eta = 0) from a given start ``x_T``: the deterministic part of :func:`sample`.
 
     Args:
       model: the denoiser ``model(x_t, t, context=c) -> eps`` (traced).
       x_T: ``(B, H, W, C)`` the starting noise.
-      context, null_context, schedule, num_steps, guidance_scale, clip_x0: as in :func:`sample`.
+      context, null_context, schedule, num_steps, guidance_scale, clip_x0, negative_context:
+        as in :func:`sample`.
 
     Returns:
       ``(B, H, W, C)`` samples.
     """
+    if negative_context is not None:  # a negative prompt takes the null context's place
+        null_context = _check_context("negative_context", negative_context)
     guided = guided_context_eps_fn(model, context, null_context, guidance_scale)
     return diffusion.ddim_sample_from_noise(guided, x_T, None, schedule, num_steps=num_steps,
                                             clip_x0=clip_x0)
@@ -265,6 +273,7 @@ def sample(
     num_steps: int,
     guidance_scale: float | jax.Array,
     clip_x0: float | None = 1.0,
+    negative_context: jax.Array | None = None,
 ) -> jax.Array:
     """Draw one image per caption by guided DDIM (eta = 0).
 
@@ -283,11 +292,16 @@ def sample(
       num_steps: DDIM steps (static).
       guidance_scale: the CFG scale (traced: one compiled sampler serves every scale).
       clip_x0: clip DDIM's x0 estimate to ``[-clip_x0, clip_x0]`` (the data range; static).
+      negative_context: (B or 1, L, W) a negative prompt's features, or None. When given it
+        replaces ``null_context`` in the mix: ``eps = eps(c_neg) + scale * (eps(c) -
+        eps(c_neg))`` (negative-prompt guidance; traced).
 
     Returns:
       (B, H, W, C) samples in the data space ([-1, 1] for digits).
     """
     context = _check_context("context", context)
+    if negative_context is not None:  # a negative prompt takes the null context's place
+        null_context = _check_context("negative_context", negative_context, context.shape[0])
     guided = guided_context_eps_fn(model, context, null_context, guidance_scale)
     shape = (context.shape[0], *image_shape)
     return diffusion.ddim_sample(key, guided, shape, schedule, num_steps=num_steps,

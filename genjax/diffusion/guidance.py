@@ -12,12 +12,26 @@ training each label is replaced by a null label with probability ``p_uncond``
 samples). Ho & Salimans write the same mix as ``(1 + w) eps_cond - w eps_uncond``, i.e.
 their ``w`` is our ``scale - 1``.
 
+**Negative prompts** (the ``negative_prompt`` of Stable Diffusion's samplers; analysed as
+"negative conditioning" by Armandpour et al. 2023) replace the unconditional branch by a
+condition to steer away from:
+
+    eps_guided = eps_neg + scale * (eps_cond - eps_neg),   eps_neg = eps(x_t, t, c_neg)
+
+Since ``eps = -sigma_t * score``, the guided score is ``score_neg + scale (score_cond -
+score_neg)``: the score of ``p_t(x | c)^scale p_t(x | c_neg)^(1 - scale)`` (up to its
+normaliser), which for ``scale > 1`` pushes mass away from where ``c_neg`` is likely.
+:class:`GuidedModel` takes ``negative_labels``; :func:`guided` is the same mix whichever
+condition its second argument was computed with.
+
 The guided model is a pytree (:class:`GuidedModel`, built by :func:`guided_eps_fn`) over
 the conditional network's arrays and the labels, so every sampler takes it as its model and
 compiles once for all weights, labels and (array) scales of the same shapes.
 
 References:
   Ho, Salimans, "Classifier-Free Diffusion Guidance", NeurIPS 2021 workshop; arXiv:2207.12598.
+  Armandpour, Sadeghian, Zheng, Sadeghian, Zhou, "Re-imagine the Negative Prompt Algorithm:
+    Transform 2D Diffusion into 3D, alleviate Janus problem and Beyond", arXiv:2304.04968, 2023.
 """
 
 from __future__ import annotations
@@ -40,9 +54,13 @@ def guided(eps_cond: jax.Array, eps_uncond: jax.Array, scale: float | jax.Array)
 
         eps = eps_uncond + scale * (eps_cond - eps_uncond)       (Ho & Salimans 2022, eq. 6)
 
+    With a negative condition's prediction as ``eps_uncond`` this is negative-prompt
+    guidance, ``eps_neg + scale * (eps_cond - eps_neg)`` (module docstring).
+
     Args:
       eps_cond: (batch, ...) prediction given the label.
-      eps_uncond: (batch, ...) prediction given the null label, same shape.
+      eps_uncond: (batch, ...) prediction given the null label (or the negative
+        condition), same shape.
       scale: guidance scale (a scalar): 0 unconditional, 1 conditional.
 
     Returns:
@@ -56,6 +74,7 @@ def guided(eps_cond: jax.Array, eps_uncond: jax.Array, scale: float | jax.Array)
     checks.same_shape("eps_cond", eps_cond, "eps_uncond", eps_uncond)
     scale = jnp.asarray(scale, dtype=eps_cond.dtype)
     checks.ndim("scale", scale, 0, "(a scalar)")
+    checks.finite("scale", scale)
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
@@ -78,6 +97,7 @@ def label_dropout(
       (batch,) labels, same dtype, some replaced by ``null_label``.
     """
     checks.probability("p_uncond", p_uncond)
+    checks.nonnegative_int("null_label", null_label)
     labels = jnp.asarray(labels)
     checks.ndim("labels", labels, 1, "(batch,)")
     drop = jax.random.bernoulli(key, p_uncond, labels.shape)  # (batch,) True = drop
@@ -124,6 +144,9 @@ class GuidedModel:
         model(x_t, t) = eps_uncond + scale * (eps_cond - eps_uncond)
         eps_cond = net(x_t, t, labels),  eps_uncond = net(x_t, t, null_label)
 
+    With ``negative_labels`` the second branch is the negative condition's (module
+    docstring): ``eps_uncond = net(x_t, t, negative_labels)``.
+
     Both predictions come from one call of the network on the doubled batch ``[x_t; x_t]``
     with labels ``[labels; null]`` (one network evaluation per step, as in the reference
     implementations). When ``scale`` is exactly 0 or 1 (a Python number: static under
@@ -135,17 +158,24 @@ class GuidedModel:
       scale: guidance scale (0 unconditional, 1 conditional); a Python number or a () array
         (traced: one compiled sampler serves every scale).
       null_label: the label the network was trained with for "unconditional" (static).
+      negative_labels: ``(batch,)`` labels to guide away from, replacing ``null_label`` in
+        the second branch; None (the default) for plain classifier-free guidance.
     """
 
     model: Model
     labels: jax.Array
     scale: float | jax.Array
     null_label: int = dataclasses.field(metadata={"static": True})
+    negative_labels: jax.Array | None = None
 
     def __call__(self, x_t: jax.Array, t: jax.Array) -> jax.Array:
         labels = self.labels
         checks.shape("labels", labels, (x_t.shape[0],))
-        null = jnp.full_like(labels, self.null_label)
+        if self.negative_labels is None:
+            null = jnp.full_like(labels, self.null_label)
+        else:  # negative prompt: eps_neg + scale (eps_cond - eps_neg)
+            checks.shape("negative_labels", self.negative_labels, (x_t.shape[0],))
+            null = self.negative_labels.astype(labels.dtype)
         if isinstance(self.scale, int | float) and self.scale == 0:
             return self.model(x_t, t, null)
         if isinstance(self.scale, int | float) and self.scale == 1:
@@ -160,7 +190,8 @@ class GuidedModel:
 
 
 def guided_eps_fn(
-    model: Model, labels: jax.Array, null_label: int, scale: float | jax.Array
+    model: Model, labels: jax.Array, null_label: int, scale: float | jax.Array, *,
+    negative_labels: jax.Array | None = None,
 ) -> GuidedModel:
     """A sampler's model ``(x_t, t) -> eps`` from a label-conditioned network (guided).
 
@@ -169,6 +200,9 @@ def guided_eps_fn(
       labels: (batch,) the labels to sample, one per sample.
       null_label: the label the network was trained with for "unconditional".
       scale: guidance scale (0 unconditional, 1 conditional).
+      negative_labels: (batch,) labels to guide away from (a negative prompt): the mix
+        becomes ``eps_neg + scale * (eps_cond - eps_neg)``; None for classifier-free
+        guidance against ``null_label``.
 
     Returns:
       the :class:`GuidedModel`, a pytree over the network's arrays, the labels and an array
@@ -178,4 +212,10 @@ def guided_eps_fn(
       >>> model = guided_eps_fn(unet, jnp.arange(10), null_label=10, scale=2.0)
       >>> x = ddim_sample(key, model, (10, 8, 8, 1), schedule, num_steps=50)
     """
-    return GuidedModel(model, _check_labels(labels), scale, int(null_label))
+    labels = _check_labels(labels)
+    if negative_labels is not None:
+        negative_labels = jnp.asarray(negative_labels)
+        checks.integer_array("negative_labels", negative_labels)
+        checks.shape("negative_labels", negative_labels, labels.shape)
+    null_label = checks.nonnegative_int("null_label", null_label)
+    return GuidedModel(model, labels, scale, null_label, negative_labels)

@@ -21,7 +21,8 @@ def _digits(split, n):
 def test_registered():
     assert [r.name for r in recipes.RECIPES] == ["latent-diffusion", "text-to-digit"]
     assert all(registry.get(r.name).family == "composites" for r in recipes.RECIPES)
-    assert registry.get("text-to-digit").sample_options == ("prompt", "guidance", "steps")
+    assert registry.get("text-to-digit").sample_options == ("prompt", "guidance", "steps",
+                                                            "negative_prompt")
 
 
 @pytest.mark.slow
