@@ -65,6 +65,26 @@ def causal_mask(length: int) -> jax.Array:
     return jnp.tril(jnp.ones((length, length), dtype=bool))
 
 
+def prefix_lm_mask(length: int, prefix_length: int) -> jax.Array:
+    """The prefix-LM attention mask (Raffel et al. 2020, sec. 3.2.1; PaliGemma).
+
+    ``mask[i, j] = (j <= i) or (j < P)``: the first ``P`` positions (a prefix, e.g. image
+    tokens) attend to each other bidirectionally; every later position sees the whole
+    prefix and the positions before it. ``P = 0`` (or 1) is :func:`causal_mask`.
+
+    Args:
+      length: sequence length ``L``, >= 1.
+      prefix_length: ``P`` in ``[0, L]``.
+
+    Returns:
+      (L, L) bool mask, True where attention is allowed.
+    """
+    length = checks.positive_int("length", length)
+    prefix_length = checks.int_in_range("prefix_length", prefix_length, 0, length)
+    j = jnp.arange(length)
+    return causal_mask(length) | (j[None, :] < prefix_length)
+
+
 def dot_product_attention(
     q: jax.Array, k: jax.Array, v: jax.Array, *, mask: jax.Array | None = None
 ) -> jax.Array:
@@ -195,8 +215,13 @@ class MultiHeadAttention(nnx.Module):
         shape = (batch_size, max_len, self.num_heads, self.head_dim)
         return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
 
-    def decode(self, x: jax.Array, cache: dict, pos: jax.Array) -> tuple[jax.Array, dict]:
+    def decode(self, x: jax.Array, cache: dict, pos: jax.Array, *,
+               prefix_length: int = 0) -> tuple[jax.Array, dict]:
         """Causal self-attention of ``S`` new tokens through the KV cache.
+
+        With ``prefix_length = P > 0`` the mask is the prefix-LM one
+        (:func:`prefix_lm_mask`): every query also sees the cache positions ``j < P``, so a
+        prefix written in one call at ``pos = 0`` attends to itself bidirectionally.
 
             K[pos : pos+S] = x W^K,  V[pos : pos+S] = x W^V       (lax.dynamic_update_slice)
             out_i = Attention(x_i W^Q, K[j <= pos + i], V[j <= pos + i])
@@ -225,6 +250,8 @@ class MultiHeadAttention(nnx.Module):
         # query i sits at absolute position pos + i and sees keys j <= pos + i
         query_pos = pos + jnp.arange(S, dtype=jnp.int32)  # (S,)
         mask = jnp.arange(T, dtype=jnp.int32)[None, :] <= query_pos[:, None]  # (S, T)
+        if prefix_length:  # prefix-LM: keys j < P are visible to every query
+            mask = mask | (jnp.arange(T, dtype=jnp.int32) < prefix_length)[None, :]
         q = self.queries(x)  # (B, S, H, d_k)
         attended = dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask=mask)
         return self._merge(attended), {"k": k, "v": v}
@@ -276,13 +303,21 @@ class TransformerBlock(nnx.Module):
         return x + self.mlp(self.norm_mlp(x))  # x + MLP(LN(x))
 
     def __call__(
-        self, x: jax.Array, *, mask: jax.Array | None = None, context: jax.Array | None = None
+        self, x: jax.Array, *, mask: jax.Array | None = None, context: jax.Array | None = None,
+        prefix_length: int = 0,
     ) -> jax.Array:
-        """x: (B, L, D), mask broadcastable to (B, H, L, L), context (B, S, Dc) -> (B, L, D)."""
+        """x: (B, L, D), mask broadcastable to (B, H, L, L), context (B, S, Dc) -> (B, L, D).
+
+        ``prefix_length = P > 0`` (causal blocks only) replaces the causal mask by the
+        prefix-LM mask :func:`prefix_lm_mask`: the first P tokens see each other.
+        """
         if x.ndim != 3:
             raise ValueError(f"x must have shape (B, L, D), got {x.shape}")
+        if prefix_length and not self.causal:
+            raise ValueError("prefix_length needs a causal block (causal=True)")
         if self.causal:
-            causal = causal_mask(x.shape[1])  # (L, L)
+            causal = (prefix_lm_mask(x.shape[1], prefix_length) if prefix_length
+                      else causal_mask(x.shape[1]))  # (L, L)
             mask = causal if mask is None else jnp.logical_and(
                 jnp.asarray(mask).reshape((1,) * (4 - jnp.ndim(mask)) + jnp.shape(mask)),
                 causal[None, None],
@@ -295,7 +330,8 @@ class TransformerBlock(nnx.Module):
         return self.attn.init_cache(batch_size, max_len, dtype)
 
     def decode(
-        self, x: jax.Array, cache: dict, pos: jax.Array, *, context: jax.Array | None = None
+        self, x: jax.Array, cache: dict, pos: jax.Array, *, context: jax.Array | None = None,
+        prefix_length: int = 0,
     ) -> tuple[jax.Array, dict]:
         """The block on ``S`` new tokens at positions pos .. pos + S - 1, through the cache.
 
@@ -303,14 +339,16 @@ class TransformerBlock(nnx.Module):
 
         Args:
           x: (B, S, D); cache: ``{"k", "v"}`` (B, T, H, d_k); pos: () int32;
-          context: (B, S_c, Dc) for a block with cross-attention.
+          context: (B, S_c, Dc) for a block with cross-attention;
+          prefix_length: P, the prefix-LM prefix (see :meth:`MultiHeadAttention.decode`).
 
         Returns:
           (out (B, S, D), new cache).
         """
         if not self.causal:
             raise ValueError("decode needs a causal block (causal=True)")
-        attended, cache = self.attn.decode(self.norm_attn(x), cache, pos)
+        attended, cache = self.attn.decode(self.norm_attn(x), cache, pos,
+                                           prefix_length=prefix_length)
         x = x + attended  # x + MHA(LN(x)) over cached keys
         return self._cross_and_mlp(x, context), cache
 
