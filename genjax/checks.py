@@ -16,9 +16,11 @@ Each check returns its (converted) value so that it can be used inline:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -42,6 +44,13 @@ __all__ = [
     "integer_array",
     "token_ids",
     "same_shape",
+    "int_array_in_range",
+    "covariance",
+    "PSD_RTOL",
+    "sigma_sequence",
+    "model_output",
+    "instance",
+    "before_jit",
 ]
 
 
@@ -247,3 +256,160 @@ def same_shape(name: str, value: Any, reference_name: str, reference: Any) -> An
             f"got {tuple(jnp.shape(value))}"
         )
     return value
+
+
+def int_array_in_range(name: str, value: Any, low: int, high: int) -> Any:
+    """Integers in ``[low, high)`` (times ``t`` of a discrete diffusion, class labels).
+
+    The dtype is always checked; the values only when concrete (under ``jax.jit`` a traced
+    array cannot be read, and the caller documents what happens then). The message gives
+    the first offending value and its index.
+    """
+    integer_array(name, value)
+    arr = _numbers(value)
+    if arr is not None and arr.size:
+        bad = (arr < low) | (arr >= high)
+        if np.any(bad):
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = "" if arr.ndim == 0 else (
+                f" at index {first if len(first) != 1 else first[0]}"
+            )
+            raise ValueError(
+                f"{name} must hold integers in [{low}, {high}), got "
+                f"{int(arr.ravel()[bad.ravel()][0])}{where}"
+            )
+    return value
+
+
+# A covariance is accepted as positive semi-definite when its smallest eigenvalue is at
+# least -PSD_RTOL * (its largest |eigenvalue|) and it is symmetric to the same relative
+# tolerance. sqrt(eps) of the value's dtype is used when larger: rounding in forming a
+# covariance (a sum of outer products) errs by ~D eps |S|, far below sqrt(eps) |S| for any
+# D a covariance is formed at, while a genuinely indefinite matrix (an eigenvalue of -1
+# against +1) is far outside it.
+PSD_RTOL = 1e-6
+
+
+def covariance(name: str, value: Any) -> Any:
+    """A symmetric positive semi-definite ``(..., D, D)`` matrix (up to rounding), finite.
+
+    Skipped (but shape-checked) when traced. Returns ``value``.
+    """
+    shp = tuple(jnp.shape(value))
+    if len(shp) < 2 or shp[-1] != shp[-2]:
+        raise ValueError(f"{name} must be a square matrix (..., D, D), got shape {shp}")
+    finite(name, value)
+    arr = _numbers(value)
+    if arr is None or arr.size == 0:
+        return value
+    dtype = jnp.result_type(value)
+    eps = float(jnp.finfo(dtype).eps) if jnp.issubdtype(dtype, jnp.floating) else 0.0
+    rtol = max(PSD_RTOL, math.sqrt(eps))
+    sym = 0.5 * (arr + np.swapaxes(arr, -1, -2))
+    lam = np.linalg.eigvalsh(sym)  # (..., D) ascending
+    scale = np.maximum(np.max(np.abs(lam), axis=-1), np.finfo(np.float64).tiny)  # (...,)
+    asym = np.max(np.abs(arr - np.swapaxes(arr, -1, -2)), axis=(-1, -2))
+    if np.any(asym > rtol * scale):
+        raise ValueError(
+            f"{name} must be a symmetric matrix, got |S - S^T| up to {float(np.max(asym)):.3g}"
+        )
+    if np.any(lam[..., 0] < -rtol * scale):
+        raise ValueError(
+            f"{name} must be positive semi-definite (a covariance), got smallest eigenvalue "
+            f"{float(np.min(lam[..., 0])):.6g}"
+        )
+    return value
+
+
+def sigma_sequence(name: str, value: Any) -> Any:
+    """EDM noise levels ``sigma_0 >= sigma_1 >= ... >= sigma_{N-1} > sigma_N = 0``.
+
+    A 1-D sequence of at least two levels: finite, non-negative, decreasing (a repeated
+    level is a step of size 0, harmless), with exactly one trailing 0 (the clean data).
+    Shape always checked; values when concrete.
+    Returns ``value``.
+    """
+    shp = tuple(jnp.shape(value))
+    if len(shp) != 1 or shp[0] < 2:
+        raise ValueError(
+            f"{name} must be a 1-D sequence of at least two noise levels ending in 0, "
+            f"got shape {shp}"
+        )
+    arr = _numbers(value)
+    if arr is None:
+        return value
+    if not np.all(np.isfinite(arr)):
+        finite(name, value)
+    if np.any(arr < 0):
+        first = int(np.argmax(arr < 0))
+        raise ValueError(f"{name} must be non-negative, got {arr[first]:.6g} at index {first}")
+    if arr[-1] != 0:
+        raise ValueError(f"{name} must end with exactly one 0 (the clean data), got last "
+                         f"value {arr[-1]:.6g}")
+    if arr[-2] == 0:
+        raise ValueError(
+            f"{name} must end with exactly one 0, got {int(np.sum(arr == 0))} zeros at the "
+            "end (karras_sigmas already appends the final 0; do not append another)"
+        )
+    steps = np.diff(arr)
+    if np.any(steps > 0):
+        first = int(np.argmax(steps > 0))
+        raise ValueError(
+            f"{name} must be decreasing, got {arr[first]:.6g} then "
+            f"{arr[first + 1]:.6g} at index {first}"
+        )
+    return value
+
+
+def model_output(
+    value: Any, expected: Sequence[int], what: str = "x", name: str = "model"
+) -> Any:
+    """A model's output has the shape the caller needs, e.g. ``(batch, D)`` like ``x``.
+
+    The message names the model argument (``name``: the argument that is wrong): a network
+    returning ``(batch, 1)`` for ``(batch, D)`` would otherwise broadcast silently. Works on
+    tracers and on ``jax.eval_shape`` results.
+    """
+    got = tuple(jnp.shape(value))
+    if got != tuple(expected):
+        raise ValueError(
+            f"{name} must return an array of shape {tuple(expected)} (that of {what}), "
+            f"got {got}"
+        )
+    return value
+
+
+def instance(name: str, value: Any, types: type | tuple[type, ...], what: str = "") -> Any:
+    """``value`` is an instance of ``types`` (a schedule, an SDE, a target); returns it.
+
+    Raises ``TypeError`` naming the argument, what it must be and what it got.
+    """
+    if not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise TypeError(f"{name} must be {what or 'a ' + names}, got {type(value).__name__}")
+    return value
+
+
+def before_jit(check: Callable[[dict[str, Any]], None]) -> Callable[[Any], Any]:
+    """Runs ``check(arguments)`` on the caller's values, then the compiled function.
+
+    Inside a compiled function every array argument is a tracer, so a value check there
+    (an EDM sigma sequence, a time index) is skipped. This decorator, placed above
+    ``jax.jit``/``model_jit``, runs ``check`` on the bound arguments as the caller passed
+    them (concrete unless the caller is itself traced), so that such values are checked
+    before compiling. ``check`` receives ``{name: value}`` with defaults applied.
+    """
+
+    def decorate(fun: Any) -> Any:
+        sig = inspect.signature(fun)
+
+        @functools.wraps(fun)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            check(dict(bound.arguments))
+            return fun(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -13,8 +13,12 @@
   two time-scale update rule ...", eq. 6 -- the FID formula).
 
 All take sample sets as ``(n, D)`` arrays and return scalar ``jnp`` arrays; shapes are
-checked at trace time (``ValueError`` naming the argument). Pairwise sums over more than
-``2 x 4096 x 4096`` entries are computed in row blocks under ``lax.map`` so memory stays bounded.
+checked at trace time (``ValueError`` naming the argument). A NaN or inf anywhere in the
+samples gives NaN -- never a score (a 0.0 would read as a perfect match). The sample-set
+statistics are computed on the data divided by a power of two near its largest entry and
+scaled back (exact for ordinary data), so data at scale 1e20 stays finite in float32.
+Pairwise sums over more than ``2 x 4096 x 4096`` entries are computed in row blocks under
+``lax.map`` so memory stays bounded.
 The NumPy float64 twin is :mod:`genjax.oracle_metrics`.
 """
 
@@ -155,6 +159,29 @@ def _centre(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     return x - c[None, :], y - c[None, :]
 
 
+def _scale(x: jax.Array, y: jax.Array) -> jax.Array:
+    """``()`` a power of two ``s`` near ``max |entry|`` of both sets (1 when all are 0).
+
+    Squared distances of data at scale 1e20 overflow float32 (1e40 > 3.4e38); dividing the
+    data by ``s`` first keeps every square below ~4 D, and a power of two divides exactly,
+    so the statistics of ordinary data are unchanged bit for bit.
+    """
+    big = jnp.maximum(jnp.max(jnp.abs(x)), jnp.max(jnp.abs(y)))
+    ok = jnp.isfinite(big) & (big > 0)
+    return jnp.where(ok, jnp.exp2(jnp.round(jnp.log2(jnp.where(ok, big, 1.0)))), 1.0)
+
+
+def _all_finite(*arrays: jax.Array) -> jax.Array:
+    """``()`` bool: every entry of every array finite."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
+
+
+def _nan_unless_finite(value: jax.Array, *inputs: jax.Array) -> jax.Array:
+    # A NaN or inf sample has no distance to anything: report NaN, never a score
+    # (a 0.0 would read as a perfect match).
+    return jnp.where(_all_finite(*inputs), value, jnp.full_like(value, jnp.nan))
+
+
 # --------------------------------------------------------------- MMD
 
 
@@ -195,8 +222,11 @@ def _median_bandwidth(x: jax.Array, y: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("unbiased",))
 def _mmd(x: jax.Array, y: jax.Array, bandwidth: jax.Array | None, unbiased: bool) -> jax.Array:
-    x, y = _centre(x, y)
-    h = _median_bandwidth(x, y) if bandwidth is None else jnp.asarray(bandwidth, x.dtype)
+    raw = (x, y)
+    # k depends on |a - b| / h only: dividing data and h by one power of two s is exact.
+    s = _scale(x, y)
+    x, y = _centre(x / s, y / s)
+    h = _median_bandwidth(x, y) if bandwidth is None else jnp.asarray(bandwidth, x.dtype) / s
     kernel = lambda d2: jnp.exp(-d2 / (2.0 * h**2))  # k(a, b) = exp(-|a-b|^2 / (2 h^2))
     n, m = x.shape[0], y.shape[0]
     kxx = _pair_sum(x, x, kernel, same=True, direct=False)  # sum_{i,j} k(x_i, x_j), diagonal = n
@@ -204,9 +234,11 @@ def _mmd(x: jax.Array, y: jax.Array, bandwidth: jax.Array | None, unbiased: bool
     kxy = _pair_sum(x, y, kernel, same=False, direct=False)
     if unbiased:
         # Gretton et al. (2012) eq. 3: U-statistic, diagonal terms k(x_i, x_i) = 1 removed.
-        return (kxx - n) / (n * (n - 1)) + (kyy - m) / (m * (m - 1)) - 2.0 * kxy / (n * m)
-    # eq. 5: V-statistic, MMD_b^2 = |mean phi(x) - mean phi(y)|^2 >= 0.
-    return kxx / n**2 + kyy / m**2 - 2.0 * kxy / (n * m)
+        value = (kxx - n) / (n * (n - 1)) + (kyy - m) / (m * (m - 1)) - 2.0 * kxy / (n * m)
+    else:
+        # eq. 5: V-statistic, MMD_b^2 = |mean phi(x) - mean phi(y)|^2 >= 0.
+        value = kxx / n**2 + kyy / m**2 - 2.0 * kxy / (n * m)
+    return _nan_unless_finite(value, *raw)
 
 
 def mmd(
@@ -256,12 +288,17 @@ def _safe_norm(d2: jax.Array) -> jax.Array:
 
 @jax.jit
 def _energy(x: jax.Array, y: jax.Array) -> jax.Array:
-    x, y = _centre(x, y)
+    raw = (x, y)
+    # The statistic is homogeneous of degree 1 (|s a - s b| = s |a - b|): compute it on
+    # data / s and multiply back, so data at scale 1e20 does not overflow its squares.
+    s = _scale(x, y)
+    x, y = _centre(x / s, y / s)
     n, m = x.shape[0], y.shape[0]
     exy = _pair_sum(x, y, _safe_norm, same=False, direct=True) / (n * m)  # E|X - Y|
     exx = _pair_sum(x, x, _safe_norm, same=True, direct=True) / (n * n)  # E|X - X'|
     eyy = _pair_sum(y, y, _safe_norm, same=True, direct=True) / (m * m)  # E|Y - Y'|
-    return 2.0 * exy - exx - eyy  # Szekely & Rizzo (2013), eq. 1
+    value = s * (2.0 * exy - exx - eyy)  # Szekely & Rizzo (2013), eq. 1
+    return _nan_unless_finite(value, *raw)
 
 
 def energy_distance(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -307,10 +344,13 @@ def _w2_squared_1d(a: jax.Array, b: jax.Array) -> jax.Array:
 
 @jax.jit
 def _sliced(x: jax.Array, y: jax.Array, directions: jax.Array) -> jax.Array:
-    px = jnp.sort(x @ directions.T, axis=0)  # (n, P) projections <theta_p, x_i>, sorted
-    py = jnp.sort(y @ directions.T, axis=0)  # (m, P)
+    raw = (x, y, directions)
+    s = _scale(x, y)  # SW_2 is homogeneous of degree 1: scaled so squares cannot overflow
+    px = jnp.sort((x / s) @ directions.T, axis=0)  # (n, P) projections <theta_p, x_i>, sorted
+    py = jnp.sort((y / s) @ directions.T, axis=0)  # (m, P)
     w2 = jax.vmap(_w2_squared_1d, in_axes=(1, 1))(px, py)  # (P,) W_2^2 per direction
-    return jnp.sqrt(jnp.mean(w2))  # SW_2 = (mean_theta W_2^2)^{1/2}
+    value = s * jnp.sqrt(jnp.mean(w2))  # SW_2 = (mean_theta W_2^2)^{1/2}
+    return _nan_unless_finite(value, *raw)
 
 
 def sliced_wasserstein_with_directions(
@@ -372,7 +412,8 @@ def _coverage(samples: jax.Array, means: jax.Array, radius: jax.Array) -> jax.Ar
         d2 = jnp.sum((samples - mu[None, :]) ** 2, axis=-1)  # (n,) |x_i - mu_k|^2
         return jnp.any(d2 <= radius**2)
 
-    return jnp.mean(jax.lax.map(hit, means).astype(samples.dtype))  # (K,) -> fraction
+    value = jnp.mean(jax.lax.map(hit, means).astype(samples.dtype))  # (K,) -> fraction
+    return _nan_unless_finite(value, samples, means, radius)
 
 
 def mode_coverage(samples: jax.Array, means: jax.Array, radius: float | jax.Array) -> jax.Array:
@@ -438,7 +479,21 @@ def _frechet_moments(
     tr_cross = jnp.sum(jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(inner), 0.0)))
     diff = mu_a - mu_b
     # d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})   (Heusel et al. 2017, eq. 6)
-    return jnp.sum(diff**2) + jnp.trace(cov_a) + jnp.trace(cov_b) - 2.0 * tr_cross
+    value = jnp.sum(diff**2) + jnp.trace(cov_a) + jnp.trace(cov_b) - 2.0 * tr_cross
+    # A covariance with a clearly negative eigenvalue has no Gaussian: NaN, not a distance
+    # (clipping its eigenvalues would return a number for a meaningless input).
+    valid = _is_psd(cov_a) & _is_psd(cov_b)
+    return jnp.where(valid, _nan_unless_finite(value, mu_a, cov_a, mu_b, cov_b), jnp.nan)
+
+
+def _is_psd(cov: jax.Array) -> jax.Array:
+    """``()`` bool: symmetric positive semi-definite up to rounding (``checks.covariance``)."""
+    sym = 0.5 * (cov + cov.T)
+    lam = jnp.linalg.eigvalsh(sym)  # ascending
+    scale = jnp.maximum(jnp.max(jnp.abs(lam)), jnp.finfo(cov.dtype).tiny)
+    tol = max(checks.PSD_RTOL, math.sqrt(float(jnp.finfo(cov.dtype).eps))) * scale
+    asym = jnp.max(jnp.abs(cov - cov.T))
+    return (lam[0] >= -tol) & (asym <= tol)
 
 
 def frechet_distance_gaussian(
@@ -455,13 +510,21 @@ def frechet_distance_gaussian(
       cov_b: ``(D, D)`` symmetric PSD.
 
     Returns:
-      ``()``.
+      ``()``; NaN when an input is traced and non-finite or not PSD.
+
+    Raises:
+      ValueError: (concrete inputs) a covariance that is not symmetric positive
+        semi-definite up to rounding (``checks.covariance``), or a non-finite mean.
     """
     mu_a, cov_a, mu_b, cov_b = map(jnp.asarray, (mu_a, cov_a, mu_b, cov_b))
     (d,) = checks.shape("mu_a", mu_a, ("D",))
     checks.shape("cov_a", cov_a, (d, d))
     checks.shape("mu_b", mu_b, (d,))
     checks.shape("cov_b", cov_b, (d, d))
+    checks.finite("mu_a", mu_a)
+    checks.finite("mu_b", mu_b)
+    checks.covariance("cov_a", cov_a)
+    checks.covariance("cov_b", cov_b)
     dtype = jnp.result_type(mu_a.dtype, cov_a.dtype, mu_b.dtype, cov_b.dtype, float)
     return _frechet_moments(*(a.astype(dtype) for a in (mu_a, cov_a, mu_b, cov_b)))
 
@@ -475,7 +538,7 @@ def _frechet(feats_a: jax.Array, feats_b: jax.Array) -> jax.Array:
 
     mu_a, cov_a = moments(feats_a)
     mu_b, cov_b = moments(feats_b)
-    return _frechet_moments(mu_a, cov_a, mu_b, cov_b)
+    return _nan_unless_finite(_frechet_moments(mu_a, cov_a, mu_b, cov_b), feats_a, feats_b)
 
 
 def frechet_distance(feats_a: jax.Array, feats_b: jax.Array) -> jax.Array:

@@ -397,6 +397,33 @@ def _adaptive_solve(tableau, f, y0, t0, t1, num_steps, rtol, atol, max_steps, re
 # --------------------------------------------------------------------------- public API
 
 
+def _check_field(f: VectorField, t0: jax.Array, y0: PyTree) -> None:
+    """``f(t0, y0)`` must return a pytree shaped like ``y0`` (checked abstractly, no FLOPs).
+
+    This catches the argument order ``f(y, t)`` whenever the swap changes a shape: called
+    as ``f(t, y)``, a field written ``lambda y, t: -y`` returns ``()``-shaped ``-t`` for a
+    ``(3,)`` state, which would otherwise broadcast into a wrong answer. It cannot catch a
+    swap that keeps every shape: a scalar state ``y0: ()``, or a field whose result has
+    ``y``'s shape either way (``lambda y, t: y * t`` computes the same thing in both orders).
+    """
+    try:
+        out = jax.eval_shape(f, t0, y0)
+    except (TypeError, ValueError, IndexError, AttributeError) as err:
+        raise ValueError(
+            f"f failed when called as f(t, y) with t: () and y shaped like y0 (the order is "
+            f"f(t, y), not f(y, t)): {type(err).__name__}: {err}"
+        ) from err
+    want = jax.tree_util.tree_structure(y0)
+    got = jax.tree_util.tree_structure(out)
+    shapes = lambda tree: [tuple(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree)]
+    if got != want or shapes(out) != shapes(y0):
+        hint = " (did you write f(y, t)? the order is f(t, y))" if got == want else ""
+        raise ValueError(
+            f"f must return dy/dt shaped like y0 {shapes(y0)} when called as f(t, y), got "
+            f"{shapes(out) if got == want else got}{hint}"
+        )
+
+
 @functools.partial(
     model_jit,
     model_argnames=("f",),
@@ -432,7 +459,11 @@ def solve(
 
     Args:
       f: the model ``f(t, y) -> dy/dt``: ``t`` a () array, ``y`` and the result
-        pytrees shaped like ``y0``.
+        pytrees shaped like ``y0``. Checked at trace time by one abstract call
+        ``f(t0, y0)``: a result of another structure or shape raises ``ValueError`` --
+        which detects a field written ``f(y, t)`` whenever the swap changes a shape
+        (e.g. ``lambda y, t: -y`` on a ``(D,)`` state), though not a swap that keeps
+        every shape (a scalar state, or ``y * t``).
       y0: initial state, a pytree of floating arrays (e.g. ``x: (batch, dim)`` or a
         CNF's ``(x (batch, dim), log_det (batch,))``).
       t0: () initial time.
@@ -485,6 +516,7 @@ def solve(
     t1 = jnp.asarray(t1, dtype=t_dtype)
     checks.ndim("t0", t0, 0, "(a scalar)")
     checks.ndim("t1", t1, 0, "(a scalar)")
+    _check_field(f, t0, y0)
     tableau = TABLEAUS[method]
     if method in FIXED_STEP_METHODS:
         out = _fixed_solve(tableau, f, y0, t0, t1, num_steps, return_trajectory)

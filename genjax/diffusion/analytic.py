@@ -134,6 +134,8 @@ def analytic_eps_fn(target: GaussianMixture, schedule: Schedule) -> AnalyticEps:
       >>> model = analytic_eps_fn(targets.ring(), schedules.linear(1000))
       >>> x = ddim_sample(key, model, (4096, 2), schedules.linear(1000), num_steps=50)
     """
+    checks.instance("target", target, GaussianMixture)
+    checks.instance("schedule", schedule, Schedule)
     return AnalyticEps(target, schedule)
 
 
@@ -147,6 +149,7 @@ def analytic_denoiser(target: GaussianMixture) -> AnalyticDenoiser:
       ``model(x, sigma)`` with ``x: (batch, D)``, ``sigma: (batch,)`` positive, returning
       ``(batch, D)``; a pytree.
     """
+    checks.instance("target", target, GaussianMixture)
     return AnalyticDenoiser(target)
 
 
@@ -161,6 +164,7 @@ def analytic_score_fn(target: GaussianMixture, sde: Any) -> AnalyticScore:
       ``model(x, t)`` with ``x: (batch, D)``, ``t`` scalar or ``(batch,)``, returning
       ``(batch, D)``; a pytree.
     """
+    checks.instance("target", target, GaussianMixture)
     return AnalyticScore(target, sde)
 
 

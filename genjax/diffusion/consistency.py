@@ -53,6 +53,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genjax import checks
 from genjax.diffusion._common import bcast, call_model, check_noises, check_shape, check_x
@@ -95,6 +96,9 @@ def consistency_scalings(
     Returns:
       four (batch,) arrays; ``c_skip(eps) = 1`` and ``c_out(eps) = 0`` exactly.
     """
+    checks.positive("sigma_data", sigma_data)
+    checks.positive("eps", eps)
+    checks.in_range("sigma", sigma, eps)  # sigma >= eps (checked when concrete)
     sigma = jnp.asarray(sigma)
     c_skip = sigma_data**2 / ((sigma - eps) ** 2 + sigma_data**2)
     c_out = sigma_data * (sigma - eps) / jnp.sqrt(sigma_data**2 + sigma**2)
@@ -158,6 +162,12 @@ def consistency_model(
                                float(checks.positive("eps", eps)))
 
 
+def _check_karras(sigma_min: float, sigma_max: float, rho: float) -> None:
+    checks.positive("sigma_min", sigma_min)
+    checks.in_range("sigma_max", sigma_max, sigma_min, low_open=True)
+    checks.positive("rho", rho)
+
+
 def karras_boundaries(
     i: jax.Array, num_scales: jax.Array | int, *, sigma_min: float = SIGMA_MIN,
     sigma_max: float = SIGMA_MAX, rho: float = RHO,
@@ -173,6 +183,10 @@ def karras_boundaries(
     Returns:
       float32 (or float64 under x64) array shaped like ``i``; ``t_1 = eps``, ``t_N = T``.
     """
+    if checks.is_concrete(num_scales):
+        checks.int_in_range("num_scales", int(np.asarray(num_scales)), 2, 2**31 - 1)
+        checks.int_array_in_range("i", jnp.asarray(i), 1, int(np.asarray(num_scales)) + 1)
+    _check_karras(sigma_min, sigma_max, rho)
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
     u = (jnp.asarray(i, dtype) - 1.0) / (jnp.asarray(num_scales, dtype) - 1.0)  # in [0, 1]
     a, b = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
@@ -226,6 +240,11 @@ def sample_indices(
     Karras interval that ``sigma`` falls in.
     """
     checks.one_of("noise_sampling", noise_sampling, ("uniform", "lognormal"))
+    batch = checks.positive_int("batch", batch)
+    if checks.is_concrete(num_scales):
+        checks.int_in_range("num_scales", int(np.asarray(num_scales)), 2, 2**31 - 1)
+    _check_karras(sigma_min, sigma_max, rho)
+    checks.positive("p_std", p_std)
     if noise_sampling == "uniform":
         return jax.random.randint(key, (batch,), 1, num_scales)
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)

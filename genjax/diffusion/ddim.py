@@ -147,6 +147,11 @@ def ddim_step(
     if noise is None and eta != 0.0:
         raise ValueError("noise must be given when eta > 0")
     x, t = state
+    checks.int_array_in_range("state.t", jnp.asarray(t), 0, schedule.num_steps)
+    if noise is not None:
+        checks.same_shape("noise", jnp.asarray(noise), "state.x", x)
+    if checks.is_concrete((t, t_prev)):
+        checks.int_in_range("t_prev", int(np.asarray(t_prev)), -1, int(np.asarray(t)) - 1)
     t = jnp.asarray(t, jnp.int32)
     t_prev = jnp.asarray(t_prev, jnp.int32)
     ab_t, om_t = alpha_bar_at(schedule, t, x.dtype)

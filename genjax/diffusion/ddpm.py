@@ -132,6 +132,8 @@ def ddpm_step(
     """
     _check_args(variance, clip_x0)
     x, t = state
+    checks.int_array_in_range("state.t", jnp.asarray(t), 0, schedule.num_steps)
+    checks.same_shape("noise", jnp.asarray(noise), "state.x", x)
     t = jnp.asarray(t, jnp.int32)
     coefs = tuple(c[t] for c in _ddpm_coefficients(schedule, x.dtype, variance))
     x_prev, eps, x0 = _ddpm_update(model, x, t, coefs, jnp.asarray(noise, x.dtype), clip_x0)

@@ -78,6 +78,8 @@ DPM_SOLVER_PP_ORDER: dict[tuple[str, int], int] = {
 
 def dpm_solver_pp_orders(num_steps: int, order: int) -> np.ndarray:
     """Order used by each multistep step: ``min(order, i + 1, S - i)``, ``i = 0..S-1``."""
+    num_steps = checks.positive_int("num_steps", num_steps)
+    checks.one_of("order", order, (1, 2, 3))
     i = np.arange(num_steps)
     return np.minimum(np.minimum(order, i + 1), num_steps - i).astype(np.int32)
 

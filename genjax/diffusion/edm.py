@@ -84,10 +84,26 @@ class EDMState(NamedTuple):
 
 
 def _check_sigmas(sigmas: Any, dtype: Any) -> jax.Array:
+    # (N + 1,): finite, non-negative, decreasing, exactly one trailing 0 -- checked when
+    # concrete (checks.sigma_sequence); a traced sequence is the caller's responsibility.
     sigmas = jnp.asarray(sigmas)
-    if sigmas.ndim != 1 or sigmas.shape[0] < 2:
-        raise ValueError(f"sigmas must have shape (num_steps + 1,) >= (2,), got {sigmas.shape}")
+    checks.sigma_sequence("sigmas", sigmas)
     return sigmas.astype(dtype)
+
+
+def _precheck_sigmas(args: dict[str, Any]) -> None:
+    # Before compiling (checks.before_jit): inside the program sigmas is a tracer.
+    checks.sigma_sequence("sigmas", args["sigmas"])
+
+
+def _check_step_sigmas(sigma: Any, sigma_next: Any) -> None:
+    # One step sigma -> sigma_next needs sigma > 0 and 0 <= sigma_next <= sigma (concrete).
+    checks.positive("state.sigma", sigma)
+    checks.nonnegative("sigma_next", sigma_next)
+    if checks.is_concrete((sigma, sigma_next)) and float(sigma_next) > float(sigma):
+        raise ValueError(
+            f"sigma_next must be <= state.sigma ({float(sigma):g}), got {float(sigma_next):g}"
+        )
 
 
 def _euler_update(
@@ -122,6 +138,7 @@ def euler_step(
     """
     del noise
     x, sigma = state
+    _check_step_sigmas(sigma, sigma_next)
     sigma = jnp.asarray(sigma, x.dtype)
     sigma_next = jnp.asarray(sigma_next, x.dtype)
     x_next, denoised, _ = _euler_update(model, x, sigma, sigma_next)
@@ -187,6 +204,7 @@ def heun_step(
     if noise is None and checks.is_concrete(gamma) and float(gamma) != 0.0:
         raise ValueError("noise must be given when gamma > 0")
     checks.nonnegative("gamma", gamma)
+    _check_step_sigmas(sigma, sigma_next)
     sigma = jnp.asarray(sigma, x.dtype)
     sigma_next = jnp.asarray(sigma_next, x.dtype)
     gamma = jnp.asarray(gamma, x.dtype)
@@ -203,6 +221,7 @@ def _euler_loop(model: Model, x_T: jax.Array, sigmas: jax.Array, return_trajecto
     return (x, trajectory) if return_trajectory else x
 
 
+@checks.before_jit(_precheck_sigmas)
 @functools.partial(model_jit, static_argnames=("return_trajectory",))
 def euler_sample_from_noise(
     model: Model, x_T: jax.Array, sigmas: jax.Array, *, return_trajectory: bool = False
@@ -212,7 +231,8 @@ def euler_sample_from_noise(
     Args:
       model: the denoiser ``model(x, sigma) -> D`` (traced; a plain function is static).
       x_T: ``(batch, ...)`` the starting state, ``sigmas[0] * z`` (its only noise).
-      sigmas: ``(N + 1,)`` decreasing noise levels, ``sigmas[i] > 0`` for ``i < N``.
+      sigmas: ``(N + 1,)`` decreasing noise levels, ``sigmas[i] > 0`` for ``i < N``, and
+        exactly one trailing 0 (checked when concrete, see ``checks.sigma_sequence``).
       return_trajectory: also return the ``(N, batch, ...)`` states after every step.
 
     Returns:
@@ -223,6 +243,7 @@ def euler_sample_from_noise(
     return _euler_loop(model, x_T, sigmas, return_trajectory)
 
 
+@checks.before_jit(_precheck_sigmas)
 @functools.partial(model_jit, static_argnames=("shape", "dtype", "return_trajectory"))
 def euler_sample(
     key: jax.Array,
@@ -241,7 +262,8 @@ def euler_sample(
         ``sigma: (batch,)`` (traced: new weights do not recompile; a plain function is static
         and compiles once per function object).
       shape: ``(batch, ...)`` (static).
-      sigmas: ``(N + 1,)`` decreasing noise levels ending in 0.
+      sigmas: ``(N + 1,)`` decreasing noise levels ending in exactly one 0 (as
+        ``karras_sigmas`` returns them; checked when concrete).
       dtype: floating dtype of the samples.
       return_trajectory: also return the ``(N, *shape)`` states after every step.
 
@@ -282,6 +304,7 @@ def _heun_loop(model, x_T, noises, sigmas, s_churn, s_tmin, s_tmax, s_noise, ret
     return (x, trajectory) if return_trajectory else x
 
 
+@checks.before_jit(_precheck_sigmas)
 @functools.partial(
     model_jit, static_argnames=("s_churn", "s_tmin", "s_tmax", "s_noise", "return_trajectory")
 )
@@ -304,7 +327,8 @@ def heun_sample_from_noise(
       x_T: ``(batch, ...)`` the starting state, ``sigmas[0] * z``.
       noises: ``(N, batch, ...)`` standard normal, ``noises[i]`` for the churn of step i;
         may be ``None`` when ``s_churn = 0``.
-      sigmas: ``(N + 1,)`` decreasing noise levels.
+      sigmas: ``(N + 1,)`` decreasing noise levels ending in exactly one 0 (checked when
+        concrete).
       s_churn, s_tmin, s_tmax, s_noise: Algorithm 2's stochasticity (static).
       return_trajectory: also return the ``(N, batch, ...)`` states after every step.
 
@@ -323,6 +347,7 @@ def heun_sample_from_noise(
                       return_trajectory)
 
 
+@checks.before_jit(_precheck_sigmas)
 @functools.partial(
     model_jit,
     static_argnames=("shape", "s_churn", "s_tmin", "s_tmax", "s_noise", "dtype",
@@ -356,7 +381,8 @@ def heun_sample(
         ``sigma: (batch,)`` (traced: new weights do not recompile; a plain function is static
         and compiles once per function object).
       shape: ``(batch, ...)`` (static).
-      sigmas: ``(N + 1,)`` decreasing noise levels ending in 0.
+      sigmas: ``(N + 1,)`` decreasing noise levels ending in exactly one 0 (as
+        ``karras_sigmas`` returns them; checked when concrete).
       s_churn: total churn >= 0 (0: the deterministic Heun ODE solver).
       s_tmin, s_tmax: the noise-level window where churn applies.
       s_noise: scale of the added noise.

@@ -18,8 +18,10 @@ the conversions below map between them given ``x_t = alpha_t x_0 + sigma_t eps``
 ``eps_to_score`` gives the score ``grad log q(x_t) = -E[eps | x_t] / sigma_t``
 (Vincent 2011; Song et al. 2021, eq. 7 of "Score-based generative modeling through SDEs").
 
-Every function takes integer times ``t: (batch,)`` and data ``x: (batch, ...)``; the
-per-example coefficients are broadcast over the trailing axes.
+Every function takes integer times ``t: (batch,)`` in ``[0, T)`` and data
+``x: (batch, ...)``; the per-example coefficients are broadcast over the trailing axes. A
+concrete ``t`` outside ``[0, T)`` raises ``ValueError``; a traced one cannot be read at trace
+time (JAX would clamp its index), so under ``jit`` the range is the caller's to keep.
 """
 
 from __future__ import annotations
@@ -45,11 +47,15 @@ __all__ = [
 ]
 
 
-def _check_t(t: jax.Array, x: jax.Array) -> jax.Array:
-    """``t``: integer times ``(batch,)``, one per example of ``x: (batch, ...)``."""
+def _check_t(t: jax.Array, x: jax.Array, schedule: Schedule) -> jax.Array:
+    """``t``: integer times ``(batch,)`` in ``[0, T)``, one per example of ``x: (batch, ...)``.
+
+    The range is checked when ``t`` is concrete; a traced ``t`` outside it would index the
+    schedule out of bounds, which JAX clamps -- the caller's responsibility under ``jit``.
+    """
     t = jnp.asarray(t)
-    checks.shape("t", t, (x.shape[0] if x.ndim else 1,))
-    return checks.integer_array("t", t)
+    checks.shape("t", t, (x.shape[0] if jnp.ndim(x) else 1,))
+    return checks.int_array_in_range("t", t, 0, schedule.num_steps)
 
 
 def _coefs(schedule: Schedule, t: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -74,7 +80,7 @@ def q_sample(schedule: Schedule, x0: jax.Array, t: jax.Array, eps: jax.Array) ->
     """
     x0, eps = jnp.asarray(x0), jnp.asarray(eps)
     checks.same_shape("eps", eps, "x0", x0)
-    t = _check_t(t, x0)
+    t = _check_t(t, x0, schedule)
     alpha, sigma = _coefs(schedule, t, x0)
     return alpha * x0 + sigma * eps  # eq. 4
 
@@ -105,7 +111,7 @@ def q_posterior(
     """
     x0, x_t = jnp.asarray(x0), jnp.asarray(x_t)
     checks.same_shape("x_t", x_t, "x0", x0)
-    t = _check_t(t, x0)
+    t = _check_t(t, x0, schedule)
     prev = jnp.maximum(t - 1, 0)
     ab_prev = jnp.where(t > 0, schedule.alpha_bars[prev], 1.0)  # alpha_bar_{t-1}, (batch,)
     om_t = schedule.one_minus_alpha_bars[t]  # 1 - alpha_bar_t, without cancellation
@@ -126,7 +132,8 @@ def eps_to_x0(schedule: Schedule, x_t: jax.Array, t: jax.Array, eps: jax.Array) 
 
     Args: ``x_t, eps: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t)
+    checks.same_shape("eps", eps, "x_t", x_t)
+    t = _check_t(t, x_t, schedule)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (x_t - sigma * eps) / alpha
 
@@ -136,7 +143,8 @@ def x0_to_eps(schedule: Schedule, x_t: jax.Array, t: jax.Array, x0: jax.Array) -
 
     Args: ``x_t, x0: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t)
+    checks.same_shape("x0", x0, "x_t", x_t)
+    t = _check_t(t, x_t, schedule)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (x_t - alpha * x0) / sigma
 
@@ -149,7 +157,8 @@ def v_to_eps(schedule: Schedule, x_t: jax.Array, t: jax.Array, v: jax.Array) -> 
 
     Args: ``x_t, v: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t)
+    checks.same_shape("v", v, "x_t", x_t)
+    t = _check_t(t, x_t, schedule)
     alpha, sigma = _coefs(schedule, t, x_t)
     return sigma * x_t + alpha * v
 
@@ -159,7 +168,8 @@ def v_to_x0(schedule: Schedule, x_t: jax.Array, t: jax.Array, v: jax.Array) -> j
 
     Args: ``x_t, v: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t)
+    checks.same_shape("v", v, "x_t", x_t)
+    t = _check_t(t, x_t, schedule)
     alpha, sigma = _coefs(schedule, t, x_t)
     return alpha * x_t - sigma * v
 
@@ -172,7 +182,8 @@ def eps_to_v(schedule: Schedule, x_t: jax.Array, t: jax.Array, eps: jax.Array) -
 
     Args: ``x_t, eps: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t)
+    checks.same_shape("eps", eps, "x_t", x_t)
+    t = _check_t(t, x_t, schedule)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (eps - sigma * x_t) / alpha
 
@@ -182,7 +193,8 @@ def x0_to_v(schedule: Schedule, x_t: jax.Array, t: jax.Array, x0: jax.Array) -> 
 
     Args: ``x_t, x0: (batch, ...)``, ``t: (batch,)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, x_t)
+    checks.same_shape("x0", x0, "x_t", x_t)
+    t = _check_t(t, x_t, schedule)
     alpha, sigma = _coefs(schedule, t, x_t)
     return (alpha * x_t - x0) / sigma
 
@@ -192,7 +204,7 @@ def eps_to_score(schedule: Schedule, t: jax.Array, eps: jax.Array) -> jax.Array:
 
     Args: ``t: (batch,)``, ``eps: (batch, ...)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, eps)
+    t = _check_t(t, eps, schedule)
     _, sigma = _coefs(schedule, t, eps)
     return -eps / sigma
 
@@ -202,6 +214,6 @@ def score_to_eps(schedule: Schedule, t: jax.Array, score: jax.Array) -> jax.Arra
 
     Args: ``t: (batch,)``, ``score: (batch, ...)``. Returns ``(batch, ...)``.
     """
-    t = _check_t(t, score)
+    t = _check_t(t, score, schedule)
     _, sigma = _coefs(schedule, t, score)
     return -sigma * score

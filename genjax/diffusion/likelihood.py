@@ -91,7 +91,10 @@ def divergence_exact(
     Returns:
       (batch,) divergences.
     """
+    x = jnp.asarray(x)
     shape = x.shape[1:]
+    out = jax.eval_shape(fn, x)  # abstract: no evaluation, just the output's shape
+    checks.model_output(out, x.shape, "x", name="fn")
 
     def one(xi: jax.Array) -> jax.Array:
         flat = lambda v: fn(v.reshape((1, *shape))).reshape(-1)  # (D,) -> (D,)
@@ -116,8 +119,12 @@ def divergence_hutchinson(
       (batch,) estimates.
     """
 
+    x, probes = jnp.asarray(x), jnp.asarray(probes)
+    checks.shape("probes", probes, (None, *x.shape))
+    checks.model_output(jax.eval_shape(fn, x), x.shape, "x", name="fn")
+
     def one(v: jax.Array) -> jax.Array:
-        _, jv = jax.jvp(fn, (x,), (v,))  # (batch, ...) = J v
+        _, jv = jax.jvp(fn, (x,), (v.astype(x.dtype),))  # (batch, ...) = J v
         return sum_nonbatch(v * jv)  # (batch,) = v^T J v
 
     return jnp.mean(jax.vmap(one)(probes), axis=0)

@@ -72,6 +72,9 @@ def min_snr_weight(snr: jax.Array, gamma: float, prediction: str) -> jax.Array:
     Returns:
       ``(batch,)`` weights.
     """
+    checks.positive("gamma", gamma)
+    checks.one_of("prediction", prediction, _PREDICTIONS)
+    checks.nonnegative("snr", snr)
     clipped = jnp.minimum(snr, gamma)
     if prediction == "eps":
         return gamma / jnp.maximum(snr, gamma)  # = min(SNR, gamma)/SNR, finite at SNR = 0
@@ -230,6 +233,8 @@ def edm_coefficients(sigma: jax.Array, sigma_data: float = 0.5) -> tuple[jax.Arr
     Returns:
       five ``(batch,)`` arrays.
     """
+    checks.positive("sigma", sigma)  # c_noise = ln(sigma) / 4 needs sigma > 0
+    checks.positive("sigma_data", sigma_data)
     sd2 = sigma_data**2
     total = sigma**2 + sd2
     c_skip = sd2 / total

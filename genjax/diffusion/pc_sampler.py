@@ -90,8 +90,15 @@ class PCInfo(NamedTuple):
     num_evals: jax.Array
 
 
-def _times(state: SDEState) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _times(
+    state: SDEState, noise: jax.Array | None = None, h: Any = None
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    # The step's checks: noise the shape of x, step size h > 0 (when concrete).
     x, t = state
+    if noise is not None:
+        checks.same_shape("noise", noise, "state.x", x)
+    if h is not None:
+        checks.positive("h", h)
     return x, jnp.asarray(t), jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:1])
 
 
@@ -112,7 +119,7 @@ def euler_maruyama_step(
     Returns:
       ``(SDEState(x', t - h), PCInfo(x_mean, 1))``.
     """
-    x, t, tb = _times(state)
+    x, t, tb = _times(state, noise, h)
     x_mean = x - reverse_drift(model, sde, x, tb) * h
     x_new = x_mean + bcast(sde.diffusion(tb) * jnp.sqrt(h), x) * noise
     return SDEState(x_new, t - h), PCInfo(x_mean, evals(1))
@@ -128,7 +135,7 @@ def reverse_diffusion_step(
     with ``(f_i, G_i) = sde.discretize(x, t, h)``. Arguments and result as
     :func:`euler_maruyama_step`.
     """
-    x, t, tb = _times(state)
+    x, t, tb = _times(state, noise, h)
     f, g = sde.discretize(x, tb, h)
     x_mean = x - f + bcast(g**2, x) * call_model(model, x, tb)
     return SDEState(x_mean + bcast(g, x) * noise, t - h), PCInfo(x_mean, evals(1))
@@ -159,7 +166,8 @@ def langevin_corrector_step(
     Returns:
       ``(SDEState(x', t), PCInfo(x_mean, 1))`` (the time does not move).
     """
-    x, t, tb = _times(state)
+    x, t, tb = _times(state, noise, h)
+    checks.positive("snr", snr)
     grad = call_model(model, x, tb)
     grad_norm = jnp.mean(jnp.sqrt(sum_nonbatch(grad**2)))
     noise_norm = jnp.mean(jnp.sqrt(sum_nonbatch(noise**2)))

@@ -261,6 +261,7 @@ def rescale_zero_terminal_snr(schedule: Schedule) -> Schedule:
     Returns:
       The rescaled :class:`Schedule` (``betas[T-1] = 1``, ``alpha_bars[T-1] = 0``).
     """
+    checks.instance("schedule", schedule, Schedule)
     dtype = schedule.alpha_bars.dtype
     betas = np.asarray(schedule.betas, dtype=np.float64)
     if betas.shape[0] < 2:

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks
-from genjax.diffusion._common import bcast, call_model, sum_nonbatch
+from genjax.diffusion._common import bcast, call_model, check_shape, sum_nonbatch
 from genjax.gaussian import LOG_2PI
 from genjax.model import Model
 
@@ -239,7 +239,8 @@ def prior_sample(
     Returns:
       ``shape`` draws.
     """
-    return sde.prior_std() * jax.random.normal(key, tuple(shape), dtype)
+    shape = check_shape(shape)
+    return sde.prior_std() * jax.random.normal(key, shape, dtype)
 
 
 def prior_log_prob(sde: SDE, x: jax.Array) -> jax.Array:
@@ -249,8 +250,14 @@ def prior_log_prob(sde: SDE, x: jax.Array) -> jax.Array:
     return -0.5 * sum_nonbatch(x**2) / s**2 - n * (math.log(s) + 0.5 * LOG_2PI)
 
 
+def _check_time(t: jax.Array) -> None:
+    # Continuous time lives in [0, 1] (checked when concrete).
+    checks.in_range("t", t, 0.0, 1.0)
+
+
 def reverse_drift(model: Model, sde: SDE, x: jax.Array, t: jax.Array) -> jax.Array:
-    """Drift of the reverse SDE ``f(x, t) - g(t)^2 model(x, t)`` (eq. 6); t: (batch,)."""
+    """Drift of the reverse SDE ``f(x, t) - g(t)^2 model(x, t)`` (eq. 6); t: (batch,) in [0, 1]."""
+    _check_time(t)
     return sde.drift(x, t) - bcast(sde.diffusion(t) ** 2, x) * call_model(model, x, t)
 
 
@@ -266,4 +273,5 @@ def probability_flow_drift(model: Model, sde: SDE, x: jax.Array, t: jax.Array) -
     Returns:
       ``(batch, ...)`` the drift.
     """
+    _check_time(t)
     return sde.drift(x, t) - 0.5 * bcast(sde.diffusion(t) ** 2, x) * call_model(model, x, t)

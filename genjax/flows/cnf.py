@@ -145,7 +145,9 @@ _SOLVER_NAMES = tuple(SolverOptions.__annotations__)
 
 
 def _field_rhs(model: Model, t: jax.Array, x: jax.Array) -> jax.Array:
-    return model(x, jnp.broadcast_to(t, x.shape[:1]))  # dx/dt = v(x, t): (batch, D)
+    v = model(x, jnp.broadcast_to(t, x.shape[:1]))  # dx/dt = v(x, t): (batch, D)
+    # A (batch, 1) velocity would broadcast over D silently: reject it at trace time.
+    return checks.model_output(v, x.shape)
 
 
 def ode_field(model: Model) -> jax.tree_util.Partial:
@@ -168,6 +170,7 @@ def _augmented_rhs(model: Model, trace: str, probes: jax.Array | None, t: jax.Ar
     x, _ = state
     tb = jnp.broadcast_to(t, x.shape[:1])  # (batch,)
     dx, jvp_fn = jax.linearize(lambda y: model(y, tb), x)  # v(x, t) once; u -> J u
+    checks.model_output(dx, x.shape)  # (batch, D), not (batch, 1) broadcast over D
     tr = divergence(jvp_fn, x, trace, probes)  # (batch,)
     return dx, (-tr).astype(x.dtype)  # d[x, l]/dt = [v, -tr(dv/dx)]
 
@@ -394,8 +397,8 @@ def sample(
       ``xs[0] = z`` and ``xs[-1]`` the samples when ``return_trajectory``.
     """
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 2:
-        raise ValueError(f"shape must be (batch, dim), got {shape}")
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"shape must be (batch, dim) with sizes >= 1, got {shape}")
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
@@ -462,8 +465,8 @@ def sample_and_log_prob(
     if "key" in options:
         raise TypeError("sample_and_log_prob draws its probes from its own key; pass no key=")
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 2:
-        raise ValueError(f"shape must be (batch, dim), got {shape}")
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"shape must be (batch, dim) with sizes >= 1, got {shape}")
     options = {**options, "key": key}  # split inside: base_key, probe_key = split(key)
     x, log_det, log_base = _run(model, None, "forward", options, "z", shape, jnp.dtype(dtype))
     return x, log_base - log_det

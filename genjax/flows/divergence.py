@@ -66,7 +66,9 @@ def trace_exact(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array
     Returns:
       (batch,) traces of the per-example Jacobians.
     """
-    _, jvp_fn = jax.linearize(fn, x)
+    x = jnp.asarray(x)
+    out, jvp_fn = jax.linearize(fn, x)
+    checks.model_output(out, x.shape, "x", name="fn")  # (batch, D), not broadcast
     return divergence(jvp_fn, x, "exact", None)
 
 
@@ -83,8 +85,11 @@ def trace_hutchinson(
     Returns:
       (batch,) unbiased estimates of the traces.
     """
-    _, jvp_fn = jax.linearize(fn, x)
-    return divergence(jvp_fn, x, "hutchinson", probes)
+    x, probes = jnp.asarray(x), jnp.asarray(probes)
+    checks.shape("probes", probes, (None, *x.shape))
+    out, jvp_fn = jax.linearize(fn, x)
+    checks.model_output(out, x.shape, "x", name="fn")
+    return divergence(jvp_fn, x, "hutchinson", probes.astype(x.dtype))
 
 
 def draw_probes(

@@ -88,6 +88,8 @@ class Flow:
     def init(self, key: jax.Array, data: jax.Array | None = None) -> Params:
         """Parameters; with ``data (n, *event_shape)``, ActNorm layers are initialised
         from it (Glow's data-dependent initialisation)."""
+        if data is not None:
+            checks.shape("data", data, (None, *self.event_shape))
         params = self.bijector.init(key)
         if data is not None:
             # One compiled pass (eagerly, each small op of every layer would dispatch alone).
@@ -97,11 +99,13 @@ class Flow:
     @functools.partial(jax.jit, static_argnames=("self",))
     def forward(self, params: Params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``z (B, *base_shape) -> (x (B, *event_shape), log|det dx/dz| (B,))``."""
+        checks.shape("z", z, (None, *self.base_shape))
         return self.bijector.forward(params, z)
 
     @functools.partial(jax.jit, static_argnames=("self",))
     def inverse(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``x (B, *event_shape) -> (z (B, *base_shape), log|det dz/dx| (B,))``."""
+        checks.shape("x", x, (None, *self.event_shape))
         return self.bijector.inverse(params, x)
 
     @functools.partial(jax.jit, static_argnames=("self",))
@@ -224,6 +228,10 @@ def _autoregressive(
     cls: type[bj.AutoregressiveAffine], dim: int, num_layers: int,
     hidden_sizes: Sequence[int], scale_clamp: float,
 ) -> Flow:  # fmt: skip
+    checks.positive_int("dim", dim)
+    checks.positive("scale_clamp", scale_clamp)
+    if not all(isinstance(h, int) and h >= 1 for h in hidden_sizes):
+        raise ValueError(f"hidden_sizes must be widths >= 1, got {tuple(hidden_sizes)}")
     natural, reverse = tuple(range(1, dim + 1)), tuple(range(dim, 0, -1))
     layers = _alternating(
         lambda s: cls(dim, tuple(hidden_sizes), order=reverse if s else natural,

@@ -155,6 +155,10 @@ def sample_path(
     Returns:
       ``(x_t (batch, D), u_t (batch, D))``.
     """
+    x0, x1 = jnp.asarray(x0), jnp.asarray(x1)
+    checks.ndim("x1", x1, 2, "(batch, dim)")
+    checks.same_shape("x0", x0, "x1", x1)
+    checks.shape("t", t, (x1.shape[0],))
     alpha, sigma, d_alpha, d_sigma = path_coefficients(t, path=path, sigma_min=sigma_min)
     alpha, sigma, d_alpha, d_sigma = (c.astype(x1.dtype)[:, None]
                                       for c in (alpha, sigma, d_alpha, d_sigma))  # (batch, 1)
@@ -194,7 +198,7 @@ def conditional_loss(
     checks.same_shape("x0", x0, "x1", x1)
     checks.shape("t", t, (x1.shape[0],))
     x_t, u_t = sample_path(x0, x1, t, path=path, sigma_min=sigma_min)
-    v = model(x_t, t)  # (batch, D)
+    v = checks.model_output(model(x_t, t), x_t.shape)  # (batch, D), never (batch, 1)
     value = jnp.mean(jnp.sum((v - u_t) ** 2, axis=-1))  # |v - u|^2, mean over the batch
     return value, {"cfm": value}
 
@@ -287,8 +291,13 @@ def gaussian_marginal_velocity(
     Returns:
       (batch, D) velocities.
     """
-    alpha, sigma, d_alpha, d_sigma = path_coefficients(t, path=path, sigma_min=sigma_min)
     x = jnp.asarray(x)
+    checks.ndim("x", x, 2, "(batch, D)")
+    checks.shape("t", t, (x.shape[0],))
+    checks.shape("mean", mean, (x.shape[1],))
+    checks.shape("cov", cov, (x.shape[1], x.shape[1]))
+    checks.covariance("cov", cov)
+    alpha, sigma, d_alpha, d_sigma = path_coefficients(t, path=path, sigma_min=sigma_min)
     mean = jnp.asarray(mean, x.dtype)
     cov = jnp.asarray(cov, x.dtype)
     eye = jnp.eye(x.shape[-1], dtype=x.dtype)
@@ -332,8 +341,13 @@ def mixture_marginal_velocity(
     Returns:
       (batch, D) velocities.
     """
-    alpha, sigma, d_alpha, d_sigma = path_coefficients(t, path=path, sigma_min=sigma_min)
+    from genjax.targets import GaussianMixture  # here: targets imports nothing of flows
+
+    checks.instance("target", target, GaussianMixture)
     x = jnp.asarray(x)
+    checks.ndim("x", x, 2, "(batch, D)")
+    checks.shape("x", x, (None, target.dim))
+    alpha, sigma, d_alpha, d_sigma = path_coefficients(t, path=path, sigma_min=sigma_min)
     dtype = target.means.dtype
     cast = lambda c: jnp.asarray(c, dtype)
 

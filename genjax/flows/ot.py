@@ -32,6 +32,8 @@ References:
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -41,6 +43,12 @@ from genjax import checks
 __all__ = ["linear_sum_assignment", "squared_distances", "ot_pair"]
 
 
+def _check_cost(args: dict[str, Any]) -> None:
+    # Before compiling (inside, cost is a tracer): NaN/inf costs have no minimum matching.
+    checks.finite("cost", args["cost"])
+
+
+@checks.before_jit(_check_cost)
 @jax.jit
 def linear_sum_assignment(cost: jax.Array) -> jax.Array:
     """Exact minimum-cost perfect matching of a square cost matrix (Hungarian method).
@@ -124,6 +132,9 @@ def linear_sum_assignment(cost: jax.Array) -> jax.Array:
 
 def squared_distances(x1: jax.Array, x0: jax.Array) -> jax.Array:
     """``C[j, i] = |x1_j - x0_i|^2``; x1: (n, D), x0: (m, D) -> (n, m)."""
+    x1, x0 = jnp.asarray(x1), jnp.asarray(x0)
+    checks.ndim("x1", x1, 2, "(n, D)")
+    checks.shape("x0", x0, (None, x1.shape[1]))
     diff = x1[:, None, :] - x0[None, :, :]  # (n, m, D)
     return jnp.sum(diff**2, axis=-1)
 

@@ -53,6 +53,7 @@ def spline_params(
     Returns:
       ``widths (..., K)``, ``heights (..., K)``, ``derivatives (..., K - 1)``.
     """
+    checks.positive("bound", bound)
     k = (unnormalized.shape[-1] + 1) // 3
     if 3 * k - 1 != unnormalized.shape[-1] or k < 1:
         raise ValueError(f"unnormalized: last axis must be 3K - 1, got {unnormalized.shape}")
@@ -67,6 +68,9 @@ def _check_knots(widths: jax.Array, heights: jax.Array, derivatives: jax.Array,
                  bound: float) -> None:
     """ValueError for concrete knots that do not describe a monotone spline on [-B, B]."""
     checks.positive("bound", bound)
+    k = jnp.shape(widths)[-1] if jnp.ndim(widths) else 0
+    checks.shape("heights", heights, jnp.shape(widths))
+    checks.shape("derivatives", derivatives, (*jnp.shape(widths)[:-1], k - 1))
     if not checks.is_concrete((widths, heights, derivatives)):
         return  # traced values cannot be checked; spline_params makes valid ones
     for name, a in (("widths", widths), ("heights", heights)):
