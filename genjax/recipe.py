@@ -55,6 +55,11 @@ class Recipe:
     load_data: Callable[[str, str, int], PyTree] | None = None
     checkpoint_every: int = 500
     sample_options: tuple[str, ...] = ()  # options `genjax sample` may pass to `sample`
+    # Keys of the report's figures that describe the built-in data `data` rather than the
+    # data trained on (the ring's true log-likelihood, its 8-mode coverage, a digit
+    # classifier's verdict): when `genjax train --data` names other data, the trainer
+    # labels them "not applicable" instead of reporting them.
+    data_figures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.loss is None) == (self.step is None):

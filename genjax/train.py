@@ -18,7 +18,13 @@
 * every key of step ``s`` is ``fold_in(train_key, s)``, so the run is a pure function of the
   seed and the step count. That is what makes ``resume`` exact: a run interrupted at any
   checkpoint and resumed ends with the **same** parameters as an uninterrupted one;
-* checkpoints (orbax) every ``checkpoint_every`` steps, at the end, and on Ctrl-C;
+* checkpoints (orbax, :mod:`genjax.checkpoint`) every ``checkpoint_every`` steps, at the
+  end, and on Ctrl-C. Ctrl-C never loses a finished step: the step in flight finishes, its
+  metrics row is logged and it is saved before ``fit`` raises :class:`TrainingInterrupted`
+  (a second Ctrl-C waits for that save); ``resume`` of a run with every step saved writes
+  its report again; a damaged newest checkpoint is named in a warning and the newest
+  intact one is used;
+* the training data must be finite: a NaN or inf is refused before anything is written;
 * data parallel over every visible device (or the first ``devices``): the step is compiled
   for a ``jax.sharding.Mesh`` with one axis, ``"data"`` (:mod:`genjax.sharding`). Each
   step's batch is laid over that axis, parameters, optimiser state and the training set are
@@ -51,8 +57,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from genjax import checks, sharding
+from genjax import checkpoint, checks, sharding
 from genjax import data as data_lib
+from genjax.checkpoint import TrainingInterrupted
 from genjax.recipe import Recipe
 
 PyTree = Any
@@ -187,43 +194,23 @@ def make_step(
                    out_shardings=(everywhere, everywhere))
 
 
-# --- checkpoints ----------------------------------------------------------------------------
+# --- checkpoints (genjax.checkpoint: saves Ctrl-C cannot tear, damage named and skipped) ---
 
-def _checkpointer(out_dir: Path):
-    import orbax.checkpoint as ocp
-
-    options = ocp.CheckpointManagerOptions(max_to_keep=2)
-    return ocp.CheckpointManager((out_dir / "checkpoint").resolve(), options=options)
-
-
-def save_checkpoint(manager, state: TrainState) -> None:
+def save_checkpoint(manager, state: TrainState,
+                    guard: checkpoint.InterruptGuard | None = None) -> None:
     """Saves the state's leaves (a flat list keeps orbax independent of custom pytrees)."""
-    import orbax.checkpoint as ocp
-
-    leaves = jax.tree.leaves(state)
-    manager.save(int(state.step), args=ocp.args.StandardSave({"leaves": leaves}), force=True)
-    manager.wait_until_finished()
+    checkpoint.save(manager, state, int(sharding.to_local(state.step)), guard)
 
 
 def restore_checkpoint(
-    manager, template: TrainState, step: int | None = None,
-    mesh: jax.sharding.Mesh | None = None,
+    out_dir: str | Path, template: TrainState, mesh: jax.sharding.Mesh | None = None,
+    *, set_aside: bool = True, verb: str = "resuming from",
 ) -> TrainState:
-    """Restores the state saved at ``step`` (default: the latest) into ``template``'s shape,
-    replicated over ``mesh`` (default: one device), whatever mesh wrote it."""
-    import orbax.checkpoint as ocp
-
-    step = manager.latest_step() if step is None else step
-    if step is None:
-        raise ValueError("resume: no checkpoint found to resume from")
-    everywhere = sharding.replicated(sharding.make_mesh(1) if mesh is None else mesh)
-    leaves, treedef = jax.tree.flatten(template)
-    abstract = {
-        "leaves": [jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=everywhere)
-                   for x in leaves]
-    }
-    restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    return jax.tree.unflatten(treedef, restored["leaves"])
+    """The newest intact checkpoint of ``out_dir`` in ``template``'s shape, replicated over
+    ``mesh`` (default: one device), whatever mesh wrote it; damaged ones are named in a
+    warning and skipped (:func:`genjax.checkpoint.restore_latest_intact`)."""
+    return checkpoint.restore_latest_intact(out_dir, template, mesh=mesh, set_aside=set_aside,
+                                            verb=verb)
 
 
 # --- the loop -------------------------------------------------------------------------------
@@ -233,10 +220,26 @@ def _to_host(metrics: dict) -> dict:
 
 
 def _read_history(path: Path, upto_step: int) -> list[dict]:
+    """The logged rows up to ``upto_step``; a line torn by a hard kill is skipped."""
     if not path.exists():
         return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [r for r in rows if r["step"] <= upto_step]
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("step", upto_step + 1) <= upto_step:
+            rows.append(row)
+    return rows
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename, so that a Ctrl-C
+    or a crash leaves the old content or the new, never a torn file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def fit(
@@ -256,6 +259,7 @@ def fit(
     report: bool = True,
     on_step: Callable[[int], None] | None = None,
     devices: int | None = None,
+    data_name: str | None = None,
 ) -> FitResult:
     """Trains ``recipe`` on ``data`` and writes the run into ``out_dir``.
 
@@ -278,12 +282,25 @@ def fit(
       config: extra entries for ``config.json`` (the command line records data and seed).
       report: run the recipe's report (pictures and ``summary.json``) at the end.
       on_step: called with the step count after every step (tests use it to interrupt).
+      data_name: the name or path the data came from (the command line's ``--data``). When
+        it is not the recipe's own ``recipe.data``, the summary's ``recipe.data_figures``
+        (figures that describe the built-in data, such as the ring's true log-likelihood)
+        are labelled not applicable.
       devices: train data-parallel over the first ``devices`` devices (default: all of
         them); ``batch_size`` must be a multiple of it.
 
     Returns:
       A :class:`FitResult`; its ``params`` (the model, of ``init``'s structure: an
       ``nnx.Module`` stays a module) hold single-device arrays.
+
+    Raises:
+      TrainingInterrupted: (a ``KeyboardInterrupt``) on Ctrl-C. During training the step in
+        flight finishes, its metrics row is logged and it is checkpointed before ``fit``
+        stops; a second Ctrl-C waits for that save. ``resume=True`` then continues from it,
+        and on a run whose every step is saved (interrupted in its report, or finished) it
+        writes the report and ``summary.json`` again.
+      ValueError: bad arguments, non-finite training data, or no intact checkpoint to
+        resume from.
     """
     steps = checks.positive_int("steps", recipe.steps if steps is None else steps)
     batch_size = recipe.batch_size if batch_size is None else int(batch_size)
@@ -295,6 +312,11 @@ def fit(
         raise ValueError(
             f"batch_size must be in [1, {num_examples}] (the number of examples), got {batch_size}"
         )
+    # A NaN or inf in the data turns every loss into NaN and every figure into nonsense:
+    # refused before anything is written.
+    data_lib.check_finite("data", data)
+    if test_data is not None:
+        data_lib.check_finite("test_data", test_data)
     log_every = max(1, steps // 200) if log_every is None else max(1, int(log_every))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -303,73 +325,106 @@ def fit(
     if not recipe.full_batch:
         sharding.check_batch_size(batch_size, mesh)
     main = sharding.is_main_process()  # only process 0 writes files (orbax: checkpoints)
-    init_key, train_key, report_key = jax.random.split(key, 3)
-    device_data = jax.tree.map(jnp.asarray, data)
-    state = init_state(recipe, init_key, device_data, steps)
-    state = sharding.put_replicated(state, mesh)
-    device_data = sharding.put_replicated(device_data, mesh)
-
-    manager = _checkpointer(out_dir)
     metrics_path = out_dir / "metrics.jsonl"
-    history: list[dict] = []
-    if resume:
-        state = restore_checkpoint(manager, state, mesh=mesh)
-        history = _read_history(metrics_path, int(sharding.to_local(state.step)))
-    run_config = {
-        "recipe": recipe.name,
-        "family": recipe.family,
-        "steps": steps,
-        "batch_size": batch_size,
-        "learning_rate": recipe.learning_rate,
-        "ema_decay": recipe.ema_decay,
-        "devices": mesh.size,
-        "processes": jax.process_count(),
-        **(config or {}),
-    }
-    if main:
-        (out_dir / "config.json").write_text(json.dumps(run_config, indent=2) + "\n", "utf-8")
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history), "utf-8")
+    try:
+        init_key, train_key, report_key = jax.random.split(key, 3)
+        device_data = jax.tree.map(jnp.asarray, data)
+        state = init_state(recipe, init_key, device_data, steps)
+        state = sharding.put_replicated(state, mesh)
+        device_data = sharding.put_replicated(device_data, mesh)
+        history: list[dict] = []
+        if resume:
+            state = restore_checkpoint(out_dir, state, mesh=mesh)
+            restored = int(sharding.to_local(state.step))
+            if restored > steps:
+                raise ValueError(f"steps must be >= {restored} (the checkpoint's step) to "
+                                 f"resume this run, got {steps}")
+            history = _read_history(metrics_path, restored)
+        run_config = {
+            "recipe": recipe.name,
+            "family": recipe.family,
+            "steps": steps,
+            "batch_size": batch_size,
+            "learning_rate": recipe.learning_rate,
+            "ema_decay": recipe.ema_decay,
+            "devices": mesh.size,
+            "processes": jax.process_count(),
+            **(config or {}),
+        }
+        if main:
+            _write_atomically(out_dir / "config.json", json.dumps(run_config, indent=2) + "\n")
+            _write_atomically(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+        step_fn = make_step(
+            recipe,
+            train_key,
+            num_examples=num_examples,
+            batch_size=batch_size,
+            total_steps=steps,
+            mesh=mesh,
+        )
+        manager = checkpoint.open_manager(out_dir)
+    except KeyboardInterrupt:
+        raise _interrupted_at_start(out_dir) from None
 
-    step_fn = make_step(
-        recipe,
-        train_key,
-        num_examples=num_examples,
-        batch_size=batch_size,
-        total_steps=steps,
-        mesh=mesh,
-    )
     start = int(sharding.to_local(state.step))
+    last_saved = start if resume else None  # the newest step on disk
+    written: set[int] = set()  # the steps this call saved
     bar = _progress_bar(recipe.name, start, steps, enabled=progress and main)
     t0 = time.perf_counter()
-    last_saved = start
-    try:
-        with _log_file(metrics_path, enabled=main) as log:
-            for s in range(start, steps):
-                state, metrics = step_fn(state, device_data)
-                done = s + 1
-                if done % log_every == 0 or done == steps:
-                    row = {"step": done, **_to_host(metrics)}
-                    history.append(row)
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
-                    rate = (done - start) / max(time.perf_counter() - t0, 1e-9)
-                    bar.set_postfix(loss=f"{row.get('loss', math.nan):.4g}", steps_s=f"{rate:.0f}")
-                if done % checkpoint_every == 0 and done != steps:
-                    save_checkpoint(manager, state)
-                    last_saved = done
-                bar.update(1)
-                if on_step is not None:
-                    on_step(done)
-    except KeyboardInterrupt:
-        # Ctrl-C: keep what was done, so that `--resume` continues from here.
-        if int(sharding.to_local(state.step)) != last_saved:
-            save_checkpoint(manager, state)
-        bar.close()
-        manager.close()
-        raise
-    bar.close()
-    save_checkpoint(manager, state)
-    manager.close()
+    stopped = False
+    # Ctrl-C from here until every step is saved only asks to stop: the step in flight
+    # finishes, its row is logged and it is checkpointed first (genjax.checkpoint).
+    with checkpoint.InterruptGuard() as guard:
+        guard.saved_step = last_saved
+        try:
+            with _log_file(metrics_path, enabled=main) as log:
+                for s in range(start, steps):
+                    state, metrics = step_fn(state, device_data)
+                    done = s + 1
+                    if done % log_every == 0 or done == steps:
+                        row = {"step": done, **_to_host(metrics)}
+                        history.append(row)
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
+                        rate = (done - start) / max(time.perf_counter() - t0, 1e-9)
+                        bar.set_postfix(loss=f"{row.get('loss', math.nan):.4g}",
+                                        steps_s=f"{rate:.0f}")
+                    if done % checkpoint_every == 0 and done != steps:
+                        save_checkpoint(manager, state, guard)
+                        last_saved = done
+                        written.add(done)
+                    bar.update(1)
+                    if on_step is not None:
+                        on_step(done)
+                    if guard.requested:
+                        break
+        except KeyboardInterrupt:
+            # Raised by on_step (a caller's callback): the step is done and logged.
+            stopped = True
+        finally:
+            bar.close()
+        # The final checkpoint, or the interrupted step's (one that is on disk already --
+        # a finished run resumed -- is not written twice).
+        current = int(sharding.to_local(state.step))
+        try:
+            if current != last_saved:
+                save_checkpoint(manager, state, guard)
+                last_saved = current
+                written.add(current)
+        finally:
+            manager.close()
+        stopped = stopped or guard.requested > 0
+    if stopped:
+        where = checkpoint.checkpoint_dir(out_dir)
+        what = (f"checkpoint of step {current} saved in {where}" if current in written
+                else f"the checkpoint of step {current} in {where} is the newest")
+        if current < steps:
+            message = f"interrupted at step {current} of {steps}; {what}"
+        else:
+            message = (f"interrupted after the last step ({current}); {what}; the report "
+                       "and summary.json are not written yet")
+        raise TrainingInterrupted(message, saved_step=current,
+                                  phase="training" if current < steps else "report")
     train_seconds = time.perf_counter() - t0
 
     # The report runs on one device of process 0: it draws pictures and a few thousand
@@ -383,12 +438,45 @@ def fit(
         "final_metrics": history[-1] if history else {},
     }
     if report and main:
-        train_local = jax.tree.map(jnp.asarray, data)
-        test = train_local if test_data is None else jax.tree.map(jnp.asarray, test_data)
-        figures = recipe.report(report_key, params, train_local, test, out_dir)
-        summary.update({k: _jsonable(v) for k, v in figures.items()})
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+        try:
+            train_local = jax.tree.map(jnp.asarray, data)
+            test = train_local if test_data is None else jax.tree.map(jnp.asarray, test_data)
+            figures = recipe.report(report_key, params, train_local, test, out_dir)
+            figures = _label_data_figures(recipe, figures, data_name)
+            summary.update({k: _jsonable(v) for k, v in figures.items()})
+            _write_atomically(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(
+                f"interrupted while writing the report; every step is saved (checkpoint of "
+                f"step {current} in {checkpoint.checkpoint_dir(out_dir)}); the report and "
+                "summary.json are not written yet", saved_step=current, phase="report",
+            ) from None
     return FitResult(params=params, summary=summary, history=history, out_dir=out_dir)
+
+
+def _interrupted_at_start(out_dir: Path) -> TrainingInterrupted:
+    steps = checkpoint.saved_steps(out_dir)
+    if steps:
+        return TrainingInterrupted(
+            f"interrupted during start-up, before the first step; nothing new was saved "
+            f"(the checkpoint of step {steps[-1]} in {checkpoint.checkpoint_dir(out_dir)} "
+            "is unchanged)", saved_step=steps[-1], phase="start-up")
+    return TrainingInterrupted("interrupted during start-up, before the first step; no "
+                               "checkpoint was saved", saved_step=None, phase="start-up")
+
+
+#: The value of a data-specific figure when the run trained on other data.
+NOT_APPLICABLE = "not applicable"
+
+
+def _label_data_figures(recipe: Recipe, figures: dict, data_name: str | None) -> dict:
+    """``recipe.data_figures`` describe the recipe's built-in data (the ring's true
+    log-likelihood, its 8 modes): on other data they are labelled, not reported."""
+    if data_name is None or str(data_name) == recipe.data or not recipe.data_figures:
+        return figures
+    note = (f"{NOT_APPLICABLE}: describes the built-in data {recipe.data!r}, "
+            f"not --data {str(data_name)!r}")
+    return {k: (note if k in recipe.data_figures else v) for k, v in figures.items()}
 
 
 def _jsonable(value: Any) -> Any:
@@ -462,9 +550,6 @@ def load_params(
     init_key = jax.random.split(key, 3)[0]
     device_data = jax.tree.map(jnp.asarray, data)
     template = init_state(recipe, init_key, device_data, steps)
-    manager = _checkpointer(out_dir)
-    try:
-        state = restore_checkpoint(manager, template, mesh=mesh)
-    finally:
-        manager.close()
+    state = restore_checkpoint(out_dir, template, mesh=mesh, set_aside=False,
+                               verb="sampling from")
     return state.ema_params if recipe.ema_decay is not None else state.params
