@@ -81,7 +81,10 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Train RECIPE on its built-in data (or --data). Writes OUT/config.json, "
             "OUT/metrics.jsonl, OUT/checkpoint/, OUT/samples.png and OUT/summary.json. "
-            "Ctrl-C saves a checkpoint; run the same command with --resume to continue."
+            "Ctrl-C finishes the current step and saves it (a second Ctrl-C waits for "
+            "that save); run the same command with --resume to continue, or to rewrite "
+            "the report of a finished run. A damaged newest checkpoint is named and the "
+            "newest intact one is used."
         ),
     )
     train.add_argument("recipe", nargs="?", help="recipe name (see `genjax list`)")
@@ -171,6 +174,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = registry.get(name)
     data_name = args.data or recipe.data
     out_dir = args.out or Path("runs") / name
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: is a file, not a directory; name a directory "
+                         "for the run")
     if args.resume and not (out_dir / "config.json").exists():
         raise UsageError(f"--resume: {out_dir} holds no run to resume")
     train_data = _load(recipe, data_name, "train", args.seed)
@@ -189,13 +195,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             config={"data": data_name, "seed": args.seed},
             devices=args.devices,
+            data_name=data_name,
         )
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; checkpoint saved in {out_dir}/checkpoint. Continue with: "
-            f"genjax train {name} --out {out_dir} --resume",
-            file=sys.stderr,
-        )
+    except train.TrainingInterrupted as stop:
+        # Says what was saved, and only what was (genjax.checkpoint).
+        data_flag = f" --data {args.data}" if args.data else ""
+        again = f"genjax train {name}{data_flag} --out {out_dir} --resume"
+        if stop.saved_step is None:
+            then = "Run the command again to start over."
+        elif stop.phase == "report":
+            then = f"Write the report with: {again}"
+        else:
+            then = f"Continue with: {again}"
+        print(f"\n{stop.message}. {then}", file=sys.stderr)
         return EXIT_INTERRUPTED
     figures = {k: v for k, v in result.summary.items() if k != "final_metrics"}
     print(json.dumps(figures, indent=2, default=str))
@@ -314,11 +326,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             return cmd_sample(args)
         return cmd_bench(args)
-    except (UsageError, ValueError, FileNotFoundError, PermissionError) as err:
+    except (UsageError, ValueError, OSError) as err:
+        # OSError: a file that cannot be read or written (missing, a directory where a file
+        # is expected, no permission, disk full) -- the user's to fix, said in one line.
         if os.environ.get("GENJAX_DEBUG"):
             raise  # the full traceback, for debugging genjax itself
         print(f"genjax {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl-C outside training (loading data, importing JAX): nothing was written.
+        print(f"\ngenjax {args.command}: interrupted before anything was saved",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
