@@ -18,19 +18,25 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
 from genjax.model import Model
 
 __all__ = ["energy_log_prob", "energy_score"]
 
 
 def _negative_energy(model: Model, x: jax.Array) -> jax.Array:
-    return -model(x)  # log p(x) = -E(x) + const: (batch,)
+    # log p(x) = -E(x) + const: (batch,), one energy per example (never broadcast).
+    return -checks.model_output(model(x), jnp.shape(x)[:1], "(batch,) of x")
 
 
 def _energy_gradient_score(model: Model, x: jax.Array) -> jax.Array:
     # One reverse pass of the batched energy: examples are independent, so the gradient of
     # sum_b E(x_b) with respect to x_b is example b's own.
-    return -jax.grad(lambda z: jnp.sum(model(z)))(x)  # -grad_x E: (batch, ...)
+    def total(z: jax.Array) -> jax.Array:
+        # A (batch, 1) energy would be summed all the same: check it is (batch,).
+        return jnp.sum(checks.model_output(model(z), jnp.shape(z)[:1], "(batch,) of x"))
+
+    return -jax.grad(total)(x)  # -grad_x E: (batch, ...)
 
 
 def energy_log_prob(model: Model) -> jax.tree_util.Partial:

@@ -102,8 +102,14 @@ def cd_objective(
       ``(loss, metrics)`` with the CD term, the mean energies of both sets and the
       regulariser.
     """
-    e_pos = model(x_pos)  # (batch,)
-    e_neg = model(jax.lax.stop_gradient(x_neg))  # (batch_neg,)
+    x_pos, x_neg = jnp.asarray(x_pos), jnp.asarray(x_neg)
+    checks.shape("x_neg", x_neg, (None, *x_pos.shape[1:]))
+    checks.nonnegative("alpha", alpha)
+    # One energy per example: a (batch, 1) or (batch, D) output would broadcast silently.
+    e_pos = checks.model_output(model(x_pos), x_pos.shape[:1], "(batch,) of x_pos")
+    e_neg = checks.model_output(
+        model(jax.lax.stop_gradient(x_neg)), x_neg.shape[:1], "(batch,) of x_neg"
+    )
     cd = jnp.mean(e_pos) - jnp.mean(e_neg)  # Hinton (2002), eq. 5, as a surrogate
     reg = jnp.mean(e_pos**2) + jnp.mean(e_neg**2)  # Du & Mordatch (2019), sec. 3.3
     loss = cd + alpha * reg
@@ -175,6 +181,11 @@ def contrastive_divergence_loss(model: Model, batch: jax.Array, key: jax.Array, 
     return cd_objective(model, batch, x_neg, alpha=checks.nonnegative("alpha", alpha))
 
 
+def _check_box(low: float, high: float) -> None:
+    checks.finite("low", low)
+    checks.in_range("high", high, low, low_open=True)
+
+
 def replay_buffer_init(
     key: jax.Array, buffer_size: int, shape: tuple[int, ...], *, low: float, high: float,
     dtype: Any = jnp.float32,
@@ -182,6 +193,8 @@ def replay_buffer_init(
     """A replay buffer of ``buffer_size`` uniform draws on ``[low, high]^shape``:
     ``(buffer_size, *shape)`` (Du & Mordatch 2019, sec. 3.1)."""
     buffer_size = checks.positive_int("buffer_size", buffer_size)
+    shape = tuple(checks.positive_int("shape", s) for s in shape)
+    _check_box(low, high)
     return jax.random.uniform(key, (buffer_size, *shape), dtype, low, high)
 
 
@@ -202,6 +215,11 @@ def replay_buffer_sample(
       ``(x0 (n, ...), idx (n,))`` -- the starts and the buffer rows they will replace.
     """
     checks.probability("reinit_prob", reinit_prob)
+    buffer = jnp.asarray(buffer)
+    if buffer.ndim < 2 or buffer.shape[0] < 1:
+        raise ValueError(f"buffer must have shape (buffer_size, ...), got {buffer.shape}")
+    n = checks.int_in_range("n", n, 1, buffer.shape[0])
+    _check_box(low, high)
     idx_key, fresh_key, coin_key = jax.random.split(key, 3)
     idx = jax.random.randint(idx_key, (n,), 0, buffer.shape[0])  # (n,)
     fresh = jax.random.uniform(fresh_key, (n, *buffer.shape[1:]), buffer.dtype, low, high)
@@ -211,7 +229,12 @@ def replay_buffer_sample(
 
 
 def replay_buffer_update(buffer: jax.Array, idx: jax.Array, x: jax.Array) -> jax.Array:
-    """Write the chains' end points ``x (n, ...)`` back to rows ``idx (n,)``."""
+    """Write the chains' end points ``x (n, ...)`` back to rows ``idx (n,)`` in
+    ``[0, buffer_size)`` (checked when concrete: JAX would drop an out-of-range write)."""
+    buffer, idx, x = jnp.asarray(buffer), jnp.asarray(idx), jnp.asarray(x)
+    checks.ndim("idx", idx, 1, "(n,)")
+    checks.int_array_in_range("idx", idx, 0, buffer.shape[0])
+    checks.shape("x", x, (idx.shape[0], *buffer.shape[1:]))
     return buffer.at[idx].set(x)
 
 
@@ -247,6 +270,8 @@ def persistent_contrastive_divergence_loss(
       ``(loss, (metrics, new_buffer))`` -- usable with ``jax.value_and_grad(...,
       has_aux=True)``.
     """
+    batch, buffer = jnp.asarray(batch), jnp.asarray(buffer)
+    checks.shape("buffer", buffer, (None, *batch.shape[1:]))
     start_key, noise_key = jax.random.split(key)
     x0, idx = replay_buffer_sample(start_key, buffer, batch.shape[0], reinit_prob=reinit_prob,
                                    low=low, high=high)  # fmt: skip
@@ -285,7 +310,7 @@ def exact_score_matching_loss(
 
     def one(x: jax.Array) -> tuple[jax.Array, jax.Array]:
         f = lambda z: model(z[None])[0]  # noqa: E731  (dim,) -> (dim,)
-        s = f(x)
+        s = checks.model_output(f(x), x.shape, "one example x")
         return jnp.trace(jax.jacfwd(f)(x)), 0.5 * jnp.sum(s**2)
 
     trace, norm = jax.vmap(one)(batch)  # (batch,), (batch,)
@@ -298,8 +323,10 @@ def denoising_score_matching_terms(
     """Per-example ``|s(x + sigma eps) + eps / sigma|^2 / 2``: ``x, eps: (batch, dim)`` ->
     ``(batch,)`` (Vincent 2011: ``grad log N(x~; x, sigma^2 I) = -(x~ - x)/sigma^2 =
     -eps/sigma``)."""
+    x, eps = jnp.asarray(x), jnp.asarray(eps)
+    checks.same_shape("eps", eps, "x", x)
     x_tilde = x + sigma * eps  # x~ ~ q_sigma(x~ | x)
-    resid = model(x_tilde) + eps / sigma  # s(x~) - grad log q(x~ | x)
+    resid = checks.model_output(model(x_tilde), x.shape) + eps / sigma  # s(x~) - grad log q(x~ | x)
     return 0.5 * jnp.sum(resid**2, axis=-1)
 
 
@@ -333,8 +360,12 @@ def sliced_score_matching_terms(
     ``grad s v`` is a Jacobian-vector product of the batched score (examples are
     independent, so the batched JVP is each example's own)."""
 
+    x, v = jnp.asarray(x), jnp.asarray(v)
+    checks.shape("v", v, (None, *x.shape))
+
     def one(vm: jax.Array) -> jax.Array:
         s, jv = jax.jvp(model, (x,), (vm,))  # s(x), (grad s) v
+        checks.model_output(s, x.shape)
         quad = jnp.sum(vm * jv, axis=-1)  # v^T grad s v: (batch,)
         second = jnp.sum(s**2, axis=-1) if variance_reduced else jnp.sum(vm * s, axis=-1) ** 2
         return quad + 0.5 * second
@@ -377,9 +408,12 @@ def ncsn_terms(model: Model, x: jax.Array, eps: jax.Array, sigma: jax.Array) -> 
     """Per-example ``sigma^2 * |s(x~, sigma) + eps / sigma|^2 / 2 = |sigma s + eps|^2 / 2``
     (Song & Ermon 2019, eq. 5 weighted by ``lambda(sigma) = sigma^2``, eq. 6):
     ``x, eps (batch, dim)``, ``sigma (batch,)`` -> ``(batch,)``."""
+    x, eps, sigma = jnp.asarray(x), jnp.asarray(eps), jnp.asarray(sigma)
+    checks.same_shape("eps", eps, "x", x)
+    checks.shape("sigma", sigma, x.shape[:1])
     s = sigma[:, None]
     x_tilde = x + s * eps
-    resid = s * model(x_tilde, sigma) + eps
+    resid = s * checks.model_output(model(x_tilde, sigma), x.shape) + eps
     return 0.5 * jnp.sum(resid**2, axis=-1)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
 from genjax.energy.mcmc import metropolis
 from genjax.energy.mcmc.metropolis import ChainInfo, ChainState, MetropolisNoise
 from genjax.gaussian import isotropic_normal_log_prob
@@ -57,6 +58,10 @@ def mala_proposal_log_density(
     Returns:
       ``(chains,)`` normalised log-densities (summed over the event axes).
     """
+    x, y, grad_x = jnp.asarray(x), jnp.asarray(y), jnp.asarray(grad_x)
+    checks.same_shape("y", y, "x", x)
+    checks.same_shape("grad_x", grad_x, "x", x)
+    checks.positive("step_size", step_size)
     chains = x.shape[0]
     mean = x + step_size * grad_x  # the Langevin drift of x
     std = jnp.sqrt(2.0 * jnp.asarray(step_size, x.dtype))  # proposal covariance 2 h I
@@ -83,6 +88,7 @@ def mala_log_acceptance(model: Model, x: jax.Array, y: jax.Array, *, step_size: 
     Returns:
       ``(chains,)`` log acceptance probabilities (``<= 0``).
     """
+    x, y = metropolis.check_pair(x, y)
     ratio = _log_ratio(metropolis.init(model, x), metropolis.init(model, y), step_size)
     return jnp.minimum(0.0, ratio)
 
@@ -104,6 +110,7 @@ def mala_step(
     Returns:
       ``(new_state, info)``; ``info.num_evals`` is 1.
     """
+    metropolis.check_step(state, noise, step_size)
     xi, u = noise
     x = state.position
     y = x + step_size * state.grad + jnp.sqrt(2.0 * step_size) * xi  # the ULA move

@@ -40,6 +40,10 @@ __all__ = ["annealed_langevin_step_sizes", "annealed_langevin", "annealed_langev
 def annealed_langevin_step_sizes(sigmas: jax.Array, step_size: Any) -> jax.Array:
     """``h_i = step_size * sigma_i^2 / sigma_L^2`` (Song & Ermon 2019, Algorithm 1, line 3,
     ``alpha_i = eps sigma_i^2 / sigma_L^2`` with ``alpha_i = 2 h_i``), ``sigmas: (L,)``."""
+    sigmas = jnp.asarray(sigmas)
+    checks.ndim("sigmas", sigmas, 1, "(L,)")
+    checks.positive("sigmas", sigmas)
+    checks.positive("step_size", step_size)
     return step_size * sigmas**2 / sigmas[-1] ** 2
 
 

@@ -45,6 +45,9 @@ def hamiltonian(log_prob: jax.Array, p: jax.Array) -> jax.Array:
     Returns:
       ``(chains,)``.
     """
+    log_prob, p = jnp.asarray(log_prob), jnp.asarray(p)
+    checks.ndim("log_prob", log_prob, 1, "(chains,)")
+    checks.shape("p", p, (log_prob.shape[0], *p.shape[1:]))
     kinetic = 0.5 * jnp.sum(jnp.square(p).reshape(p.shape[0], -1), axis=-1)  # |p|^2 / 2
     return -log_prob + kinetic
 
@@ -91,6 +94,9 @@ def leapfrog(
       ``(x*, p*)``, both ``(chains, *event)``.
     """
     num_leapfrog = checks.positive_int("num_leapfrog", num_leapfrog)
+    x, p = jnp.asarray(x), jnp.asarray(p)
+    checks.same_shape("p", p, "x", x)
+    checks.positive("step_size", step_size)
     end, p = _trajectory(model, metropolis.init(model, x), p, step_size, num_leapfrog)
     return end.position, p
 
@@ -111,6 +117,8 @@ def hmc_step(model: Model, state: ChainState, noise: MetropolisNoise, *, step_si
     Returns:
       ``(new_state, info)``; ``info.num_evals`` is ``L``.
     """
+    metropolis.check_step(state, noise, step_size)
+    num_leapfrog = checks.positive_int("num_leapfrog", num_leapfrog)
     p, u = noise
     end, p_end = _trajectory(model, state, p, step_size, num_leapfrog)
     log_ratio = hamiltonian(state.log_prob, p) - hamiltonian(end.log_prob, p_end)  # -dH

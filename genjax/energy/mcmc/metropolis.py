@@ -152,6 +152,8 @@ def value_and_grad(model: Model, x: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def init(model: Model, x0: jax.Array) -> ChainState:
     """The :class:`ChainState` at ``x0 (chains, *event)``: positions, log-densities, gradients."""
+    x0 = check_x0(x0)
+    check_model(model, x0)  # (chains,) log-densities, never (chains, 1) broadcast
     log_p, grad = value_and_grad(model, x0)
     return ChainState(x0, log_p, grad)
 
@@ -175,6 +177,7 @@ def step_noise(
     Returns:
       :class:`MetropolisNoise` with ``normal (chains, *event)`` and ``uniform (chains,)``.
     """
+    shape = tuple(checks.positive_int("shape", s) for s in shape)
     normal_key, uniform_key = jax.random.split(jax.random.fold_in(key, step))
     xi = jax.random.normal(normal_key, shape, dtype)
     u = jax.random.uniform(uniform_key, shape[:1], dtype)
@@ -342,6 +345,23 @@ def check_noise(noise: Any, x0: jax.Array) -> MetropolisNoise:
     if steps < 1:
         raise ValueError(f"noise must hold at least one step, got normal of shape {normal.shape}")
     return MetropolisNoise(normal, uniform)
+
+
+def check_step(state: Any, noise: Any, step_size: Any) -> None:
+    """A single step's checks: ``noise`` shaped ``(x (chains, *event), u (chains,))`` like the
+    state's position, ``step_size > 0`` and finite (when concrete)."""
+    x = state[0]
+    normal, uniform = noise
+    checks.shape("noise.normal", normal, tuple(jnp.shape(x)))
+    checks.shape("noise.uniform", uniform, tuple(jnp.shape(x))[:1])
+    checks.positive("step_size", step_size)
+
+
+def check_pair(x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
+    """``x`` and ``y`` two floating ``(chains, *event)`` arrays of one shape."""
+    x, y = check_x0(x), jnp.asarray(y)
+    checks.same_shape("y", y, "x", x)
+    return x, checks.floating("y", y)
 
 
 def check_inputs(model: Model, x0: Any, step_size: Any) -> jax.Array:

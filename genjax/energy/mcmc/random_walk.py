@@ -34,12 +34,16 @@ __all__ = [
 
 def rwmh_init(model: Model, x0: jax.Array) -> ChainState:
     """The :class:`ChainState` at ``x0`` without a gradient (``grad`` is zeros, unused)."""
+    x0 = metropolis.check_x0(x0)
+    metropolis.check_model(model, x0)
     return ChainState(x0, model(x0), jnp.zeros_like(x0))
 
 
 def rwmh_log_acceptance(model: Model, x: jax.Array, y: jax.Array) -> jax.Array:
     """``log a(x, y) = min(0, log pi(y) - log pi(x))``, ``x, y: (chains, *event)`` ->
     ``(chains,)``: the proposal ``N(x, s^2 I)`` is symmetric, so its densities cancel."""
+    x, y = metropolis.check_pair(x, y)
+    metropolis.check_model(model, x)
     return jnp.minimum(0.0, model(y) - model(x))
 
 
@@ -58,6 +62,7 @@ def rwmh_step(
     Returns:
       ``(new_state, info)``; ``info.num_evals`` is 1.
     """
+    metropolis.check_step(state, noise, step_size)
     xi, u = noise
     y = state.position + step_size * xi  # y ~ N(x, s^2 I)
     proposal = ChainState(y, model(y), state.grad)

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genjax import checks
 from genjax.energy.mcmc import metropolis
@@ -69,8 +70,15 @@ def langevin_step(model: Model, x: jax.Array, noise: jax.Array, *, step_size: An
     Returns:
       ``(x', info)``: the new positions ``(chains, *event)`` and a :class:`LangevinInfo`.
     """
+    checks.positive("step_size", step_size)
+    if noise_scale is not None:
+        checks.nonnegative("noise_scale", noise_scale)
+    x, noise = jnp.asarray(x), jnp.asarray(noise)
+    checks.same_shape("noise", noise, "x", x)
+    check_clip(clip)
     scale = jnp.sqrt(2.0 * step_size) if noise_scale is None else noise_scale
-    score = model(x)
+    # The score has x's shape: a (chains, 1) output would broadcast over the event.
+    score = checks.model_output(model(x), x.shape)
     x = x + step_size * score + scale * noise  # Euler-Maruyama of the Langevin SDE
     if clip is not None:
         x = jnp.clip(x, clip[0], clip[1])
@@ -93,6 +101,17 @@ def _run(model, x0, key, noise, step_size, noise_scale, clip, *, num_steps, retu
 
     x, trajectory = jax.lax.scan(body, x0, xs)
     return trajectory if return_trajectory else x
+
+
+def check_clip(clip: Any) -> None:
+    """``clip``: ``None`` or a box ``(low, high)`` with ``low < high`` (when concrete)."""
+    if clip is None:
+        return
+    if len(clip) != 2:
+        raise ValueError(f"clip must be None or a pair (low, high), got {clip!r}")
+    low, high = clip
+    if checks.is_concrete((low, high)) and not np.all(np.asarray(low) < np.asarray(high)):
+        raise ValueError(f"clip must be a box (low, high) with low < high, got {clip!r}")
 
 
 def _check(model: Model, x0: Any, step_size: Any, noise_scale: Any) -> jax.Array:
@@ -132,6 +151,7 @@ def langevin(key: jax.Array, model: Model, x0: jax.Array, *, step_size: Any, num
         is not of ``x0``'s shape.
     """
     x0 = _check(model, x0, step_size, noise_scale)
+    check_clip(clip)
     num_steps = checks.positive_int("num_steps", num_steps)
     return _run(model, x0, key, None, step_size, noise_scale, clip, num_steps=num_steps,
                 return_trajectory=bool(return_trajectory))  # fmt: skip
@@ -144,6 +164,7 @@ def langevin_from_noise(model: Model, x0: jax.Array, noise: jax.Array, *, step_s
     step ``t``; ``draw_noise(key, T, x0.shape, x0.dtype).normal`` is what ``langevin(key,
     ...)`` draws)."""
     x0 = _check(model, x0, step_size, noise_scale)
+    check_clip(clip)
     noise = jnp.asarray(noise, x0.dtype)
     checks.shape("noise", noise, (None, *x0.shape))
     return _run(model, x0, None, noise, step_size, noise_scale, clip, num_steps=noise.shape[0],
