@@ -20,6 +20,11 @@ posterior mean; under Gaussian corruption it is Tweedie's ``x~ + sigma^2 grad lo
 (Efron 2011, eq. 2.8), which :meth:`genjax.targets.GaussianMixture.denoise` computes
 exactly (``alpha = 1``). ``tests/vae/test_dae.py`` holds a trained DAE to it on the ring.
 
+Sampling: a DAE defines a Markov chain that alternates corruption and denoising,
+``x~_t = x_t + sigma eps_t``, ``x_{t+1} = g(f(x~_t))`` (Bengio, Yao, Alain & Vincent 2013,
+"Generalized Denoising Auto-Encoders as Generative Models", Algorithm 1, with the
+reconstruction distribution replaced by its mean): :func:`chain_sample`.
+
 Training over a *range* of noise levels (``noise_level`` and ``max_noise_level``: each
 example draws ``sigma ~ U[noise_level, max_noise_level]``) gives one noise-blind denoiser
 for every level in the range (as the recipe ``dae`` reports it), instead of one model per
@@ -51,6 +56,8 @@ __all__ = [
     "denoise",
     "dae_loss",
     "denoising_errors",
+    "chain_sample_from_noise",
+    "chain_sample",
 ]
 
 CORRUPTIONS = ("gaussian", "masking")
@@ -210,3 +217,57 @@ def _denoising_errors(key: jax.Array, model: Autoencoder, x: jax.Array, levels: 
 
     denoised, noisy = jax.lax.map(at, levels.astype(x.dtype))  # (J,) each
     return {"denoised": denoised, "noisy": noisy}
+
+
+@model_jit
+def chain_sample_from_noise(model: Autoencoder, x0: jax.Array, noise: jax.Array,
+                            noise_level: Any) -> jax.Array:
+    """The corrupt-denoise chain on given noise: ``x_{t+1} = g(f(x_t + sigma eps_t))``.
+
+    Args:
+      model: an :class:`Autoencoder` trained as a DAE.
+      x0: (n, *data_shape) start.
+      noise: (T, n, *data_shape) standard normal, one draw per step.
+      noise_level: sigma (scalar, may be traced).
+
+    Returns:
+      (n, *data_shape), the state after T steps.
+    """
+    checks.shape("x0", x0, (None, *model.data_shape))
+    checks.shape("noise", noise, (None, *x0.shape))
+
+    def step(x: jax.Array, eps: jax.Array) -> tuple[jax.Array, None]:
+        return denoise(model, x + noise_level * eps), None  # corrupt, then denoise
+
+    x, _ = jax.lax.scan(step, x0, noise)
+    return x
+
+
+def chain_sample(key: jax.Array, model: Autoencoder, n: int, *, noise_level: float,
+                 num_steps: int = 20) -> jax.Array:
+    """``n`` samples of the DAE's chain (Bengio et al. 2013) from ``x_0 = 0``: one program.
+
+    Args:
+      key: PRNG key; the noise is ``normal(key, (num_steps, n, *data_shape))``.
+      model: an :class:`Autoencoder` trained as a Gaussian DAE at (about) ``noise_level``.
+      n: number of chains, >= 1.
+      noise_level: sigma > 0 of the corruption step.
+      num_steps: T >= 1.
+
+    Returns:
+      (n, *data_shape).
+    """
+    if not isinstance(model, Autoencoder):
+        raise ValueError(f"model must be an Autoencoder, got {type(model).__name__}")
+    n = checks.positive_int("n", n)
+    num_steps = checks.positive_int("num_steps", num_steps)
+    checks.positive("noise_level", noise_level)
+    return _chain_sample(key, model, n=n, noise_level=noise_level, num_steps=num_steps)
+
+
+@functools.partial(model_jit, static_argnames=("n", "num_steps"))
+def _chain_sample(key: jax.Array, model: Autoencoder, *, n: int, noise_level: Any,
+                  num_steps: int) -> jax.Array:
+    noise = jax.random.normal(key, (num_steps, n, *model.data_shape))
+    x0 = jnp.zeros((n, *model.data_shape))
+    return chain_sample_from_noise(model, x0, noise, noise_level)

@@ -1,4 +1,5 @@
-"""The VAE family's entries for ``genjax train``: vae, beta-vae, iwae, vq-vae, hvae.
+"""The VAE family's entries for ``genjax train``: vae, beta-vae, iwae, vq-vae, hvae, cvae,
+dae, dae-ring.
 
 (``latent-diffusion``, a VAE with a diffusion prior, joins two families: it lives in
 :mod:`genjax.composites.recipes` and reuses :func:`likelihood_report` from here.)
@@ -39,7 +40,9 @@ from flax import nnx
 from genjax import data as data_lib
 from genjax.metrics import bits_per_dim
 from genjax.recipe import Recipe
-from genjax.vae import hierarchical, loss, model, quantize
+from genjax.vae import conditional, hierarchical, loss, model, quantize
+from genjax.vae.conditional import cvae_sample
+from genjax.vae.denoising import chain_sample, corrupt, dae_loss, denoise, denoising_errors
 from genjax.vae.sample import encode_mean, interpolate, reconstruct, sample
 
 IWAE_K = 5000  # importance samples of the held-out IWAE figure (Burda et al. 2016, §5.2)
@@ -230,6 +233,180 @@ def _loss_recipe(name: str, summary: str, init: Any, objective: Any) -> Recipe:
                   batch_size=128, learning_rate=1e-3)
 
 
+# --- cvae: label-conditional VAE (Sohn et al. 2015) ----------------------------------------
+
+CVAE_LATENT = 4  # style latent; the class enters every network as a one-hot vector
+CVAE_PER_CLASS = 100  # samples per class judged by the shared digit classifier
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _cvae_init(key: jax.Array, train_data: Any) -> conditional.ConditionalVAE:
+    images, labels = train_data
+    return conditional.mlp_cvae(_image_shape(images), int(np.max(labels)) + 1, CVAE_LATENT,
+                                rngs=nnx.Rngs(key), hidden_sizes=HIDDEN)
+
+
+def _prompt_label(prompt: str, num_classes: int) -> int:
+    """``"7"``, ``"seven"`` or ``"a handwritten seven"`` -> 7."""
+    words = prompt.lower().replace(",", " ").split()
+    for word in words:
+        if word.isdigit() and int(word) < num_classes:
+            return int(word)
+        if word in DIGIT_WORDS[:num_classes]:
+            return DIGIT_WORDS.index(word)
+    raise ValueError(f"prompt must name a class in [0, {num_classes}) as a digit or a word "
+                     f"('3', 'three'), got {prompt!r}")
+
+
+def cvae_recipe_sample(key: jax.Array, params: conditional.ConditionalVAE, n: int, *,
+                       prompt: str | None = None) -> jax.Array:
+    """``n`` samples: classes 0, 1, 2, ... in turn, or all of the class ``prompt`` names."""
+    n = int(n)
+    if prompt is None:
+        labels = np.arange(n) % params.num_classes
+    else:
+        labels = np.full(n, _prompt_label(str(prompt), params.num_classes))
+    return cvae_sample(key, params, jnp.asarray(labels, jnp.int32))
+
+
+def _cvae_report(key, params, train_data, test_data, out_dir) -> dict:
+    from genjax import plotting
+    from genjax.digit_classifier import digit_classifier
+
+    (train_x, train_y), (test_x, test_y) = train_data, test_data
+    k_grid, k_judge, k_elbo, k_train = jax.random.split(key, 4)
+    c = params.num_classes
+    grid = cvae_sample(k_grid, params, jnp.repeat(jnp.arange(c, dtype=jnp.int32), 10))
+    plotting.image_grid(jnp.clip(grid, 0.0, 1.0), Path(out_dir) / "samples.png", nrow=10,
+                        title="cvae: one row per requested class")
+    x = jnp.asarray(test_x[:32])
+    rec = conditional.cvae_reconstruct(params, x, jnp.asarray(test_y[:32], jnp.int32))
+    pairs = jnp.stack([x.reshape(4, 8, *x.shape[1:]), rec.reshape(4, 8, *x.shape[1:])], axis=1)
+    plotting.image_grid(jnp.clip(pairs.reshape(64, *x.shape[1:]), 0.0, 1.0),
+                        Path(out_dir) / "reconstructions.png", nrow=8,
+                        title="cvae: test images / reconstructions")
+    elbo = jax.jit(lambda m, b, k: conditional.cvae_loss(m, b, k)[1])  # the model traced
+    m_test = elbo(params, (jnp.asarray(test_x), jnp.asarray(test_y, jnp.int32)), k_elbo)
+    m_train = elbo(params, (jnp.asarray(train_x), jnp.asarray(train_y, jnp.int32)), k_train)
+    out = {"test_elbo_nats": float(m_test["elbo"]), "test_kl_nats": float(m_test["kl"]),
+           "test_bits_per_dim": float(m_test["bits_per_dim"]),
+           "train_elbo_nats": float(m_train["elbo"])}
+    if tuple(np.shape(test_x)[1:]) == (8, 8, 1) and c == 10:  # the digits: the shared judge
+        clf = digit_classifier()
+        labels = jnp.repeat(jnp.arange(c, dtype=jnp.int32), CVAE_PER_CLASS)
+        samples = cvae_sample(k_judge, params, labels)
+        out["sample_class_accuracy"] = clf.accuracy(samples, labels)
+        out["classifier_test_accuracy"] = clf.accuracy(test_x, test_y)
+    return out
+
+
+# --- dae: denoising autoencoder (Vincent et al. 2008) --------------------------------------
+
+DAE_LATENT = 32  # code size of the digits DAE (64 pixels: a bottleneck of half)
+DAE_MAX_SIGMA = 0.5  # training levels sigma ~ U[0, 0.5] (pixels in [0, 1])
+DAE_REPORT_SIGMAS = (0.1, 0.2, 0.3, 0.5)
+RING_SIGMA = 1.0  # the ring DAE's one level: modes 3.1 apart, std 0.3, overlap at sigma = 1
+RING_LATENT = 8  # overcomplete (data 2-D): the corruption, not a bottleneck, stops copying
+RING_HIDDEN = (64, 64)
+DAE_CHAIN_STEPS = 20  # corrupt-denoise steps of the sampler
+
+
+def _dae_init(key: jax.Array, train_data: Any) -> model.Autoencoder:
+    return model.mlp_autoencoder(_image_shape(train_data), DAE_LATENT, rngs=nnx.Rngs(key),
+                                 hidden_sizes=(256,))
+
+
+def _dae_ring_init(key: jax.Array, train_data: Any) -> model.Autoencoder:
+    return model.mlp_autoencoder(tuple(np.shape(train_data)[1:]), RING_LATENT,
+                                 rngs=nnx.Rngs(key), hidden_sizes=RING_HIDDEN)
+
+
+def dae_recipe_sample(key: jax.Array, params: model.Autoencoder, n: int, *,
+                      steps: int | None = None) -> jax.Array:
+    """The corrupt-denoise chain (Bengio et al. 2013) at the largest training level, from 0."""
+    return chain_sample(key, params, n, noise_level=DAE_MAX_SIGMA,
+                        num_steps=DAE_CHAIN_STEPS if steps is None else steps)
+
+
+def dae_ring_sample(key: jax.Array, params: model.Autoencoder, n: int, *,
+                    steps: int | None = None) -> jax.Array:
+    """The corrupt-denoise chain at the ring DAE's level, from 0."""
+    return chain_sample(key, params, n, noise_level=RING_SIGMA,
+                        num_steps=DAE_CHAIN_STEPS if steps is None else steps)
+
+
+def _dae_report(key, params, train_data, test_data, out_dir) -> dict:
+    from genjax import plotting
+    from genjax.digit_classifier import digit_classifier
+
+    k_err, k_pic = jax.random.split(key)
+    test = jnp.asarray(test_data)
+    errors = denoising_errors(k_err, params, test, jnp.asarray(DAE_REPORT_SIGMAS))
+    out = {}
+    for j, s in enumerate(DAE_REPORT_SIGMAS):
+        out[f"test_mse_denoised_sigma_{s:g}"] = float(errors["denoised"][j])
+        out[f"test_mse_noisy_sigma_{s:g}"] = float(errors["noisy"][j])
+    rows = [test[:10]]
+    for s in DAE_REPORT_SIGMAS:
+        noisy = corrupt(k_pic, test[:10], s)
+        rows += [noisy, denoise(params, noisy)]
+    plotting.image_grid(jnp.clip(jnp.concatenate(rows), 0.0, 1.0), Path(out_dir) / "denoising.png",
+                        nrow=10, title="dae: clean; then noisy / denoised at sigma "
+                        + ", ".join(f"{s:g}" for s in DAE_REPORT_SIGMAS))
+    labels = _digit_labels(test_data)
+    if labels is not None:  # how much of the digit survives: the shared classifier's accuracy
+        clf, s = digit_classifier(), DAE_MAX_SIGMA
+        noisy = corrupt(k_pic, test, s)
+        out[f"classifier_accuracy_noisy_sigma_{s:g}"] = clf.accuracy(jnp.clip(noisy, 0, 1), labels)
+        out[f"classifier_accuracy_denoised_sigma_{s:g}"] = clf.accuracy(
+            jnp.clip(denoise(params, noisy), 0, 1), labels)
+        out["classifier_accuracy_clean"] = clf.accuracy(test, labels)
+    return out
+
+
+def _dae_ring_report(key, params, train_data, test_data, out_dir) -> dict:
+    from matplotlib.figure import Figure
+
+    from genjax import targets
+
+    test = jnp.asarray(test_data)
+    noisy = corrupt(key, test, RING_SIGMA)
+    dae = denoise(params, noisy)
+
+    def mse(a):  # per dimension, to the clean points
+        return float(jnp.mean(jnp.square(test - a)))
+
+    out = {"test_mse_denoised": mse(dae), "test_mse_noisy": mse(noisy), "sigma": RING_SIGMA}
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter(*np.asarray(noisy[:2000]).T, s=2, c="0.7", label="noisy")
+    ax.scatter(*np.asarray(dae[:2000]).T, s=2, c="C0", label="DAE")
+    if _is_builtin_ring(test_data):
+        # the built-in ring is targets.ring(): its exact denoiser E[x | x~] (Tweedie)
+        exact = targets.ring().denoise(noisy, 1.0, RING_SIGMA)
+        out["test_mse_exact_posterior_mean"] = mse(exact)
+        out["gap_to_exact"] = out["test_mse_denoised"] - out["test_mse_exact_posterior_mean"]
+        # fraction of the possible improvement over the noisy input not achieved
+        out["relative_gap"] = out["gap_to_exact"] / (out["test_mse_noisy"]
+                                                     - out["test_mse_exact_posterior_mean"])
+        ax.scatter(*np.asarray(exact[:2000]).T, s=2, c="C3", label="exact E[x | x~]")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(f"dae-ring: sigma = {RING_SIGMA:g}")
+    fig.savefig(Path(out_dir) / "denoising.png")
+    return out
+
+
+def _is_builtin_ring(points: Any) -> bool:
+    """Whether ``points`` is a split of the built-in ring (whose law is ``targets.ring()``)."""
+    points = np.asarray(points)
+    for split in ("test", "train"):
+        ring = data_lib.load("ring", split=split)
+        if ring.shape == points.shape and np.array_equal(ring, points):
+            return True
+    return False
+
+
 RECIPES: tuple[Recipe, ...] = (
     _loss_recipe("vae", "VAE (Kingma & Welling 2014), 2-D latent, Bernoulli decoder, on 8x8 "
                  "digits", init_vae, loss.elbo_loss),
@@ -245,4 +422,22 @@ RECIPES: tuple[Recipe, ...] = (
            steps=3000, batch_size=128),
     _loss_recipe("hvae", "two-level ladder VAE (Sønderby et al. 2016), latents 8 and 2, digits",
                  _init_hvae, loss.elbo_loss),
+    Recipe(name="cvae", family="vae",
+           summary=f"conditional VAE (Sohn et al. 2015), label in encoder/decoder/prior, "
+           f"{CVAE_LATENT}-D latent, digits: --prompt 7", data="digits", init=_cvae_init,
+           loss=conditional.cvae_loss, sample=cvae_recipe_sample, report=_cvae_report,
+           steps=3000, batch_size=128, learning_rate=1e-3, load_data=data_lib.load_with_labels,
+           sample_options=("prompt",)),
+    Recipe(name="dae", family="vae",
+           summary=f"denoising autoencoder (Vincent et al. 2008), Gaussian noise sigma in "
+           f"[0, {DAE_MAX_SIGMA:g}], digits", data="digits", init=_dae_init,
+           loss=functools.partial(dae_loss, noise_level=0.0, max_noise_level=DAE_MAX_SIGMA),
+           sample=dae_recipe_sample, report=_dae_report, steps=3000, batch_size=128,
+           learning_rate=1e-3, sample_options=("steps",)),
+    Recipe(name="dae-ring", family="vae",
+           summary=f"denoising autoencoder on the ring at sigma={RING_SIGMA:g}, against the "
+           "exact posterior-mean (Tweedie) denoiser", data="ring", init=_dae_ring_init,
+           loss=functools.partial(dae_loss, noise_level=RING_SIGMA), sample=dae_ring_sample,
+           report=_dae_ring_report, steps=3000, batch_size=256, learning_rate=3e-3,
+           sample_options=("steps",)),
 )
