@@ -8,6 +8,9 @@ Workload, the ``vae`` recipe's network at a benchmark latent size: an MLP VAE
   whole step — forward, backward, optax update — in one ``jax.jit``; PyTorch 2 eager:
   ``zero_grad``/``backward``/``step``). The oracle has no gradients, so its row times the
   ELBO **forward** only, float64.
+* ``cvae sample``/``dae denoise``/``dae chain sample``: the conditional VAE's sampler
+  (``z ~ p(z|y)``, decoder mean) and the denoising autoencoder's ``g(f(x~))`` and its
+  corrupt-denoise chain, at the ``cvae``/``dae`` recipes' sizes (:func:`_conditional_rows`).
 * ``iwae``: the IWAE bound with k importance samples on 100 test images (genjax: one jitted
   program, samples in chunks of 500; PyTorch: the same computation batched under
   ``no_grad``; oracle: ``oracle.vae_log_weights``, one NumPy pass per sample, float64,
@@ -108,6 +111,65 @@ def _torch_rows(jax_model, x_train, x_test, k, genjax_step_s, genjax_iwae_s) -> 
     ]
 
 
+def _conditional_rows(quick: bool) -> list[Row]:
+    """CVAE sampling and DAE denoising (the ``cvae``/``dae`` recipes' networks, untrained).
+
+    genjax: one jitted program each (the model traced; compile timed apart); oracle: the same
+    maps in NumPy float64 (:mod:`genjax.vae.oracle`'s MLP) on the same noise.
+    """
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from genjax import data
+    from genjax.vae import conditional, denoising, oracle
+    from genjax.vae import model as vae_model
+
+    n = 200 if quick else 1000
+    repeats = 3 if quick else 5
+    rows: list[Row] = []
+
+    def np_layers(mlp):
+        return [(np.asarray(lin.kernel[...], np.float64), np.asarray(lin.bias[...], np.float64))
+                for lin in mlp.layers]
+
+    cvae = conditional.mlp_cvae((8, 8, 1), 10, 4, rngs=nnx.Rngs(0), hidden_sizes=HIDDEN)
+    labels = jnp.arange(n, dtype=jnp.int32) % 10
+    t = time_jax(conditional.cvae_sample, jax.random.key(0), cvae, labels, repeats=repeats)
+    case = f"cvae sample, {n} digits"
+    rows.append(Row("vae", case, "genjax (jit)", t.compile_s, t.run_s, {}))
+    prior, dec = np_layers(cvae.prior), np_layers(cvae.decoder)
+    noise = np.asarray(jax.random.normal(jax.random.key(1), (n, 4)), np.float64)
+    onehot = np.eye(10)[np.asarray(labels)]
+
+    def oracle_cvae():
+        hp = oracle.mlp(onehot, prior)
+        z = hp[:, :4] + np.exp(0.5 * hp[:, 4:]) * noise  # z ~ p(z | y)
+        return 1.0 / (1.0 + np.exp(-oracle.mlp(np.concatenate([z, onehot], 1), dec)))
+
+    t_or = time_host(oracle_cvae, repeats=repeats)
+    rows.append(Row("vae", case, "oracle (numpy)", t_or.compile_s, t_or.run_s,
+                    {"speedup": t_or.run_s / t.run_s}))
+
+    dae = vae_model.mlp_autoencoder((8, 8, 1), 32, rngs=nnx.Rngs(0), hidden_sizes=(256,))
+    clean = jnp.asarray(data.load("digits", split="test")[:n])
+    noisy = denoising.corrupt(jax.random.key(2), clean, 0.3)
+    t = time_jax(denoising.denoise, dae, noisy, repeats=repeats)
+    case = f"dae denoise, {n} digits"
+    rows.append(Row("vae", case, "genjax (jit)", t.compile_s, t.run_s, {}))
+    enc_np, dec_np = np_layers(dae.encoder.net), np_layers(dae.decoder.net)
+    noisy_np = np.asarray(noisy, np.float64).reshape(n, -1)
+    t_or = time_host(lambda: oracle.mlp(oracle.mlp(noisy_np, enc_np), dec_np), repeats=repeats)
+    rows.append(Row("vae", case, "oracle (numpy)", t_or.compile_s, t_or.run_s,
+                    {"speedup": t_or.run_s / t.run_s}))
+    steps = 5 if quick else 20
+    t = time_jax(denoising.chain_sample, jax.random.key(3), dae, n, noise_level=0.5,
+                 num_steps=steps, repeats=repeats)
+    rows.append(Row("vae", f"dae chain sample, {steps} steps x {n} digits", "genjax (jit)",
+                    t.compile_s, t.run_s, {}))
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     import jax
     import optax
@@ -173,6 +235,7 @@ def run(quick: bool = False) -> list[Row]:
     scaled = t_oi.run_s * k / oracle_k
     rows.append(Row("vae", f"iwae-{k} on 100 images", "oracle (numpy)", None, scaled,
                     {"speedup": scaled / t_iwae.run_s, "samples_timed": oracle_k}))
+    rows += _conditional_rows(quick)
     try:
         import torch  # noqa: F401
     except ImportError:
