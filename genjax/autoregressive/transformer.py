@@ -125,8 +125,11 @@ class Transformer(nnx.Module):
         return self.head(self.norm(h))  # (B, L, V)
 
     def _check_tokens(self, tokens: jax.Array) -> jax.Array:
+        # Ids outside [0, V) would index past the embedding table (NaN rows) or wrap
+        # around (negative ids): rejected when concrete. Under jit the ids are traced and
+        # the public samplers check them at their entry, where they are still concrete.
         checks.ndim("tokens", tokens, 2, "(B, L)")
-        checks.integer_array("tokens", tokens)
+        checks.token_ids("tokens", tokens, self.vocab_size)
         return jnp.asarray(tokens)
 
     # --- the interface --------------------------------------------------------------------
@@ -135,7 +138,7 @@ class Transformer(nnx.Module):
         """Full causal forward pass, no cache.
 
         Args:
-          tokens: (B, L) int token ids, ``1 <= L <= max_len``.
+          tokens: (B, L) int token ids in ``[0, V)``, ``1 <= L <= max_len``.
 
         Returns:
           (B, L, V) logits; row ``t`` scores the token at ``t + 1`` given tokens ``<= t``.
@@ -189,6 +192,9 @@ class Transformer(nnx.Module):
         if tokens.shape[1] > T:
             raise ValueError(f"tokens has length {tokens.shape[1]}, longer than the cache "
                              f"length {T}")
+        if checks.is_concrete(pos):  # a traced pos is the caller's to keep in range
+            checks.ndim("pos", pos, 0, "(a scalar position)")
+            checks.int_in_range("pos", int(pos), 0, T - tokens.shape[1])
         h = self.embed(tokens, pos)  # (B, S, D)
         new_cache = []
         for block, layer_cache in zip(self.blocks, cache, strict=True):

@@ -109,6 +109,24 @@ def _check_xy(x, y, num_classes) -> tuple[jax.Array, jax.Array]:
     return x, _check_labels("y", y, num_classes)
 
 
+def _check_features(params, x) -> jax.Array:
+    """Features for a fitted model: (n, ...) with ``d`` entries each, finite (and >= 0 for
+    the multinomial model). A NaN feature would otherwise give every class the same
+    ``-inf``/NaN score and a uniform posterior, i.e. a silent guess of class 0."""
+    if not isinstance(params, (GaussianNB, MultinomialNB, BernoulliNB)):
+        raise TypeError(f"params must be GaussianNB, MultinomialNB or BernoulliNB, got {params!r}")
+    x = _flatten(x)
+    table = params.means if isinstance(params, GaussianNB) else params.feature_log_prob
+    d = table.shape[1]
+    if x.shape[1] != d:
+        raise ValueError(f"x must have {d} features per example (as in fitting), got shape "
+                         f"{x.shape}")
+    checks.finite("x", x)
+    if isinstance(params, MultinomialNB):
+        checks.nonnegative("x", x)
+    return x
+
+
 def _check_scalar(name: str, value) -> None:
     """A finite scalar ``>= 0`` (the value skipped when traced)."""
     checks.ndim(name, value, 0, "(a scalar)")
@@ -157,6 +175,7 @@ def fit_gaussian(
       :class:`GaussianNB`.
     """
     x, y = _check_xy(x, y, num_classes)
+    checks.finite("x", x)
     _check_scalar("var_smoothing", var_smoothing)
     return _fit_gaussian(x, y, var_smoothing, num_classes=num_classes)
 
@@ -216,6 +235,7 @@ def fit_bernoulli(
       :class:`BernoulliNB`.
     """
     x, y = _check_xy(x, y, num_classes)
+    checks.finite("x", x)
     _check_scalar("alpha", alpha)
     checks.ndim("binarize", binarize, 0, "(a scalar threshold)")
     checks.finite("binarize", binarize)
@@ -239,8 +259,11 @@ def _masked_dot(x: jax.Array, log_w: jax.Array) -> jax.Array:
 
 
 def joint_log_likelihood(params: NaiveBayes, x: jax.Array) -> jax.Array:
-    """log p(x, c) up to a constant in c, per example and class. x: (n, d) -> (n, K)."""
-    x = _flatten(x)
+    """log p(x, c) up to a constant in c, per example and class. x: (n, d) -> (n, K).
+
+    ``x`` must be finite with the fitted number of features (checked when concrete).
+    """
+    x = _check_features(params, x)
     if isinstance(params, GaussianNB):
         # sum_j log N(x_j; mu_cj, sigma2_cj): a diagonal Gaussian per class, (n, K)
         log_lik = diag_normal_log_prob(x[:, None, :], params.means[None, :, :],
@@ -266,23 +289,31 @@ def joint_log_likelihood(params: NaiveBayes, x: jax.Array) -> jax.Array:
     raise TypeError(f"params must be GaussianNB, MultinomialNB or BernoulliNB, got {params!r}")
 
 
-@jax.jit
 def predict_log_proba(params: NaiveBayes, x: jax.Array) -> jax.Array:
     """log P(c | x) by Bayes' rule. x: (n, d) or (n, ...) images -> (n, K).
 
     With ``alpha = 0`` an example can have probability zero under every class (a feature
     value no class showed in training); its posterior is then 0 / 0, and we return the
-    uniform ``-log K`` rather than NaN.
+    uniform ``-log K`` rather than NaN. A non-finite feature is an error (ValueError).
     """
+    return _predict_log_proba(params, _check_features(params, x))
+
+
+@jax.jit
+def _predict_log_proba(params: NaiveBayes, x: jax.Array) -> jax.Array:
     jll = joint_log_likelihood(params, x)  # (n, K)
     possible = jnp.any(jll > -jnp.inf, axis=1, keepdims=True)  # (n, 1)
     jll = jnp.where(possible, jll, 0.0)
     return jll - jax.nn.logsumexp(jll, axis=1, keepdims=True)
 
 
-@jax.jit
 def predict(params: NaiveBayes, x: jax.Array) -> jax.Array:
-    """The most probable class. x: (n, d) or (n, ...) images -> (n,) int32."""
+    """The most probable class. x: (n, d) or (n, ...) images -> (n,) int32 (finite x)."""
+    return _predict(params, _check_features(params, x))
+
+
+@jax.jit
+def _predict(params: NaiveBayes, x: jax.Array) -> jax.Array:
     return jnp.argmax(joint_log_likelihood(params, x), axis=1).astype(jnp.int32)
 
 

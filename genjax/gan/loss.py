@@ -143,6 +143,8 @@ def least_squares_d(
     """
     real_logits = _check_logits("real_logits", real_logits)
     fake_logits = _check_logits("fake_logits", fake_logits)
+    checks.finite("a", a)
+    checks.finite("b", b)
     return 0.5 * jnp.mean(jnp.square(real_logits - b)) + 0.5 * jnp.mean(
         jnp.square(fake_logits - a)
     )
@@ -159,6 +161,7 @@ def least_squares_g(fake_logits: jax.Array, *, c: float = 1.0) -> jax.Array:
       ``()`` the loss.
     """
     fake_logits = _check_logits("fake_logits", fake_logits)
+    checks.finite("c", c)
     return 0.5 * jnp.mean(jnp.square(fake_logits - c))
 
 

@@ -107,6 +107,7 @@ class MLPDiscriminator(nnx.Module):
     """
 
     def __init__(self, data_dim: int, hidden_sizes: Sequence[int], *, rngs: nnx.Rngs):
+        data_dim = checks.positive_int("data_dim", data_dim)
         self.net = MLP(data_dim, hidden_sizes, 1, rngs=rngs, activation=_lrelu)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -221,7 +222,9 @@ class DCGANDiscriminator(nnx.Module):
 
 
 def pixel_norm(z: jax.Array, eps: float = 1e-8) -> jax.Array:
-    """``z / sqrt(mean(z^2) + eps)`` over the last axis (Karras et al. 2018, sec. 4.2)."""
+    """``z / sqrt(mean(z^2) + eps)`` over the last axis (Karras et al. 2018, sec. 4.2);
+    ``eps > 0`` keeps the all-zero latent finite (it maps to 0)."""
+    checks.positive("eps", eps)
     return z * jax.lax.rsqrt(jnp.mean(jnp.square(z), axis=-1, keepdims=True) + eps)
 
 

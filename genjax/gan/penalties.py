@@ -114,6 +114,7 @@ def interpolate(real: jax.Array, fake: jax.Array, eps: jax.Array) -> jax.Array:
     fake = checks.same_shape("fake", jnp.asarray(fake), "real", real)
     eps = jnp.asarray(eps)
     checks.shape("eps", eps, (real.shape[0],))
+    checks.probability("eps", eps)  # when concrete
     e = eps.reshape((-1,) + (1,) * (real.ndim - 1)).astype(real.dtype)  # (batch, 1, ..., 1)
     return e * real + (1.0 - e) * fake
 
@@ -206,6 +207,12 @@ def cycle_consistency_loss(x: jax.Array, y: jax.Array, g: Model, f: Model) -> ja
       on ``y``.
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
-    forward = jnp.mean(jnp.abs(f(g(x)) - x))  # x -> G(x) -> F(G(x)) ~ x
-    backward = jnp.mean(jnp.abs(g(f(y)) - y))  # y -> F(y) -> G(F(y)) ~ y
+    # A translator whose output has the wrong shape would be broadcast against x (or y)
+    # into a finite, meaningless loss: each round trip must return its input's shape.
+    x_cycle = f(g(x))  # x -> G(x) -> F(G(x)) ~ x
+    checks.same_shape("f(g(x))", x_cycle, "x", x)
+    y_cycle = g(f(y))  # y -> F(y) -> G(F(y)) ~ y
+    checks.same_shape("g(f(y))", y_cycle, "y", y)
+    forward = jnp.mean(jnp.abs(x_cycle - x))
+    backward = jnp.mean(jnp.abs(y_cycle - y))
     return forward + backward

@@ -17,6 +17,8 @@ import functools
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+from flax import nnx
 
 from genjax import checks
 from genjax.model import Model, model_jit
@@ -24,7 +26,27 @@ from genjax.model import Model, model_jit
 __all__ = ["sample", "sample_from_noise"]
 
 
-@model_jit
+def _check_call(model: Model, noise: jax.Array, labels: jax.Array | None) -> None:
+    """Shapes always; values (NaN latents, labels in range) when concrete."""
+    checks.ndim("noise", noise, 2, "(n, latent_dim)")
+    latent_dim = getattr(model, "latent_dim", None)
+    if latent_dim is not None:
+        checks.shape("noise", noise, (None, int(latent_dim)))
+    checks.finite("noise", noise)
+    num_classes = getattr(model, "num_classes", None)
+    if labels is None:
+        if num_classes is not None:
+            raise ValueError(f"labels (n,) are required: the generator has "
+                             f"num_classes={num_classes}")
+        return
+    if num_classes is None and isinstance(model, nnx.Module):
+        raise ValueError("labels given to an unconditional generator (it has no num_classes)")
+    checks.integer_array("labels", labels)
+    checks.shape("labels", labels, (jnp.shape(noise)[0],))
+    if num_classes is not None:
+        checks.token_ids("labels", labels, int(num_classes))
+
+
 def sample_from_noise(model: Model, noise: jax.Array, labels: jax.Array | None = None) -> Any:
     """``G(z)`` (or ``G(z, labels)``) for given latents: the deterministic part of :func:`sample`.
 
@@ -36,7 +58,12 @@ def sample_from_noise(model: Model, noise: jax.Array, labels: jax.Array | None =
     Returns:
       ``(n, ...)`` samples in the generator's output space (``[-1, 1]`` for DCGAN images).
     """
-    checks.ndim("noise", noise, 2, "(n, latent_dim)")
+    _check_call(model, noise, labels)
+    return _sample_from_noise(model, noise, labels)
+
+
+@model_jit
+def _sample_from_noise(model: Model, noise: jax.Array, labels: jax.Array | None = None) -> Any:
     if labels is None:
         return model(noise)
     checks.integer_array("labels", labels)
@@ -67,4 +94,5 @@ def sample(key: jax.Array, model: Model, n: int, labels: jax.Array | None = None
         raise ValueError(f"model must have a latent_dim attribute (a generator), got "
                          f"{type(model).__name__}")
     z = jax.random.normal(key, (n, latent_dim))  # z ~ N(0, I)
-    return sample_from_noise(model, z, labels)
+    _check_call(model, z, labels)
+    return _sample_from_noise(model, z, labels)

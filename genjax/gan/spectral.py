@@ -41,6 +41,14 @@ def _normalize(x: jax.Array, eps: float) -> jax.Array:
     return x / (jnp.linalg.norm(x) + eps)
 
 
+def _divide_by_sigma(w: jax.Array, sigma: jax.Array) -> jax.Array:
+    """``W / sigma``, and ``0`` where ``sigma = 0``: the zero kernel (whose every singular
+    value is 0) is its own normalisation, instead of ``0 / 0 = NaN``. The inner ``where``
+    keeps the gradient finite too (the double-``where`` pattern)."""
+    positive = sigma > 0
+    return jnp.where(positive, w / jnp.where(positive, sigma, 1.0), jnp.zeros_like(w))
+
+
 def power_iteration(
     w: jax.Array, u: jax.Array, *, num_iters: int = 1, eps: float = 1e-12
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -57,12 +65,17 @@ def power_iteration(
       ``v`` ``(in',)`` — all without gradient through ``u`` and ``v``.
     """
     num_iters = checks.positive_int("num_iters", num_iters)
+    checks.positive("eps", eps)
     mat = _as_matrix(jnp.asarray(w))  # (out, in')
+    checks.finite("w", w)
     u = jnp.asarray(u, mat.dtype)
     if u.shape != (mat.shape[0],):
         raise ValueError(
             f"u must have shape ({mat.shape[0]},) (the output features), got {u.shape}"
         )
+    checks.finite("u", u)
+    if checks.is_concrete(u) and not bool(jnp.any(u != 0)):
+        raise ValueError("u must be a nonzero vector (the power iteration's start), got zeros")
     mat_c = jax.lax.stop_gradient(mat)
 
     def body(_, carry):
@@ -90,14 +103,16 @@ def spectral_norm(
       eps: added to vector norms.
 
     Returns:
-      ``(w_sn, u)``: the normalised kernel (shape of ``w``) and the updated ``u``.
+      ``(w_sn, u)``: the normalised kernel (shape of ``w``) and the updated ``u``. A
+      kernel whose estimated ``sigma`` is 0 (the zero kernel) is returned as zeros: it is
+      already 1-Lipschitz, and ``0 / 0`` would be NaN.
 
     Example:
       >>> w_sn, u = spectral_norm(w, u, num_iters=50)
       >>> # numpy.linalg.svd(w_sn.reshape(-1, w.shape[-1]))[1][0] ~ 1
     """
     sigma, u, _ = power_iteration(w, u, num_iters=num_iters, eps=eps)
-    return w / sigma, u
+    return _divide_by_sigma(w, sigma), u  # W / sigma(W); the zero kernel maps to 0
 
 
 class SpectralVector(nnx.Variable):
@@ -141,7 +156,7 @@ class SpectralNorm(nnx.Module):
             return w_sn
         mat, u = _as_matrix(kernel), self.u[...]
         sigma = u @ mat @ _normalize(mat.T @ u, 1e-12)  # u^T W v with v = W^T u / ||W^T u||
-        return kernel / sigma
+        return _divide_by_sigma(kernel, sigma)
 
     def __call__(self, x: jax.Array, *, update: bool = True) -> jax.Array:
         """``x (batch, ..., in) -> (batch, ..., out)``: the wrapped layer with ``W / sigma``."""

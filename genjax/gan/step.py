@@ -172,6 +172,9 @@ def gan_trainer(
         clip_value <= 0, an unknown loss, label_smoothing outside [0, 1), ema_decay
         outside [0, 1).
     """
+    for name, opt in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
+        if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
+            raise TypeError(f"{name} must be an optax.GradientTransformation, got {opt!r}")
     n_critic = checks.positive_int("n_critic", n_critic)
     checks.nonnegative("gp_weight", gp_weight)
     checks.nonnegative("r1_weight", r1_weight)
@@ -329,6 +332,9 @@ def cyclegan_trainer(
       A :class:`CycleGANTrainer`: ``init(gen, disc)`` takes the Modules (see
       :class:`CycleGANState`); ``step``'s batch is ``(x (B, ...), y (B, ...))``, unpaired.
     """
+    for name, opt in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
+        if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
+            raise TypeError(f"{name} must be an optax.GradientTransformation, got {opt!r}")
     checks.nonnegative("cycle_weight", cycle_weight)
     checks.nonnegative("identity_weight", identity_weight)
 

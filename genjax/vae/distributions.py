@@ -24,6 +24,10 @@ import jax.numpy as jnp
 from genjax import checks, gaussian
 
 
+def _check_batch_ndim(batch_ndim: int, x: jax.Array) -> int:
+    return checks.int_in_range("batch_ndim", batch_ndim, 0, jnp.ndim(x))
+
+
 def _event_sum(a: jax.Array, batch_ndim: int) -> jax.Array:
     """Sum over every axis after the first ``batch_ndim``."""
     return jnp.sum(a, axis=tuple(range(batch_ndim, a.ndim)))
@@ -83,6 +87,7 @@ def bernoulli_log_likelihood(x: jax.Array, logits: jax.Array, *, batch_ndim: int
       (*batch) log-likelihoods in nats.
     """
     checks.same_shape("logits", logits, "x", x)
+    batch_ndim = _check_batch_ndim(batch_ndim, x)
     return _event_sum(x * logits - jax.nn.softplus(logits), batch_ndim)
 
 
@@ -104,6 +109,8 @@ def gaussian_log_likelihood(
       (*batch) log-likelihoods in nats.
     """
     checks.same_shape("mean", mean, "x", x)
+    batch_ndim = _check_batch_ndim(batch_ndim, x)
+    checks.ndim("log_std", log_std, 0, "(one scalar for every dimension)")
     lead = x.shape[:batch_ndim]
     num_dims = math.prod(x.shape[batch_ndim:])
     std = jnp.exp(jnp.asarray(log_std).astype(jnp.result_type(x, mean)))  # the data's dtype

@@ -105,6 +105,9 @@ def precision_weighted(mu_hat: jax.Array, logvar_hat: jax.Array, mu_p: jax.Array
     Returns:
       (mu_q, logvar_q), each (..., L1).
     """
+    checks.same_shape("logvar_hat", logvar_hat, "mu_hat", mu_hat)
+    checks.same_shape("mu_p", mu_p, "mu_hat", mu_hat)
+    checks.same_shape("logvar_p", logvar_p, "mu_hat", mu_hat)
     logvar_q = -jnp.logaddexp(-logvar_hat, -logvar_p)  # log v_q = -log(1/v_hat + 1/v_p)
     # mu_q = mu_hat * v_q / v_hat + mu_p * v_q / v_p, the weights exp(logvar_q - logvar_*) in (0, 1)
     mu_q = mu_hat * jnp.exp(logvar_q - logvar_hat) + mu_p * jnp.exp(logvar_q - logvar_p)
@@ -125,6 +128,9 @@ def hvae_terms(model: HierarchicalVAE, x: jax.Array, eps2: jax.Array,
       dict of (B,) arrays: ``log_likelihood`` (log p(x|z1)), ``kl2``, ``kl1`` and ``elbo``.
     """
     checks.shape("batch", x, (None, *model.data_shape))
+    l1, l2 = model.latent_dims
+    checks.shape("eps2", eps2, (x.shape[0], l2))
+    checks.shape("eps1", eps1, (x.shape[0], l1))
     mu2, logvar2, mu_hat, logvar_hat = model.bottom_up(x)
     z2 = mu2 + jnp.exp(0.5 * logvar2) * eps2  # reparameterised z2 ~ q(z2|x)
     mu_p, logvar_p = model.prior_z1(z2)
@@ -150,6 +156,9 @@ def hvae_log_weights(model: HierarchicalVAE, x: jax.Array, eps2: jax.Array,
       (k, B) log weights ``log p(x, z1, z2) - log q(z1, z2 | x)``.
     """
     checks.shape("batch", x, (None, *model.data_shape))
+    l1, l2 = model.latent_dims
+    checks.shape("eps2", eps2, (None, x.shape[0], l2))
+    checks.shape("eps1", eps1, (jnp.shape(eps2)[0], x.shape[0], l1))
     mu2, logvar2, mu_hat, logvar_hat = model.bottom_up(x)  # shared by the k draws
 
     def one(e2: jax.Array, e1: jax.Array) -> jax.Array:
@@ -176,6 +185,9 @@ def hvae_generate(model: HierarchicalVAE, eps2: jax.Array, eps1: jax.Array) -> j
     Returns:
       (n, *data_shape) decoder output (logits or means).
     """
+    l1, l2 = model.latent_dims
+    checks.shape("eps2", eps2, (None, l2))
+    checks.shape("eps1", eps1, (jnp.shape(eps2)[0], l1))
     mu_p, logvar_p = model.prior_z1(eps2)
     z1 = mu_p + jnp.exp(0.5 * logvar_p) * eps1  # z1 ~ p(z1 | z2)
     return model.decode(z1)

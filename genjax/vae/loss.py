@@ -56,6 +56,26 @@ ESTIMATORS = ("iwae", "dreg")
 
 def _check_batch(model: Any, x: jax.Array) -> None:
     checks.shape("batch", x, (None, *model.data_shape))
+    checks.finite("batch", x)  # when concrete: a NaN pixel would make the loss NaN
+
+
+def _check_model(model: Any, kinds: tuple) -> None:
+    if not isinstance(model, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise TypeError(f"model must be a {names}, got {type(model).__name__}")
+
+
+def _check_eps(model: Any, x: jax.Array, eps: Any, k: bool) -> None:
+    """Noise shapes: (B, L) per draw, with a leading k axis when ``k``."""
+    lead = (None, x.shape[0]) if k else (x.shape[0],)
+    if isinstance(model, HierarchicalVAE):
+        if not isinstance(eps, tuple | list) or len(eps) != 2:
+            raise ValueError("eps must be the pair (eps2, eps1) for a HierarchicalVAE")
+        l1, l2 = model.latent_dims
+        checks.shape("eps2", eps[0], (*lead, l2))
+        checks.shape("eps1", eps[1], (*lead[:-1], jnp.shape(eps[0])[-2], l1))
+    else:
+        checks.shape("eps", eps, (*lead, model.latent_dim))
 
 
 def _num_dims(model: Any) -> int:
@@ -75,7 +95,9 @@ def elbo_terms(model: VAE, x: jax.Array, eps: jax.Array) -> dict[str, jax.Array]
     Returns:
       dict of (B,) arrays: ``log_likelihood``, ``kl``, ``elbo``.
     """
+    _check_model(model, (VAE,))
     _check_batch(model, x)
+    _check_eps(model, x, eps, k=False)
     mu, logvar = model.encode(x)  # (B, L) each
     z = mu + jnp.exp(0.5 * logvar) * eps  # reparameterisation, eq. 10
     log_lik = decoder_log_likelihood(model, x, model.decode(z))  # log p(x|z), (B,)
@@ -128,6 +150,8 @@ def elbo_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
     checks.nonnegative("gamma", gamma)
     if capacity is not None:
         checks.nonnegative("capacity", capacity)
+    _check_model(model, (VAE, HierarchicalVAE))
+    _check_batch(model, batch)
     return _elbo_loss(model, batch, key, beta=beta, capacity=capacity, gamma=gamma)
 
 
@@ -154,7 +178,6 @@ def _elbo_loss(model: Any, batch: jax.Array, key: jax.Array, *, beta: Any, capac
     return loss, metrics
 
 
-@model_jit
 def autoencoder_loss(model: Autoencoder, batch: jax.Array,
                      key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Squared reconstruction error ``mean_b sum_d (x - g(f(x)))^2`` (``key`` unused).
@@ -165,7 +188,14 @@ def autoencoder_loss(model: Autoencoder, batch: jax.Array,
       key: accepted for the common loss signature; the autoencoder is deterministic.
     """
     del key
-    _check_batch(model, batch)
+    _check_model(model, (Autoencoder,))
+    _check_batch(model, batch)  # finiteness too, while batch is concrete
+    return _autoencoder_loss(model, batch)
+
+
+@model_jit
+def _autoencoder_loss(model: Autoencoder, batch: jax.Array
+                      ) -> tuple[jax.Array, dict[str, jax.Array]]:
     x_hat = model.decode(model.encode(batch))
     sq = jnp.sum((batch - x_hat).reshape(batch.shape[0], -1) ** 2, axis=-1)  # (B,)
     loss = jnp.mean(sq)
@@ -212,7 +242,9 @@ def iwae_log_weights(model: VAE | HierarchicalVAE, x: jax.Array, eps: Any) -> ja
     Returns:
       (k, B).
     """
+    _check_model(model, (VAE, HierarchicalVAE))
     _check_batch(model, x)
+    _check_eps(model, x, eps, k=True)
     if isinstance(model, HierarchicalVAE):
         return hvae_log_weights(model, x, *eps)
     if isinstance(model, VAE):
@@ -289,6 +321,8 @@ def iwae_loss(model: VAE | HierarchicalVAE, batch: jax.Array, key: jax.Array, *,
     """
     k = checks.positive_int("k", k)
     checks.one_of("estimator", estimator, ESTIMATORS)
+    _check_model(model, (VAE, HierarchicalVAE))
+    _check_batch(model, batch)
     return _iwae_loss(model, batch, key, k=k, estimator=estimator)
 
 

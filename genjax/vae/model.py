@@ -37,6 +37,28 @@ from genjax.vae.distributions import bernoulli_log_likelihood, gaussian_log_like
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
+# The encoder's log-variance head is bounded to (LOGVAR_MIN, LOGVAR_MAX) = (-40, 20) by a
+# soft cap (bounded_logvar). Unbounded, an untrained encoder fed inputs of order 100 (raw
+# 0-255 pixels) emits log-variances of order +-100: ``exp(logvar)`` in the KL and in the
+# reparameterised ``z`` overflows to inf, and ``exp(-100)`` underflows to 0 in float32, so
+# that ``log q(z|x)`` divides 0 by 0. The cap is the identity, exactly, on
+# [LOGVAR_KNEE_LOW, LOGVAR_KNEE] = [-30, 10] (posterior standard deviations from 3e-7 to
+# 148; the prior's is 1, so no useful posterior lies outside), hence results on ordinary
+# inputs are unchanged bit for bit; outside it bends smoothly (value and slope continuous)
+# towards the bounds, which keep ``exp(logvar)`` a normal float32 number.
+LOGVAR_KNEE_LOW, LOGVAR_KNEE = -30.0, 10.0
+LOGVAR_MIN, LOGVAR_MAX = -40.0, 20.0
+
+
+def bounded_logvar(h: jax.Array) -> jax.Array:
+    """The log-variance head's soft cap, ``(-inf, inf) -> (-40, 20)``: ``h`` on
+    ``[-30, 10]``, ``10 + 10 tanh((h - 10) / 10)`` above, ``-30 + 10 tanh((h + 30) / 10)``
+    below (continuous with slope 1 at each knee)."""
+    width = LOGVAR_MAX - LOGVAR_KNEE  # = LOGVAR_KNEE_LOW - LOGVAR_MIN = 10
+    high = LOGVAR_KNEE + width * jnp.tanh((h - LOGVAR_KNEE) / width)
+    low = LOGVAR_KNEE_LOW + width * jnp.tanh((h - LOGVAR_KNEE_LOW) / width)
+    return jnp.where(h > LOGVAR_KNEE, high, jnp.where(h < LOGVAR_KNEE_LOW, low, h))
+
 
 class LatentStat(nnx.Variable):
     """A statistic of the latent codes (not trained by gradient descent)."""
@@ -89,7 +111,9 @@ class VAE(nnx.Module):
     ``p(x|z) = Bernoulli(sigmoid(decoder(z)))`` or ``N(decoder(z), exp(log_std)^2 I)``.
 
     Attributes:
-      encoder: ``(B, *data_shape) -> (B, 2 L)``, split into ``mu`` and ``logvar``.
+      encoder: ``(B, *data_shape) -> (B, 2 L)``, split into ``mu`` and ``logvar`` (the
+        latter through the soft cap :func:`bounded_logvar` (``-40 < logvar < 20``, the
+        identity on ``[-30, 10]``).
       decoder: ``(B, L) -> (B, *data_shape)``: logits (Bernoulli) or means (Gaussian).
       log_std: ``()`` log observation standard deviation (Gaussian decoder; unused and
         untouched by the Bernoulli one).
@@ -107,9 +131,9 @@ class VAE(nnx.Module):
         self.log_std = nnx.Param(jnp.asarray(log_std, jnp.float32))
 
     def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """x: (B, *data_shape) -> (mu, logvar), each (B, L)."""
+        """x: (B, *data_shape) -> (mu, logvar), each (B, L); logvar in (-40, 20) (soft cap)."""
         h = self.encoder(x)  # (B, 2L)
-        return h[:, : self.latent_dim], h[:, self.latent_dim :]
+        return h[:, : self.latent_dim], bounded_logvar(h[:, self.latent_dim :])
 
     def decode(self, z: jax.Array) -> jax.Array:
         """z: (B, L) -> (B, *data_shape) logits or means."""
@@ -157,6 +181,7 @@ def linear_vae(data_dim: int, latent_dim: int, *, rngs: nnx.Rngs, noise_std: flo
     ``logvar`` affine in ``x`` (its weight is free, so the exact posterior, whose variance
     does not depend on ``x``, is reachable).
     """
+    data_dim = checks.positive_int("data_dim", data_dim)
     latent_dim = checks.positive_int("latent_dim", latent_dim)
     checks.positive("noise_std", noise_std)
     return VAE(
@@ -183,7 +208,11 @@ def exact_posterior_vae(W: Any, b: Any, noise_std: float, *, atol: float = 1e-6)
     """
     w = np.asarray(W, np.float64)
     bb = np.asarray(b, np.float64)
+    checks.ndim("W", w, 2, "(D, L)")
+    checks.finite("W", w)
     d, l = w.shape
+    checks.shape("b", bb, (d,))
+    checks.positive("noise_std", noise_std)
     wtw = w.T @ w
     if np.max(np.abs(wtw - np.diag(np.diag(wtw)))) > atol * max(1.0, np.max(np.abs(wtw))):
         raise ValueError("W must have orthogonal columns (W^T W diagonal) for a diagonal posterior")

@@ -90,8 +90,15 @@ def vector_quantize(z_e: jax.Array, codebook: jax.Array) -> tuple[jax.Array, jax
 def codebook_perplexity(indices: jax.Array, num_codes: int) -> jax.Array:
     """``exp(-sum_k p_k log p_k)`` of the code frequencies ``p`` in ``indices`` (any shape).
 
-    Between 1 (one code used) and ``num_codes`` (uniform use).
+    Between 1 (one code used) and ``num_codes`` (uniform use). ``indices`` must be
+    integer codes in ``[0, num_codes)`` (checked when concrete: ``bincount`` would drop
+    the others silently), at least one of them.
     """
+    num_codes = checks.positive_int("num_codes", num_codes)
+    indices = jnp.asarray(indices)
+    if indices.size == 0:
+        raise ValueError("indices must hold at least one code, got an empty array")
+    checks.token_ids("indices", indices, num_codes)
     counts = jnp.bincount(indices.reshape(-1), length=num_codes)  # (K,)
     p = counts / indices.size
     return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
@@ -128,6 +135,8 @@ def ema_update(state: EMAState, codebook: jax.Array, z_e: jax.Array, indices: ja
     checks.nonnegative("epsilon", epsilon)
     _check_codebook(z_e, codebook)
     num_codes, dim = codebook.shape
+    checks.shape("indices", indices, z_e.shape[:-1])
+    checks.token_ids("indices", indices, num_codes)  # one_hot would drop others silently
     flat = z_e.reshape(-1, dim)  # (n, D)
     onehot = jax.nn.one_hot(indices.reshape(-1), num_codes, dtype=flat.dtype)  # (n, K)
     n_k = jnp.sum(onehot, axis=0)  # (K,)
@@ -253,6 +262,8 @@ def vqvae_loss(model: VQVAE, batch: jax.Array, key: jax.Array, *, beta: float = 
       ``perplexity``.
     """
     checks.nonnegative("beta", beta)
+    checks.shape("batch", batch, (None, *model.data_shape))
+    checks.finite("batch", batch)  # when concrete
     return _vqvae_loss(model, batch, key, beta=beta, codebook_loss=codebook_loss)
 
 

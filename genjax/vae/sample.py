@@ -41,6 +41,7 @@ def _mean_output(model: Any, out: jax.Array) -> jax.Array:
 
 def noise_shapes(model: Any, n: int) -> Any:
     """The shapes of the noise :func:`sample_from_noise` takes for ``n`` samples."""
+    n = checks.positive_int("n", n)
     if isinstance(model, HierarchicalVAE):
         l1, l2 = model.latent_dims
         return ((n, l2), (n, l1))
@@ -63,6 +64,7 @@ def sample_from_noise(model: Any, noise: Any) -> jax.Array:
     Returns:
       (n, *data_shape).
     """
+    _check_noise(model, noise)
     if isinstance(model, HierarchicalVAE):
         return _mean_output(model, hvae_generate(model, *noise))
     if isinstance(model, VQVAE):
@@ -75,6 +77,19 @@ def sample_from_noise(model: Any, noise: Any) -> jax.Array:
     if isinstance(model, VAE):
         return _mean_output(model, model.decode(noise))
     raise ValueError(_UNKNOWN.format(type(model).__name__))
+
+
+def _check_noise(model: Any, noise: Any) -> None:
+    """``noise`` has the shapes :func:`noise_shapes` gives for its own leading size."""
+    leaves = jax.tree_util.tree_leaves(noise)
+    if not leaves or jnp.ndim(leaves[0]) < 1 or jnp.shape(leaves[0])[0] < 1:
+        raise ValueError(f"noise must be the arrays of noise_shapes(model, n), n >= 1, got "
+                         f"{jax.tree.map(jnp.shape, noise)}")
+    want = noise_shapes(model, jnp.shape(leaves[0])[0])
+    got = jax.tree.map(jnp.shape, noise)
+    got = tuple(got) if isinstance(got, list) else got
+    if got != want:
+        raise ValueError(f"noise must have the shapes noise_shapes(model, n) = {want}, got {got}")
 
 
 def draw_noise(key: jax.Array, model: Any, n: int) -> Any:
@@ -165,6 +180,7 @@ def interpolate_latents(model: Any, x_a: jax.Array, x_b: jax.Array, num: int) ->
       (B, num, *data_shape).
     """
     num = checks.int_in_range("num", num, 2, 2**31 - 1)
+    checks.same_shape("x_b", x_b, "x_a", x_a)
     za, zb = encode_mean(model, x_a), encode_mean(model, x_b)  # (B, Z)
     t = jnp.linspace(0.0, 1.0, num)  # (num,)
     z = (1.0 - t)[None, :, None] * za[:, None, :] + t[None, :, None] * zb[:, None, :]  # (B, num, Z)
@@ -180,8 +196,15 @@ def fit_latent_gaussian(model: Autoencoder, x: jax.Array) -> Autoencoder:
     """A copy of ``model`` whose ``latent_mean``/``latent_std`` fit the codes of ``x``.
 
     Args:
-      x: (n, *data_shape), n >= 2.
+      x: (n, *data_shape), n >= 2, finite.
     """
+    if not isinstance(model, Autoencoder):
+        raise TypeError(f"model must be an Autoencoder, got {type(model).__name__}")
+    checks.shape("x", x, (None, *model.data_shape))
+    if jnp.shape(x)[0] < 2:
+        raise ValueError(f"x must hold n >= 2 examples to fit a Gaussian, got shape "
+                         f"{jnp.shape(x)}")
+    checks.finite("x", x)
     z = model.encode(x)  # (n, L)
     out = jax.tree.map(lambda a: a, model)  # a fresh Module sharing no Variables
     out.latent_mean[...] = jnp.mean(z, axis=0)
