@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks
+from genjax.autoregressive.decoding import masking
 from genjax.autoregressive.decoding.interface import _check_context, _check_prompt, _token_id
 from genjax.model import Model, model_jit
 
@@ -95,9 +96,29 @@ def _beam_loop(prompt, current_lp, after_select, memory, *, num_beams, max_new_t
 _BEAM_STATIC = ("num_beams", "max_new_tokens", "eos_id", "length_penalty", "pad_id")
 
 
+def _constrained(current_lp, after_select, memory, mask, rows: int, N: int):
+    """Wrap a beam loop's model hooks with a constraint (:mod:`.masking`): forbidden
+    extensions get log-probability -inf, each beam carries its automaton state, gathered
+    by parent beam and advanced by the chosen token."""
+    if mask is None:
+        return current_lp, after_select, memory
+
+    def lp(memory, buf, t):
+        inner, state = memory
+        allowed = masking.allowed(mask, state, N - t)  # (B*K, V): N - t slots left
+        return jnp.where(allowed, current_lp(inner, buf, t), -jnp.inf)
+
+    def after(memory, parent, token, t):
+        inner, state = memory
+        state = jax.tree.map(lambda a: a[parent], state)
+        return after_select(inner, parent, token, t), masking.advance(mask, state, token)
+
+    return lp, after, (memory, masking.init_state(mask, rows))
+
+
 @functools.partial(model_jit, static_argnames=_BEAM_STATIC)
-def _beam_search_jit(model, prompt, *, num_beams, max_new_tokens, eos_id, length_penalty,
-                     pad_id):
+def _beam_search_jit(model, prompt, mask=None, *, num_beams, max_new_tokens, eos_id,
+                     length_penalty, pad_id):
     B, P = prompt.shape
     K = num_beams
 
@@ -106,13 +127,15 @@ def _beam_search_jit(model, prompt, *, num_beams, max_new_tokens, eos_id, length
         row = jax.lax.dynamic_index_in_dim(out, P + t - 1, axis=1, keepdims=False)
         return jax.nn.log_softmax(row.astype(jnp.float32), axis=-1)  # (B*K, V)
 
-    return _beam_loop(prompt, current_lp, lambda memory, *_: memory, (), num_beams=K,
+    current_lp, after_select, memory = _constrained(
+        current_lp, lambda memory, *_: memory, (), mask, B * K, max_new_tokens)
+    return _beam_loop(prompt, current_lp, after_select, memory, num_beams=K,
                       max_new_tokens=max_new_tokens, eos_id=eos_id,
                       length_penalty=length_penalty, pad_id=pad_id)
 
 
 @functools.partial(model_jit, static_argnames=_BEAM_STATIC)
-def _beam_search_cached_jit(model, prompt, *, num_beams, max_new_tokens, eos_id,
+def _beam_search_cached_jit(model, prompt, mask=None, *, num_beams, max_new_tokens, eos_id,
                             length_penalty, pad_id):
     B, P = prompt.shape
     K, N = num_beams, max_new_tokens
@@ -128,12 +151,15 @@ def _beam_search_cached_jit(model, prompt, *, num_beams, max_new_tokens, eos_id,
         logits, cache = model.decode(token[:, None], cache, P + t)  # (B*K, 1, V)
         return cache, logits[:, 0]
 
-    return _beam_loop(prompt, current_lp, after_select, (cache, logits[:, -1]), num_beams=K,
+    current_lp, after_select, memory = _constrained(
+        current_lp, after_select, (cache, logits[:, -1]), mask, B * K, N)
+    return _beam_loop(prompt, current_lp, after_select, memory, num_beams=K,
                       max_new_tokens=N, eos_id=eos_id, length_penalty=length_penalty,
                       pad_id=pad_id)
 
 
-def _beam_arguments(model, prompt, num_beams, max_new_tokens, eos_id, length_penalty, pad_id):
+def _beam_arguments(model, prompt, num_beams, max_new_tokens, eos_id, length_penalty, pad_id,
+                    constraint=None):
     V = getattr(model, "vocab_size", None)
     one_d = jnp.ndim(prompt) == 1
     prompt = _check_prompt(jnp.asarray(prompt)[None] if one_d else prompt,
@@ -146,12 +172,14 @@ def _beam_arguments(model, prompt, num_beams, max_new_tokens, eos_id, length_pen
                    max_new_tokens=checks.positive_int("max_new_tokens", max_new_tokens),
                    eos_id=eos_id, length_penalty=length_penalty,
                    pad_id=(0 if eos_id is None else eos_id) if pad_id is None else pad_id)
-    return one_d, prompt, options
+    mask = masking.prepare(constraint, options["max_new_tokens"], eos_id, V)
+    return one_d, prompt, options, mask
 
 
 def beam_search(model: Model, prompt: jax.Array, *, num_beams: int, max_new_tokens: int,
                 eos_id: int | None = None, length_penalty: float = 1.0,
-                pad_id: int | None = None) -> tuple[jax.Array, jax.Array]:
+                pad_id: int | None = None, constraint: Any = None
+                ) -> tuple[jax.Array, jax.Array]:
     """Beam search for the highest-scoring continuations (one compiled ``lax.scan``).
 
     Each step extends every alive beam by every token and keeps the ``num_beams`` best
@@ -180,6 +208,9 @@ def beam_search(model: Model, prompt: jax.Array, *, num_beams: int, max_new_toke
       eos_id: end-of-sequence id, or None (all hypotheses have N tokens).
       length_penalty: alpha (finite); 0 ranks by the raw sum of log-probabilities.
       pad_id: fills positions after EOS (default ``eos_id``, else 0).
+      constraint: an ``Automaton`` or a ``Grammar`` (:mod:`.masking`): extensions that
+        leave the language, or cannot complete it in the remaining steps, score -inf,
+        so every hypothesis with a finite score is in the language.
 
     Returns:
       ``(sequences (B, K, N) int32, scores (B, K) float32)``, best first (``(K, N)``,
@@ -189,16 +220,16 @@ def beam_search(model: Model, prompt: jax.Array, *, num_beams: int, max_new_toke
     Example:
       >>> seqs, scores = beam_search(model, prompt, num_beams=4, max_new_tokens=16)
     """
-    one_d, prompt, options = _beam_arguments(model, prompt, num_beams, max_new_tokens,
-                                             eos_id, length_penalty, pad_id)
-    seqs, scores = _beam_search_jit(model, prompt, **options)
+    one_d, prompt, options, mask = _beam_arguments(model, prompt, num_beams, max_new_tokens,
+                                                   eos_id, length_penalty, pad_id, constraint)
+    seqs, scores = _beam_search_jit(model, prompt, mask, **options)
     return (seqs[0], scores[0]) if one_d else (seqs, scores)
 
 
 def beam_search_cached(model: Model, prompt: jax.Array, *, num_beams: int,
                        max_new_tokens: int, eos_id: int | None = None,
-                       length_penalty: float = 1.0, pad_id: int | None = None
-                       ) -> tuple[jax.Array, jax.Array]:
+                       length_penalty: float = 1.0, pad_id: int | None = None,
+                       constraint: Any = None) -> tuple[jax.Array, jax.Array]:
     """:func:`beam_search` over a model's KV cache: same search, same result.
 
     The ``B * K`` beams are rows of one cache; after each selection the cache rows are
@@ -209,15 +240,15 @@ def beam_search_cached(model: Model, prompt: jax.Array, *, num_beams: int,
     Args:
       model: callable pytree with ``init_cache`` / ``decode``
         (:mod:`~genjax.autoregressive.decoding.interface`); traced.
-      prompt, num_beams, max_new_tokens, eos_id, length_penalty, pad_id: as
+      prompt, num_beams, max_new_tokens, eos_id, length_penalty, pad_id, constraint: as
         :func:`beam_search`.
 
     Returns:
       ``(sequences (B, K, N), scores (B, K))``, best first.
     """
-    one_d, prompt, options = _beam_arguments(model, prompt, num_beams, max_new_tokens,
-                                             eos_id, length_penalty, pad_id)
+    one_d, prompt, options, mask = _beam_arguments(model, prompt, num_beams, max_new_tokens,
+                                                   eos_id, length_penalty, pad_id, constraint)
     _check_context(model, prompt.shape[1], options["max_new_tokens"])
-    seqs, scores = _beam_search_cached_jit(model, prompt, **options)
+    seqs, scores = _beam_search_cached_jit(model, prompt, mask, **options)
     return (seqs[0], scores[0]) if one_d else (seqs, scores)
 

@@ -17,9 +17,12 @@ characters. Tokens that are empty strings (specials) and the EOS id are never tr
 EOS is allowed exactly in accepting states.
 
 Compilation: regular expression -> Thompson's (1968) NFA -> subset construction (Rabin &
-Scott 1959) -> character DFA; a list of strings -> a trie. Both are then lifted to tokens
-and *pruned*: states from which no accepting state is reachable are removed (their
-transitions become -1), so every state the decoder can enter can still be completed.
+Scott 1959) -> character DFA (:mod:`.regex`); a list of strings -> a trie; a JSON schema
+-> the regular expression of its serialisations (:mod:`.json_schema`). Context-free
+languages (arbitrary-depth JSON, balanced brackets) need a stack: :mod:`.grammar`. All
+are then lifted to tokens and *pruned*: states from which no accepting state is reachable
+are removed (their transitions become -1), so every state the decoder can enter can still
+be completed.
 
 Completability within a length budget. With ``r`` token slots left, state ``s`` can still
 end in ``L`` iff ``completable[r, s]``, computed by dynamic programming over the automaton
@@ -64,6 +67,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import checks
+from genjax.autoregressive.decoding import regex
 
 __all__ = [
     "Automaton",
@@ -98,203 +102,6 @@ class Automaton:
     @property
     def vocab_size(self) -> int:
         return int(self.transitions.shape[1])
-
-
-# ---------------------------------------------------------------------------------------
-# Regular expressions -> Thompson NFA
-# ---------------------------------------------------------------------------------------
-
-
-class _NFA:
-    """States 0..n-1; ``eps[i]``: epsilon targets; ``edges[i]``: (charset, target) pairs."""
-
-    def __init__(self) -> None:
-        self.eps: list[list[int]] = []
-        self.edges: list[list[tuple[frozenset, int]]] = []
-
-    def new(self) -> int:
-        self.eps.append([])
-        self.edges.append([])
-        return len(self.eps) - 1
-
-
-class _Parser:
-    """Recursive descent over the subset: literals, ``\\x`` escapes, ``.``, ``[a-z]`` and
-    ``[^...]`` classes, ``|``, ``*``, ``+``, ``?`` and parentheses. Each rule returns a
-    Thompson fragment ``(entry, exit)`` of the NFA."""
-
-    def __init__(self, pattern: str, alphabet: frozenset) -> None:
-        self.s = pattern
-        self.i = 0
-        self.alphabet = alphabet
-        self.nfa = _NFA()
-
-    def error(self, what: str) -> ValueError:
-        return ValueError(f"pattern {self.s!r}: {what} at position {self.i}")
-
-    def peek(self) -> str | None:
-        return self.s[self.i] if self.i < len(self.s) else None
-
-    def parse(self) -> tuple[int, int]:
-        frag = self.alternation()
-        if self.i != len(self.s):
-            raise self.error(f"unexpected {self.s[self.i]!r}")
-        return frag
-
-    def alternation(self) -> tuple[int, int]:
-        branches = [self.concatenation()]
-        while self.peek() == "|":
-            self.i += 1
-            branches.append(self.concatenation())
-        if len(branches) == 1:
-            return branches[0]
-        entry, exit_ = self.nfa.new(), self.nfa.new()
-        for b_in, b_out in branches:  # Thompson: entry -eps-> each branch -eps-> exit
-            self.nfa.eps[entry].append(b_in)
-            self.nfa.eps[b_out].append(exit_)
-        return entry, exit_
-
-    def concatenation(self) -> tuple[int, int]:
-        entry = exit_ = self.nfa.new()  # the empty string
-        while self.peek() not in (None, "|", ")"):
-            f_in, f_out = self.repetition()
-            self.nfa.eps[exit_].append(f_in)
-            exit_ = f_out
-        return entry, exit_
-
-    def repetition(self) -> tuple[int, int]:
-        f_in, f_out = self.atom()
-        while self.peek() in ("*", "+", "?"):
-            op = self.s[self.i]
-            self.i += 1
-            entry, exit_ = self.nfa.new(), self.nfa.new()
-            self.nfa.eps[entry].append(f_in)
-            self.nfa.eps[f_out].append(exit_)
-            if op in ("*", "?"):  # zero occurrences allowed
-                self.nfa.eps[entry].append(exit_)
-            if op in ("*", "+"):  # loop back for more occurrences
-                self.nfa.eps[f_out].append(f_in)
-            f_in, f_out = entry, exit_
-        return f_in, f_out
-
-    def char_edge(self, chars: frozenset) -> tuple[int, int]:
-        a, b = self.nfa.new(), self.nfa.new()
-        self.nfa.edges[a].append((chars, b))
-        return a, b
-
-    def atom(self) -> tuple[int, int]:
-        c = self.peek()
-        if c is None:
-            raise self.error("expected an atom")
-        if c == "(":
-            self.i += 1
-            frag = self.alternation()
-            if self.peek() != ")":
-                raise self.error("missing ')'")
-            self.i += 1
-            return frag
-        if c == "[":
-            self.i += 1
-            return self.char_edge(self.char_class())
-        if c in "*+?":
-            raise self.error(f"nothing to repeat before {c!r}")
-        if c == ")":
-            raise self.error("unbalanced ')'")
-        self.i += 1
-        if c == ".":  # any character but newline, as in Python's re
-            return self.char_edge(frozenset(ch for ch in self.alphabet if ch != "\n"))
-        if c == "\\":
-            if self.peek() is None:
-                raise self.error("dangling backslash")
-            c = self.s[self.i]
-            self.i += 1
-        return self.char_edge(frozenset([c]))
-
-    def char_class(self) -> frozenset:
-        negate = self.peek() == "^"
-        if negate:
-            self.i += 1
-        chars: set[str] = set()
-        first = True
-        while True:
-            c = self.peek()
-            if c is None:
-                raise self.error("missing ']'")
-            if c == "]" and not first:
-                self.i += 1
-                break
-            first = False
-            self.i += 1
-            if c == "\\":
-                if self.peek() is None:
-                    raise self.error("dangling backslash")
-                c = self.s[self.i]
-                self.i += 1
-            if self.peek() == "-" and self.i + 1 < len(self.s) and self.s[self.i + 1] != "]":
-                hi = self.s[self.i + 1]
-                self.i += 2
-                if ord(hi) < ord(c):
-                    raise self.error(f"bad range {c}-{hi}")
-                chars.update(chr(o) for o in range(ord(c), ord(hi) + 1))
-            else:
-                chars.add(c)
-        if negate:
-            return frozenset(self.alphabet - chars)
-        return frozenset(chars)
-
-
-def _closure(nfa: _NFA, states) -> frozenset:
-    stack, seen = list(states), set(states)
-    while stack:
-        s = stack.pop()
-        for t in nfa.eps[s]:
-            if t not in seen:
-                seen.add(t)
-                stack.append(t)
-    return frozenset(seen)
-
-
-def _char_dfa_from_regex(pattern: str, alphabet: frozenset):
-    """Subset construction: ``(delta: list[dict[char, int]], accepting: list[bool])``."""
-    parser = _Parser(pattern, alphabet)
-    entry, exit_ = parser.parse()
-    nfa = parser.nfa
-    start = _closure(nfa, [entry])
-    index = {start: 0}
-    order = [start]
-    delta: list[dict[str, int]] = []
-    k = 0
-    while k < len(order):
-        current = order[k]
-        k += 1
-        row: dict[str, int] = {}
-        for ch in sorted(alphabet):
-            moved = [t for s in current for chars, t in nfa.edges[s] if ch in chars]
-            if not moved:
-                continue
-            target = _closure(nfa, moved)
-            if target not in index:
-                index[target] = len(order)
-                order.append(target)
-            row[ch] = index[target]
-        delta.append(row)
-    return delta, [exit_ in subset for subset in order]
-
-
-def _char_dfa_from_strings(strings: Sequence[str]):
-    """A trie: state = a prefix of some allowed string; accepting = a whole string."""
-    delta: list[dict[str, int]] = [{}]
-    accepting = [False]
-    for s in strings:
-        node = 0
-        for ch in s:
-            if ch not in delta[node]:
-                delta[node][ch] = len(delta)
-                delta.append({})
-                accepting.append(False)
-            node = delta[node][ch]
-        accepting[node] = True
-    return delta, accepting
 
 
 def _lift(delta, accepting, vocabulary: Sequence[str], eos_id: int | None, what: str):
@@ -357,9 +164,11 @@ def from_regex(pattern: str, vocabulary: Sequence[str], *, eos_id: int | None = 
                ) -> Automaton:
     """Compile a regular expression into a token automaton (full match, as ``re.fullmatch``).
 
-    Supported: literal characters, ``\\`` escapes, ``.`` (any character but newline),
-    classes ``[abc]``, ranges ``[a-z]``, negated ``[^...]``, alternation ``|``, ``*``,
-    ``+``, ``?`` and grouping parentheses.
+    Supported (:mod:`~genjax.autoregressive.decoding.regex`, with ``re``'s meaning):
+    literals, escapes (``\\n``, ``\\d``, ``\\w``, ``\\s`` and complements, escaped
+    punctuation), ``.`` (any character but newline), classes ``[abc]``, ranges ``[a-z]``,
+    negated ``[^...]``, alternation ``|``, ``*``, ``+``, ``?``, bounded repetition
+    ``{m}``, ``{m,}``, ``{,n}``, ``{m,n}`` and groups ``(...)``, ``(?:...)``.
 
     Args:
       pattern: the expression.
@@ -374,10 +183,8 @@ def from_regex(pattern: str, vocabulary: Sequence[str], *, eos_id: int | None = 
       ValueError: a malformed pattern, or a language empty over this vocabulary.
     """
     vocabulary = _check_vocabulary(vocabulary, eos_id)
-    if not isinstance(pattern, str):
-        raise ValueError(f"pattern must be a string, got {pattern!r}")
     alphabet = frozenset(ch for v, t in enumerate(vocabulary) if v != eos_id for ch in t)
-    delta, accepting = _char_dfa_from_regex(pattern, alphabet)
+    delta, accepting = regex.char_dfa(pattern, alphabet)
     return _lift(delta, accepting, vocabulary, eos_id, f"pattern {pattern!r}")
 
 
@@ -397,7 +204,7 @@ def from_strings(strings: Sequence[str], vocabulary: Sequence[str], *,
     strings = list(strings)
     if not strings or not all(isinstance(s, str) for s in strings):
         raise ValueError("strings must be a non-empty sequence of strings")
-    delta, accepting = _char_dfa_from_strings(strings)
+    delta, accepting = regex.trie_dfa(strings)
     return _lift(delta, accepting, vocabulary, eos_id, "strings")
 
 

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 
 from genjax import checks
 from genjax.autoregressive.decoding import constrained as cst
+from genjax.autoregressive.decoding import grammar as gr
+from genjax.autoregressive.decoding import masking
 from genjax.autoregressive.decoding.filters import (
     _removed,
     sample_token_from_noise,
@@ -62,9 +64,8 @@ def _generate_loop(model: Model, prompt: jax.Array, noise_fn: Callable, *,
         """One deterministic step: mask, filter, sample with the noise of step t."""
         logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))  # (B, V)
         masked = logits
-        if constraint is not None:
-            allowed = cst.allowed_tokens(constraint, state, completable_table[N - 1 - t],
-                                         eos_id)  # (B, V): r = N - t slots left now
+        if mask is not None:  # (B, V): r = N - t slots left now
+            allowed = masking.allowed(mask, state, N - t)
             masked = jnp.where(allowed, logits, _removed(logits.dtype))
         token = sample_token_from_noise(masked, noise_fn(t), temperature=temperature,
                                         top_k=top_k, top_p=top_p, min_p=min_p)  # (B,)
@@ -74,14 +75,14 @@ def _generate_loop(model: Model, prompt: jax.Array, noise_fn: Callable, *,
             token = jnp.where(done, pad_id, token)
             log_prob = jnp.where(done, 0.0, log_prob)
             done = done | (token == eos_id)
-        if constraint is not None:
-            state = jnp.where(done & (token != eos_id), state,
-                              cst.advance(constraint, state, token, eos_id))
+        if mask is not None:
+            state = masking.freeze(state, masking.advance(mask, state, token),
+                                   done & (token != eos_id))
         return token, log_prob, done, state
 
     done0 = jnp.zeros((B,), bool)
-    state0 = jnp.broadcast_to(constraint.start, (B,)).astype(jnp.int32) if constraint \
-        is not None else jnp.zeros((B,), jnp.int32)
+    mask = completable_table  # masking.prepare's mask (None: unconstrained)
+    state0 = masking.init_state(mask, B) if mask is not None else jnp.zeros((B,), jnp.int32)
     if use_cache:
         cache = model.init_cache(B, L)
         logits, cache = model.decode(prompt, cache, jnp.asarray(0, jnp.int32))  # prefill
@@ -177,18 +178,7 @@ def _prepare(model, prompt, max_new_tokens, temperature, top_k, top_p, min_p, eo
     if pad_id is None:
         pad_id = 0 if eos_id is None else eos_id
     _check_context(model, prompt.shape[1], N)
-    table = None
-    if constraint is not None:
-        if not isinstance(constraint, cst.Automaton):
-            raise ValueError(f"constraint must be a constrained.Automaton, got {constraint!r}")
-        if constraint.vocab_size != V:
-            raise ValueError(f"constraint has {constraint.vocab_size} token columns, the "
-                             f"model's vocabulary {V}")
-        reach = cst.completable(constraint, N, eos_id=eos_id)
-        if not reach[N, int(constraint.start)]:
-            raise ValueError(f"constraint: no string of the language fits in "
-                             f"max_new_tokens={N} tokens")
-        table = jnp.asarray(reach)
+    table = masking.prepare(constraint, N, eos_id, V)  # checks; None when unconstrained
     statics = dict(max_new_tokens=N, eos_id=eos_id, pad_id=pad_id, use_cache=bool(use_cache),
                    return_log_probs=bool(return_log_probs),
                    **sampling_options(temperature, top_k, top_p, min_p))
@@ -198,7 +188,7 @@ def _prepare(model, prompt, max_new_tokens, temperature, top_k, top_p, min_p, eo
 def generate(key: jax.Array, model: Model, prompt: jax.Array, *, max_new_tokens: int,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              min_p: float | None = None, eos_id: int | None = None,
-             pad_id: int | None = None, constraint: cst.Automaton | None = None,
+             pad_id: int | None = None, constraint: cst.Automaton | gr.Grammar | None = None,
              use_cache: bool = True, return_log_probs: bool = False
              ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Sample continuations of a batch of prompts, with a KV cache, in one compiled loop.
@@ -223,9 +213,12 @@ def generate(key: jax.Array, model: Model, prompt: jax.Array, *, max_new_tokens:
       top_k, top_p, min_p: filters (:func:`~genjax.autoregressive.decoding.filter_logits`).
       eos_id: end-of-sequence id; a sequence that emitted it emits ``pad_id`` afterwards.
       pad_id: the padding id after EOS (default ``eos_id``).
-      constraint: a :class:`~genjax.autoregressive.decoding.constrained.Automaton`; tokens
-        that leave the language or cannot complete it in the remaining steps are masked
-        (see :mod:`~genjax.autoregressive.decoding.constrained` for what is guaranteed).
+      constraint: a :class:`~genjax.autoregressive.decoding.constrained.Automaton`
+        (regular expression, word list, JSON schema) or a
+        :class:`~genjax.autoregressive.decoding.grammar.Grammar` (context-free, needs
+        ``eos_id``); tokens that leave the language or cannot complete it in the remaining
+        steps are masked inside the loop (see :mod:`~genjax.autoregressive.decoding.masking`
+        for what is guaranteed).
       use_cache: False recomputes the full forward pass each step (the reference the tests
         hold the cached loop to).
       return_log_probs: also return ``log p_model(x_t | x_<t)`` (the model's own
@@ -248,7 +241,8 @@ def generate_from_noise(model: Model, prompt: jax.Array, gumbels: jax.Array, *,
                         max_new_tokens: int, temperature: float = 1.0,
                         top_k: int | None = None, top_p: float | None = None,
                         min_p: float | None = None, eos_id: int | None = None,
-                        pad_id: int | None = None, constraint: cst.Automaton | None = None,
+                        pad_id: int | None = None,
+                        constraint: cst.Automaton | gr.Grammar | None = None,
                         use_cache: bool = True, return_log_probs: bool = False
                         ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """:func:`generate` on given noise: ``gumbels`` (N, B, V), row ``t`` for step ``t``.
