@@ -58,7 +58,8 @@ class Recipe:
     # Keys of the report's figures that describe the built-in data `data` rather than the
     # data trained on (the ring's true log-likelihood, its 8-mode coverage, a digit
     # classifier's verdict): when `genjax train --data` names other data, the trainer
-    # labels them "not applicable" instead of reporting them.
+    # labels them "not applicable" instead of reporting them. A name also covers its tagged
+    # variants: "mode_coverage" labels "mode_coverage_ddim" and "mode_coverage_100_steps".
     data_figures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

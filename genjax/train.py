@@ -308,15 +308,15 @@ def fit(
         checkpoint_every = recipe.checkpoint_every
     checkpoint_every = checks.positive_int("checkpoint_every", checkpoint_every)
     num_examples = _leading_size(data)
-    if not recipe.full_batch and not 1 <= batch_size <= num_examples:
-        raise ValueError(
-            f"batch_size must be in [1, {num_examples}] (the number of examples), got {batch_size}"
-        )
     # A NaN or inf in the data turns every loss into NaN and every figure into nonsense:
     # refused before anything is written.
     data_lib.check_finite("data", data)
     if test_data is not None:
         data_lib.check_finite("test_data", test_data)
+    if not recipe.full_batch and not 1 <= batch_size <= num_examples:
+        raise ValueError(
+            f"batch_size must be in [1, {num_examples}] (the number of examples), got {batch_size}"
+        )
     log_every = max(1, steps // 200) if log_every is None else max(1, int(log_every))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -476,7 +476,15 @@ def _label_data_figures(recipe: Recipe, figures: dict, data_name: str | None) ->
         return figures
     note = (f"{NOT_APPLICABLE}: describes the built-in data {recipe.data!r}, "
             f"not --data {str(data_name)!r}")
-    return {k: (note if k in recipe.data_figures else v) for k, v in figures.items()}
+    return {k: (note if _names_data_figure(k, recipe.data_figures) else v)
+            for k, v in figures.items()}
+
+
+def _names_data_figure(key: str, data_figures: tuple[str, ...]) -> bool:
+    """``key`` is one of ``data_figures``, or one with a sampler's or a step count's tag:
+    ``mode_coverage`` also names ``mode_coverage_ddim`` and ``mode_coverage_100_steps``."""
+    return any(key == f or key.startswith(f + "_") or key.endswith("_" + f)
+               for f in data_figures)
 
 
 def _jsonable(value: Any) -> Any:

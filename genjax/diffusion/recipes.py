@@ -368,6 +368,7 @@ RECIPES: tuple[Recipe, ...] = (
         learning_rate=2e-3,
         ema_decay=0.995,
         sample_options=("sampler", "steps"),
+        data_figures=("mode_coverage",),  # the ring's 8 modes
     ),
     Recipe(
         name="ddpm-digits",
@@ -398,5 +399,6 @@ RECIPES: tuple[Recipe, ...] = (
         batch_size=512,
         learning_rate=CT_LR,
         sample_options=("sampler", "steps"),
+        data_figures=("mode_coverage",),  # the ring's 8 modes
     ),
 )

@@ -294,6 +294,7 @@ RECIPES: tuple[Recipe, ...] = (
         init=ebm_init, step=ebm_step, sample=ebm_sample, report=ebm_report,
         steps=2000, batch_size=256, learning_rate=RING_LR,
         sample_options=("sampler", "steps"),
+        data_figures=("mode_coverage",),  # the ring's 8 modes
     ),
     Recipe(
         name="ebm-digits", family="energy", data="digits",

@@ -407,8 +407,11 @@ def glow_report(key: jax.Array, params: list, train_data: Any, test_data: Any,
 
 
 def _toy_recipe(toy: Toy2D, summary: str, **fields: Any) -> Recipe:
+    # The ring's modes and exact density hold for the built-in ring only.
+    ring = ("mode_coverage", "ring_density_test_log_likelihood") if toy.data == "ring" else ()
     return Recipe(name=toy.name, family="flows", data=toy.data, summary=summary, init=toy.init,
-                  loss=toy.loss, sample=toy.sample, report=toy.report, **fields)
+                  loss=toy.loss, sample=toy.sample, report=toy.report, data_figures=ring,
+                  **fields)
 
 
 RECIPES: tuple[Recipe, ...] = (

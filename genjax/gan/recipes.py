@@ -117,6 +117,9 @@ def _ring_recipe(name: str, summary: str, *, steps: int, batch_size: int, lr: fl
         name=name, family="gan", summary=summary, data="ring",
         init=init, step=step, sample=ring_sample, report=functools.partial(ring_report, name=name),
         steps=steps, batch_size=batch_size, learning_rate=lr, checkpoint_every=1000,
+        # measured against the ring's 8 modes
+        data_figures=("mode_coverage", "high_quality_fraction", "mode_kl_from_uniform",
+                      "samples_per_mode"),
     )
 
 

@@ -102,5 +102,7 @@ RECIPES: tuple[Recipe, ...] = (
         steps=100,
         full_batch=True,
         checkpoint_every=50,
+        # The ring's own law: not the law of a user's --data.
+        data_figures=("true_test_log_likelihood", "log_likelihood_gap", "mode_coverage"),
     ),
 )
