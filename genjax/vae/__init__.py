@@ -3,8 +3,10 @@
 Deterministic autoencoder, VAE (Kingma & Welling 2014) with Bernoulli or Gaussian decoder,
 beta-VAE (Higgins et al. 2017) and capacity annealing (Burgess et al. 2018), the IWAE bound
 (Burda et al. 2016) with the DReG gradient (Tucker et al. 2019), VQ-VAE (van den Oord et al.
-2017) with the EMA codebook (Razavi et al. 2019), and a two-level ladder VAE (Sønderby et
-al. 2016).
+2017) with the EMA codebook (Razavi et al. 2019), a two-level ladder VAE (Sønderby et
+al. 2016), the conditional VAE with a learned conditional prior (Sohn, Lee & Yan 2015) and
+the denoising autoencoder (Vincent et al. 2008) with its corrupt-denoise chain sampler
+(Bengio et al. 2013).
 
 The model protocol (DESIGN.md): a model is an nnx Module, a pytree, passed as the traced
 first argument of every loss (``elbo_loss(model, batch, key)``) and the second of every
@@ -13,10 +15,30 @@ sampler (``sample(key, model, n)``); new weights of the same shapes never recomp
 Files: ``distributions.py`` (KL, likelihoods over genjax.gaussian), ``model.py``
 (Autoencoder, VAE, builders), ``loss.py`` (ELBO, IWAE), ``quantize.py`` (VQ-VAE),
 ``hierarchical.py`` (ladder VAE), ``sample.py`` (sampling, reconstruction, interpolation),
-``oracle.py`` (NumPy twin), ``recipes.py`` (``genjax train vae`` ...). Latent diffusion (a
-VAE with a diffusion prior) joins two families and lives in :mod:`genjax.composites`.
+``conditional.py`` (CVAE), ``denoising.py`` (DAE), ``oracle.py`` and
+``oracle_conditional.py`` (NumPy twins), ``recipes.py`` (``genjax train vae`` ...).
+Latent diffusion (a VAE with a diffusion prior) joins two families and lives in
+:mod:`genjax.composites`.
 """
 
+from genjax.vae.conditional import ConditionalVAE as ConditionalVAE
+from genjax.vae.conditional import class_linear_gaussian as class_linear_gaussian
+from genjax.vae.conditional import cvae_loss as cvae_loss
+from genjax.vae.conditional import cvae_reconstruct as cvae_reconstruct
+from genjax.vae.conditional import cvae_sample as cvae_sample
+from genjax.vae.conditional import cvae_sample_from_noise as cvae_sample_from_noise
+from genjax.vae.conditional import cvae_terms as cvae_terms
+from genjax.vae.conditional import exact_posterior_cvae as exact_posterior_cvae
+from genjax.vae.conditional import linear_cvae as linear_cvae
+from genjax.vae.conditional import mlp_cvae as mlp_cvae
+from genjax.vae.denoising import chain_sample as chain_sample
+from genjax.vae.denoising import chain_sample_from_noise as chain_sample_from_noise
+from genjax.vae.denoising import corrupt as corrupt
+from genjax.vae.denoising import corrupt_from_noise as corrupt_from_noise
+from genjax.vae.denoising import dae_loss as dae_loss
+from genjax.vae.denoising import denoise as denoise
+from genjax.vae.denoising import denoising_errors as denoising_errors
+from genjax.vae.denoising import draw_corruption_noise as draw_corruption_noise
 from genjax.vae.distributions import bernoulli_log_likelihood as bernoulli_log_likelihood
 from genjax.vae.distributions import gaussian_log_likelihood as gaussian_log_likelihood
 from genjax.vae.distributions import kl_diag_gaussian as kl_diag_gaussian

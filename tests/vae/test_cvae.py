@@ -16,7 +16,14 @@ import optax
 import pytest
 from flax import nnx
 
-from genjax.testing import BadInput, assert_handled
+from genjax.testing import (
+    BadInput,
+    LossCase,
+    SamplerCase,
+    assert_handled,
+    assert_loss_conforms,
+    assert_sampler_conforms,
+)
 from genjax.testing.conformance import count_compilations
 from genjax.vae import conditional as cv
 from genjax.vae import oracle
@@ -224,6 +231,26 @@ def test_training_the_encoder_closes_the_gap(keys):
     trained.encoder = train(enc0, keys[4])
     after = mean_gap(trained)
     assert before > 0.3 and after < 0.02, (before, after)
+
+
+def test_cvae_loss_and_sampler_conform(bernoulli_cvae):
+    model = bernoulli_cvae
+    batch = (jax.random.uniform(jax.random.key(5), (3, 3, 2, 1)), jnp.array([0, 2, 1]))
+    assert_loss_conforms(LossCase(
+        name="cvae_loss", loss=functools.partial(cv.cvae_loss, beta=0.5), model=model,
+        batch=batch,
+        bad_arguments=[(lambda: cv.cvae_loss(model, batch, jax.random.key(0), beta=-1.0),
+                        "beta")]))
+    other = cv.mlp_cvae((3, 2, 1), C, L, rngs=nnx.Rngs(1), hidden_sizes=(5,),
+                        prior_hidden_sizes=(4,))
+    labels = jnp.array([1, 0, 2], jnp.int32)
+    assert_sampler_conforms(SamplerCase(
+        name="cvae_sample", sample=lambda key, m: cv.cvae_sample(key, m, labels),
+        models=[model, other],
+        from_noise=lambda key, m: cv.cvae_sample_from_noise(m, labels,
+                                                            jax.random.normal(key, (3, L))),
+        bad_arguments=[(lambda: cv.cvae_sample(jax.random.key(0), model, jnp.array([C])),
+                        "labels")]))
 
 
 @functools.cache

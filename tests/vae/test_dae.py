@@ -18,7 +18,14 @@ import pytest
 from flax import nnx
 
 from genjax import oracle_targets, targets
-from genjax.testing import BadInput, assert_handled
+from genjax.testing import (
+    BadInput,
+    LossCase,
+    SamplerCase,
+    assert_handled,
+    assert_loss_conforms,
+    assert_sampler_conforms,
+)
 from genjax.vae import denoising as dn
 from genjax.vae import loss as vae_loss
 from genjax.vae import model as vm
@@ -158,6 +165,26 @@ def test_denoising_errors_share_the_noise(keys):
         np.testing.assert_allclose(out["denoised"][j],
                                    oc.dae_loss(x, x_noisy, _np_denoise(model)) / 6, rtol=1e-5)
     assert out["noisy"][0] == 0 and out["noisy"][1] > 0
+
+
+def test_dae_loss_and_chain_sampler_conform():
+    model, x = _small_ae(), jax.random.uniform(jax.random.key(5), (3, 3, 2))
+    # (the masking corruption runs through the same program; held to the oracle above)
+    assert_loss_conforms(LossCase(
+        name="dae_loss[gaussian]", model=model, batch=x,
+        loss=functools.partial(dn.dae_loss, noise_level=0.1, max_noise_level=0.4),
+        bad_arguments=[(lambda: dn.dae_loss(model, x, jax.random.key(0), noise_level=-1.0),
+                        "noise_level")]))
+    other = vm.mlp_autoencoder((3, 2), 4, rngs=nnx.Rngs(1), hidden_sizes=(6,))
+    assert_sampler_conforms(SamplerCase(
+        name="chain_sample", models=[model, other],
+        sample=lambda key, m: dn.chain_sample(key, m, 3, noise_level=0.5, num_steps=4),
+        from_noise=lambda key, m: dn.chain_sample_from_noise(
+            m, jnp.zeros((3, 3, 2)), jax.random.normal(key, (4, 3, 3, 2)), 0.5),
+        bad_arguments=[(lambda: dn.chain_sample(jax.random.key(0), model, 3, noise_level=0.0),
+                        "noise_level"),
+                       (lambda: dn.chain_sample(jax.random.key(0), model, 0, noise_level=0.5),
+                        "n")]))
 
 
 _X = jnp.zeros((2, 3, 2))
