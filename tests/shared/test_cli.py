@@ -96,6 +96,12 @@ def test_train_on_a_users_npy_file_holds_out_its_tail(tmp_path):
     assert cli.main(["train", "gmm", "--data", str(path), "--steps", "2", "--out", str(run),
                      "--no-progress"]) == 0
     assert json.loads((run / "config.json").read_text())["data"] == str(path)
+    # Issue 16, finding 12: the ring's true log-likelihood and its 8-mode coverage do not
+    # describe the user's data, and the summary says so instead of reporting them.
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("true_test_log_likelihood", "log_likelihood_gap", "mode_coverage"):
+        assert summary[key].startswith("not applicable"), (key, summary[key])
+    assert isinstance(summary["test_log_likelihood"], float)  # it holds for any data
 
 
 def test_devices_and_distributed_flags(monkeypatch, capsys):
