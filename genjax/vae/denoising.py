@@ -23,7 +23,10 @@ exactly (``alpha = 1``). ``tests/vae/test_dae.py`` holds a trained DAE to it on 
 Sampling: a DAE defines a Markov chain that alternates corruption and denoising,
 ``x~_t = x_t + sigma eps_t``, ``x_{t+1} = g(f(x~_t))`` (Bengio, Yao, Alain & Vincent 2013,
 "Generalized Denoising Auto-Encoders as Generative Models", Algorithm 1, with the
-reconstruction distribution replaced by its mean): :func:`chain_sample`.
+reconstruction distribution replaced by its mean): :func:`chain_sample`. With the mean in
+place of a draw the chain's states lie on the denoiser's image -- pulled towards the modes
+and the ridges between them -- not on the data law: it pictures what the DAE learned; it is
+not a calibrated sampler (on the ring its points trace the circle through the modes).
 
 Training over a *range* of noise levels (``noise_level`` and ``max_noise_level``: each
 example draws ``sigma ~ U[noise_level, max_noise_level]``) gives one noise-blind denoiser

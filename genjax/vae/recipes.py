@@ -19,6 +19,22 @@ k = 5000 on the **first 100 test images only** (the whole test set at k = 5000 t
 minutes on two CPU cores). The Bernoulli likelihood on greyscale digits is the continuous
 cross-entropy, so these "nats" compare models, not densities of greyscale images.
 
+Three more recipes report their own figures:
+
+* ``cvae`` (Sohn et al. 2015; trains on ``(images, labels)``): ``samples.png`` with one row
+  per requested class, ``reconstructions.png``, the held-out conditional ELBO, and
+  ``sample_class_accuracy``: the fraction of 100 samples per class that the shared digit
+  classifier (:mod:`genjax.digit_classifier`) assigns to the requested class (beside its
+  accuracy on real test digits). ``genjax sample RUN --prompt seven`` draws one class.
+* ``dae`` (Vincent et al. 2008): ``denoising.png`` (clean; noisy / denoised rows per level)
+  and the mean squared error per pixel to the clean test digits at sigma = 0.1 ... 0.5, for
+  the denoised and for the noisy input, plus the classifier's accuracy on noisy and on
+  denoised digits; sampling runs the corrupt-denoise chain (Bengio et al. 2013).
+* ``dae-ring``: a DAE on the 2-D ring at sigma = 1 against the exact posterior mean
+  ``E[x | x~]`` (Tweedie, ``targets.ring().denoise``): the errors of the DAE, the noisy
+  input and the exact denoiser, ``gap_to_exact`` and ``relative_gap`` (the gap over the
+  improvement the exact denoiser makes on the noisy input).
+
 The recipes' ``params`` is the model Module itself (a pytree of arrays: the trainer
 differentiates it, optax updates it, checkpoints store its leaves); the VQ-VAE's, trained
 by its own step, is ``{"model", "opt_state", "ema"}``. Every figure comes from the family's
@@ -351,8 +367,8 @@ def _dae_report(key, params, train_data, test_data, out_dir) -> dict:
         noisy = corrupt(k_pic, test[:10], s)
         rows += [noisy, denoise(params, noisy)]
     plotting.image_grid(jnp.clip(jnp.concatenate(rows), 0.0, 1.0), Path(out_dir) / "denoising.png",
-                        nrow=10, title="dae: clean; then noisy / denoised at sigma "
-                        + ", ".join(f"{s:g}" for s in DAE_REPORT_SIGMAS))
+                        nrow=10, title=f"dae: clean; noisy/denoised, sigma "
+                        f"{DAE_REPORT_SIGMAS[0]:g}-{DAE_REPORT_SIGMAS[-1]:g}")
     labels = _digit_labels(test_data)
     if labels is not None:  # how much of the digit survives: the shared classifier's accuracy
         clf, s = digit_classifier(), DAE_MAX_SIGMA
