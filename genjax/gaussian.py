@@ -20,6 +20,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
+
 __all__ = [
     "LOG_2PI",
     "standard_normal_log_prob",
@@ -32,6 +34,25 @@ __all__ = [
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _events(name: str, x: jax.Array) -> jax.Array:
+    # ``x``: ``(..., D)`` with at least the event axis (shape only: free under jit).
+    if x.ndim < 1:
+        raise ValueError(f"{name} must have shape (..., D) with at least one axis, got ()")
+    return x
+
+
+def _broadcasts(name: str, value: jax.Array, ref_name: str, ref: jax.Array) -> None:
+    # ``value`` and ``ref`` broadcast together (a (batch, 1) mean against (batch, D) is
+    # allowed, as documented; (3,) against (2,) is not).
+    try:
+        jnp.broadcast_shapes(jnp.shape(value), jnp.shape(ref))
+    except ValueError as err:
+        raise ValueError(
+            f"{name} must broadcast against {ref_name} {tuple(jnp.shape(ref))}, got shape "
+            f"{tuple(jnp.shape(value))}"
+        ) from err
+
+
 def standard_normal_log_prob(x: jax.Array) -> jax.Array:
     """``log N(x; 0, I)`` summed over the last axis.
 
@@ -41,7 +62,7 @@ def standard_normal_log_prob(x: jax.Array) -> jax.Array:
     Returns:
       ``(...)``.
     """
-    x = jnp.asarray(x)
+    x = _events("x", jnp.asarray(x))
     return -0.5 * (jnp.sum(jnp.square(x), axis=-1) + x.shape[-1] * LOG_2PI)
 
 
@@ -55,7 +76,9 @@ def diag_normal_log_prob(x: jax.Array, mean: jax.Array, logvar: jax.Array) -> ja
     Returns:
       ``(...)``.
     """
-    x, mean, logvar = jnp.asarray(x), jnp.asarray(mean), jnp.asarray(logvar)
+    x, mean, logvar = _events("x", jnp.asarray(x)), jnp.asarray(mean), jnp.asarray(logvar)
+    _broadcasts("mean", mean, "x", x)
+    _broadcasts("logvar", logvar, "x", x)
     sq = jnp.square(x - mean) * jnp.exp(-logvar)  # (x - mu)^2 / var, without dividing by 0
     return -0.5 * jnp.sum(sq + logvar + LOG_2PI, axis=-1)
 
@@ -71,7 +94,10 @@ def isotropic_normal_log_prob(x: jax.Array, mean: jax.Array, std: jax.Array) -> 
     Returns:
       ``(...)``.
     """
-    x, mean, std = jnp.asarray(x), jnp.asarray(mean), jnp.asarray(std)
+    x, mean, std = _events("x", jnp.asarray(x)), jnp.asarray(mean), jnp.asarray(std)
+    _broadcasts("mean", mean, "x", x)
+    _broadcasts("std", std, "x.shape[:-1]", x[..., 0])
+    checks.positive("std", std)  # when concrete
     d = x.shape[-1]
     sq = jnp.sum(jnp.square(x - mean), axis=-1)
     return -0.5 * sq / jnp.square(std) - d * jnp.log(std) - 0.5 * d * LOG_2PI
@@ -86,7 +112,8 @@ def kl_diag_standard_normal(mean: jax.Array, logvar: jax.Array) -> jax.Array:
     Returns:
       ``(...)``, non-negative.
     """
-    mean, logvar = jnp.asarray(mean), jnp.asarray(logvar)
+    mean, logvar = _events("mean", jnp.asarray(mean)), jnp.asarray(logvar)
+    _broadcasts("logvar", logvar, "mean", mean)
     # e^lv - 1 - lv by expm1: exact near lv = 0, where the three terms nearly cancel.
     return 0.5 * jnp.sum(jnp.square(mean) + jnp.expm1(logvar) - logvar, axis=-1)
 
@@ -102,6 +129,9 @@ def kl_diag_normals(
     Returns:
       ``(...)``, non-negative.
     """
+    mean_q = _events("mean_q", jnp.asarray(mean_q))
+    for name, value in (("logvar_q", logvar_q), ("mean_p", mean_p), ("logvar_p", logvar_p)):
+        _broadcasts(name, jnp.asarray(value), "mean_q", mean_q)
     dl = jnp.asarray(logvar_q) - jnp.asarray(logvar_p)
     sq = jnp.square(jnp.asarray(mean_q) - jnp.asarray(mean_p)) * jnp.exp(-jnp.asarray(logvar_p))
     # e^dl - 1 - dl by expm1 (exact where the variances agree), plus the mean term.

@@ -98,7 +98,8 @@ def consistency_scalings(
     """
     checks.positive("sigma_data", sigma_data)
     checks.positive("eps", eps)
-    checks.in_range("sigma", sigma, eps)  # sigma >= eps (checked when concrete)
+    # sigma >= eps (checked when concrete), up to float32 rounding of eps itself.
+    checks.in_range("sigma", sigma, eps * (1.0 - 1e-6))
     sigma = jnp.asarray(sigma)
     c_skip = sigma_data**2 / ((sigma - eps) ** 2 + sigma_data**2)
     c_out = sigma_data * (sigma - eps) / jnp.sqrt(sigma_data**2 + sigma**2)

@@ -19,7 +19,10 @@ The log-likelihood reported by :func:`e_step` is that of the parameters it was g
 Two conventions follow scikit-learn's ``GaussianMixture`` so that iterates agree with it
 exactly: ``N_k`` gets ``10 * eps`` added (an empty component keeps finite parameters
 instead of dividing 0 by 0), and ``reg_covar`` is added to the diagonal of every
-covariance (to each variance for ``diag`` and ``spherical``).
+covariance (to each variance for ``diag`` and ``spherical``). One floor is genjax's own:
+the added variance is at least :func:`variance_floor` (``10 eps`` times the data's
+variance), so that ``reg_covar = 0`` on duplicate points -- where a component collapses
+and the likelihood is unbounded -- stays finite instead of NaN.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import checks
 from genjax.gaussian import LOG_2PI
 from genjax.mixture.params import (
     GMMParams,
@@ -111,6 +115,8 @@ def component_log_prob(params: GMMParams, x: jax.Array) -> jax.Array:
     Returns:
       ``(n, K)`` log-densities.
     """
+    check_params(params)
+    x = check_data(x, dim=params.dim)
     maha, log_det = _mahalanobis(params, x)
     dim = x.shape[-1]
     return -0.5 * (dim * LOG_2PI + log_det[None, :] + maha)
@@ -215,6 +221,24 @@ def _scatter(x: jax.Array, wresp: jax.Array, means: jax.Array, covariance_type: 
     return jnp.einsum("nkd,nke->kde", wresp[:, :, None] * diff, diff)  # (K, D, D)
 
 
+def variance_floor(x: jax.Array, w: jax.Array) -> jax.Array:
+    """``()`` the least variance an M-step adds: ``10 eps s``, ``s`` the data's variance.
+
+    ``s`` is the weighted variance of ``x: (n, D)`` averaged over the D coordinates (1 when
+    the data are constant). A component that collapses onto duplicate points has zero
+    scatter, and with ``reg_covar = 0`` its covariance would be singular: its likelihood is
+    unbounded and the Cholesky factor NaN. The floor keeps it finite (a component of width
+    ``sqrt(10 eps s)``), and lies far below any variance the data resolve: ``10 eps`` of
+    ``s`` is ~1e-6 relative in float32 and ~2e-15 in float64. ``reg_covar`` larger than the
+    floor is used unchanged.
+    """
+    total = jnp.sum(w)
+    mean = jnp.dot(w, x) / total  # (D,)
+    var = jnp.mean(jnp.dot(w, jnp.square(x - mean[None, :])) / total)  # ()
+    scale = jnp.where(var > 0, var, jnp.ones_like(var))
+    return 10 * jnp.finfo(x.dtype).eps * scale
+
+
 def _m_step(
     x: jax.Array, resp: jax.Array, w: jax.Array, reg_covar, covariance_type: str
 ) -> GMMParams:
@@ -224,7 +248,7 @@ def _m_step(
     nk = jnp.sum(wresp, axis=0) + 10 * jnp.finfo(dtype).eps  # (K,)
     means = jnp.dot(x.T, wresp).T / nk[:, None]  # (K, D), eq. 9.24
     scatter = _scatter(x, wresp, means, covariance_type)
-    reg = jnp.asarray(reg_covar, dtype)
+    reg = jnp.maximum(jnp.asarray(reg_covar, dtype), variance_floor(x, w))
     if covariance_type == "full":
         # eq. 9.25, plus reg_covar on the diagonal
         covs = scatter / nk[:, None, None] + reg * jnp.eye(x.shape[1], dtype=dtype)[None]
@@ -255,7 +279,8 @@ def m_step(x: jax.Array, log_resp: jax.Array, *, covariance_type: str = "full",
       log_resp: ``(n, K)`` log-responsibilities ``log gamma_nk`` (rows sum to one after exp).
       covariance_type: ``"full"``, ``"diag"`` or ``"spherical"``.
       reg_covar: non-negative number added to every variance, keeping covariances
-        positive definite when a component collapses onto a point.
+        positive definite when a component collapses onto a point; at least
+        :func:`variance_floor` is added (so ``0`` stays finite on duplicate points).
       sample_weight: optional ``(n,)`` non-negative weights ``w_n``.
 
     Returns:
@@ -268,6 +293,14 @@ def m_step(x: jax.Array, log_resp: jax.Array, *, covariance_type: str = "full",
         raise ValueError(
             f"log_resp must have shape (n, K) = ({x.shape[0]}, K) to match x, got {log_resp.shape}"
         )
+    if checks.is_concrete(log_resp):
+        # Log-responsibilities: each row's exp sums to one (rounding of an E-step allowed).
+        row = np.exp(np.asarray(log_resp, np.float64)).sum(axis=-1)
+        if np.any(np.isnan(log_resp)) or not np.allclose(row, 1.0, rtol=0, atol=1e-3):
+            raise ValueError(
+                "log_resp must hold log-responsibilities (each row's exp summing to 1), got "
+                f"row sums in [{row.min():.6g}, {row.max():.6g}]"
+            )
     return _m_step_jit(x, jnp.exp(log_resp), w, reg_covar, covariance_type=covariance_type)
 
 

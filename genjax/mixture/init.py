@@ -27,6 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from genjax import checks
 from genjax.mixture.em import _m_step
 from genjax.mixture.params import (
     GMMParams,
@@ -81,6 +82,11 @@ def kmeans_plusplus_from_noise(
     Returns:
       ``(K,)`` int32 indices into ``x`` of the chosen centres.
     """
+    x = check_data(x)
+    uniforms = jnp.asarray(uniforms)
+    checks.ndim("uniforms", uniforms, 1, "(K,)")
+    checks.in_range("uniforms", uniforms, 0.0, 1.0, high_open=True)
+    sample_weight = check_sample_weight(sample_weight, x.shape[0], x.dtype)
     k = uniforms.shape[0]
     first = _inverse_cdf(sample_weight, uniforms[0])
     # D(x_n)^2 to the nearest centre so far: (n,)
@@ -108,6 +114,12 @@ def random_from_noise(sample_weight: jax.Array, gumbels: jax.Array, k: int) -> j
     Returns:
       ``(K,)`` int32 indices, in decreasing order of ``log w_n + G_n``.
     """
+    sample_weight = jnp.asarray(sample_weight)
+    checks.ndim("sample_weight", sample_weight, 1, "(n,)")
+    gumbels = jnp.asarray(gumbels)
+    checks.shape("gumbels", gumbels, sample_weight.shape)
+    sample_weight = check_sample_weight(sample_weight, gumbels.shape[0], gumbels.dtype)
+    k = check_k(k, gumbels.shape[0])
     _, indices = jax.lax.top_k(jnp.log(sample_weight) + gumbels, k)
     return indices.astype(jnp.int32)
 
@@ -217,7 +229,7 @@ def initialize(
       A :class:`GMMParams`.
     """
     if method not in INIT_METHODS:
-        raise ValueError(f"init must be one of {INIT_METHODS} or a GMMParams, got {method!r}")
+        raise ValueError(f"method must be one of {INIT_METHODS}, got {method!r}")
     x, w = check_fit_arguments(x, covariance_type=covariance_type, reg_covar=reg_covar,
                                sample_weight=sample_weight)  # fmt: skip
     k = check_k(k, x.shape[0])

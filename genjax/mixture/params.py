@@ -123,6 +123,7 @@ def full_covariances(params: GMMParams) -> jax.Array:
     Returns:
       ``(K, D, D)`` covariance matrices.
     """
+    check_params(params)
     covs = jnp.asarray(params.covs)
     eye = jnp.eye(params.dim, dtype=covs.dtype)  # (D, D)
     if params.covariance_type == "full":
@@ -152,6 +153,7 @@ def precision_cholesky(params: GMMParams) -> tuple[jax.Array, jax.Array]:
       ``(whiten, log_det)``: ``whiten`` of shape ``(K, D, D)`` (full, lower triangular),
       ``(K, D)`` (diag) or ``(K,)`` (spherical); ``log_det`` of shape ``(K,)``.
     """
+    check_params(params)
     covs = jnp.asarray(params.covs)
     if params.covariance_type == "full":
         chol = jnp.linalg.cholesky(covs)  # (K, D, D), Sigma_k = L_k L_k^T
@@ -170,6 +172,7 @@ def n_parameters(params: GMMParams) -> int:
     Covariances count ``K D (D + 1) / 2`` (full), ``K D`` (diag) or ``K`` (spherical)
     free numbers. This is the ``p`` of the BIC (Schwarz 1978).
     """
+    check_params(params)
     k, d = params.num_components, params.dim
     cov_params = {"full": k * d * (d + 1) // 2, "diag": k * d, "spherical": k}
     return (k - 1) + k * d + cov_params[params.covariance_type]
@@ -217,7 +220,9 @@ def check_reg_covar(reg_covar: ArrayLike) -> None:
 
 
 def check_params(params: GMMParams, name: str = "params") -> None:
-    """Shapes of ``params`` consistent with one another (K, D read off ``means``)."""
+    """Shapes of ``params`` consistent with one another (K, D read off ``means``), and, when
+    the arrays are concrete, a valid mixture: weights on the simplex, finite means,
+    symmetric positive-definite covariances (positive variances for diag and spherical)."""
     if not isinstance(params, GMMParams):
         raise ValueError(f"{name} must be a GMMParams, got {type(params).__name__}")
     checks.ndim(f"{name}.means", params.means, 2, "(K, D)")
@@ -225,6 +230,29 @@ def check_params(params: GMMParams, name: str = "params") -> None:
     expected = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[params.covariance_type]
     checks.shape(f"{name}.weights", params.weights, (k,))
     checks.shape(f"{name}.covs", params.covs, expected)
+    if checks.is_concrete((params.weights, params.means, params.covs)):
+        _check_param_values(params, name)
+
+
+def _check_param_values(params: GMMParams, name: str) -> None:
+    weights = np.asarray(params.weights, np.float64)
+    # Sum to one up to float32 rounding of an M-step (K terms of ~1e-7 each).
+    if (not np.all(np.isfinite(weights)) or np.any(weights < 0)
+            or not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-4)):
+        raise ValueError(f"{name}.weights must be >= 0 and sum to 1, got {weights}")
+    checks.finite(f"{name}.means", params.means)
+    covs = np.asarray(params.covs, np.float64)
+    checks.finite(f"{name}.covs", covs)
+    if params.covariance_type == "full":
+        sym = np.allclose(covs, np.swapaxes(covs, -1, -2), rtol=1e-5, atol=0)
+        ok = sym and np.all(np.linalg.eigvalsh(0.5 * (covs + np.swapaxes(covs, -1, -2))) > 0)
+    else:
+        ok = np.all(covs > 0)
+    if not ok:
+        raise ValueError(
+            f"{name}.covs must hold symmetric positive-definite covariances (positive "
+            f"variances for diag and spherical)"
+        )
 
 
 def check_k(k: Any, n: int) -> int:

@@ -30,6 +30,11 @@ def sample_from_noise(params: GMMParams, components: jax.Array, eps: jax.Array) 
     Returns:
       ``(n, D)`` samples.
     """
+    check_params(params)
+    components, eps = jnp.asarray(components), jnp.asarray(eps)
+    checks.ndim("components", components, 1, "(n,)")
+    checks.int_array_in_range("components", components, 0, params.num_components)
+    checks.shape("eps", eps, (components.shape[0], params.dim))
     covs = jnp.asarray(params.covs)
     means = params.means[components]  # (n, D)
     if params.covariance_type == "full":

@@ -91,6 +91,19 @@ class LinearGaussian:
     def log_prob(self, x: jax.Array) -> jax.Array:
         """Exact marginal log-likelihood ``log N(x; b, W W^T + s^2 I)`` (eq. 6).
 
+        Computed through the ``L x L`` matrix ``M = W^T W + s^2 I`` (never through
+        ``C = W W^T + s^2 I``, whose Cholesky factor fails in float32 once ``s^2`` is below
+        ~1e-7 of ``|W|^2`` and ``L < D``). With ``r = x - b`` and the posterior mean
+        ``mu = M^{-1} W^T r`` (eq. 7):
+
+            r^T C^{-1} r = |r - W mu|^2 / s^2 + |mu|^2      (Woodbury; W^T W mu = W^T r - s^2 mu)
+            log|C| = (D - L) log s^2 + log|M|              (matrix determinant lemma)
+
+        Both terms are sums of squares, so nothing cancels: ``noise_std = 1e-4`` gives the
+        true value. (A float32 ``x`` itself carries a rounding error of ~1e-7 |x|, which moves
+        ``log p`` by ~1e-7 |x| |r - W mu| / s^2 -- the conditioning of the density, not of
+        this formula.)
+
         Args:
           x: ``(..., D)``.
 
@@ -100,11 +113,17 @@ class LinearGaussian:
         x = jnp.asarray(x)
         check_points("x", x, self.dim)
         batch = x.shape[:-1]
-        chol = jnp.linalg.cholesky(self.marginal_cov())  # C = L L^T
-        diff = x.reshape(-1, self.dim) - self.b[None, :]  # (N, D), x - b
-        white = solve_triangular(chol, diff.T, lower=True)  # (D, N), L^{-1}(x - b)
-        maha = jnp.sum(white**2, axis=0)  # (N,)
-        logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))  # log|C|
+        s2 = self.noise_std**2
+        chol_m = jnp.linalg.cholesky(self._m_matrix())  # M = R R^T  (L, L)
+        r = x.reshape(-1, self.dim) - self.b[None, :]  # (N, D), x - b
+        proj = r @ self.W  # (N, L), (W^T r)^T
+        half = solve_triangular(chol_m, proj.T, lower=True)  # (L, N), R^{-1} W^T r
+        mu = solve_triangular(chol_m.T, half, lower=False).T  # (N, L), M^{-1} W^T r
+        resid = r - mu @ self.W.T  # (N, D), r - W mu
+        maha = jnp.sum(resid**2, axis=-1) / s2 + jnp.sum(mu**2, axis=-1)  # (N,)
+        logdet = (self.dim - self.latent_dim) * jnp.log(s2) + 2.0 * jnp.sum(
+            jnp.log(jnp.diagonal(chol_m))
+        )  # log|C| = (D - L) log s^2 + log|M|
         # log N = -1/2 (D log 2 pi + log|C| + (x-b)^T C^{-1} (x-b))
         return (-0.5 * (self.dim * LOG_2PI + logdet + maha)).reshape(batch)
 
@@ -141,6 +160,7 @@ class LinearGaussian:
         Returns:
           ``(x, z)`` with ``x: (n, D)`` and ``z: (n, L)``.
         """
+        n = checks.positive_int("n", n)
         z_key, eps_key = jax.random.split(key)
         z = jax.random.normal(z_key, (n, self.latent_dim), dtype=self.W.dtype)
         eps = jax.random.normal(eps_key, (n, self.dim), dtype=self.W.dtype)

@@ -62,6 +62,21 @@ def default_float() -> Any:
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
+def _check_level(alpha: Any, sigma: Any, *, sigma_positive: bool = False) -> None:
+    """A noise level ``x_t = alpha x_0 + sigma eps``: finite, ``sigma >= 0`` (``> 0`` when
+    ``sigma_positive``), not both zero. Values are checked when concrete."""
+    checks.finite("alpha", alpha)
+    if sigma_positive:
+        checks.positive("sigma", sigma)
+    else:
+        checks.nonnegative("sigma", sigma)
+    if checks.is_concrete((alpha, sigma)):
+        both = (np.asarray(alpha) == 0) & (np.asarray(sigma) == 0)
+        if np.any(both):
+            raise ValueError("alpha and sigma must not both be 0 (x_t would be the point 0; "
+                             "its law has no density), got sigma = 0 where alpha = 0")
+
+
 def check_points(name: str, x: jax.Array, size: int, axis_name: str = "D") -> None:
     """Raises ``ValueError`` unless ``x`` has shape ``(..., size)``."""
     if x.ndim < 1 or x.shape[-1] != size:
@@ -369,6 +384,7 @@ class GaussianMixture:
         Returns:
           ``(n, D)`` samples in the dtype of ``means``.
         """
+        n = checks.positive_int("n", n)
         comp_key, eps_key = jax.random.split(key)
         ks = jax.random.categorical(comp_key, self.log_weights, shape=(n,))  # (n,)
         eps = jax.random.normal(eps_key, (n, self.dim), dtype=self.means.dtype)  # (n, D)
@@ -386,6 +402,7 @@ class GaussianMixture:
         not both zero.
         """
         dtype = self.means.dtype
+        _check_level(alpha, sigma)
         alpha, sigma = jnp.asarray(alpha, dtype=dtype), jnp.asarray(sigma, dtype=dtype)
         checks.shape("alpha", alpha, ())
         checks.shape("sigma", sigma, ())
@@ -400,6 +417,7 @@ class GaussianMixture:
             means_rotated=alpha * self.means_rotated,  # U_k^T (alpha mu_k)
         )
 
+    @checks.before_jit(lambda a: _check_level(a["alpha"], a["sigma"]))
     @jax.jit
     def noised_score(self, x: jax.Array, alpha: Any, sigma: Any) -> jax.Array:
         """``grad_x log p_t(x)`` for ``p_t = self.noised(alpha, sigma)`` (eq. 4).
@@ -413,6 +431,7 @@ class GaussianMixture:
         """
         return self._at_level("x", x, alpha, sigma, "score")
 
+    @checks.before_jit(lambda a: _check_level(a["alpha"], a["sigma"], sigma_positive=True))
     @jax.jit
     def eps(self, x: jax.Array, alpha: Any, sigma: Any) -> jax.Array:
         """The optimal noise prediction ``E[eps | x_t = x] = -sigma grad log p_t(x)`` (eq. 5).
@@ -428,6 +447,7 @@ class GaussianMixture:
         """
         return self._at_level("x", x, alpha, sigma, "eps")
 
+    @checks.before_jit(lambda a: _check_level(a["alpha"], a["sigma"]))
     @jax.jit
     def denoise(self, x: jax.Array, alpha: Any, sigma: Any) -> jax.Array:
         """The optimal denoiser ``E[x_0 | x_t = x]`` (Tweedie, eq. 6).
