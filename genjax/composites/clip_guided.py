@@ -75,11 +75,22 @@ def spherical_distance(u: jax.Array, v: jax.Array) -> jax.Array:
 
     Equal to ``theta^2 / 2`` for the angle theta between u and v; 0 when aligned, pi^2/2
     when opposite. Args broadcast: u (..., E), v (..., E) -> (...).
+
+    Computed as ``2 atan2(|u^ - v^|, |u^ + v^|)^2``: the chord is ``|u^ - v^| = 2 sin(theta/2)``
+    and ``|u^ + v^| = 2 cos(theta/2)``, so ``atan2`` gives ``arcsin(|u^ - v^| / 2) =
+    theta / 2`` without arcsin's infinite slope near opposite vectors (in float32 a
+    one-ulp error there moved d by ~4e-4 relative). The norms are taken as
+    ``sqrt(where(s > 0, s, 1))`` so that the gradient at u^ = v^ is 0, not NaN.
     """
+
+    def safe_norm(a):
+        sq = jnp.sum(a * a, axis=-1)
+        return jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
+
     uh = u / jnp.linalg.norm(u, axis=-1, keepdims=True)  # u^
     vh = v / jnp.linalg.norm(v, axis=-1, keepdims=True)  # v^
-    c = jnp.linalg.norm(uh - vh, axis=-1)  # chord length in [0, 2]
-    return 2.0 * jnp.arcsin(jnp.clip(c / 2.0, 0.0, 1.0)) ** 2
+    half_theta = jnp.arctan2(safe_norm(uh - vh), safe_norm(uh + vh))  # = arcsin(|u^-v^|/2)
+    return 2.0 * half_theta**2
 
 
 def _codebook(model: Model) -> jax.Array:
@@ -99,7 +110,8 @@ def decode_latents(model: Model, z: jax.Array, *, quantize: bool = True) -> jax.
     if quantize:
         codebook = _codebook(model)  # (K, D)
         # k* = argmin_k |z - e_k|^2 = argmin_k (|e_k|^2 - 2 z.e_k)
-        scores = jnp.sum(codebook**2, axis=-1) - 2.0 * z @ codebook.T  # (..., K)
+        sq_norms = jnp.sum(codebook**2, axis=-1).reshape((1,) * (z.ndim - 1) + (-1,))
+        scores = sq_norms - 2.0 * z @ codebook.T  # (..., K)
         e = jnp.take(codebook, jnp.argmin(scores, axis=-1), axis=0)  # e_{k*}
         z = z + jax.lax.stop_gradient(e - z)  # straight-through
     return jnp.clip(model.decode(z), 0.0, 1.0)
@@ -230,6 +242,9 @@ def clip_guided(key: jax.Array, model: Model, clip: Model, tokens: jax.Array,
     """
     checks.ndim("tokens", tokens, 2, "(n, L)")
     n = jnp.shape(tokens)[0]
+    checks.positive_int("num_steps", num_steps)  # before any draw: fail fast
+    checks.positive_int("num_augmentations", num_augmentations)
+    checks.nonnegative_int("max_shift", max_shift)
     k_init, k_shift = jax.random.split(key)
     z0 = initial_latents(k_init, model, n, latent_shape, quantize=quantize,
                          noise_scale=noise_scale)
