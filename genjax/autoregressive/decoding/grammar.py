@@ -69,13 +69,14 @@ from genjax import checks
 from genjax.autoregressive.decoding import regex
 
 __all__ = ["Grammar", "from_grammar", "JSON_GRAMMAR", "BRACKETS_GRAMMAR", "accepts",
-           "accepts_batch", "initial_config", "read_tokens", "config_cost", "INF"]
+           "accepts_batch", "read_sequences", "initial_config", "read_tokens", "config_cost", "INF"]
 
 INF = 1 << 20  # "cannot be completed"; sums of D + 1 of them stay within int32
-_STRING = '"(?:[ !#-\\[\\]-~]|\\\\["\\\\/bfnrt])*"'
-JSON_GRAMMAR: dict[str, str] = {  # compact JSON (no whitespace), arbitrary depth
-    "value": ("<object>|<array>|" + _STRING
-              + "|-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?|true|false|null"),
+_STRING = '"(?:[ !#-\\[\\]-~]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*"'
+_NUMBER = "-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+# JSON (RFC 8259) without whitespace between tokens, any depth; strings of printable ASCII
+JSON_GRAMMAR: dict[str, str] = {
+    "value": "<object>|<array>|" + _STRING + "|" + _NUMBER + "|true|false|null",
     "object": "\\{(?:" + _STRING + ":<value>(?:," + _STRING + ":<value>)*)?\\}",
     "array": "\\[(?:<value>(?:,<value>)*)?\\]",
 }
@@ -370,7 +371,8 @@ def _read_char(g: Grammar, cfg: dict, c: jax.Array) -> dict:
     here = g.step_next[q, cc] >= 0  # q reads c (directly or through calls)
     # otherwise pop: the topmost frame p (0-based, p < k) whose return state reads c,
     # with q and every frame above p accepting (they end their machines)
-    level = jnp.arange(D)
+    lead = (1,) * q.ndim  # explicit broadcasting against the batch shape (...)
+    level = jnp.arange(D).reshape(lead + (D,))
     in_stack = level < k[..., None]  # (..., D)
     frame_reads = g.step_next[stack, cc[..., None]] >= 0  # (..., D)
     not_acc = in_stack & ~g.accepting[stack]
@@ -392,7 +394,8 @@ def _read_char(g: Grammar, cfg: dict, c: jax.Array) -> dict:
         at = (level == pos[..., None]) & write[..., None]
         stack = jnp.where(at, r[..., None], stack)
         prev = jnp.take_along_axis(below, jnp.clip(pos, 0, D)[..., None], axis=-1)[..., 0]
-        at_below = (jnp.arange(D + 1) == (pos + 1)[..., None]) & write[..., None]
+        slots = jnp.arange(D + 1).reshape(lead + (D + 1,))
+        at_below = (slots == (pos + 1)[..., None]) & write[..., None]
         below = jnp.where(at_below, jnp.minimum(prev + term, INF)[..., None], below)
     ok = ok & (k + npush <= D)
     nxt = {"q": g.step_next[src, cc], "depth": jnp.minimum(k + npush, D), "stack": stack,
@@ -423,15 +426,16 @@ def config_cost(grammar: Grammar, cfg: dict) -> jax.Array:
 
 
 @jax.jit
-def _final_costs(grammar: Grammar, tokens: jax.Array) -> jax.Array:
-    """Cost of the configuration after each row of ``tokens`` (B, T), -1 padded: (B,)."""
+def read_sequences(grammar: Grammar, tokens: jax.Array) -> dict:
+    """Configurations after each row of ``tokens`` (B, T) int32, -1 padded (one program
+    per T): a batch of configurations (B,)."""
     def body(cfg, tok):  # tok (B,)
         new = read_tokens(grammar, cfg, jnp.maximum(tok, 0))
         return jax.tree.map(lambda old, n: jnp.where(
             _expand(tok < 0, old), old, n), cfg, new), None
 
     cfg, _ = jax.lax.scan(body, initial_config(grammar, tokens.shape[0]), tokens.T)
-    return config_cost(grammar, cfg)
+    return cfg
 
 
 def accepts_batch(grammar: Grammar, tokens: np.ndarray, *, eos_id: int | None = None
@@ -445,7 +449,8 @@ def accepts_batch(grammar: Grammar, tokens: np.ndarray, *, eos_id: int | None = 
     T = 1 << max(0, int(tokens.shape[1] - 1).bit_length())  # few compiled lengths
     padded = np.full((tokens.shape[0], max(T, 1)), -1, np.int64)
     padded[:, :tokens.shape[1]] = tokens
-    return np.asarray(_final_costs(grammar, jnp.asarray(padded, jnp.int32))) == 0
+    cfg = read_sequences(grammar, jnp.asarray(padded, jnp.int32))
+    return np.asarray(config_cost(grammar, cfg)) == 0
 
 
 def accepts(grammar: Grammar, tokens: Sequence[int], *, eos_id: int | None = None) -> bool:

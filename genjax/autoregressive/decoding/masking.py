@@ -99,7 +99,7 @@ def allowed(mask: Mask, state, slots_left: jax.Array) -> jax.Array:
     g = mask.grammar
     B, V = state["q"].shape[0], g.vocab_size
     every = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (B, V) + a.shape[1:]), state)
-    after = gr.read_tokens(g, every, jnp.broadcast_to(jnp.arange(V), (B, V)))
+    after = gr.read_tokens(g, every, jnp.broadcast_to(jnp.arange(V)[None, :], (B, V)))
     ok = gr.config_cost(g, after) <= slots_left - 1  # (B, V): completable in r - 1 tokens
     return ok.at[:, mask.eos_id].set(gr.config_cost(g, state) == 0)  # EOS: text complete
 
