@@ -259,3 +259,47 @@ def test_bad_arguments():
         unclip.EmbeddingPrior(E, (8,), time_embed_dim=3, rngs=nnx.Rngs(0))
     # extreme but valid: a zero embedding stays finite on the sphere map (the null row)
     assert bool(jnp.all(unclip.to_sphere(jnp.zeros((2, E))) == 0))
+
+
+# ---- the recipe ------------------------------------------------------------------------
+
+
+def test_recipe_registered_and_prompt_plumbing(monkeypatch):
+    from genjax import registry
+    from genjax.composites import unclip_recipes as r
+
+    recipe = registry.get("unclip")
+    assert recipe.family == "composites" and recipe.sample_options == (
+        "prompt", "guidance", "steps", "negative_prompt")
+    seen = {}
+
+    def fake_text(clip, tokens):  # (m, L) -> (m, E): the first E token ids
+        del clip
+        return jnp.asarray(tokens[:, :E], jnp.float32)
+
+    def fake_sample(key, prior, decoder, text, shape, s1, s2, *, prior_steps, decoder_steps,
+                    prior_scale, decoder_scale, negative_text=None):
+        seen.update(text=text, negative=negative_text, steps=(prior_steps, decoder_steps),
+                    scales=(float(prior_scale), float(decoder_scale)))
+        return jnp.zeros((text.shape[0], *shape)), text
+
+    monkeypatch.setattr(r.unclip, "text_embeddings", fake_text)
+    monkeypatch.setattr(r.unclip, "sample", fake_sample)
+    params = {"clip": None, "prior": None, "decoder": None}
+    out = r.uc_sample(jax.random.key(0), params, 3, prompt="a two", guidance=2.0, steps=5,
+                      negative_prompt="a one")
+    assert out.shape == (3, 8, 8, 1) and float(out.min()) == 0.5  # [-1, 1] -> [0, 1]
+    tokens = r.clip_recipes.prompt_tokens
+    np.testing.assert_array_equal(seen["text"], np.repeat(tokens(["a two"])[:, :E], 3, axis=0))
+    np.testing.assert_array_equal(seen["negative"], np.repeat(tokens(["a one"])[:, :E], 3, 0))
+    assert seen["steps"] == (5, 5) and seen["scales"] == (2.0, 2.0)
+    r.uc_sample(jax.random.key(0), params, 10)  # default prompts: digits 0..9 in turn
+    np.testing.assert_array_equal(seen["text"][3], tokens(["a handwritten three"])[0, :E])
+    assert seen["negative"] is None
+    for name, kwargs in (("prompt", {"prompt": ["a one"] * 2}), ("prompt", {"prompt": ""}),
+                         ("negative_prompt", {"negative_prompt": "seven!"}),
+                         ("steps", {"steps": 0}), ("guidance", {"guidance": float("nan")}),
+                         ("n", {"n": 0})):
+        with pytest.raises(ValueError, match=name):
+            r.uc_sample(jax.random.key(0), params, kwargs.pop("n", 3), **kwargs)
+
