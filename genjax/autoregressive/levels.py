@@ -35,6 +35,7 @@ __all__ = ["levels_to_input", "gated_activation", "read_out", "fill_levels_from_
 def levels_to_input(levels: jax.Array, num_levels: int) -> jax.Array:
     """Integer levels {0 .. K-1} -> the networks' float input in [-1, 1]: 2 l / (K - 1) - 1."""
     num_levels = checks.positive_int("num_levels", num_levels)
+    checks.token_ids("levels", jnp.asarray(levels), num_levels)  # {0 .. K-1}, when concrete
     scale = 2.0 / max(num_levels - 1, 1)
     return jnp.asarray(levels).astype(jnp.float32) * scale - 1.0
 

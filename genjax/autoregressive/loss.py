@@ -48,7 +48,10 @@ def categorical_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
     Returns:
       (...) negative log-probabilities in nats.
     """
+    checks.floating("logits", logits)
     checks.shape("targets", targets, jnp.shape(logits)[:-1])  # logits without the last axis
+    # an id outside [0, K) would pick a NaN (>= K) or wrap around (< 0): checked when concrete
+    checks.token_ids("targets", jnp.asarray(targets), jnp.shape(logits)[-1])
     log_z = jax.nn.logsumexp(logits, axis=-1)  # (...), stable log sum_k exp(logits_k)
     picked = jnp.take_along_axis(logits, jnp.asarray(targets)[..., None], axis=-1)[..., 0]
     return log_z - picked
@@ -69,8 +72,10 @@ def next_token_nll(logits: jax.Array, tokens: jax.Array, mask: jax.Array | None 
     Returns:
       (mean nll in nats per counted token, number of counted tokens).
     """
-    B, L, _ = logits.shape
+    checks.ndim("logits", logits, 3, "(B, L, V)")
+    B, L, V = logits.shape
     checks.shape("tokens", tokens, (B, L + 1))
+    checks.token_ids("tokens", jnp.asarray(tokens), V)
     if mask is not None:
         checks.same_shape("mask", mask, "tokens", tokens)
     nll = categorical_nll(logits, tokens[:, 1:])  # (B, L)
@@ -100,6 +105,11 @@ def next_token_loss(model: Model, batch: Any, key: jax.Array | None = None
     del key
     tokens, mask = batch if isinstance(batch, tuple | list) else (batch, None)
     checks.ndim("tokens", tokens, 2, "(B, L + 1)")  # before the model runs
+    vocab_size = getattr(model, "vocab_size", None)
+    if vocab_size is not None:
+        checks.token_ids("tokens", jnp.asarray(tokens), int(vocab_size))
+    else:
+        checks.integer_array("tokens", tokens)
     if mask is not None:
         checks.same_shape("mask", mask, "tokens", tokens)
     logits = model(tokens[:, :-1])  # (B, L, V)
@@ -118,6 +128,7 @@ def image_nll(logits: jax.Array, levels: jax.Array) -> jax.Array:
       (B,) nats per image.
     """
     checks.shape("levels", levels, ("B", "H", "W", 1))
+    checks.token_ids("levels", jnp.asarray(levels), jnp.shape(logits)[-1])  # levels in {0 .. K-1}
     return jnp.sum(categorical_nll(logits, levels[..., 0]), axis=(1, 2))
 
 
@@ -138,6 +149,8 @@ def pixelcnn_loss(model: Model, batch: jax.Array, key: jax.Array | None = None
       (mean nats per pixel, {"loss", "nll_nats" (per image), "bits_per_dim"}).
     """
     del key
+    checks.shape("batch", batch, ("B", "H", "W", 1))
+    checks.token_ids("batch", jnp.asarray(batch), model.num_levels)  # levels in {0 .. K-1}
     logits = model(levels_to_input(batch, model.num_levels))  # (B, H, W, K)
     nll = image_nll(logits, batch)  # (B,)
     num_dims = math.prod(batch.shape[1:])
@@ -160,6 +173,8 @@ def wavenet_loss(model: Model, batch: jax.Array, key: jax.Array | None = None
       (mean nats per sample, {"loss", "bits_per_sample"}).
     """
     del key
+    checks.ndim("batch", batch, 2, "(B, T)")
+    checks.token_ids("batch", jnp.asarray(batch), model.num_levels)  # levels in {0 .. K-1}
     logits = model(levels_to_input(batch, model.num_levels)[..., None])  # (B, T, K)
     nll = jnp.mean(categorical_nll(logits, batch))
     return nll, {"loss": nll, "bits_per_sample": nll / math.log(2.0)}

@@ -273,10 +273,15 @@ class GatedPixelCNN(nnx.Module):
         return read_out(h, self.hidden, self.out)  # (B, H, W, K)
 
 
-@functools.partial(jax.jit, static_argnames=("num_levels",))
 def quantize(x: jax.Array, num_levels: int) -> jax.Array:
-    """Values in [0, 1] -> int32 levels round(x (K - 1)) in {0 .. K-1}."""
+    """Values in [0, 1] -> int32 levels round(x (K - 1)) in {0 .. K-1} (x finite)."""
     num_levels = checks.positive_int("num_levels", num_levels)
+    checks.finite("x", x)  # when concrete: NaN would round to an arbitrary integer level
+    return _quantize(x, num_levels)
+
+
+@functools.partial(jax.jit, static_argnames=("num_levels",))
+def _quantize(x: jax.Array, num_levels: int) -> jax.Array:
     return jnp.clip(jnp.round(jnp.asarray(x) * (num_levels - 1)), 0, num_levels - 1).astype(
         jnp.int32)
 
@@ -329,8 +334,9 @@ def pixelcnn_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
     """
     K = _check_sampling(model, temperature)
     n, H, W, _ = checks.shape("x", x, (None, None, None, 1))
-    checks.integer_array("x", x)
+    checks.token_ids("x", jnp.asarray(x), K)  # levels in {0 .. K-1}
     checks.shape("gumbel", gumbel, (n, H, W, K))
+    checks.finite("gumbel", gumbel)
     checks.in_range("start", start, 0, H * W)  # skipped when traced
     return _pixelcnn_from_noise_jit(model, x, gumbel, start, temperature=temperature)
 

@@ -129,7 +129,7 @@ class Transformer(nnx.Module):
         # around (negative ids): rejected when concrete. Under jit the ids are traced and
         # the public samplers check them at their entry, where they are still concrete.
         checks.ndim("tokens", tokens, 2, "(B, L)")
-        checks.token_ids("tokens", tokens, self.vocab_size)
+        checks.token_ids("tokens", jnp.asarray(tokens), self.vocab_size)
         return jnp.asarray(tokens)
 
     # --- the interface --------------------------------------------------------------------

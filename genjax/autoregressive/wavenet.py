@@ -138,7 +138,6 @@ def _mu(num_levels: int) -> float:
     return float(num_levels - 1)
 
 
-@functools.partial(jax.jit, static_argnames=("num_levels",))
 def mu_law_encode(x: jax.Array, num_levels: int) -> jax.Array:
     """mu-law companding and quantisation (WaveNet, sec. 2.2), mu = K - 1.
 
@@ -151,18 +150,33 @@ def mu_law_encode(x: jax.Array, num_levels: int) -> jax.Array:
     Returns:
       (...) int32 levels in {0 .. K-1}.
     """
+    _mu(num_levels)
+    checks.finite("x", x)  # when concrete: values beyond [-1, 1] are clipped, NaN has no level
+    return _mu_law_encode(x, num_levels)
+
+
+@functools.partial(jax.jit, static_argnames=("num_levels",))
+def _mu_law_encode(x: jax.Array, num_levels: int) -> jax.Array:
     mu = _mu(num_levels)
     x = jnp.clip(jnp.asarray(x, jnp.float32), -1.0, 1.0)
     f = jnp.sign(x) * jnp.log1p(mu * jnp.abs(x)) / np.log1p(mu)
     return jnp.round((f + 1.0) / 2.0 * mu).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("num_levels",))
 def mu_law_decode(levels: jax.Array, num_levels: int) -> jax.Array:
     """The inverse of :func:`mu_law_encode` (up to quantisation): levels -> values in [-1, 1].
 
         f = 2 level / mu - 1,   x = sign(f) ((1 + mu)^|f| - 1) / mu
+
+    ``levels``: (...) int in {0 .. K-1} (checked when concrete).
     """
+    _mu(num_levels)
+    checks.token_ids("levels", jnp.asarray(levels), num_levels)
+    return _mu_law_decode(levels, num_levels)
+
+
+@functools.partial(jax.jit, static_argnames=("num_levels",))
+def _mu_law_decode(levels: jax.Array, num_levels: int) -> jax.Array:
     mu = _mu(num_levels)
     f = 2.0 * jnp.asarray(levels).astype(jnp.float32) / mu - 1.0
     return jnp.sign(f) * jnp.expm1(jnp.abs(f) * np.log1p(mu)) / mu
@@ -213,8 +227,9 @@ def wavenet_sample_from_noise(model: Model, x: jax.Array, gumbel: jax.Array, *,
     """
     K = _check_sampling(model, temperature)
     n, T = checks.shape("x", x, (None, None))
-    checks.integer_array("x", x)
+    checks.token_ids("x", jnp.asarray(x), K)  # levels in {0 .. K-1}
     checks.shape("gumbel", gumbel, (n, T, K))
+    checks.finite("gumbel", gumbel)
     checks.in_range("start", start, 0, T)  # skipped when traced
     return _wavenet_from_noise_jit(model, x, gumbel, start, temperature=temperature)
 

@@ -83,7 +83,7 @@ def _flatten(x) -> jax.Array:
         raise ValueError(f"x must be (n, d) features or (n, ...) images, got shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
-    return x.reshape(x.shape[0], -1)  # (n, d)
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (n, d), n = 0 allowed here
 
 
 def _check_labels(name: str, labels, num_classes: int) -> jax.Array:

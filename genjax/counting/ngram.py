@@ -92,6 +92,12 @@ def _check_scalar(name: str, value, low: float, high: float) -> None:
     checks.in_range(name, value, low, high)
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, NGramModel):
+        raise TypeError(f"model must be an NGramModel (from ngram.fit), got "
+                        f"{type(model).__name__}")
+
+
 def _check_tokens(name: str, tokens) -> jax.Array:
     """``tokens`` as a 1-D int32 array (an empty one may have any dtype)."""
     tokens = jnp.asarray(tokens)
@@ -237,6 +243,7 @@ def next_token_probs(model: NGramModel, context: jax.Array) -> jax.Array:
     Returns:
       (vocab_size,) floats that sum to 1.
     """
+    _check_model(model)
     return _next_token_probs(model, _check_tokens("context", context))
 
 
@@ -262,11 +269,13 @@ def log_prob(model: NGramModel, tokens: jax.Array) -> jax.Array:
     Returns:
       (T,) floats.
     """
+    _check_model(model)
     return _log_prob(model, _check_tokens("tokens", tokens))
 
 
 def perplexity(model: NGramModel, tokens: jax.Array) -> jax.Array:
     """``exp(-mean_i log P(x_i | context))`` over all T tokens. tokens: (T,), T >= 1."""
+    _check_model(model)
     tokens = _check_tokens("tokens", tokens)
     if tokens.shape[0] < 1:
         raise ValueError("tokens must hold at least one token to have a perplexity")
@@ -299,6 +308,15 @@ def sample_step(
     Returns:
       () int32, the next token.
     """
+    _check_model(model)
+    checks.shape("history", history, (model.n - 1,))
+    checks.integer_array("history", history)
+    checks.ndim("num_valid", num_valid, 0, "(a scalar)")
+    if checks.is_concrete(num_valid):
+        checks.int_in_range("num_valid", int(num_valid), 0, model.n - 1)
+    checks.shape("gumbel", gumbel, (model.vocab_size,))
+    checks.ndim("temperature", temperature, 0, "(a scalar)")
+    checks.positive("temperature", temperature)
     p = _probs(model, history, num_valid, jnp.arange(model.vocab_size, dtype=jnp.int32))
     logp = jnp.log(jnp.where(p > 0, p, 1.0)) / temperature
     # a zero-probability token is removed with finfo.min, never -inf arithmetic
@@ -306,14 +324,27 @@ def sample_step(
     return jnp.argmax(logits + gumbel).astype(jnp.int32)
 
 
-@jax.jit
 def sample_from_noise(
     model: NGramModel, prefix: jax.Array, gumbel: jax.Array, temperature: jax.Array | float = 1.0
 ) -> jax.Array:
     """The sampling loop over :func:`sample_step` with all noise given (one ``lax.scan``).
 
-    prefix: (p,) int32; gumbel: (length, vocab_size) -> (length,) int32 new tokens.
+    prefix: (p,) int32; gumbel: (length, vocab_size) finite -> (length,) int32 new tokens;
+    temperature: T > 0.
     """
+    _check_model(model)
+    prefix = _check_tokens("prefix", prefix)
+    checks.shape("gumbel", gumbel, (None, model.vocab_size))
+    checks.finite("gumbel", gumbel)
+    checks.ndim("temperature", temperature, 0, "(a scalar)")
+    checks.positive("temperature", temperature)
+    return _sample_from_noise(model, prefix, gumbel, temperature)
+
+
+@jax.jit
+def _sample_from_noise(
+    model: NGramModel, prefix: jax.Array, gumbel: jax.Array, temperature: jax.Array | float
+) -> jax.Array:
     n = model.n
     history, num_valid = _history(prefix, n)
 
@@ -348,9 +379,10 @@ def sample(
     Returns:
       (length,) int32 new tokens (the prefix not included).
     """
+    _check_model(model)
     prefix = _check_tokens("prefix", prefix)
     length = checks.nonnegative_int("length", length)
     checks.ndim("temperature", temperature, 0, "(a scalar)")
     checks.positive("temperature", temperature)
     gumbel = jax.random.gumbel(key, (length, model.vocab_size), model.alpha.dtype)
-    return sample_from_noise(model, prefix, gumbel, temperature)
+    return _sample_from_noise(model, prefix, gumbel, temperature)

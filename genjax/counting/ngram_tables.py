@@ -45,6 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import checks
+
 __all__ = [
     "NGramModel",
     "DENSE_BUDGET",
@@ -391,7 +393,9 @@ def counts(model: NGramModel, grams: jax.Array) -> jax.Array:
     Returns:
       (...,) int32 counts (0 for unseen or out-of-vocabulary grams).
     """
-    grams = jnp.asarray(grams, jnp.int32)
+    grams = jnp.asarray(grams)
+    checks.integer_array("grams", grams)  # a float id would be truncated silently
+    grams = grams.astype(jnp.int32)
     if grams.ndim < 1 or not 1 <= grams.shape[-1] <= model.n:
         raise ValueError(f"grams.shape[-1] must be in [1, n={model.n}], got {grams.shape}")
     return _lookup_counts(model, grams, False)
@@ -402,7 +406,9 @@ def continuation_counts(model: NGramModel, grams: jax.Array) -> jax.Array:
 
     grams: (..., k) int -> (...,) int32.
     """
-    grams = jnp.asarray(grams, jnp.int32)
+    grams = jnp.asarray(grams)
+    checks.integer_array("grams", grams)
+    grams = grams.astype(jnp.int32)
     if grams.ndim < 1 or not 1 <= grams.shape[-1] < model.n:
         raise ValueError(f"grams.shape[-1] must be in [1, n={model.n}), got {grams.shape}")
     return _lookup_counts(model, grams, True)

@@ -98,7 +98,7 @@ def codebook_perplexity(indices: jax.Array, num_codes: int) -> jax.Array:
     indices = jnp.asarray(indices)
     if indices.size == 0:
         raise ValueError("indices must hold at least one code, got an empty array")
-    checks.token_ids("indices", indices, num_codes)
+    checks.token_ids("indices", jnp.asarray(indices), num_codes)
     counts = jnp.bincount(indices.reshape(-1), length=num_codes)  # (K,)
     p = counts / indices.size
     return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
@@ -136,7 +136,7 @@ def ema_update(state: EMAState, codebook: jax.Array, z_e: jax.Array, indices: ja
     _check_codebook(z_e, codebook)
     num_codes, dim = codebook.shape
     checks.shape("indices", indices, z_e.shape[:-1])
-    checks.token_ids("indices", indices, num_codes)  # one_hot would drop others silently
+    checks.token_ids("indices", jnp.asarray(indices), num_codes)  # one_hot drops others
     flat = z_e.reshape(-1, dim)  # (n, D)
     onehot = jax.nn.one_hot(indices.reshape(-1), num_codes, dtype=flat.dtype)  # (n, K)
     n_k = jnp.sum(onehot, axis=0)  # (K,)

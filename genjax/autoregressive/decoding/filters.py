@@ -42,6 +42,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genjax import checks
 
@@ -92,6 +93,14 @@ def _check_logits(logits: Any) -> jax.Array:
     if jnp.ndim(logits) < 1 or jnp.shape(logits)[-1] < 1:
         raise ValueError(f"logits must have shape (..., V) with V >= 1, got "
                          f"{jnp.shape(logits)}")
+    if checks.is_concrete(logits):  # -inf is a removed token; NaN and +inf have no law
+        values = np.asarray(logits)
+        bad = np.isnan(values) | (values == np.inf)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"logits must be finite or -inf (a removed token): "
+                             f"{int(bad.sum())} of {values.size} entries are NaN or +inf "
+                             f"(the first at index {first})")
     return jnp.asarray(logits)
 
 
@@ -292,7 +301,6 @@ def filter_logits(logits: jax.Array, *, temperature: float = 1.0, top_k: int | N
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("temperature", "top_k", "top_p", "min_p"))
 def sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *,
                             temperature: float = 1.0, top_k: int | None = None,
                             top_p: float | None = None, min_p: float | None = None
@@ -312,7 +320,17 @@ def sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *,
     Returns:
       (...,) int32 token ids.
     """
-    logits = _check_logits(logits)
+    logits = _check_logits(logits)  # NaN / +inf rejected while concrete
+    options = sampling_options(temperature, top_k, top_p, min_p)
+    if options["temperature"] != 0.0:
+        checks.same_shape("gumbel", gumbel, "logits", logits)
+    return _sample_token_from_noise(logits, gumbel, **options)
+
+
+@functools.partial(jax.jit, static_argnames=("temperature", "top_k", "top_p", "min_p"))
+def _sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *, temperature: float,
+                             top_k: int | None, top_p: float | None,
+                             min_p: float | None) -> jax.Array:
     if sampling_options(temperature, top_k, top_p, min_p)["temperature"] == 0.0:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     checks.same_shape("gumbel", gumbel, "logits", logits)
@@ -322,7 +340,6 @@ def sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *,
     return jnp.argmax(filtered + gumbel.astype(filtered.dtype), axis=-1).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("temperature", "top_k", "top_p", "min_p"))
 def sample_token(key: jax.Array, logits: jax.Array, *, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None,
                  min_p: float | None = None) -> jax.Array:
@@ -344,8 +361,15 @@ def sample_token(key: jax.Array, logits: jax.Array, *, temperature: float = 1.0,
     Example:
       >>> sample_token(jax.random.key(0), logits, temperature=0.8, top_p=0.9)
     """
-    logits = _check_logits(logits)
+    logits = _check_logits(logits)  # NaN / +inf rejected while concrete
+    options = sampling_options(temperature, top_k, top_p, min_p)
+    return _sample_token(key, logits, **options)
+
+
+@functools.partial(jax.jit, static_argnames=("temperature", "top_k", "top_p", "min_p"))
+def _sample_token(key: jax.Array, logits: jax.Array, *, temperature: float,
+                  top_k: int | None, top_p: float | None, min_p: float | None) -> jax.Array:
     gumbel = jax.random.gumbel(key, logits.shape, jnp.promote_types(logits.dtype,
                                                                       jnp.float32))
-    return sample_token_from_noise(logits, gumbel, temperature=temperature, top_k=top_k,
-                                   top_p=top_p, min_p=min_p)
+    return _sample_token_from_noise(logits, gumbel, temperature=temperature, top_k=top_k,
+                                    top_p=top_p, min_p=min_p)

@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-@jax.jit
 def speculative_verify_from_noise(draft_tokens: jax.Array, draft_probs: jax.Array,
                                   target_probs: jax.Array, uniforms: jax.Array,
                                   gumbels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -82,6 +81,17 @@ def speculative_verify_from_noise(draft_tokens: jax.Array, draft_probs: jax.Arra
       ``(tokens (k + 1,) int32, num_accepted () int32)``: tokens[:n] = x_1..x_n,
       tokens[n] = the residual/bonus token, -1 after.
     """
+    draft_tokens, draft_probs, target_probs = _check_verify_shapes(draft_tokens, draft_probs,
+                                                                   target_probs)
+    checks.ndim("draft_tokens", draft_tokens, 1, "(k,)")
+    k, V = draft_probs.shape
+    checks.shape("uniforms", uniforms, (k,))
+    checks.shape("gumbels", gumbels, (k + 1, V))
+    return _verify_from_noise(draft_tokens, draft_probs, target_probs, uniforms, gumbels)
+
+
+@jax.jit
+def _verify_from_noise(draft_tokens, draft_probs, target_probs, uniforms, gumbels):
     k = draft_tokens.shape[0]
     V = target_probs.shape[-1]
     idx = jnp.arange(k)
@@ -111,11 +121,15 @@ def _check_verify_shapes(draft_tokens, draft_probs, target_probs):
     V = jnp.shape(draft_probs)[-1] if jnp.ndim(draft_probs) else None
     checks.shape("draft_probs", draft_probs, (*lead, k, V))
     checks.shape("target_probs", target_probs, (*lead, k + 1, V))
+    # values, when concrete: an id outside [0, V) would index another token's probability
+    # (or wrap around), and a negative or NaN probability breaks the accept rule silently
+    checks.token_ids("draft_tokens", draft_tokens, V)
+    checks.nonnegative("draft_probs", draft_probs)
+    checks.nonnegative("target_probs", target_probs)
     return (jnp.asarray(draft_tokens, jnp.int32), jnp.asarray(draft_probs),
             jnp.asarray(target_probs))
 
 
-@jax.jit
 def speculative_verify(key: jax.Array, draft_tokens: jax.Array, draft_probs: jax.Array,
                        target_probs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Speculative sampling's verification of ``k`` drafted tokens (one sequence).
@@ -132,6 +146,13 @@ def speculative_verify(key: jax.Array, draft_tokens: jax.Array, draft_probs: jax
     Returns:
       ``(tokens (k + 1,), num_accepted ())``; ``num_accepted + 1`` tokens are emitted.
     """
+    _check_verify_shapes(draft_tokens, draft_probs, target_probs)  # values while concrete
+    checks.ndim("draft_tokens", draft_tokens, 1, "(k,)")
+    return _speculative_verify_jit(key, draft_tokens, draft_probs, target_probs)
+
+
+@jax.jit
+def _speculative_verify_jit(key, draft_tokens, draft_probs, target_probs):
     draft_tokens, draft_probs, target_probs = _check_verify_shapes(draft_tokens, draft_probs,
                                                                    target_probs)
     k, V = draft_probs.shape
@@ -142,16 +163,21 @@ def speculative_verify(key: jax.Array, draft_tokens: jax.Array, draft_probs: jax
                                          jax.random.gumbel(g_key, (k + 1, V), dtype))
 
 
-@jax.jit
 def speculative_verify_batch(key: jax.Array, draft_tokens: jax.Array, draft_probs: jax.Array,
                              target_probs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """:func:`speculative_verify` over a batch: (B, k), (B, k, V), (B, k + 1, V) ->
     ``(tokens (B, k + 1), num_accepted (B,))``, an independent key per row."""
+    _check_verify_shapes(draft_tokens, draft_probs, target_probs)  # values while concrete
+    checks.ndim("draft_tokens", draft_tokens, 2, "(B, k)")
+    return _speculative_verify_batch_jit(key, draft_tokens, draft_probs, target_probs)
+
+
+@jax.jit
+def _speculative_verify_batch_jit(key, draft_tokens, draft_probs, target_probs):
     draft_tokens, draft_probs, target_probs = _check_verify_shapes(draft_tokens, draft_probs,
                                                                    target_probs)
-    checks.ndim("draft_tokens", draft_tokens, 2, "(B, k)")
     keys = jax.random.split(key, draft_tokens.shape[0])
-    return jax.vmap(speculative_verify)(keys, draft_tokens, draft_probs, target_probs)
+    return jax.vmap(_speculative_verify_jit)(keys, draft_tokens, draft_probs, target_probs)
 
 
 def _probs(logits: jax.Array, options: dict) -> jax.Array:
