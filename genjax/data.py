@@ -366,13 +366,10 @@ def _load_path(path: str) -> np.ndarray:
     if path.endswith(".npy"):
         try:
             array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            # EOFError: an empty or truncated file.
-            raise ValueError(f"path {path!r} could not be read as a .npy file: "
-                             f"{err or type(err).__name__}") from err
+        except (OSError, ValueError, EOFError) as err:  # EOFError: an empty or cut file
+            raise ValueError(f"path {path!r} could not be read as a .npy file: {err}") from err
         if array.ndim == 0:
-            raise ValueError(f"path {path!r} holds a single value of shape (); data needs a "
-                             "leading example axis, shape (n, ...)")
+            raise ValueError(f"path {path!r} holds one value, shape (); data needs (n, ...)")
         return array
     if path.endswith(".txt"):
         return load_text(path)[0]
@@ -430,40 +427,6 @@ def load(name: str | os.PathLike, *, split: str = "train", seed: int = 0) -> np.
                 f"must be one of {DATASETS} or a .npy, MNIST IDX or UTF-8 .txt file"
             ) from err
     raise _unknown_name(name)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def check_finite(name: str, data: Any) -> None:
-    """Raises ``ValueError`` (one line) when a floating array of ``data`` holds NaN or inf.
-
-    Args:
-      name: what to call the data in the message (``"data"``, ``"test_data"``).
-      data: an array or a pytree of arrays with a leading example axis ``(n, ...)``;
-        integer leaves (labels, token ids) are not checked.
-
-    The message gives the number of non-finite values and the first one's index, so that
-    the bad example can be found: ``data: 3 non-finite values (NaN or inf) of 40; the first
-    is nan at index (5, 1), example 5``.
-    """
-    leaves, _ = jax.tree_util.tree_flatten_with_path(data)
-    for path, leaf in leaves:
-        arr = np.asarray(leaf)
-        if not np.issubdtype(arr.dtype, np.inexact):
-            continue
-        bad = ~np.isfinite(arr)
-        count = int(np.count_nonzero(bad))
-        if count == 0:
-            continue
-        first = np.unravel_index(int(np.argmax(bad.ravel())), arr.shape)
-        where = jax.tree_util.keystr(path) if path else ""
-        index = tuple(int(i) for i in first)
-        raise ValueError(
-            f"{name}{where}: {count} non-finite value{'s' if count != 1 else ''} (NaN or "
-            f"inf) of {arr.size}; the first is {arr[first]} at index {index}, example "
-            f"{index[0] if index else 0}; training needs finite data"
-        )
 
 
 # --------------------------------------------------------------------------- batching

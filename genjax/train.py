@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from genjax import checkpoint, checks, sharding
+from genjax import checkpoint, checks, run_files, sharding
 from genjax import data as data_lib
 from genjax.checkpoint import TrainingInterrupted
 from genjax.recipe import Recipe
@@ -219,29 +219,6 @@ def _to_host(metrics: dict) -> dict:
     return {k: float(np.asarray(sharding.to_local(v))) for k, v in metrics.items()}
 
 
-def _read_history(path: Path, upto_step: int) -> list[dict]:
-    """The logged rows up to ``upto_step``; a line torn by a hard kill is skipped."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and row.get("step", upto_step + 1) <= upto_step:
-            rows.append(row)
-    return rows
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename, so that a Ctrl-C
-    or a crash leaves the old content or the new, never a torn file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def fit(
     recipe: Recipe,
     data: PyTree,
@@ -310,9 +287,9 @@ def fit(
     num_examples = _leading_size(data)
     # A NaN or inf in the data turns every loss into NaN and every figure into nonsense:
     # refused before anything is written.
-    data_lib.check_finite("data", data)
+    run_files.check_finite("data", data)
     if test_data is not None:
-        data_lib.check_finite("test_data", test_data)
+        run_files.check_finite("test_data", test_data)
     if not recipe.full_batch and not 1 <= batch_size <= num_examples:
         raise ValueError(
             f"batch_size must be in [1, {num_examples}] (the number of examples), got {batch_size}"
@@ -339,7 +316,7 @@ def fit(
             if restored > steps:
                 raise ValueError(f"steps must be >= {restored} (the checkpoint's step) to "
                                  f"resume this run, got {steps}")
-            history = _read_history(metrics_path, restored)
+            history = run_files.read_history(metrics_path, restored)
         run_config = {
             "recipe": recipe.name,
             "family": recipe.family,
@@ -352,8 +329,10 @@ def fit(
             **(config or {}),
         }
         if main:
-            _write_atomically(out_dir / "config.json", json.dumps(run_config, indent=2) + "\n")
-            _write_atomically(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+            run_files.write_atomically(out_dir / "config.json",
+                                       json.dumps(run_config, indent=2) + "\n")
+            run_files.write_atomically(metrics_path,
+                                       "".join(json.dumps(r) + "\n" for r in history))
         step_fn = make_step(
             recipe,
             train_key,
@@ -369,7 +348,7 @@ def fit(
     start = int(sharding.to_local(state.step))
     last_saved = start if resume else None  # the newest step on disk
     written: set[int] = set()  # the steps this call saved
-    bar = _progress_bar(recipe.name, start, steps, enabled=progress and main)
+    bar = run_files.progress_bar(recipe.name, start, steps, enabled=progress and main)
     t0 = time.perf_counter()
     stopped = False
     # Ctrl-C from here until every step is saved only asks to stop: the step in flight
@@ -377,7 +356,7 @@ def fit(
     with checkpoint.InterruptGuard() as guard:
         guard.saved_step = last_saved
         try:
-            with _log_file(metrics_path, enabled=main) as log:
+            with run_files.log_file(metrics_path, enabled=main) as log:
                 for s in range(start, steps):
                     state, metrics = step_fn(state, device_data)
                     done = s + 1
@@ -443,8 +422,9 @@ def fit(
             test = train_local if test_data is None else jax.tree.map(jnp.asarray, test_data)
             figures = recipe.report(report_key, params, train_local, test, out_dir)
             figures = _label_data_figures(recipe, figures, data_name)
-            summary.update({k: _jsonable(v) for k, v in figures.items()})
-            _write_atomically(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            summary.update({k: run_files.jsonable(v) for k, v in figures.items()})
+            run_files.write_atomically(out_dir / "summary.json",
+                                       json.dumps(summary, indent=2) + "\n")
         except KeyboardInterrupt:
             raise TrainingInterrupted(
                 f"interrupted while writing the report; every step is saved (checkpoint of "
@@ -485,59 +465,6 @@ def _names_data_figure(key: str, data_figures: tuple[str, ...]) -> bool:
     ``mode_coverage`` also names ``mode_coverage_ddim`` and ``mode_coverage_100_steps``."""
     return any(key == f or key.startswith(f + "_") or key.endswith("_" + f)
                for f in data_figures)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, bool, int, float)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    arr = np.asarray(value)
-    return arr.item() if arr.ndim == 0 else arr.tolist()
-
-
-class _NoLog:
-    def write(self, text: str) -> None:
-        del text
-
-    def flush(self) -> None:
-        return None
-
-    def __enter__(self) -> _NoLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _log_file(path: Path, *, enabled: bool):
-    return path.open("a", encoding="utf-8") if enabled else _NoLog()
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        del n
-
-    def set_postfix(self, **kwargs: Any) -> None:
-        del kwargs
-
-    def close(self) -> None:
-        return None
-
-
-def _progress_bar(name: str, start: int, total: int, *, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    import sys
-
-    from tqdm.auto import tqdm
-
-    # Redrawn a few times a second on a terminal; in a log file, one line every 10 seconds.
-    interval = 0.1 if sys.stderr.isatty() else 10.0
-    return tqdm(total=total, initial=start, desc=f"train {name}", unit="step",
-                dynamic_ncols=True, mininterval=interval)
 
 
 def load_params(

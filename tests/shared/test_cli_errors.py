@@ -35,7 +35,7 @@ BAD_FILES = [
     ("empty-file", lambda p: p.write_bytes(b""), ["gmm"], "could not be read as a .npy file"),
     ("no-examples", lambda p: np.save(p, np.zeros((0, 2), np.float32)), ["gmm"],
      "0 example(s) is too few"),
-    ("scalar", lambda p: np.save(p, np.float32(1.0)), ["gmm"], "leading example axis"),
+    ("scalar", lambda p: np.save(p, np.float32(1.0)), ["gmm"], "data needs (n, ...)"),
     ("not-npy", lambda p: p.write_bytes(b"\x93NUMPY garbage"), ["gmm"],
      "could not be read as a .npy file"),
 ]

@@ -36,9 +36,10 @@ def full(tmp_path_factory):
 def cut(tmp_path_factory) -> Path:
     """A run stopped at step 33: checkpoints 30 (periodic) and 33 (the interrupt)."""
     out = tmp_path_factory.mktemp("cut")
-    with pytest.raises(train.TrainingInterrupted, match="checkpoint of step 33 saved"):
+    with pytest.raises(KeyboardInterrupt) as stop:
         train.fit(_recipe(), _data(), key=jax.random.key(KEY), out_dir=out, progress=False,
                   report=False, on_step=_interrupt_at(33))
+    (out / "message.txt").write_text(str(stop.value))
     assert checkpoint.saved_steps(out) == [30, 33]
     return out
 
@@ -143,6 +144,9 @@ def test_interrupted_step_keeps_its_metrics_row(cut):
     # Finding 3: the row of the interrupted step (33) is in metrics.jsonl, once.
     rows = [json.loads(x)["step"] for x in (cut / "metrics.jsonl").read_text().splitlines()]
     assert rows == list(range(1, 34))
+    # Finding 4: the interrupt says what it saved (and the command line repeats it).
+    assert "interrupted at step 33 of 40; checkpoint of step 33 saved" in (
+        cut / "message.txt").read_text()
 
 
 def test_non_finite_training_data_is_refused_before_anything_is_written(tmp_path):

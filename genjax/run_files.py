@@ -1,0 +1,125 @@
+"""What the trainer writes into a run directory besides checkpoints, and how.
+
+* ``metrics.jsonl``: appended one row a logged step, read back up to a resumed step (a
+  line torn by a hard kill is skipped);
+* ``config.json``, ``summary.json``: written whole through a temporary file and a rename,
+  so that Ctrl-C or a crash leaves the old file or the new one, never a torn one;
+* the progress bar (tqdm), redrawn a few times a second on a terminal and every 10 s in a log;
+* :func:`check_finite`, the trainer's check of its data before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def check_finite(name: str, data: Any) -> None:
+    """Raises ``ValueError`` (one line) when a floating array of ``data`` holds NaN or inf.
+
+    Args:
+      name: what to call the data in the message (``"data"``, ``"test_data"``).
+      data: an array or a pytree of arrays with a leading example axis ``(n, ...)``;
+        integer leaves (labels, token ids) are not checked.
+
+    The message gives the number of non-finite values and the first one's index, so that
+    the bad example can be found: ``data: 3 non-finite values (NaN or inf) of 40; the first
+    is nan at index (5, 1), example 5``.
+    """
+    leaves, _ = jax.tree_util.tree_flatten_with_path(data)
+    for path, leaf in leaves:
+        arr = np.asarray(leaf)
+        if not np.issubdtype(arr.dtype, np.inexact):
+            continue
+        bad = ~np.isfinite(arr)
+        count = int(np.count_nonzero(bad))
+        if count == 0:
+            continue
+        first = np.unravel_index(int(np.argmax(bad.ravel())), arr.shape)
+        where = jax.tree_util.keystr(path) if path else ""
+        index = tuple(int(i) for i in first)
+        raise ValueError(
+            f"{name}{where}: {count} non-finite value{'s' if count != 1 else ''} (NaN or "
+            f"inf) of {arr.size}; the first is {arr[first]} at index {index}, example "
+            f"{index[0] if index else 0}; training needs finite data"
+        )
+
+
+def read_history(path: Path, upto_step: int) -> list[dict]:
+    """The logged rows up to ``upto_step``; a line torn by a hard kill is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("step", upto_step + 1) <= upto_step:
+            rows.append(row)
+    return rows
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename, so that a Ctrl-C
+    or a crash leaves the old content or the new, never a torn file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    arr = np.asarray(value)
+    return arr.item() if arr.ndim == 0 else arr.tolist()
+
+
+class _NoLog:
+    def write(self, text: str) -> None:
+        del text
+
+    def flush(self) -> None:
+        return None
+
+    def __enter__(self) -> _NoLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def log_file(path: Path, *, enabled: bool):
+    return path.open("a", encoding="utf-8") if enabled else _NoLog()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        del n
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        del kwargs
+
+    def close(self) -> None:
+        return None
+
+
+def progress_bar(name: str, start: int, total: int, *, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    import sys
+
+    from tqdm.auto import tqdm
+
+    # Redrawn a few times a second on a terminal; in a log file, one line every 10 seconds.
+    interval = 0.1 if sys.stderr.isatty() else 10.0
+    return tqdm(total=total, initial=start, desc=f"train {name}", unit="step",
+                dynamic_ncols=True, mininterval=interval)
