@@ -6,7 +6,11 @@ DESIGN.md: "a family imports no other family; what joins two lives in composites
   2022): :class:`LatentDiffusion` (the VAE and the latent denoiser, one model pytree), its
   loss and its DDIM sampler that decodes;
 * :mod:`.text_to_image` -- a U-Net denoiser conditioned by cross-attention on a CLIP text
-  encoder's token features, caption dropout, classifier-free guided DDIM;
+  encoder's token features, caption dropout, classifier-free guided DDIM (and negative
+  prompts: ``negative_context``);
+* :mod:`.unclip` -- DALL-E 2's cascade (Ramesh et al. 2022): a diffusion prior from CLIP text
+  embeddings to CLIP image embeddings and a U-Net decoder from image embeddings to images
+  (:mod:`.unclip_recipes`: ``genjax train unclip``);
 * :mod:`.recipes` -- ``genjax train latent-diffusion`` and ``genjax train text-to-digit``.
 
 Every function follows the model protocol: models are callable pytrees passed as traced
@@ -15,6 +19,7 @@ arguments, samplers ``name(key, model, ...)``, losses ``name(model, batch, key, 
 
 from genjax.composites import latent_diffusion as latent_diffusion
 from genjax.composites import text_to_image as text_to_image
+from genjax.composites import unclip as unclip
 from genjax.composites.latent_diffusion import LatentDiffusion as LatentDiffusion
 from genjax.composites.latent_diffusion import encode_latents as encode_latents
 from genjax.composites.text_to_image import ContextModel as ContextModel
