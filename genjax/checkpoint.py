@@ -306,10 +306,12 @@ def restore_latest_intact(
         for line in skipped:
             warn(f"{line}; {verb} step {step}, the newest intact checkpoint")
         return state
+    resuming = verb.startswith("resum")
+    hint = "; train without --resume" if resuming else "; the run saved no intact checkpoint"
+    what = "resume" if resuming else "checkpoint"
     if not skipped:
-        raise ValueError(f"resume: no checkpoint found in {checkpoint_dir(out_dir)} to resume "
-                         "from; train without --resume")
+        raise ValueError(f"{what}: no checkpoint found in {checkpoint_dir(out_dir)}{hint}")
     for line in skipped:
         warn(line)
-    raise ValueError(f"resume: no intact checkpoint in {checkpoint_dir(out_dir)} (see the "
-                     "warnings above); train again without --resume")
+    raise ValueError(f"{what}: no intact checkpoint in {checkpoint_dir(out_dir)} (see the "
+                     f"warnings above){hint}")
