@@ -1,5 +1,6 @@
 """The autoregressive family's entries for ``genjax train``: char-lm, pixelcnn, wavenet,
-speculative.
+speculative, json-lm (:mod:`genjax.autoregressive.json_lm`: structured output -- plain,
+schema-masked and grammar-masked decoding of JSON records).
 
 * ``char-lm`` -- a 2-layer, 64-wide causal :class:`~genjax.autoregressive.Transformer` on the
   built-in ``text`` corpus, batches of 16 windows of 128 characters (next-character
@@ -48,7 +49,7 @@ import optax
 from flax import nnx
 
 from genjax import data as data_lib
-from genjax.autoregressive import decoding, loss
+from genjax.autoregressive import decoding, json_lm, loss
 from genjax.autoregressive.pixelcnn import GatedPixelCNN, pixelcnn_sample, quantize
 from genjax.autoregressive.transformer import Transformer
 from genjax.autoregressive.wavenet import WaveNet, mu_law_decode, mu_law_encode, wavenet_sample
@@ -408,4 +409,5 @@ RECIPES: tuple[Recipe, ...] = (
            data="text", init=_init_pair, sample=_spec_sample, report=_spec_report,
            loss=_pair_loss, steps=1200, batch_size=32, learning_rate=2e-3,
            load_data=_spec_windows, checkpoint_every=500, sample_options=_TEXT_OPTIONS),
+    json_lm.RECIPE,
 )
