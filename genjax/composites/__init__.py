@@ -11,12 +11,19 @@ DESIGN.md: "a family imports no other family; what joins two lives in composites
 * :mod:`.unclip` -- DALL-E 2's cascade (Ramesh et al. 2022): a diffusion prior from CLIP text
   embeddings to CLIP image embeddings and a U-Net decoder from image embeddings to images
   (:mod:`.unclip_recipes`: ``genjax train unclip``);
+* :mod:`.clip_guided` -- VQGAN+CLIP (Crowson et al. 2022): a decoder's latents, quantised
+  straight-through, optimised by Adam towards a CLIP caption embedding;
+* :mod:`.captioner` -- a projection-layer captioning VLM (LLaVA / PaliGemma): CLIP patch
+  features projected into a prefix-LM transformer, greedy and beam captions through the KV
+  cache (:mod:`.vision_language_recipes`: ``genjax train clip-guided | captioner``);
 * :mod:`.recipes` -- ``genjax train latent-diffusion`` and ``genjax train text-to-digit``.
 
 Every function follows the model protocol: models are callable pytrees passed as traced
 arguments, samplers ``name(key, model, ...)``, losses ``name(model, batch, key, *, ...)``.
 """
 
+from genjax.composites import captioner as captioner
+from genjax.composites import clip_guided as clip_guided
 from genjax.composites import latent_diffusion as latent_diffusion
 from genjax.composites import text_to_image as text_to_image
 from genjax.composites import unclip as unclip
