@@ -303,3 +303,44 @@ def test_recipe_registered_and_prompt_plumbing(monkeypatch):
         with pytest.raises(ValueError, match=name):
             r.uc_sample(jax.random.key(0), params, kwargs.pop("n", 3), **kwargs)
 
+
+
+class TinyDecoder(nnx.Module):
+    """``eps = a * x + Linear(context token)`` per channel: a weighted decoder of the U-Net's
+    signature ``(x (B, H, W, C), t (B,), context=(B, 1, E))``, cheap to compile."""
+
+    def __init__(self, rngs):
+        self.a = nnx.Param(jax.random.normal(rngs.params(), ()))
+        self.proj = nnx.Linear(E, 1, rngs=rngs)
+
+    def __call__(self, x, t, *, context):
+        del t
+        return self.a[...] * x + self.proj(context[:, 0, :])[:, None, None, :]
+
+
+def test_cascade_conforms():
+    from genjax.testing import SamplerCase, assert_sampler_conforms
+
+    models = [{"prior": unclip.EmbeddingPrior(E, (8,), time_embed_dim=4, rngs=nnx.Rngs(s)),
+               "decoder": TinyDecoder(nnx.Rngs(s))} for s in (0, 1)]
+    text = jnp.asarray(TEXTS, jnp.float32)
+    kw = dict(prior_steps=3, decoder_steps=3, prior_scale=2.0, decoder_scale=2.0)
+
+    def draw(key, m):
+        return unclip.sample(key, m["prior"], m["decoder"], text, (2, 2, 1), PRIOR_SCHEDULE,
+                             PRIOR_SCHEDULE, **kw)
+
+    def from_noise(key, m):
+        k_z, k_x = jax.random.split(key)
+        return unclip.sample_from_noise(m["prior"], m["decoder"], text,
+                                        jax.random.normal(k_z, text.shape),
+                                        jax.random.normal(k_x, (3, 2, 2, 1)), PRIOR_SCHEDULE,
+                                        PRIOR_SCHEDULE, **kw)
+
+    assert_sampler_conforms(SamplerCase(
+        name="unclip.sample", sample=draw, models=models, from_noise=from_noise,
+        eager=False,  # jit vs eager of DDIM is the diffusion suite's; this one is slow eager
+        bad_arguments=[(lambda: unclip.sample_from_noise(
+            models[0]["prior"], models[0]["decoder"], text, jnp.zeros((2, E)),
+            jnp.zeros((3, 2, 2, 1)), PRIOR_SCHEDULE, PRIOR_SCHEDULE, **kw), "z_T")],
+    ))
