@@ -197,8 +197,9 @@ class MultiHeadAttention(nnx.Module):
         Returns:
           (B, L, D).
         """
-        if x.ndim != 3:
-            raise ValueError(f"x must have shape (B, L, D), got {x.shape}")
+        if x.ndim != 3 or x.shape[-1] != self.query.in_features:
+            raise ValueError(f"x must have shape (B, L, D={self.query.in_features}), got "
+                             f"{x.shape}")
         if self.is_cross and context is None:
             raise ValueError("context is required: this layer was built with context_features")
         if not self.is_cross and context is not None:

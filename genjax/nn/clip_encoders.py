@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from genjax import checks
@@ -166,6 +167,14 @@ class CharTextEncoder(nnx.Module):
             raise ValueError(
                 f"tokens must have shape (B, L) with L <= {self.max_length}, got {tokens.shape}"
             )
+        # ids outside [0, V) index past the embedding table (NaN) or wrap around, and a row
+        # without <eos> would be pooled at index 0: rejected while the ids are concrete
+        checks.token_ids("tokens", jnp.asarray(tokens), self.vocab_size)
+        if checks.is_concrete(tokens):
+            has_eos = np.any(np.asarray(tokens) == self.eos_id, axis=1)
+            if not has_eos.all():
+                raise ValueError(f"tokens: every row must hold eos_id={self.eos_id} (the pooled "
+                                 f"position), row {int(np.argmin(has_eos))} has none")
         B, L = tokens.shape
         x = self.token_embed(tokens) + self.pos_embed[...][None, :L]  # (B, L, width)
         for block in self.blocks:

@@ -102,6 +102,9 @@ class MLPDenoiser(nnx.Module):
                 "labels must be given iff the network was built with num_classes "
                 f"(num_classes={self.num_classes}, labels given: {labels is not None})"
             )
+        if labels is not None:  # labels in [0, num_classes]: num_classes is the null label
+            checks.shape("labels", labels, (x.shape[0],))
+            checks.token_ids("labels", jnp.asarray(labels), self.num_classes + 1)
         emb = sinusoidal_embedding(t.astype(jnp.float32) * self.time_scale, self.time_embed_dim)
         emb = self.time_mlp(emb)  # (batch, time_embed_dim)
         if self.class_embed is not None:

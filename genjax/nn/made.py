@@ -158,6 +158,8 @@ class MADE(nnx.Module):
           (..., D, P) outputs; ``[..., d, :]`` depends only on ``x[..., d']`` with
           ``order[d'] < order[d]`` (the first dimension in the order gets constants).
         """
+        if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != self.in_features:
+            raise ValueError(f"x must have shape (..., D={self.in_features}), got {jnp.shape(x)}")
         masks = made_masks(self.degrees, self.num_params_per_dim)
         h = x
         for i, (layer, mask) in enumerate(zip(self.layers, masks, strict=True)):

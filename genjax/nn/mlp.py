@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from genjax import checks
@@ -80,6 +81,9 @@ class MLP(nnx.Module):
         Returns:
           (..., out_features) output; no activation on the last layer.
         """
+        d_in = self.layers[0].in_features
+        if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != d_in:
+            raise ValueError(f"x must have shape (..., in_features={d_in}), got {jnp.shape(x)}")
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))  # h_l = act(W_l h_{l-1} + b_l)
         return self.layers[-1](x)  # y = W_{L+1} h_L + b_{L+1}

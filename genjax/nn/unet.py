@@ -324,6 +324,11 @@ class UNet(nnx.Module):
             raise ValueError(
                 f"context must be given iff context_dim is set (context_dim={self.context_dim})"
             )
+        if labels is not None:  # labels in [0, num_classes]: num_classes is the null label
+            checks.shape("labels", labels, (B,))
+            checks.token_ids("labels", jnp.asarray(labels), self.num_classes + 1)
+        if jnp.ndim(t) > 1 or (jnp.ndim(t) == 1 and jnp.shape(t)[0] not in (1, B)):
+            raise ValueError(f"t must be a scalar or have shape (B,) = ({B},), got {jnp.shape(t)}")
         t = jnp.broadcast_to(jnp.asarray(t), (B,)).astype(jnp.float32)
         emb = self.time_mlp(sinusoidal_embedding(t * self.time_scale, self.base_channels))
         if self.class_embed is not None:
