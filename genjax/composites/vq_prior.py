@@ -88,7 +88,12 @@ def encode_codes(vq: VQVAE, x: jax.Array) -> jax.Array:
     """
     _check_vq(vq)
     checks.shape("x", x, (None, *vq.data_shape))
-    return nearest_code(vq.encode(jnp.asarray(x)), vq.codebook[...])  # (B, M)
+    return _encode(vq, jnp.asarray(x))
+
+
+@functools.partial(model_jit, model_argnames="vq")
+def _encode(vq: VQVAE, x: jax.Array) -> jax.Array:
+    return nearest_code(vq.encode(x), vq.codebook[...])  # (B, M)
 
 
 def decode_codes(vq: VQVAE, codes: jax.Array) -> jax.Array:
@@ -104,7 +109,12 @@ def decode_codes(vq: VQVAE, codes: jax.Array) -> jax.Array:
     _check_vq(vq)
     checks.shape("codes", codes, (None, vq.num_latents))
     checks.token_ids("codes", codes, vq.num_codes)
-    z_q = jnp.take(vq.codebook[...], jnp.asarray(codes), axis=0)  # (B, M, D)
+    return _decode(vq, jnp.asarray(codes))
+
+
+@functools.partial(model_jit, model_argnames="vq")
+def _decode(vq: VQVAE, codes: jax.Array) -> jax.Array:
+    z_q = jnp.take(vq.codebook[...], codes, axis=0)  # (B, M, D), e_{c_m}
     return vq.decode(z_q)
 
 
@@ -271,17 +281,37 @@ def sample_codes(key: jax.Array, prior: CodePrior, labels: jax.Array | None = No
 
 
 def sample_images(key: jax.Array, vq: VQVAE, prior: CodePrior, labels: jax.Array | None = None,
-                  *, n: int | None = None, **options: Any) -> jax.Array:
-    """Images ``G(e_c)`` of codes ``c ~ p(c | y)`` (:func:`sample_codes`, then decoded).
+                  *, n: int | None = None, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None, min_p: float | None = None,
+                  use_cache: bool = True) -> jax.Array:
+    """Images ``G(e_c)`` of codes ``c ~ p(c | y)``: :func:`sample_codes` and the decoder in
+    one compiled program (the models traced, the sampling options static).
+
+    Args:
+      key, labels, n: as :func:`sample_codes`.
+      vq: the tokenizer the prior was trained on (same ``K`` and ``M``).
+      prior: the :class:`CodePrior`.
+      temperature, top_k, top_p, min_p, use_cache: :func:`~genjax.autoregressive.generate`'s.
 
     Returns:
-      ``(B, *data_shape)``.
+      ``(B, *data_shape)`` decoder means.
     """
     _check_vq(vq)
     if (vq.num_codes, vq.num_latents) != (prior.num_codes, prior.num_latents):
         raise ValueError(f"prior: built for K={prior.num_codes}, M={prior.num_latents}, the "
                          f"tokenizer has K={vq.num_codes}, M={vq.num_latents}")
-    return decode_codes(vq, sample_codes(key, prior, labels, n=n, **options))
+    prompt = prefix_tokens(prior, labels, n)
+    return _sample_images(key, vq, prior, prompt, temperature=temperature, top_k=top_k,
+                          top_p=top_p, min_p=min_p, use_cache=bool(use_cache))
+
+
+@functools.partial(model_jit, model_argnames=("vq", "prior"),
+                   static_argnames=("temperature", "top_k", "top_p", "min_p", "use_cache"))
+def _sample_images(key, vq, prior, prompt, *, temperature, top_k, top_p, min_p, use_cache):
+    codes = decoding.generate(key, prior, prompt, max_new_tokens=prior.num_latents,
+                              temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                              use_cache=use_cache)  # (B, M), the same loop as sample_codes
+    return _decode(vq, codes)
 
 
 def most_likely_codes(prior: CodePrior, labels: jax.Array, *, num_beams: int = 4
