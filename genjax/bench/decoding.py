@@ -13,6 +13,10 @@ batch 16, prompt 16, 128 new tokens with a KV cache:
 * beam search, 4 beams, on a smaller workload (batch 4, prompt 16, 32 new tokens):
   genjax's :func:`beam_search_cached` and Hugging Face both reorder a KV cache;
   :func:`beam_search` (full forward pass per step) is shown too;
+* constrained decoding's mask (issue 21), batch 16, with EOS: plain sampling vs a
+  JSON-schema automaton vs the JSON grammar's pushdown automaton (stack bound 8) over a
+  512-token vocabulary of characters, pairs and three-digit tokens; milliseconds per
+  step of the loop and the ratio to plain;
 * speculative sampling, batch 1, 128 new tokens, k = 4: the 4-layer target with a 1-layer,
   width-128 draft (both random, so the acceptance rate is that of two unrelated random
   models, not of a trained pair -- see the ``speculative`` recipe for that), against
@@ -173,9 +177,51 @@ def run(quick: bool = False) -> list[Row]:
                      "acceptance_rate": float(stats["acceptance_rate"]),
                      "tokens_per_round": float(stats["tokens_per_round"]),
                      "speedup_over_plain": plain.run_s / spec.run_s}))
+    rows += _constrained_rows(model, prompt, new, repeats)
     NOTES = (f"{hf_note} genjax: one jitted while_loop per call, KV cache, jax "
              f"{jax.__version__} on {jax.default_backend()}. Beam search: genjax recomputes "
              "the full forward pass each step in the uncached row.")
+    return rows
+
+
+def _mask_vocabulary() -> list[str]:
+    """VOCAB strings: the 95 printable characters, a newline (EOS, id 95), then two-character
+    tokens of JSON punctuation and digits and three-digit tokens (so the masks read
+    multi-character tokens too)."""
+    chars = [chr(c) for c in range(32, 127)]
+    pairs = [a + b for a in '{}[]",:-0123456789' for b in '{}[]",:-0123456789']
+    triples = [f"{i:03d}" for i in range(1000)]
+    return (chars + ["\n"] + pairs + triples)[:VOCAB]
+
+
+def _constrained_rows(model, prompt, new: int, repeats: int) -> list[Row]:
+    """The per-step cost of constrained decoding's mask inside the loop (issue 21): plain
+    sampling vs a JSON-schema automaton (one row gather a step) vs the JSON grammar's
+    pushdown automaton (every token read from the configuration, O(B V D) a character),
+    all with EOS; ms per step = run time / steps the loop ran."""
+    from genjax.autoregressive.decoding import grammar, json_schema
+
+    vocab, eos = _mask_vocabulary(), 95
+    schema = {"type": "array", "items": {"type": "integer", "maxDigits": 3}, "maxItems": 8}
+    masks = {"plain": None,
+             "JSON-schema automaton": json_schema.from_json_schema(schema, vocab, eos_id=eos),
+             "JSON grammar (depth 8)": grammar.from_grammar(grammar.JSON_GRAMMAR, vocab,
+                                                            eos_id=eos, max_depth=8)}
+    case = f"constrained mask B={BATCH} P={PROMPT} N={new}"
+    rows, plain_ms = [], None
+    for label, mask in masks.items():
+        def call(k, mask=mask):
+            return decoding.generate(k, model, prompt, max_new_tokens=new, temperature=1.0,
+                                     eos_id=eos, constraint=mask)
+        t = time_jax(call, jax.random.key(4), repeats=repeats)
+        tokens = call(jax.random.key(4))
+        steps = int(jnp.max(jnp.where(jnp.any(tokens == eos, 1),
+                                      jnp.argmax(tokens == eos, 1) + 1, new)))
+        ms = 1e3 * t.run_s / steps
+        plain_ms = ms if plain_ms is None else plain_ms
+        rows.append(Row(SUITE, case, f"genjax {label}", t.compile_s, t.run_s,
+                        {"ms_per_step": ms, "steps": steps,
+                         "cost_vs_plain": ms / plain_ms}))
     return rows
 
 
