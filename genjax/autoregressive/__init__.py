@@ -4,9 +4,11 @@ Networks, one architecture a module: a decoder-only causal transformer with a KV
 (``transformer``), PixelCNN plain and gated (``pixelcnn``), WaveNet (``wavenet``), the
 pieces the last two share (``levels``), and MADE (``genjax.nn.made``); losses (``loss``);
 decoding strategies (``decoding``: filters, generate, beam search, speculative and
-constrained decoding). Every sampler takes the model as a traced argument (DESIGN.md, "One
-model protocol"): ``generate(key, model, prompt, ...)``, ``beam_search(model, prompt,
-...)``, ``pixelcnn_sample(key, model, n, ...)``; every loss is ``name(model, batch, key)``.
+constrained decoding -- regular expressions, JSON schemas, context-free grammars); JSON
+records for the ``json-lm`` recipe (``json_records``, ``json_lm``). Every sampler takes
+the model as a traced argument (DESIGN.md, "One model protocol"): ``generate(key, model,
+prompt, ...)``, ``beam_search(model, prompt, ...)``, ``pixelcnn_sample(key, model, n,
+...)``; every loss is ``name(model, batch, key)``.
 """
 
 from genjax.autoregressive import decoding as decoding
@@ -19,6 +21,8 @@ from genjax.autoregressive.decoding import beam_search as beam_search
 from genjax.autoregressive.decoding import beam_search_cached as beam_search_cached
 from genjax.autoregressive.decoding import constrained as constrained
 from genjax.autoregressive.decoding import filter_logits as filter_logits
+from genjax.autoregressive.decoding import from_grammar as from_grammar
+from genjax.autoregressive.decoding import from_json_schema as from_json_schema
 from genjax.autoregressive.decoding import generate as generate
 from genjax.autoregressive.decoding import generate_from_noise as generate_from_noise
 from genjax.autoregressive.decoding import min_p_filter as min_p_filter

@@ -14,8 +14,13 @@ model a traced argument (:func:`genjax.model.model_jit`):
 * :mod:`.speculative` -- :func:`speculative_verify` (and ``_from_noise``, ``_batch``) and
   :func:`speculative_generate`: speculative sampling (Leviathan, Kalman & Matias 2023;
   Chen et al. 2023), which emits tokens distributed exactly as the target model's;
-* :mod:`.constrained` -- regular expressions and string lists compiled to token automata,
-  the masks :func:`generate` applies (Willard & Louf 2023);
+* :mod:`.constrained` -- regular expressions (:mod:`.regex`: classes, escapes, bounded
+  repetition) and string lists compiled to token automata (Willard & Louf 2023);
+  :mod:`.json_schema` -- a bounded JSON schema's serialisations as such an automaton
+  (:func:`from_json_schema`); :mod:`.grammar` -- LL(1) context-free grammars (arbitrary-
+  depth JSON, balanced brackets) as a pushdown automaton with a bounded stack
+  (:func:`from_grammar`); :mod:`.masking` -- the one interface through which
+  :func:`generate` and :func:`beam_search` mask inside their compiled loops;
 * :mod:`.interface` -- what a model provides (``model(tokens)``, ``init_cache``,
   ``decode``, ``vocab_size``, ``max_len``), e.g. :class:`genjax.autoregressive.Transformer`.
 
@@ -40,7 +45,11 @@ from genjax.autoregressive.decoding import beam as beam
 from genjax.autoregressive.decoding import constrained as constrained
 from genjax.autoregressive.decoding import filters as filters
 from genjax.autoregressive.decoding import generation as generation
+from genjax.autoregressive.decoding import grammar as grammar
 from genjax.autoregressive.decoding import interface as interface
+from genjax.autoregressive.decoding import json_schema as json_schema
+from genjax.autoregressive.decoding import masking as masking
+from genjax.autoregressive.decoding import regex as regex
 from genjax.autoregressive.decoding import speculative as speculative
 from genjax.autoregressive.decoding.beam import beam_search as beam_search
 from genjax.autoregressive.decoding.beam import beam_search_cached as beam_search_cached
@@ -58,6 +67,8 @@ from genjax.autoregressive.decoding.generation import generate as generate
 from genjax.autoregressive.decoding.generation import (
     generate_from_noise as generate_from_noise,
 )
+from genjax.autoregressive.decoding.grammar import from_grammar as from_grammar
+from genjax.autoregressive.decoding.json_schema import from_json_schema as from_json_schema
 from genjax.autoregressive.decoding.speculative import (
     speculative_generate as speculative_generate,
 )
@@ -71,5 +82,6 @@ from genjax.autoregressive.decoding.speculative import (
     speculative_verify_from_noise as speculative_verify_from_noise,
 )
 
-__all__ = ["constrained", *filters.__all__, *generation.__all__, *beam.__all__,
+__all__ = ["constrained", "grammar", "json_schema", "masking", "regex", "from_grammar",
+           "from_json_schema", *filters.__all__, *generation.__all__, *beam.__all__,
            *speculative.__all__]
