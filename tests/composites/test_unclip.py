@@ -231,6 +231,13 @@ def test_cascade_matches_the_oracle_on_shared_noise():
                                  dec_schedule, prior_steps=10, decoder_steps=6, prior_scale=3.0,
                                  decoder_scale=2.0)
     np.testing.assert_allclose(a[0], b[0], rtol=1e-6, atol=1e-6)
+    # extreme but valid: guidance 1e4 in both stages (the same compiled program: scales are
+    # traced) stays finite; the embeddings stay on the sphere, the images in the clip range
+    images, z = unclip.sample(key, _prior_jax, _decoder_jax, f32(text), (4, 4, 1),
+                              PRIOR_SCHEDULE, dec_schedule, prior_steps=10, decoder_steps=6,
+                              prior_scale=1e4, decoder_scale=1e4)
+    assert bool(jnp.all(jnp.isfinite(images))) and float(jnp.abs(images).max()) <= 1.0
+    np.testing.assert_allclose(jnp.linalg.norm(z, axis=1), np.sqrt(E), rtol=1e-5)
 
 
 def test_bad_arguments():
