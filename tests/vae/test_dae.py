@@ -125,12 +125,13 @@ def test_posterior_mean_beats_every_perturbation(ring_pairs):
 
 
 def test_trained_dae_approaches_the_posterior_mean(ring_pairs):
-    # An overcomplete MLP autoencoder 2-64-64-8-64-64-2 trained 1500 Adam steps on fresh ring
-    # samples at sigma = 1: its held-out loss lies within 10% of the way from the optimum
-    # (the Tweedie denoiser) to the noisy input's loss (measured ~3-5%).
+    # An overcomplete MLP autoencoder 2-64-64-8-64-64-2 trained 600 Adam steps (cosine
+    # decay) on fresh ring samples at sigma = 1: its held-out loss lies within 3% of the way
+    # from the optimum (the Tweedie denoiser) to the noisy input's loss (measured 0.85%;
+    # 0.47% after 1000 steps, 0.22% after 1500).
     ring, x, x_noisy, best = ring_pairs
     model = vm.mlp_autoencoder((2,), 8, rngs=nnx.Rngs(0), hidden_sizes=(64, 64))
-    opt = optax.adam(optax.cosine_decay_schedule(3e-3, 1500))
+    opt = optax.adam(optax.cosine_decay_schedule(3e-3, 600))
 
     @jax.jit
     def train(m, key):
@@ -142,7 +143,7 @@ def test_trained_dae_approaches_the_posterior_mean(ring_pairs):
             u, s = opt.update(g, s, m)
             return (optax.apply_updates(m, u), s), None
 
-        (m, _), _ = jax.lax.scan(step, (m, opt.init(m)), jax.random.split(key, 1500))
+        (m, _), _ = jax.lax.scan(step, (m, opt.init(m)), jax.random.split(key, 600))
         return m
 
     model = train(model, jax.random.key(3))
@@ -150,7 +151,7 @@ def test_trained_dae_approaches_the_posterior_mean(ring_pairs):
     err = {name: float(jnp.mean(jnp.sum((x - d) ** 2, axis=1)))
            for name, d in (("dae", dn.denoise(model, x_noisy)), ("exact", best),
                            ("noisy", x_noisy))}
-    assert err["exact"] < err["dae"] < err["exact"] + 0.1 * (err["noisy"] - err["exact"]), err
+    assert err["exact"] < err["dae"] < err["exact"] + 0.03 * (err["noisy"] - err["exact"]), err
 
 
 def test_denoising_errors_share_the_noise(keys):
@@ -205,7 +206,7 @@ CASES = [
     BadInput("dae_loss: batch of the wrong shape",
              lambda: dn.dae_loss(_small_ae(), jnp.zeros((2, 6)), jax.random.key(0)), "batch"),
     BadInput("dae_loss: a VAE is not an autoencoder",
-             lambda: dn.dae_loss(vm.mlp_vae((3, 2), 2, rngs=nnx.Rngs(0)), _X,
+             lambda: dn.dae_loss(vm.mlp_vae((3, 2), 2, rngs=nnx.Rngs(0), hidden_sizes=(4,)), _X,
                                  jax.random.key(0)), "model"),
     BadInput("corrupt_from_noise: noise of another shape",
              lambda: dn.corrupt_from_noise(_X, jnp.zeros((2, 6)), 0.1), "noise"),
