@@ -92,7 +92,10 @@ def _check_sigmas(sigmas: Any, dtype: Any) -> jax.Array:
 
 
 def _precheck_sigmas(args: dict[str, Any]) -> None:
-    # Before compiling (checks.before_jit): inside the program sigmas is a tracer.
+    # Before compiling (checks.before_jit): inside the program sigmas is a tracer. The churn
+    # options first, as the compiled function checks them (its messages come in that order).
+    if "s_churn" in args:
+        _check_churn(args["s_churn"], args["s_tmin"], args["s_tmax"], args["s_noise"])
     checks.sigma_sequence("sigmas", args["sigmas"])
 
 

@@ -62,14 +62,11 @@ def default_float() -> Any:
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
-def _check_level(alpha: Any, sigma: Any, *, sigma_positive: bool = False) -> None:
-    """A noise level ``x_t = alpha x_0 + sigma eps``: finite, ``sigma >= 0`` (``> 0`` when
-    ``sigma_positive``), not both zero. Values are checked when concrete."""
+def _check_level(alpha: Any, sigma: Any) -> None:
+    """A noise level ``x_t = alpha x_0 + sigma eps``: finite, ``sigma >= 0``, not both zero.
+    Values are checked when concrete."""
     checks.finite("alpha", alpha)
-    if sigma_positive:
-        checks.positive("sigma", sigma)
-    else:
-        checks.nonnegative("sigma", sigma)
+    checks.nonnegative("sigma", sigma)
     if checks.is_concrete((alpha, sigma)):
         both = (np.asarray(alpha) == 0) & (np.asarray(sigma) == 0)
         if np.any(both):
@@ -431,7 +428,7 @@ class GaussianMixture:
         """
         return self._at_level("x", x, alpha, sigma, "score")
 
-    @checks.before_jit(lambda a: _check_level(a["alpha"], a["sigma"], sigma_positive=True))
+    @checks.before_jit(lambda a: _check_level(a["alpha"], a["sigma"]))
     @jax.jit
     def eps(self, x: jax.Array, alpha: Any, sigma: Any) -> jax.Array:
         """The optimal noise prediction ``E[eps | x_t = x] = -sigma grad log p_t(x)`` (eq. 5).
@@ -440,7 +437,8 @@ class GaussianMixture:
 
         Args:
           x: ``(..., D)`` noisy points.
-          alpha, sigma: scalars or of shape ``(...)``; ``sigma > 0``.
+          alpha, sigma: scalars or of shape ``(...)``; ``sigma >= 0``, not both zero (at
+            ``sigma = 0`` the noise is known exactly: 0).
 
         Returns:
           ``(..., D)``.

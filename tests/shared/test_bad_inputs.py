@@ -159,7 +159,9 @@ def _targets() -> list[BadInput]:
         BadInput("GaussianMixture.noised: alpha a vector",
                  lambda: MIX.noised(jnp.ones(2), 0.5), "alpha"),
         BadInput("GaussianMixture.noised: sigma < 0", lambda: MIX.noised(1.0, -0.5), "sigma"),
-        BadInput("GaussianMixture.eps: sigma = 0", lambda: MIX.eps(A, 1.0, 0.0), "sigma"),
+        BadInput("GaussianMixture.eps: sigma < 0", lambda: MIX.eps(A, 1.0, -0.5), "sigma"),
+        BadInput("GaussianMixture.noised_score: alpha NaN",
+                 lambda: MIX.noised_score(A, float("nan"), 0.5), "alpha"),
         BadInput("GaussianMixture.denoise: alpha = sigma = 0",
                  lambda: MIX.denoise(A, 0.0, 0.0), "sigma"),
         BadInput("GaussianMixture.posterior_mean_x0: x_t of another dimension",
@@ -240,7 +242,7 @@ def test_sample_metrics_are_nan_on_nonfinite_input(bad: str) -> None:
         "energy_distance": metrics.energy_distance(x, y),
         "sliced_wasserstein": metrics.sliced_wasserstein(KEY, x, y, num_projections=8),
         "frechet_distance": metrics.frechet_distance(x, y),
-        "mode_coverage": metrics.mode_coverage(x, MIX.means, 1.0),
+        "mode_coverage": metrics.mode_coverage(x if bad == "nan_x" else y, MIX.means, 1.0),
     }
     assert all(np.isnan(float(v)) for v in values.values()), values
     # Under jit too (the finite check is data-dependent, not a trace-time one).
