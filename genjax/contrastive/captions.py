@@ -103,6 +103,7 @@ def tokenize(text: str | Sequence[str], *, length: int = MAX_LENGTH) -> np.ndarr
       >>> tokenize("a two")[:7]  # [<bos>, a, ' ', t, w, o, <eos>]
       array([ 1,  4,  3, 23, 26, 18,  2], dtype=int32)
     """
+    length = checks.int_in_range("length", length, 3, 2**31 - 1)  # <bos>, a character, <eos>
     if not isinstance(text, str):
         texts = list(text)
         if not texts:
@@ -130,6 +131,7 @@ def tokenize(text: str | Sequence[str], *, length: int = MAX_LENGTH) -> np.ndarr
 
 def empty_caption(length: int = MAX_LENGTH) -> np.ndarray:
     """The empty caption ``[<bos>, <eos>, <pad>, ...]`` ``(length,)``: the null condition."""
+    length = checks.int_in_range("length", length, 2, 2**31 - 1)
     ids = np.full((length,), PAD, np.int32)
     ids[0], ids[1] = BOS, EOS
     return ids
@@ -137,12 +139,41 @@ def empty_caption(length: int = MAX_LENGTH) -> np.ndarray:
 
 def decode(ids: Sequence[int] | np.ndarray) -> str:
     """The text of one token sequence ``(length,)`` (special tokens dropped)."""
+    checks.token_ids("ids", np.asarray(ids), VOCAB_SIZE)
     return "".join(VOCABULARY[int(i)] for i in np.asarray(ids) if int(i) > EOS)
 
 
 def eos_position(tokens: jax.Array) -> jax.Array:
-    """Index of ``<eos>`` in each caption: ``(..., length) -> (...)`` int32."""
+    """Index of ``<eos>`` in each caption: ``(..., length) -> (...)`` int32.
+
+    Every caption must hold an ``<eos>`` (checked when concrete; ``argmax`` would give 0).
+    """
+    _check_has_eos("tokens", tokens, EOS)
     return jnp.argmax(tokens == EOS, axis=-1).astype(jnp.int32)
+
+
+def _check_has_eos(name: str, tokens, eos_id: int) -> None:
+    """Every row (last axis) of concrete ``tokens`` holds ``eos_id``."""
+    if checks.is_concrete(tokens):
+        has = np.any(np.asarray(tokens) == eos_id, axis=-1)
+        if not np.all(has):
+            first = tuple(int(i) for i in np.argwhere(~np.atleast_1d(has))[0])
+            raise ValueError(f"{name}: every caption must hold <eos> (id {eos_id}); the one "
+                             f"at index {first} has none")
+
+
+def check_model_tokens(name: str, tokens, model) -> None:
+    """Caption tokens for a contrastive ``model``: integer ids in its text encoder's
+    ``[0, vocab_size)`` with an ``<eos>`` per caption (values checked when concrete).
+
+    Compiled entry points call this before their program, while the ids are concrete: the
+    embedding table would return NaN rows for ids >= V and wrap negative ids around.
+    """
+    encoder = getattr(model, "text_encoder", None)
+    vocab_size = getattr(encoder, "vocab_size", VOCAB_SIZE)
+    eos_id = getattr(encoder, "eos_id", EOS)
+    checks.token_ids(name, jnp.asarray(tokens), int(vocab_size))
+    _check_has_eos(name, tokens, int(eos_id))
 
 
 def caption_table(
@@ -172,5 +203,6 @@ def sample_captions(key: jax.Array, labels: jax.Array, table: jax.Array) -> jax.
     table = jnp.asarray(table)
     checks.ndim("labels", labels, 1, "(batch,)")
     checks.ndim("table", table, 3, "(classes, templates, length)")
+    checks.token_ids("labels", labels, table.shape[0])  # a digit in [0, classes)
     which = jax.random.randint(key, labels.shape, 0, table.shape[1])  # (batch,) template ids
     return table[labels, which]  # (batch, length)

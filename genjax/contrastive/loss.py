@@ -92,6 +92,8 @@ def _check_pair(image_emb, text_emb) -> tuple[jax.Array, jax.Array]:
         )
     if image_emb.shape[0] < 1:
         raise ValueError("image_emb: the batch must hold at least one pair, got 0")
+    checks.finite("image_emb", image_emb)  # values checked when concrete
+    checks.finite("text_emb", text_emb)
     dtype = jnp.result_type(image_emb.dtype, text_emb.dtype, jnp.float32)
     return image_emb.astype(dtype), text_emb.astype(dtype)
 
@@ -150,6 +152,7 @@ def clipped_logit_scale(
       () the positive scale ``s``.
     """
     checks.positive("max_logit_scale", max_logit_scale)
+    checks.finite("log_logit_scale", log_logit_scale)  # checked when concrete
     t = jnp.asarray(log_logit_scale)
     return jnp.exp(jnp.minimum(t, math.log(max_logit_scale)))
 
@@ -258,6 +261,7 @@ def sigmoid_loss(
     bias = jnp.asarray(logit_bias, logits.dtype)
     if bias.ndim != 0:
         raise ValueError(f"logit_bias must be a scalar, got shape {bias.shape}")
+    checks.finite("logit_bias", logit_bias)
     n = logits.shape[0]
     z = 2.0 * jnp.eye(n, dtype=logits.dtype) - 1.0  # (N, N): +1 on the diagonal, -1 off it
     return -jnp.sum(jax.nn.log_sigmoid(z * (logits + bias))) / n

@@ -100,7 +100,6 @@ class CLIP(nnx.Module):
         return clipped_logit_scale(self.log_logit_scale[...])
 
 
-@functools.partial(model_jit, static_argnames=("objective",))
 def clip_model_loss(
     model: CLIP, batch: tuple[jax.Array, jax.Array], key: jax.Array | None = None, *,
     objective: str = "clip",
@@ -124,10 +123,22 @@ def clip_model_loss(
       whose own caption is the most similar in the batch (ties with same-class captions
       count against it, so it stays below 1 on digits).
     """
-    del key
     checks.one_of("objective", objective, OBJECTIVES)
     images, tokens = batch
     checks.ndim("tokens", tokens, 2, "(batch, length)")
+    if jnp.shape(tokens)[0] != jnp.shape(images)[0]:
+        raise ValueError(f"tokens must hold one caption per image: {jnp.shape(tokens)[0]} "
+                         f"captions for {jnp.shape(images)[0]} images")
+    captions.check_model_tokens("tokens", tokens, model)  # ids and <eos>, when concrete
+    checks.finite("images", images)
+    return _clip_model_loss(model, (images, tokens), key, objective=objective)
+
+
+@functools.partial(model_jit, static_argnames=("objective",))
+def _clip_model_loss(model: CLIP, batch: tuple[jax.Array, jax.Array], key: jax.Array | None,
+                     *, objective: str) -> tuple[jax.Array, dict]:
+    del key
+    images, tokens = batch
     u = model.encode_image(images)  # (B, E)
     v, _ = model.encode_text(tokens)  # (B, E)
     scale = model.logit_scale()

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks
+from genjax.contrastive import captions
 from genjax.contrastive.loss import l2_normalize
 from genjax.model import Model, model_jit
 
@@ -112,6 +113,7 @@ def ensemble_class_embeddings(class_text_emb: jax.Array) -> jax.Array:
     A ``(K, D)`` input (one prompt per class) is only normalised.
     """
     e = jnp.asarray(class_text_emb)
+    checks.finite("class_text_emb", e)  # when concrete
     if e.ndim == 2:
         return l2_normalize(e)
     if e.ndim != 3:
@@ -148,6 +150,7 @@ def zero_shot_logits(
             f"got {image_emb.shape}"
         )
     checks.positive("logit_scale", logit_scale)
+    checks.finite("image_emb", image_emb)  # when concrete
     u = l2_normalize(image_emb)  # (n, D)
     return jnp.asarray(logit_scale, u.dtype) * jnp.einsum("nd,kd->nk", u, w.astype(u.dtype))
 
@@ -169,7 +172,6 @@ def zero_shot_classify(image_emb: jax.Array, class_text_emb: jax.Array) -> jax.A
     return jnp.argmax(zero_shot_logits(image_emb, class_text_emb), axis=1).astype(jnp.int32)
 
 
-@model_jit
 def encode_classes(model: Model, class_tokens: jax.Array) -> jax.Array:
     """Text embeddings of ``T`` tokenised prompts for each of ``K`` classes.
 
@@ -184,12 +186,17 @@ def encode_classes(model: Model, class_tokens: jax.Array) -> jax.Array:
     class_tokens = jnp.asarray(class_tokens)
     checks.ndim("class_tokens", class_tokens, 3, "(classes, templates, length)")
     checks.integer_array("class_tokens", class_tokens)
+    captions.check_model_tokens("class_tokens", class_tokens, model)
+    return _encode_classes(model, class_tokens)
+
+
+@model_jit
+def _encode_classes(model: Model, class_tokens: jax.Array) -> jax.Array:
     k, t, length = class_tokens.shape
     pooled, _ = model.encode_text(class_tokens.reshape(k * t, length))  # (K T, E)
     return pooled.reshape(k, t, pooled.shape[-1])  # (K, T, E)
 
 
-@model_jit
 def zero_shot_predict(model: Model, images: jax.Array, class_tokens: jax.Array) -> jax.Array:
     """Zero-shot classes of images through the model's encoders (Radford et al. 2021, 3.1.2).
 
@@ -203,11 +210,19 @@ def zero_shot_predict(model: Model, images: jax.Array, class_tokens: jax.Array) 
     Returns:
       ``(n,)`` int32 class indices in ``[0, K)``.
     """
-    image_emb = model.encode_image(images)  # (n, E)
-    return zero_shot_classify(image_emb, encode_classes(model, class_tokens))
+    class_tokens = jnp.asarray(class_tokens)
+    checks.ndim("class_tokens", class_tokens, 3, "(classes, templates, length)")
+    captions.check_model_tokens("class_tokens", class_tokens, model)
+    checks.finite("images", images)
+    return _zero_shot_predict(model, images, class_tokens)
 
 
 @model_jit
+def _zero_shot_predict(model: Model, images: jax.Array, class_tokens: jax.Array) -> jax.Array:
+    image_emb = model.encode_image(images)  # (n, E)
+    return zero_shot_classify(image_emb, _encode_classes(model, class_tokens))
+
+
 def image_text_similarity(model: Model, images: jax.Array, tokens: jax.Array) -> jax.Array:
     """Cosine similarities ``cos(f(image_i), g(text_j))`` of every image and text: ``(n, m)``.
 
@@ -223,5 +238,12 @@ def image_text_similarity(model: Model, images: jax.Array, tokens: jax.Array) ->
       ``(n, m)`` similarities in ``[-1, 1]``.
     """
     checks.ndim("tokens", tokens, 2, "(texts, length)")
+    captions.check_model_tokens("tokens", tokens, model)
+    checks.finite("images", images)
+    return _image_text_similarity(model, images, tokens)
+
+
+@model_jit
+def _image_text_similarity(model: Model, images: jax.Array, tokens: jax.Array) -> jax.Array:
     text_emb, _ = model.encode_text(tokens)  # (m, E)
     return zero_shot_logits(model.encode_image(images), text_emb)  # scale 1: cosines
