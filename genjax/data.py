@@ -34,7 +34,7 @@ Splits and sizes:
 A path instead of a name loads user data (``split`` and ``seed`` are then not
 used: the whole file is returned; pass a separate file for test data):
 
-* ``.npy``: the stored array, unchanged;
+* ``.npy``: the stored array, unchanged (one holding NaN or inf is refused);
 * MNIST IDX files (``train-images-idx3-ubyte``, optionally ``.gz``), recognised
   by their magic number: unsigned-byte images ``(n, H, W)`` become float32
   ``(n, H, W, 1)`` in [0, 1] (the ``digits`` layout), unsigned-byte vectors
@@ -70,7 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax import checks
+from genjax import checks, run_files
 
 DATASETS: tuple[str, ...] = ("ring", "moons", "swissroll", "checkerboard", "digits", "text")
 """Names accepted by ``load`` (besides file paths)."""
@@ -365,12 +365,9 @@ def load_text(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
 def _load_path(path: str) -> np.ndarray:
     if path.endswith(".npy"):
         try:
-            array = np.load(path, allow_pickle=False)
+            return np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as err:  # EOFError: an empty or cut file
             raise ValueError(f"path {path!r} could not be read as a .npy file: {err}") from err
-        if array.ndim == 0:
-            raise ValueError(f"path {path!r} holds one value, shape (); data needs (n, ...)")
-        return array
     if path.endswith(".txt"):
         return load_text(path)[0]
     if _is_idx(path):
@@ -420,12 +417,13 @@ def load(name: str | os.PathLike, *, split: str = "train", seed: int = 0) -> np.
         return (ids[:n_train] if split == "train" else ids[n_train:]).copy()
     if isinstance(name, (str, os.PathLike)) and os.path.isfile(name):
         try:
-            return _load_path(os.fspath(name))
+            array = _load_path(os.fspath(name))
         except ValueError as err:
             raise ValueError(
                 f"name {os.fspath(name)!r} is a file that could not be loaded ({err}); name "
                 f"must be one of {DATASETS} or a .npy, MNIST IDX or UTF-8 .txt file"
             ) from err
+        return run_files.check_loaded(os.fspath(name), array)
     raise _unknown_name(name)
 
 

@@ -5,7 +5,8 @@
 * ``config.json``, ``summary.json``: written whole through a temporary file and a rename,
   so that Ctrl-C or a crash leaves the old file or the new one, never a torn one;
 * the progress bar (tqdm), redrawn a few times a second on a terminal and every 10 s in a log;
-* :func:`check_finite`, the trainer's check of its data before anything is written.
+* :func:`check_finite`, the trainer's check of its data before anything is written, and
+  :func:`check_loaded`, the same check of a user's file as ``genjax.data.load`` reads it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def check_finite(name: str, data: Any) -> None:
             f"inf) of {arr.size}; the first is {arr[first]} at index {index}, example "
             f"{index[0] if index else 0}; training needs finite data"
         )
+
+
+def check_loaded(path: str, array: np.ndarray) -> np.ndarray:
+    """A user's data file as loaded (``genjax.data.load``): refused in one line when it has
+    no example axis (a single value) or holds NaN or inf -- before any recipe quantises or
+    windows it, where a NaN would turn into an arbitrary integer."""
+    if np.ndim(array) == 0:
+        raise ValueError(f"file {path!r} holds one value, shape (); data needs (n, ...)")
+    check_finite(f"file {path!r}", array)
+    return array
 
 
 def read_history(path: Path, upto_step: int) -> list[dict]:

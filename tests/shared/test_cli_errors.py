@@ -26,16 +26,20 @@ def _with(value: float, *where: tuple[int, int]) -> np.ndarray:
 # (name, how to make the file, extra arguments, what the one line must say)
 BAD_FILES = [
     ("nan-ddpm", lambda p: np.save(p, _with(np.nan, (17, 1), (40, 0))), ["ddpm"],
-     "data: 2 non-finite values (NaN or inf) of 720; the first is nan at index (17, 1), "
-     "example 17"),
+     "nan-ddpm.npy': 2 non-finite values (NaN or inf) of 800; the first is nan at index "
+     "(17, 1), example 17"),
     ("inf-realnvp", lambda p: np.save(p, _with(np.inf, (3, 0))), ["realnvp"],
-     "data: 1 non-finite value (NaN or inf) of 720; the first is inf at index (3, 0)"),
+     "inf-realnvp.npy': 1 non-finite value (NaN or inf) of 800; the first is inf at index "
+     "(3, 0)"),
     ("neg-inf-gmm", lambda p: np.save(p, _with(-np.inf, (5, 1))), ["gmm"],
      "the first is -inf at index (5, 1)"),
     ("empty-file", lambda p: p.write_bytes(b""), ["gmm"], "could not be read as a .npy file"),
     ("no-examples", lambda p: np.save(p, np.zeros((0, 2), np.float32)), ["gmm"],
      "0 example(s) is too few"),
     ("scalar", lambda p: np.save(p, np.float32(1.0)), ["gmm"], "data needs (n, ...)"),
+    # A recipe that quantises its data (wavenet's mu-law levels) is refused on the file.
+    ("nan-wavenet", lambda p: np.save(p, np.where(np.eye(40, 64) > 0, np.nan, 0.0)),
+     ["wavenet"], "40 non-finite values (NaN or inf) of 2560; the first is nan at index (0, 0)"),
     ("not-npy", lambda p: p.write_bytes(b"\x93NUMPY garbage"), ["gmm"],
      "could not be read as a .npy file"),
 ]
