@@ -155,7 +155,8 @@ def class_linear_gaussian(model: ConditionalVAE, y: int) -> LinearGaussian:
       y: the class, in ``[0, num_classes)``.
 
     Returns:
-      the class-``y`` pPCA in float64 NumPy-built arrays (``LinearGaussian.create``).
+      the class-``y`` pPCA, built in float64 by ``LinearGaussian.create`` and stored in the
+      default float dtype (float64 under x64).
     """
     _, dec, _ = _linear_parts(model)
     y = checks.int_in_range("y", y, 0, model.num_classes - 1)
@@ -165,8 +166,7 @@ def class_linear_gaussian(model: ConditionalVAE, y: int) -> LinearGaussian:
     w = kernel[:l].T  # (D, L)
     offset = kernel[l + y] + np.asarray(dec.bias[...], np.float64)  # B e_y + b, (D,)
     s = float(np.exp(np.asarray(model.log_std[...], np.float64)))
-    return LinearGaussian.create(w * np.exp(0.5 * lv_y)[None, :], w @ m_y + offset, s,
-                                 dtype=jnp.float64 if jax.config.jax_enable_x64 else None)
+    return LinearGaussian.create(w * np.exp(0.5 * lv_y)[None, :], w @ m_y + offset, s)
 
 
 def exact_posterior_cvae(W: Any, class_offsets: Any, prior_means: Any, prior_logvar: Any,
