@@ -454,7 +454,7 @@ RECIPES: tuple[Recipe, ...] = (
            summary=f"denoising autoencoder on the ring at sigma={RING_SIGMA:g}, against the "
            "exact posterior-mean (Tweedie) denoiser", data="ring", init=_dae_ring_init,
            loss=functools.partial(dae_loss, noise_level=RING_SIGMA), sample=dae_ring_sample,
-           report=_dae_ring_report, steps=3000, batch_size=256,
+           report=_dae_ring_report, steps=2000, batch_size=256,
            optimizer=lambda total: optax.adam(optax.cosine_decay_schedule(3e-3, total)),
            sample_options=("steps",)),
 )
