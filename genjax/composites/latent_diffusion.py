@@ -71,11 +71,11 @@ def encode_latents(key: jax.Array, model: LatentDiffusion, x: jax.Array) -> jax.
     gradient stopped: the diffusion stage does not train the VAE.
     """
     checks.shape("x", x, (None, *model.vae.data_shape))
+    checks.finite("x", x)  # when concrete
     mu, logvar = model.vae.encode(x)  # (B, L) each
     return jax.lax.stop_gradient(vae.reparameterize(key, mu, logvar))
 
 
-@model_jit
 def loss(model: LatentDiffusion, batch: jax.Array, key: jax.Array, *,
          schedule: Schedule) -> tuple[jax.Array, dict]:
     """The DDPM loss of the denoiser on the VAE's posterior latents (module docstring).
@@ -90,12 +90,18 @@ def loss(model: LatentDiffusion, batch: jax.Array, key: jax.Array, *,
       ``(loss, metrics)`` of :func:`genjax.diffusion.loss` on the latents (one compiled
       program per shape; the model and the schedule traced).
     """
+    checks.finite("batch", batch)  # while concrete, before the compiled program
+    return _loss(model, batch, key, schedule=schedule)
+
+
+@model_jit
+def _loss(model: LatentDiffusion, batch: jax.Array, key: jax.Array, *,
+          schedule: Schedule) -> tuple[jax.Array, dict]:
     z_key, loss_key = jax.random.split(key)
     z = encode_latents(z_key, model, batch)  # (B, L), latents ~ q(z|x)
     return diffusion.loss(model.denoiser, z, loss_key, schedule=schedule)
 
 
-@functools.partial(model_jit, static_argnames=("num_steps",))
 def sample_from_noise(model: LatentDiffusion, z_T: jax.Array, schedule: Schedule, *,
                       num_steps: int) -> jax.Array:
     """DDIM (eta = 0) in the latent space from ``z_T (n, L)``, then the decoder's mean.
@@ -104,6 +110,13 @@ def sample_from_noise(model: LatentDiffusion, z_T: jax.Array, schedule: Schedule
       ``(n, *data_shape)`` samples in data space.
     """
     checks.shape("z_T", z_T, (None, model.latent_dim))
+    checks.finite("z_T", z_T)  # while concrete, before the compiled program
+    return _sample_from_noise(model, z_T, schedule, num_steps=num_steps)
+
+
+@functools.partial(model_jit, static_argnames=("num_steps",))
+def _sample_from_noise(model: LatentDiffusion, z_T: jax.Array, schedule: Schedule, *,
+                       num_steps: int) -> jax.Array:
     z = diffusion.ddim_sample_from_noise(model.denoiser, z_T, None, schedule,
                                          num_steps=num_steps)  # (n, L), z_0
     return vae.sample_from_noise(model.vae, z)  # E[x | z_0]

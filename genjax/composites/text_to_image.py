@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks, diffusion
+from genjax.contrastive import captions
 from genjax.model import Model, model_jit
 
 __all__ = [
@@ -91,7 +92,6 @@ def caption_dropout(
     return jnp.where(drop[:, None], null_tokens[None, :], tokens)  # (B, L)
 
 
-@model_jit
 def text_context(model: Model, tokens: jax.Array) -> jax.Array:
     """The frozen per-token text features a denoiser attends to: ``(m, L) -> (m, L, W)``.
 
@@ -106,6 +106,12 @@ def text_context(model: Model, tokens: jax.Array) -> jax.Array:
     """
     checks.ndim("tokens", tokens, 2, "(m, L)")
     checks.integer_array("tokens", tokens)
+    captions.check_model_tokens("tokens", tokens, model)  # ids in [0, V) and <eos>
+    return _text_context(model, tokens)
+
+
+@model_jit
+def _text_context(model: Model, tokens: jax.Array) -> jax.Array:
     return jax.lax.stop_gradient(model.encode_text(tokens)[1])
 
 
@@ -192,13 +198,16 @@ def guided_context_eps_fn(
     """
     context = _check_context("context", context)
     null_context = _check_context("null_context", null_context)
+    if null_context.shape[1:] != context.shape[1:]:
+        raise ValueError(f"null_context must have shape (B or 1, {context.shape[1]}, "
+                         f"{context.shape[2]}) to match context, got {null_context.shape}")
     scale = jnp.asarray(scale, context.dtype)
     if scale.ndim != 0:
         raise ValueError(f"scale must be a scalar, got shape {scale.shape}")
+    checks.finite("scale", scale)  # when concrete
     return GuidedContextModel(model, context, null_context, scale)
 
 
-@model_jit
 def text_to_image_loss(
     model: Model, batch: tuple[jax.Array, jax.Array], key: jax.Array, *, schedule: Schedule
 ) -> tuple[jax.Array, dict]:
@@ -227,10 +236,18 @@ def text_to_image_loss(
         raise ValueError(
             f"context must have shape ({x0.shape[0]}, L, W) to match x0, got {context.shape}"
         )
+    checks.finite("x0", x0)  # while concrete, before the compiled program
+    checks.finite("context", context)
+    return _text_to_image_loss(model, (x0, context), key, schedule=schedule)
+
+
+@model_jit
+def _text_to_image_loss(model: Model, batch: tuple[jax.Array, jax.Array], key: jax.Array, *,
+                        schedule: Schedule) -> tuple[jax.Array, dict]:
+    x0, context = batch
     return diffusion.loss(ContextModel(model, context), x0, key, schedule=schedule)
 
 
-@functools.partial(model_jit, static_argnames=("num_steps", "clip_x0"))
 def sample_from_noise(
     model: Model,
     x_T: jax.Array,
@@ -254,6 +271,24 @@ def sample_from_noise(
     Returns:
       ``(B, H, W, C)`` samples.
     """
+    _check_guidance(guidance_scale, x_T, context)
+    return _sample_from_noise(model, x_T, context, null_context, schedule, num_steps=num_steps,
+                              guidance_scale=guidance_scale, clip_x0=clip_x0,
+                              negative_context=negative_context)
+
+
+def _check_guidance(guidance_scale: Any, x: Any, context: Any) -> None:
+    """The values a compiled sampler cannot check: a finite scale, one context per image."""
+    checks.finite("guidance_scale", guidance_scale)  # when concrete
+    context = _check_context("context", context)
+    if x is not None and context.shape[0] != jnp.shape(x)[0]:
+        raise ValueError(f"context must have shape ({jnp.shape(x)[0]}, L, W) to match x_T, "
+                         f"got {context.shape}")
+
+
+@functools.partial(model_jit, static_argnames=("num_steps", "clip_x0"))
+def _sample_from_noise(model, x_T, context, null_context, schedule, *, num_steps,
+                       guidance_scale, clip_x0, negative_context):
     if negative_context is not None:  # a negative prompt takes the null context's place
         null_context = _check_context("negative_context", negative_context)
     guided = guided_context_eps_fn(model, context, null_context, guidance_scale)
@@ -261,7 +296,6 @@ def sample_from_noise(
                                             clip_x0=clip_x0)
 
 
-@functools.partial(model_jit, static_argnames=("image_shape", "num_steps", "clip_x0"))
 def sample(
     key: jax.Array,
     model: Model,
@@ -299,6 +333,16 @@ def sample(
     Returns:
       (B, H, W, C) samples in the data space ([-1, 1] for digits).
     """
+    image_shape = tuple(checks.positive_int("image_shape", d) for d in image_shape)
+    _check_guidance(guidance_scale, None, context)
+    return _sample(key, model, context, null_context, image_shape, schedule,
+                   num_steps=num_steps, guidance_scale=guidance_scale, clip_x0=clip_x0,
+                   negative_context=negative_context)
+
+
+@functools.partial(model_jit, static_argnames=("image_shape", "num_steps", "clip_x0"))
+def _sample(key, model, context, null_context, image_shape, schedule, *, num_steps,
+            guidance_scale, clip_x0, negative_context):
     context = _check_context("context", context)
     if negative_context is not None:  # a negative prompt takes the null context's place
         null_context = _check_context("negative_context", negative_context, context.shape[0])
