@@ -128,16 +128,19 @@ def test_exact_prior_samples_have_the_class_moments(exact):
         moment_ztest(z[c], MEANS[c], COVS[c], check_variance=True)
 
 
+STEPS = 1500  # training steps of the prior below (batch 128)
+
+
 @pytest.fixture(scope="module")
 def trained():
     """An :class:`EmbeddingPrior` trained on the synthetic pairs (10% null text)."""
     prior = unclip.EmbeddingPrior(E, (128, 128), time_embed_dim=32, rngs=nnx.Rngs(0))
-    opt = optax.adam(optax.cosine_decay_schedule(3e-3, 3000))
+    opt = optax.adam(optax.cosine_decay_schedule(3e-3, STEPS))
     graph, params = nnx.split(prior)
 
     def loss_fn(p, key):
         k_data, k_drop, k_loss = jax.random.split(key, 3)
-        z, text, _ = _pairs(k_data, 256)
+        z, text, _ = _pairs(k_data, 128)
         text = unclip.embedding_dropout(k_drop, text, 0.1)
         return unclip.prior_loss(nnx.merge(graph, p), (z, text), k_loss,
                                  schedule=PRIOR_SCHEDULE)[0]
@@ -150,7 +153,7 @@ def trained():
             u, s = opt.update(g, s, p)
             return (optax.apply_updates(p, u), s), None
 
-        (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), jax.random.split(key, 3000))
+        (p, _), _ = jax.lax.scan(step, (p, opt.init(p)), jax.random.split(key, STEPS))
         return p
 
     return nnx.merge(graph, train(params, jax.random.key(3)))
@@ -165,7 +168,7 @@ def test_trained_prior_approaches_the_closed_form(exact, trained):
     z_t = PRIOR_SCHEDULE.alpha(t)[:, None] * z + PRIOR_SCHEDULE.sigma(t)[:, None] * noise
     want, got = exact(z_t, t, text), trained(z_t, t, text)
     rel = float(jnp.mean((got - want) ** 2) / jnp.mean(want**2))
-    assert rel < 0.05, rel
+    assert rel < 0.05, rel  # observed: see the report
     samples = _class_samples(jax.random.key(7), trained, 300)
     for c in range(3):
         moment_ztest(samples[c], MEANS[c], COVS[c])
@@ -202,35 +205,35 @@ def test_cascade_matches_the_oracle_on_shared_noise():
     z_T, x_T = rng.normal(size=(3, E)), rng.normal(size=(3, 4, 4, 1))
     dec_schedule = diffusion.schedules.cosine(60)
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    for neg in (None, negative):
-        images, z = unclip.sample_from_noise(
-            _prior_jax, _decoder_jax, f32(text), f32(z_T), f32(x_T), PRIOR_SCHEDULE,
-            dec_schedule, prior_steps=10, decoder_steps=6, prior_scale=3.0, decoder_scale=2.0,
-            negative_text=None if neg is None else f32(neg))
-        want_images, want_z = oracle.unclip_from_noise(
-            _prior_np, _decoder_np, text, np.zeros_like(text) if neg is None else neg, z_T, x_T,
-            np.asarray(PRIOR_SCHEDULE.alpha_bars, np.float64),
-            np.asarray(dec_schedule.alpha_bars, np.float64), 10, 6, 3.0, 2.0, clip_x0=1.0)
-        # float32 through 16 steps of linear maps (the schedules' float32 alpha_bars are the
-        # oracle's too): ~1e-5 relative
-        np.testing.assert_allclose(z, want_z, rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(images, want_images, rtol=1e-4, atol=1e-4)
-    assert float(np.abs(want_z - oracle.unclip_from_noise(
-        _prior_np, _decoder_np, text, np.zeros_like(text), z_T, x_T,
-        np.asarray(PRIOR_SCHEDULE.alpha_bars, np.float64),
-        np.asarray(dec_schedule.alpha_bars, np.float64), 10, 6, 3.0, 2.0)[1]).max()) > 1e-2
-    # the random-key sampler draws z_T, x_T from split(key) and runs the same cascade
+    alpha_bars = (np.asarray(PRIOR_SCHEDULE.alpha_bars, np.float64),
+                  np.asarray(dec_schedule.alpha_bars, np.float64))
+    # the noise twin with a negative prompt
+    images, z = unclip.sample_from_noise(
+        _prior_jax, _decoder_jax, f32(text), f32(z_T), f32(x_T), PRIOR_SCHEDULE, dec_schedule,
+        prior_steps=10, decoder_steps=6, prior_scale=3.0, decoder_scale=2.0,
+        negative_text=f32(negative))
+    want_images, want_z = oracle.unclip_from_noise(_prior_np, _decoder_np, text, negative, z_T,
+                                                   x_T, *alpha_bars, 10, 6, 3.0, 2.0)
+    # float32 through 16 steps of linear maps (the schedules' float32 alpha_bars are the
+    # oracle's too): ~1e-5 relative
+    np.testing.assert_allclose(z, want_z, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(images, want_images, rtol=1e-4, atol=1e-4)
+    # the random-key sampler, null negative: z_T, x_T from split(key), the oracle on them
     key = jax.random.key(9)
     k_z, k_x = jax.random.split(key)
-    a = unclip.sample(key, _prior_jax, _decoder_jax, f32(text), (4, 4, 1), PRIOR_SCHEDULE,
-                      dec_schedule, prior_steps=10, decoder_steps=6, prior_scale=3.0,
-                      decoder_scale=2.0)
-    b = unclip.sample_from_noise(_prior_jax, _decoder_jax, f32(text),
-                                 jax.random.normal(k_z, (3, E)),
-                                 jax.random.normal(k_x, (3, 4, 4, 1)), PRIOR_SCHEDULE,
-                                 dec_schedule, prior_steps=10, decoder_steps=6, prior_scale=3.0,
-                                 decoder_scale=2.0)
-    np.testing.assert_allclose(a[0], b[0], rtol=1e-6, atol=1e-6)
+    images, z = unclip.sample(key, _prior_jax, _decoder_jax, f32(text), (4, 4, 1),
+                              PRIOR_SCHEDULE, dec_schedule, prior_steps=10, decoder_steps=6,
+                              prior_scale=3.0, decoder_scale=2.0)
+    want_images, want_null_z = oracle.unclip_from_noise(
+        _prior_np, _decoder_np, text, np.zeros_like(text),
+        np.asarray(jax.random.normal(k_z, (3, E))),
+        np.asarray(jax.random.normal(k_x, (3, 4, 4, 1))), *alpha_bars, 10, 6, 3.0, 2.0)
+    np.testing.assert_allclose(z, want_null_z, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(images, want_images, rtol=1e-4, atol=1e-4)
+    # the negative prompt matters (same oracle, null instead of negative, moves z)
+    null_z = oracle.unclip_from_noise(_prior_np, _decoder_np, text, np.zeros_like(text), z_T, x_T,
+                                      *alpha_bars, 10, 6, 3.0, 2.0)[1]
+    assert float(np.abs(want_z - null_z).max()) > 1e-2
     # extreme but valid: guidance 1e4 in both stages (the same compiled program: scales are
     # traced) stays finite; the embeddings stay on the sphere, the images in the clip range
     images, z = unclip.sample(key, _prior_jax, _decoder_jax, f32(text), (4, 4, 1),
