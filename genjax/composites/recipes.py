@@ -269,7 +269,8 @@ RECIPES: tuple[Recipe, ...] = (
            step=ld_step, steps=LD_STEPS, batch_size=128, checkpoint_every=1000),
     Recipe(name="text-to-digit", family="composites",
            summary="text-conditioned U-Net (cross-attention on CLIP token features), caption "
-           "dropout, CFG DDIM: --prompt 'a handwritten three'", data="digits", init=t2d_init,
+           "dropout, CFG DDIM: --prompt 'a handwritten three', --negative-prompt", data="digits",
+           init=t2d_init,
            loss=t2d_loss, sample=t2d_sample, report=t2d_report, steps=1500, batch_size=64,
            learning_rate=2e-3, ema_decay=0.99, load_data=data.load_with_labels,
            sample_options=("prompt", "guidance", "steps", "negative_prompt")),
