@@ -16,6 +16,11 @@ DESIGN.md: "a family imports no other family; what joins two lives in composites
 * :mod:`.captioner` -- a projection-layer captioning VLM (LLaVA / PaliGemma): CLIP patch
   features projected into a prefix-LM transformer, greedy and beam captions through the KV
   cache (:mod:`.vision_language_recipes`: ``genjax train clip-guided | captioner``);
+* :mod:`.vq_prior` -- a VQ-VAE tokenizer's codes as token sequences and a class-prefixed
+  transformer prior over them, sampled by ``generate`` through the KV cache (van den Oord et
+  al. 2017, sec. 3.3); :mod:`.vqgan` -- the VQ autoencoder with a patch critic, the adaptive
+  weight and classifier feature matching (Esser et al. 2021) (:mod:`.token_recipes`:
+  ``genjax train vq-prior | vqgan``);
 * :mod:`.recipes` -- ``genjax train latent-diffusion`` and ``genjax train text-to-digit``.
 
 Every function follows the model protocol: models are callable pytrees passed as traced
@@ -27,6 +32,8 @@ from genjax.composites import clip_guided as clip_guided
 from genjax.composites import latent_diffusion as latent_diffusion
 from genjax.composites import text_to_image as text_to_image
 from genjax.composites import unclip as unclip
+from genjax.composites import vq_prior as vq_prior
+from genjax.composites import vqgan as vqgan
 from genjax.composites.latent_diffusion import LatentDiffusion as LatentDiffusion
 from genjax.composites.latent_diffusion import encode_latents as encode_latents
 from genjax.composites.text_to_image import ContextModel as ContextModel
@@ -35,3 +42,5 @@ from genjax.composites.text_to_image import caption_dropout as caption_dropout
 from genjax.composites.text_to_image import guided_context_eps_fn as guided_context_eps_fn
 from genjax.composites.text_to_image import text_context as text_context
 from genjax.composites.text_to_image import text_to_image_loss as text_to_image_loss
+from genjax.composites.vq_prior import CodePrior as CodePrior
+from genjax.composites.vqgan import PatchDiscriminator as PatchDiscriminator
