@@ -149,7 +149,7 @@ def pixelcnn_loss(model: Model, batch: jax.Array, key: jax.Array | None = None
       (mean nats per pixel, {"loss", "nll_nats" (per image), "bits_per_dim"}).
     """
     del key
-    checks.shape("batch", batch, ("B", "H", "W", 1))
+    # the shape is the model's to check (it names its input x); the values are ours
     checks.token_ids("batch", jnp.asarray(batch), model.num_levels)  # levels in {0 .. K-1}
     logits = model(levels_to_input(batch, model.num_levels))  # (B, H, W, K)
     nll = image_nll(logits, batch)  # (B,)
@@ -173,8 +173,7 @@ def wavenet_loss(model: Model, batch: jax.Array, key: jax.Array | None = None
       (mean nats per sample, {"loss", "bits_per_sample"}).
     """
     del key
-    checks.ndim("batch", batch, 2, "(B, T)")
-    checks.token_ids("batch", jnp.asarray(batch), model.num_levels)  # levels in {0 .. K-1}
+    checks.token_ids("batch", jnp.asarray(batch), model.num_levels)  # values; shape: the model
     logits = model(levels_to_input(batch, model.num_levels)[..., None])  # (B, T, K)
     nll = jnp.mean(categorical_nll(logits, batch))
     return nll, {"loss": nll, "bits_per_sample": nll / math.log(2.0)}

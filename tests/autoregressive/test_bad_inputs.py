@@ -177,7 +177,7 @@ CASES = [
           lambda: ar.pixelcnn_loss(PCNN, jnp.zeros((1, 4, 4, 1))), "batch"),
     _case("loss.wavenet_loss: negative level (finding 7)",
           lambda: ar.wavenet_loss(WN, jnp.full((1, 6), -1)), "batch"),
-    _case("loss.wavenet_loss: batch 3-D", lambda: ar.wavenet_loss(WN, jnp.zeros((1, 6, 1), int)),
+    _case("loss.wavenet_loss: float batch", lambda: ar.wavenet_loss(WN, jnp.zeros((1, 6))),
           "batch"),
     # --- PixelCNN / WaveNet / levels -----------------------------------------------------
     _case("pixelcnn.conv_mask: even kernel_size", lambda: ar.conv_mask(4, "A"), "kernel_size"),
