@@ -56,8 +56,13 @@ P_UNCOND = 0.1  # class dropout of the prior
 TOK_STEPS = 3000  # tokenizer steps; the prior trains for the remaining ones
 PRIOR_STEPS = 600
 TOTAL_STEPS = TOK_STEPS + PRIOR_STEPS
-PERCEPTUAL = 0.02  # w_p: classifier features are ~10x larger than pixels (|phi|^2 ~ 1e2)
+PERCEPTUAL = 0.1  # w_p: |phi(x) - phi(x_hat)|^2 starts ~300, pixels' |x - x_hat|^2 ~ 5
 DISC_START = 1000  # the adversarial terms are switched on after this many steps
+# Esser et al.'s discriminator weight, a factor on the adaptive lambda (their configs: 0.8).
+# With lambda alone (GAN_WEIGHT = 1, PERCEPTUAL = 0.02) the 8x8 critic stayed near chance
+# (hinge loss ~2) while lambda ~150 matched its noisy gradient to the reconstruction's, and
+# the reconstructions' Fréchet distance was 1.9x the VQ-VAE's (3.76 vs 1.96).
+GAN_WEIGHT = 0.1
 DISC_HIDDEN = (64, 64)  # the patch critic: 4x4 patches at stride 2, MLP 16 -> 64 -> 64 -> 1
 REPORT_PER_CLASS = 50  # samples per class for the requested-class rates
 _OPT = optax.adam(1e-3)
@@ -278,15 +283,15 @@ def vqgan_step(params: dict, batch: tuple, key: jax.Array) -> tuple[dict, dict]:
     zero = jnp.zeros((), jnp.float32)
 
     def tokenizer_phase(p):
-        disc_factor = (p["step"] >= DISC_START).astype(jnp.float32)
+        disc_on = (p["step"] >= DISC_START).astype(jnp.float32)
         grads, m = vg.generator_gradients(p["vq"], p["disc"], images, p["classifier"],
                                           beta=BETA, perceptual_weight=PERCEPTUAL,
-                                          disc_factor=disc_factor)
+                                          disc_factor=GAN_WEIGHT * disc_on)
         tok, perplexity = apply_tokenizer_update(_tokenizer_state(p), grads, m["z_e"],
                                                  m["indices"], key)
         fake = jax.lax.stop_gradient(m["x_hat"])
         d_value, d_grads = jax.value_and_grad(vg.discriminator_loss)(p["disc"], images, fake)
-        d_updates, d_opt = _D_OPT.update(jax.tree.map(lambda g: disc_factor * g, d_grads),
+        d_updates, d_opt = _D_OPT.update(jax.tree.map(lambda g: disc_on * g, d_grads),
                                          p["disc_opt"], p["disc"])
         disc = optax.apply_updates(p["disc"], d_updates)
         base, base_value = _vqvae_phase(_tokenizer_state(p, "base_"), images,
