@@ -66,9 +66,11 @@ def _labelled_digits(n):
 
 
 @pytest.mark.parametrize("name", ("cvae", "dae", "dae-ring"))
-def test_conditional_and_denoising_recipes(tmp_path, name):
+def test_conditional_and_denoising_recipes(tmp_path, monkeypatch, name):
     from genjax import data
 
+    # 10 judged samples per class: the same shape as the 10 x 10 grid, one compiled sampler
+    monkeypatch.setattr(recipes, "CVAE_PER_CLASS", 10)
     recipe = registry.get(name)
     if name == "cvae":
         train_data, test_data = _labelled_digits(64)
@@ -87,11 +89,12 @@ def test_conditional_and_denoising_recipes(tmp_path, name):
     if name == "cvae":
         assert figures["test_elbo_nats"] < 0 and 0 <= figures["sample_class_accuracy"] <= 1
         assert figures["classifier_test_accuracy"] > 0.9
-        sevens = recipe.sample(jax.random.key(1), res.params, 3, prompt="a handwritten seven")
+        sevens = recipe.sample(jax.random.key(1), res.params, 4, prompt="a handwritten seven")
         np.testing.assert_allclose(  # "7" and "seven" name the same class: same samples
-            sevens, recipe.sample(jax.random.key(1), res.params, 3, prompt="7"))
+            sevens, recipe.sample(jax.random.key(1), res.params, 4, prompt="7"))
+        assert not np.allclose(sevens, samples)  # not the classes 0, 1, 2, 3 in turn
         with pytest.raises(ValueError, match="prompt"):
-            recipe.sample(jax.random.key(1), res.params, 3, prompt="a handwritten cat")
+            recipe.sample(jax.random.key(1), res.params, 4, prompt="a handwritten cat")
         assert (tmp_path / "samples.png").stat().st_size > 0
     elif name == "dae":
         # the noisy input's error is sigma^2 per pixel
