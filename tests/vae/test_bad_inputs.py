@@ -98,9 +98,10 @@ CASES = [
           lambda: vae.gaussian_log_likelihood(X, X, 0.0, batch_ndim=5), "batch_ndim"),
     # --- models -----------------------------------------------------------------------
     _case("model.mlp_vae: latent_dim 0",
-          lambda: vae.mlp_vae(SHAPE, 0, rngs=nnx.Rngs(0)), "latent_dim"),
+          lambda: vae.mlp_vae(SHAPE, 0, rngs=nnx.Rngs(0), hidden_sizes=(4,)), "latent_dim"),
     _case("model.mlp_vae: unknown likelihood",
-          lambda: vae.mlp_vae(SHAPE, 2, rngs=nnx.Rngs(0), likelihood="poisson"), "likelihood"),
+          lambda: vae.mlp_vae(SHAPE, 2, rngs=nnx.Rngs(0), hidden_sizes=(4,),
+                                      likelihood="poisson"), "likelihood"),
     _case("model.mlp_autoencoder: latent_dim -1",
           lambda: vae.mlp_autoencoder(SHAPE, -1, rngs=nnx.Rngs(0)), "latent_dim"),
     _case("model.conv_vae: image_shape not (H, W, C)",
