@@ -17,9 +17,10 @@ continues ``REPORT_SAMPLES`` times up to the newline (EOS) three ways:
 Figures: for each, the fraction of samples that parse (``json.loads`` of ``{`` + the
 sample) and that validate against the schema
 (:func:`~genjax.autoregressive.decoding.json_schema.validate`); the milliseconds per
-decoding step of each (compile excluded, median of three, divided by the steps the loop
-ran), their ratio to plain decoding; and the held-out bits per character. The schema
-mask guarantees parse and validate rates of 1, the grammar mask a parse rate of 1.
+decoding step of each (compile excluded, median of five interleaved rounds, divided by
+the steps the loop ran), their ratio to plain decoding; and the held-out bits per
+character. The schema mask guarantees parse and validate rates of 1, the grammar mask a
+parse rate of 1.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ DATA = "text-records"  # the default data name: text + records, made from the se
 PROMPT = "\n{"
 REPORT_SAMPLES = 32
 GRAMMAR_DEPTH = 8  # stack frames of the JSON grammar mask (open objects/arrays)
-TIMING_REPEATS = 3
+TIMING_REPEATS = 5
 
 
 def _windows(name: str, split: str, seed: int) -> np.ndarray:
@@ -119,18 +120,27 @@ def _parses_and_validates(text: str) -> tuple[bool, bool]:
     return True, json_schema.validate(value, SCHEMA)
 
 
-def _ms_per_step(fn) -> tuple[float, np.ndarray]:
-    """Median seconds of ``fn()`` (compile excluded) per step the loop ran, in ms."""
-    tokens = np.asarray(fn())  # compile
-    times = []
-    for _ in range(TIMING_REPEATS):
-        start = time.perf_counter()
-        tokens = np.asarray(fn())
-        times.append(time.perf_counter() - start)
+def _steps_run(tokens: np.ndarray) -> int:
+    """Steps the loop ran: until the last row's first newline (EOS), or all of them."""
     eos = data_lib.text_vocabulary().index("\n")
     ended = np.where((tokens == eos).any(1), np.argmax(tokens == eos, axis=1) + 1,
                      tokens.shape[1])
-    return 1e3 * float(np.median(times)) / int(ended.max()), tokens
+    return int(ended.max())
+
+
+def _ms_per_step(calls: dict) -> tuple[dict, dict]:
+    """Median milliseconds per loop step of each ``calls[name]()`` (compile excluded): the
+    calls are timed in interleaved rounds, so a change in the machine's load hits all of
+    them alike. Returns (ms per step, tokens) by name."""
+    tokens = {name: np.asarray(fn()) for name, fn in calls.items()}  # compile
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(TIMING_REPEATS):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            np.asarray(fn())
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * float(np.median(times[name])) / _steps_run(tokens[name])
+            for name in calls}, tokens
 
 
 def _report(key, params, train_data, test_data, out_dir) -> dict:
@@ -138,16 +148,17 @@ def _report(key, params, train_data, test_data, out_dir) -> dict:
     from genjax.autoregressive import recipes
 
     masks = {"plain": None, **constraints(params.vocab_size)}
+    keys = {name: jax.random.fold_in(key, i) for i, name in enumerate(masks)}
+    calls = {name: (lambda k=keys[name], mask=mask: _decode(k, params, REPORT_SAMPLES, mask))
+             for name, mask in masks.items()}
+    ms, tokens = _ms_per_step(calls)
     figures, lines = {}, []
-    for i, (name, mask) in enumerate(masks.items()):
-        k = jax.random.fold_in(key, i)
-        ms, tokens = _ms_per_step(lambda k=k, mask=mask: _decode(k, params, REPORT_SAMPLES,
-                                                                 mask))
-        texts = _texts(tokens)
+    for name in masks:
+        texts = _texts(tokens[name])
         verdicts = [_parses_and_validates(t) for t in texts]
         figures[f"parse_rate_{name}"] = float(np.mean([p for p, _ in verdicts]))
         figures[f"valid_rate_{name}"] = float(np.mean([v for _, v in verdicts]))
-        figures[f"ms_per_step_{name}"] = ms
+        figures[f"ms_per_step_{name}"] = ms[name]
         lines += [f"[{name}] {t}" for t in texts[:4]]
     for name in ("schema", "grammar"):
         figures[f"mask_cost_ratio_{name}"] = figures[f"ms_per_step_{name}"] / \
