@@ -356,11 +356,14 @@ def from_grammar(rules: Mapping[str, str], vocabulary: Sequence[str], *, start: 
 def initial_config(grammar: Grammar, batch: int) -> dict:
     """The start configuration, repeated ``batch`` times."""
     D = grammar.max_depth
-    return dict(q=jnp.full((batch,), grammar.start, jnp.int32),
-                depth=jnp.zeros((batch,), jnp.int32),
-                stack=jnp.zeros((batch, D), jnp.int32),
-                below=jnp.zeros((batch, D + 1), jnp.int32),
-                ok=jnp.ones((batch,), bool))
+    cfg = dict(q=jnp.full((batch,), grammar.start, jnp.int32),
+               depth=jnp.zeros((batch,), jnp.int32),
+               stack=jnp.zeros((batch, D), jnp.int32),
+               below=jnp.zeros((batch, D + 1), jnp.int32),
+               ok=jnp.ones((batch,), bool))
+    # a barrier: otherwise XLA constant-folds the first step's (B, V, D) reads of the
+    # all-zero stack, which costs seconds of compile time and nothing at run time
+    return jax.lax.optimization_barrier(cfg)
 
 
 def _read_char(g: Grammar, cfg: dict, c: jax.Array) -> dict:
