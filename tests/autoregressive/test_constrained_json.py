@@ -133,6 +133,14 @@ def test_generate_and_beam_search_emit_valid_records(small_record_setup):
         if np.isfinite(score):
             row = list(row)
             assert _valid("".join(vocab[v] for v in row[:row.index(eos)]), schema)
+    assert np.isfinite(np.asarray(scores)).any()
+    # over the KV cache (beam states gathered by parent with the cache rows): same search
+    cached, cached_scores = dec.beam_search_cached(model, jnp.zeros((1,), jnp.int32),
+                                                   num_beams=4, max_new_tokens=40, eos_id=eos,
+                                                   constraint=aut)
+    np.testing.assert_array_equal(np.asarray(cached), np.asarray(seqs))
+    # the same log-probabilities summed in the same order; cached logits differ by rounding
+    np.testing.assert_allclose(np.asarray(cached_scores), np.asarray(scores), rtol=1e-6)
 
 
 @pytest.mark.parametrize("schema, match", [
