@@ -218,7 +218,7 @@ def replay_buffer_sample(
     buffer = jnp.asarray(buffer)
     if buffer.ndim < 2 or buffer.shape[0] < 1:
         raise ValueError(f"buffer must have shape (buffer_size, ...), got {buffer.shape}")
-    n = checks.int_in_range("n", n, 1, buffer.shape[0])
+    n = checks.positive_int("n", n)  # rows are drawn with replacement: n may exceed the buffer
     _check_box(low, high)
     idx_key, fresh_key, coin_key = jax.random.split(key, 3)
     idx = jax.random.randint(idx_key, (n,), 0, buffer.shape[0])  # (n,)
