@@ -62,7 +62,7 @@ def _check_batch(model: Any, x: jax.Array) -> None:
 def _check_model(model: Any, kinds: tuple) -> None:
     if not isinstance(model, kinds):
         names = " or ".join(k.__name__ for k in kinds)
-        raise TypeError(f"model must be a {names}, got {type(model).__name__}")
+        raise ValueError(f"model must be a {names}, got {type(model).__name__}")
 
 
 def _check_eps(model: Any, x: jax.Array, eps: Any, k: bool) -> None:

@@ -199,7 +199,7 @@ def fit_latent_gaussian(model: Autoencoder, x: jax.Array) -> Autoencoder:
       x: (n, *data_shape), n >= 2, finite.
     """
     if not isinstance(model, Autoencoder):
-        raise TypeError(f"model must be an Autoencoder, got {type(model).__name__}")
+        raise ValueError(f"model must be an Autoencoder, got {type(model).__name__}")
     checks.shape("x", x, (None, *model.data_shape))
     if jnp.shape(x)[0] < 2:
         raise ValueError(f"x must hold n >= 2 examples to fit a Gaussian, got shape "
