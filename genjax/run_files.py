@@ -83,6 +83,29 @@ def write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def read_seconds(path: Path, step: int) -> float:
+    """Training seconds an earlier call spent up to the checkpoint of ``step`` (0 if unknown).
+
+    ``train_seconds.json`` maps each saved step to the cumulative training time at that save,
+    so a resumed run's ``summary.json`` reports the whole run's training time, not the last
+    segment's (and a finished run resumed only to rewrite its report keeps its time)."""
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8")).get(str(step), 0.0))
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def write_seconds(path: Path, step: int, seconds: float) -> None:
+    """Records the cumulative training ``seconds`` at the checkpoint of ``step``."""
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+        table = table if isinstance(table, dict) else {}
+    except (OSError, ValueError):
+        table = {}
+    table[str(step)] = seconds
+    write_atomically(path, json.dumps(table, indent=1) + "\n")
+
+
 def jsonable(value: Any) -> Any:
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value

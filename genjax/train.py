@@ -303,6 +303,8 @@ def fit(
         sharding.check_batch_size(batch_size, mesh)
     main = sharding.is_main_process()  # only process 0 writes files (orbax: checkpoints)
     metrics_path = out_dir / "metrics.jsonl"
+    seconds_path = out_dir / "train_seconds.json"
+    earlier_seconds = 0.0  # training time of the calls before a resume
     try:
         init_key, train_key, report_key = jax.random.split(key, 3)
         device_data = jax.tree.map(jnp.asarray, data)
@@ -317,6 +319,7 @@ def fit(
                 raise ValueError(f"steps must be >= {restored} (the checkpoint's step) to "
                                  f"resume this run, got {steps}")
             history = run_files.read_history(metrics_path, restored)
+            earlier_seconds = run_files.read_seconds(seconds_path, restored)
         run_config = {
             "recipe": recipe.name,
             "family": recipe.family,
@@ -372,6 +375,10 @@ def fit(
                         save_checkpoint(manager, state, guard)
                         last_saved = done
                         written.add(done)
+                        if main:
+                            run_files.write_seconds(
+                                seconds_path, done,
+                                earlier_seconds + time.perf_counter() - t0)
                     bar.update(1)
                     if on_step is not None:
                         on_step(done)
@@ -390,6 +397,9 @@ def fit(
                 save_checkpoint(manager, state, guard)
                 last_saved = current
                 written.add(current)
+                if main:
+                    run_files.write_seconds(seconds_path, current,
+                                            earlier_seconds + time.perf_counter() - t0)
         finally:
             manager.close()
         stopped = stopped or guard.requested > 0
@@ -404,7 +414,10 @@ def fit(
                        "and summary.json are not written yet")
         raise TrainingInterrupted(message, saved_step=current,
                                   phase="training" if current < steps else "report")
-    train_seconds = time.perf_counter() - t0
+    # this call's time plus the earlier calls' (when every step was already done, the
+    # recorded total of the finished run)
+    train_seconds = (run_files.read_seconds(seconds_path, current) if start == steps
+                     else earlier_seconds + time.perf_counter() - t0)
 
     # The report runs on one device of process 0: it draws pictures and a few thousand
     # samples, and a replicated program would only repeat that work on every device.

@@ -133,7 +133,11 @@ def test_resume_of_a_finished_run_rewrites_its_summary(tmp_path, full):
     assert not (tmp_path / "summary.json").exists()
     again = train.fit(_recipe(), _data(), key=jax.random.key(KEY), out_dir=tmp_path,
                       progress=False, resume=True)
-    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 40
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] == 40
+    # the finished run's training time, not the (near-zero) time of this report-only call
+    recorded = json.loads((tmp_path / "train_seconds.json").read_text())["40"]
+    assert summary["train_seconds"] == recorded > 0
     np.testing.assert_array_equal(again.params["mu"], full.params["mu"])
     with pytest.raises(ValueError, match=r"steps must be >= 40"):
         train.fit(_recipe(), _data(), key=jax.random.key(KEY), out_dir=tmp_path,
