@@ -4,7 +4,8 @@ DESIGN.md, "Bad input gets a clear error": an argument checkable at trace time r
 ``ValueError`` (or ``TypeError`` for a wrong kind of object) whose message names the argument.
 Each family's ``tests/<family>/test_bad_inputs.py`` lists :class:`BadInput` cases -- one call
 each, with the argument it gets wrong -- and runs :func:`assert_handled` on every case; the
-probe (``python -m genjax.testing.bad_inputs``) imports those lists and counts the outcomes:
+probe (``python -m genjax.testing.bad_inputs``) imports every ``CASES`` list of the test modules
+and counts the outcomes:
 
 * ``clear``: ``ValueError``/``TypeError`` whose message names the argument (the goal);
 * ``cryptic``: some other exception, or one that does not name the argument;
@@ -24,6 +25,7 @@ import pkgutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -120,18 +122,23 @@ def probe(cases: Iterable[BadInput]) -> dict[str, Counter]:
 
 
 def _family_cases() -> dict[str, list[BadInput]]:
-    """``CASES`` of every ``tests.<family>.test_bad_inputs`` module (run from the repo root)."""
+    """Every ``CASES`` list of :class:`BadInput` in the modules ``tests/<family>/test_*.py``
+    (``test_bad_inputs.py`` and the modules of newer parts that keep their probes beside
+    their other tests); run from the repository root."""
     import tests  # the repository's test package; the probe is a development tool
 
     found: dict[str, list[BadInput]] = {}
-    for info in pkgutil.iter_modules(tests.__path__):
-        if not info.ispkg:
+    for package in pkgutil.iter_modules(tests.__path__):
+        if not package.ispkg:
             continue
-        try:
-            module = importlib.import_module(f"tests.{info.name}.test_bad_inputs")
-        except ModuleNotFoundError:
-            continue
-        found[info.name] = list(module.CASES)
+        folder = Path(tests.__path__[0]) / package.name
+        for path in sorted(folder.glob("test_*.py")):
+            text = path.read_text(encoding="utf-8")
+            if "CASES" not in text or "BadInput" not in text:
+                continue
+            module = importlib.import_module(f"tests.{package.name}.{path.stem}")
+            cases = [c for c in getattr(module, "CASES", []) if isinstance(c, BadInput)]
+            found.setdefault(package.name, []).extend(cases)
     return found
 
 
