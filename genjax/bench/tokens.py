@@ -2,8 +2,8 @@
 
 Workload: the ``vq-prior`` / ``vqgan`` recipes' networks (random weights; timing does not
 depend on training): a :class:`~genjax.composites.vq_prior.CodePrior` over ``M = 8`` codes
-of ``K = 32`` with 10 class tokens (transformer width 64, 4 heads, 2 layers) and the MLP
-VQ-VAE tokenizer ``64 -> 256 -> 256 -> 8x4`` on 8x8 digits.
+of ``K = 32`` with 10 class tokens (the recipe's transformer: width 32, 4 heads, 1 layer)
+and the MLP VQ-VAE tokenizer ``64 -> 256 -> 256 -> 8x4`` on 8x8 digits.
 
 * ``prior sample``: ``B`` class-conditional code sequences (10 per class) by
   :func:`genjax.autoregressive.generate` through the KV cache (one compiled
@@ -28,8 +28,9 @@ from genjax.composites import token_recipes as tr
 from genjax.composites import vq_prior as vp
 
 SUITE = "tokens"
-NOTES = ("Code prior of the vq-prior recipe (K=32 codes, M=8 per digit, 10 classes, "
-         "transformer 64x2), random weights. Sampling: generate with the KV cache vs "
+NOTES = (f"Code prior of the vq-prior recipe (K=32 codes, M=8 per digit, 10 classes, "
+         f"transformer width {tr.PRIOR['dim']} x {tr.PRIOR['num_layers']} layer(s)), random "
+         "weights. Sampling: generate with the KV cache vs "
          "use_cache=False, beam search 4 beams; tokenizer steps at batch 128. "
          "speedup = that row's time / the cached sampler's (or the VQ-VAE step's).")
 
