@@ -18,7 +18,7 @@ What genjax's own tests use, and what a user checking a new sampler can use:
   gradients that agree with finite differences, bad arguments named.
 * :class:`BadInput` / :func:`assert_handled` -- one probe of a public function with a bad
   argument (must raise an error naming it) or a valid extreme (must stay finite and correct);
-  ``python -m genjax.testing.bad_inputs`` counts every family's probes.
+  ``python -m genjax.testing.probe`` counts every family's probes.
 
 The statistical tests are calibrated: on exact samples they fail with probability at
 most ``alpha`` (asymptotically, by the central limit theorem), so with the default

@@ -4,7 +4,7 @@ DESIGN.md, "Bad input gets a clear error": an argument checkable at trace time r
 ``ValueError`` (or ``TypeError`` for a wrong kind of object) whose message names the argument.
 Each family's ``tests/<family>/test_bad_inputs.py`` lists :class:`BadInput` cases -- one call
 each, with the argument it gets wrong -- and runs :func:`assert_handled` on every case; the
-probe (``python -m genjax.testing.bad_inputs``) imports every ``CASES`` list of the test modules
+probe (``python -m genjax.testing.probe``) imports every ``CASES`` list of the test modules
 and counts the outcomes:
 
 * ``clear``: ``ValueError``/``TypeError`` whose message names the argument (the goal);
@@ -164,6 +164,3 @@ def main() -> int:
           f"{sum(total['extreme'].values())} valid extremes, {total['extreme']['ok']} ok")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

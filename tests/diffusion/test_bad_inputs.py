@@ -2,7 +2,7 @@
 
 Each :class:`BadInput` names the argument a call gets wrong; ``assert_handled`` requires a
 ``ValueError``/``TypeError`` naming it (``kind="reject"``), or a finite, correct answer for
-a valid extreme. ``python -m genjax.testing.bad_inputs`` counts these cases. Tiny shapes, an
+a valid extreme. ``python -m genjax.testing.probe`` counts these cases. Tiny shapes, an
 8-step schedule, and checks that fire before any sampler compiles keep the module cheap.
 
 Findings of issue 16 covered here: 8 (``t`` outside ``[0, T)`` rejected at trace time:
