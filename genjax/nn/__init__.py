@@ -13,7 +13,7 @@ module              holds
 ``denoiser``        :class:`MLPDenoiser` (time-conditioned MLP for 2-D diffusion)
 ``unet``            :class:`UNet` and its :class:`ResBlock`, :class:`AttentionBlock`
 ``attention``       :func:`dot_product_attention`, :class:`MultiHeadAttention`,
-                    :class:`TransformerBlock`, :func:`causal_mask`
+                    :class:`TransformerBlock`, :func:`causal_mask`, :func:`prefix_lm_mask`
 ``autoencoders``    MLP and convolutional encoders/decoders
 ``clip_encoders``   the image and text encoders of CLIP
 ``made``            :class:`MADE` and its masks
@@ -28,6 +28,7 @@ from genjax.nn.attention import (
     TransformerBlock,
     causal_mask,
     dot_product_attention,
+    prefix_lm_mask,
 )
 from genjax.nn.autoencoders import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder
@@ -43,6 +44,7 @@ __all__ = [
     "TransformerBlock",
     "causal_mask",
     "dot_product_attention",
+    "prefix_lm_mask",
     # autoencoders
     "ConvDecoder",
     "ConvEncoder",

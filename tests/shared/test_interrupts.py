@@ -50,6 +50,9 @@ def _drive(root: str) -> None:
     them: JAX and the recipes are imported once."""
     from genjax import checkpoint, cli, registry, train
 
+    # A terminal's process: Python's Ctrl-C handler. A parent that ignores SIGINT (pytest-xdist's
+    # workers do) passes SIG_IGN on through exec, and Python then installs no handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     scenario = ""
     fired: set[str] = set()
 
