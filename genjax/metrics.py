@@ -19,7 +19,9 @@ statistics are computed on the data divided by a power of two near its largest e
 scaled back (exact for ordinary data), so data at scale 1e20 stays finite in float32.
 Pairwise sums over more than ``2 x 4096 x 4096`` entries are computed in row blocks under
 ``lax.map`` so memory stays bounded.
-The NumPy float64 twin is :mod:`genjax.oracle_metrics`.
+The NumPy float64 twin is :mod:`genjax.oracle_metrics`. The Frechet distances live in
+:mod:`genjax.frechet`, the shared argument checks in :mod:`genjax.sample_sets`; both are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from genjax import checks
+from genjax.frechet import frechet_distance, frechet_distance_gaussian
+from genjax.sample_sets import as_float, check_pair, nan_unless_finite
 
 __all__ = [
     "mmd",
@@ -59,38 +62,6 @@ def _median_subsample(x: jax.Array) -> jax.Array:
     # (min(n, P), D): every (n // P)-th row, P of them.
     stride = max(1, x.shape[0] // _MEDIAN_POINTS)
     return x[::stride][:_MEDIAN_POINTS]
-
-
-def _as_float(x: Any) -> jax.Array:
-    """``x`` as a JAX array; integers become the default float (float32, or float64 under x64)."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
-    return x
-
-
-def _check_samples(name: str, x: jax.Array, min_n: int = 1) -> None:
-    """``x``: (n, D) floating with ``n >= min_n`` and ``D >= 1``."""
-    checks.ndim(name, x, 2, "(n, D)")
-    if x.shape[0] < min_n:
-        raise ValueError(f"{name} needs at least {min_n} samples (rows), got {x.shape[0]}")
-    if x.shape[1] < 1:
-        raise ValueError(f"{name} must have D >= 1 columns, got {x.shape}")
-    checks.floating(name, x)
-
-
-def _check_pair(
-    x: Any, y: Any, min_n: int = 1, names: tuple[str, str] = ("x", "y")
-) -> tuple[jax.Array, jax.Array]:
-    x, y = _as_float(x), _as_float(y)
-    _check_samples(names[0], x, min_n)
-    _check_samples(names[1], y, min_n)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"{names[1]} must have the dimension of {names[0]} ({x.shape[1]}), got {y.shape}"
-        )
-    dtype = jnp.result_type(x.dtype, y.dtype)
-    return x.astype(dtype), y.astype(dtype)
 
 
 def _pair_sum(
@@ -171,17 +142,6 @@ def _scale(x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.where(ok, jnp.exp2(jnp.round(jnp.log2(jnp.where(ok, big, 1.0)))), 1.0)
 
 
-def _all_finite(*arrays: jax.Array) -> jax.Array:
-    """``()`` bool: every entry of every array finite."""
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
-
-
-def _nan_unless_finite(value: jax.Array, *inputs: jax.Array) -> jax.Array:
-    # A NaN or inf sample has no distance to anything: report NaN, never a score
-    # (a 0.0 would read as a perfect match).
-    return jnp.where(_all_finite(*inputs), value, jnp.full_like(value, jnp.nan))
-
-
 # --------------------------------------------------------------- MMD
 
 
@@ -238,7 +198,7 @@ def _mmd(x: jax.Array, y: jax.Array, bandwidth: jax.Array | None, unbiased: bool
     else:
         # eq. 5: V-statistic, MMD_b^2 = |mean phi(x) - mean phi(y)|^2 >= 0.
         value = kxx / n**2 + kyy / m**2 - 2.0 * kxy / (n * m)
-    return _nan_unless_finite(value, *raw)
+    return nan_unless_finite(value, *raw)
 
 
 def mmd(
@@ -270,7 +230,7 @@ def mmd(
     Returns:
       ``()`` the squared MMD.
     """
-    x, y = _check_pair(x, y, min_n=2 if unbiased else 1)
+    x, y = check_pair(x, y, min_n=2 if unbiased else 1)
     if bandwidth is not None:
         checks.ndim("bandwidth", bandwidth, 0, "(a scalar or None)")
         checks.positive("bandwidth", bandwidth)
@@ -298,7 +258,7 @@ def _energy(x: jax.Array, y: jax.Array) -> jax.Array:
     exx = _pair_sum(x, x, _safe_norm, same=True, direct=True) / (n * n)  # E|X - X'|
     eyy = _pair_sum(y, y, _safe_norm, same=True, direct=True) / (m * m)  # E|Y - Y'|
     value = s * (2.0 * exy - exx - eyy)  # Szekely & Rizzo (2013), eq. 1
-    return _nan_unless_finite(value, *raw)
+    return nan_unless_finite(value, *raw)
 
 
 def energy_distance(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -315,7 +275,7 @@ def energy_distance(x: jax.Array, y: jax.Array) -> jax.Array:
     Returns:
       ``()`` the squared statistic (genjax's convention, DESIGN.md).
     """
-    x, y = _check_pair(x, y)
+    x, y = check_pair(x, y)
     return _energy(x, y)
 
 
@@ -350,7 +310,7 @@ def _sliced(x: jax.Array, y: jax.Array, directions: jax.Array) -> jax.Array:
     py = jnp.sort((y / s) @ directions.T, axis=0)  # (m, P)
     w2 = jax.vmap(_w2_squared_1d, in_axes=(1, 1))(px, py)  # (P,) W_2^2 per direction
     value = s * jnp.sqrt(jnp.mean(w2))  # SW_2 = (mean_theta W_2^2)^{1/2}
-    return _nan_unless_finite(value, *raw)
+    return nan_unless_finite(value, *raw)
 
 
 def sliced_wasserstein_with_directions(
@@ -368,7 +328,7 @@ def sliced_wasserstein_with_directions(
     Returns:
       ``()`` the distance, in the units of x.
     """
-    x, y = _check_pair(x, y)
+    x, y = check_pair(x, y)
     directions = jnp.asarray(directions)
     checks.shape("directions", directions, ("P", x.shape[1]))
     if directions.shape[0] < 1:
@@ -397,7 +357,7 @@ def sliced_wasserstein(
       ``()`` ``SW_2`` (not squared), in the units of x.
     """
     num_projections = checks.positive_int("num_projections", num_projections)
-    x, y = _check_pair(x, y)
+    x, y = check_pair(x, y)
     g = jax.random.normal(key, (num_projections, x.shape[1]), dtype=x.dtype)  # (P, D)
     directions = g / jnp.linalg.norm(g, axis=-1, keepdims=True)  # uniform on S^{D-1}
     return _sliced(x, y, directions)
@@ -413,7 +373,7 @@ def _coverage(samples: jax.Array, means: jax.Array, radius: jax.Array) -> jax.Ar
         return jnp.any(d2 <= radius**2)
 
     value = jnp.mean(jax.lax.map(hit, means).astype(samples.dtype))  # (K,) -> fraction
-    return _nan_unless_finite(value, samples, means, radius)
+    return nan_unless_finite(value, samples, means, radius)
 
 
 def mode_coverage(samples: jax.Array, means: jax.Array, radius: float | jax.Array) -> jax.Array:
@@ -454,108 +414,4 @@ def bits_per_dim(nll_nats: jax.Array | float, num_dims: int) -> jax.Array:
       ``(...)`` bits per dimension.
     """
     num_dims = checks.positive_int("num_dims", num_dims)
-    return _as_float(nll_nats) / (num_dims * math.log(2.0))
-
-
-# --------------------------------------------------------------- Frechet distance
-
-
-def _sqrtm_psd(s: jax.Array) -> jax.Array:
-    # S = U diag(l) U^T  =>  S^{1/2} = U diag(sqrt(max(l, 0))) U^T
-    lam, u = jnp.linalg.eigh(s)
-    return (u * jnp.sqrt(jnp.maximum(lam, 0.0))[None, :]) @ u.T
-
-
-@jax.jit
-def _frechet_moments(
-    mu_a: jax.Array, cov_a: jax.Array, mu_b: jax.Array, cov_b: jax.Array
-) -> jax.Array:
-    # Tr((S_a S_b)^{1/2}) = Tr((S_a^{1/2} S_b S_a^{1/2})^{1/2}): the two matrices are
-    # similar, and the right one is symmetric PSD, so a symmetric eigensolver suffices
-    # (no non-symmetric sqrtm, whose iterations go complex on near-singular inputs).
-    root_a = _sqrtm_psd(cov_a)
-    inner = root_a @ cov_b @ root_a
-    inner = 0.5 * (inner + inner.T)  # re-symmetrise against rounding
-    tr_cross = jnp.sum(jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(inner), 0.0)))
-    diff = mu_a - mu_b
-    # d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})   (Heusel et al. 2017, eq. 6)
-    value = jnp.sum(diff**2) + jnp.trace(cov_a) + jnp.trace(cov_b) - 2.0 * tr_cross
-    # A covariance with a clearly negative eigenvalue has no Gaussian: NaN, not a distance
-    # (clipping its eigenvalues would return a number for a meaningless input).
-    valid = _is_psd(cov_a) & _is_psd(cov_b)
-    return jnp.where(valid, _nan_unless_finite(value, mu_a, cov_a, mu_b, cov_b), jnp.nan)
-
-
-def _is_psd(cov: jax.Array) -> jax.Array:
-    """``()`` bool: symmetric positive semi-definite up to rounding (``checks.covariance``)."""
-    sym = 0.5 * (cov + cov.T)
-    lam = jnp.linalg.eigvalsh(sym)  # ascending
-    scale = jnp.maximum(jnp.max(jnp.abs(lam)), jnp.finfo(cov.dtype).tiny)
-    tol = max(checks.PSD_RTOL, math.sqrt(float(jnp.finfo(cov.dtype).eps))) * scale
-    asym = jnp.max(jnp.abs(cov - cov.T))
-    return (lam[0] >= -tol) & (asym <= tol)
-
-
-def frechet_distance_gaussian(
-    mu_a: jax.Array, cov_a: jax.Array, mu_b: jax.Array, cov_b: jax.Array
-) -> jax.Array:
-    """Squared 2-Wasserstein (Frechet) distance between ``N(mu_a, S_a)`` and ``N(mu_b, S_b)``.
-
-    ``d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})``.
-
-    Args:
-      mu_a: ``(D,)``.
-      cov_a: ``(D, D)`` symmetric PSD.
-      mu_b: ``(D,)``.
-      cov_b: ``(D, D)`` symmetric PSD.
-
-    Returns:
-      ``()``; NaN when an input is traced and non-finite or not PSD.
-
-    Raises:
-      ValueError: (concrete inputs) a covariance that is not symmetric positive
-        semi-definite up to rounding (``checks.covariance``), or a non-finite mean.
-    """
-    mu_a, cov_a, mu_b, cov_b = map(jnp.asarray, (mu_a, cov_a, mu_b, cov_b))
-    (d,) = checks.shape("mu_a", mu_a, ("D",))
-    checks.shape("cov_a", cov_a, (d, d))
-    checks.shape("mu_b", mu_b, (d,))
-    checks.shape("cov_b", cov_b, (d, d))
-    checks.finite("mu_a", mu_a)
-    checks.finite("mu_b", mu_b)
-    checks.covariance("cov_a", cov_a)
-    checks.covariance("cov_b", cov_b)
-    dtype = jnp.result_type(mu_a.dtype, cov_a.dtype, mu_b.dtype, cov_b.dtype, float)
-    return _frechet_moments(*(a.astype(dtype) for a in (mu_a, cov_a, mu_b, cov_b)))
-
-
-@jax.jit
-def _frechet(feats_a: jax.Array, feats_b: jax.Array) -> jax.Array:
-    def moments(f: jax.Array) -> tuple[jax.Array, jax.Array]:
-        mu = jnp.mean(f, axis=0)  # (D,)
-        c = f - mu[None, :]
-        return mu, (c.T @ c) / (f.shape[0] - 1)  # unbiased covariance (ddof = 1), as FID
-
-    mu_a, cov_a = moments(feats_a)
-    mu_b, cov_b = moments(feats_b)
-    return _nan_unless_finite(_frechet_moments(mu_a, cov_a, mu_b, cov_b), feats_a, feats_b)
-
-
-def frechet_distance(feats_a: jax.Array, feats_b: jax.Array) -> jax.Array:
-    """Frechet distance between Gaussians fitted to two feature sets (the FID formula).
-
-    ``d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})`` with sample means and
-    unbiased (``ddof=1``) sample covariances, as in Heusel et al. (2017) and pytorch-fid.
-    Returned squared, as FID is. The matrix square root goes through the symmetric
-    eigendecomposition of ``S_a^{1/2} S_b S_a^{1/2}``; negative eigenvalues from rounding
-    are clipped to 0. For large D use float64 (``jax.enable_x64``).
-
-    Args:
-      feats_a: ``(n, D)`` features, ``n >= 2``.
-      feats_b: ``(m, D)`` features, ``m >= 2``.
-
-    Returns:
-      ``()`` the squared Frechet distance.
-    """
-    x, y = _check_pair(feats_a, feats_b, min_n=2, names=("feats_a", "feats_b"))
-    return _frechet(x, y)
+    return as_float(nll_nats) / (num_dims * math.log(2.0))
