@@ -157,3 +157,26 @@ def progress_bar(name: str, start: int, total: int, *, enabled: bool):
     interval = 0.1 if sys.stderr.isatty() else 10.0
     return tqdm(total=total, initial=start, desc=f"train {name}", unit="step",
                 dynamic_ncols=True, mininterval=interval)
+
+
+NOT_APPLICABLE = "not applicable"
+
+
+def label_data_figures(figures: dict, recipe_data: str, data_figures: tuple[str, ...],
+                       data_name: str | None) -> dict:
+    """A recipe's ``data_figures`` describe its built-in data ``recipe_data`` (the ring's
+    true log-likelihood, its 8 modes): on other data (``data_name``) they are labelled "not
+    applicable", not reported."""
+    if data_name is None or str(data_name) == recipe_data or not data_figures:
+        return figures
+    note = (f"{NOT_APPLICABLE}: describes the built-in data {recipe_data!r}, "
+            f"not --data {str(data_name)!r}")
+    return {k: (note if _names_data_figure(k, data_figures) else v)
+            for k, v in figures.items()}
+
+
+def _names_data_figure(key: str, data_figures: tuple[str, ...]) -> bool:
+    """``key`` is one of ``data_figures``, or one with a sampler's or a step count's tag:
+    ``mode_coverage`` also names ``mode_coverage_ddim`` and ``mode_coverage_100_steps``."""
+    return any(key == f or key.startswith(f + "_") or key.endswith("_" + f)
+               for f in data_figures)

@@ -434,7 +434,8 @@ def fit(
             train_local = jax.tree.map(jnp.asarray, data)
             test = train_local if test_data is None else jax.tree.map(jnp.asarray, test_data)
             figures = recipe.report(report_key, params, train_local, test, out_dir)
-            figures = _label_data_figures(recipe, figures, data_name)
+            figures = run_files.label_data_figures(figures, recipe.data, recipe.data_figures,
+                                                     data_name)
             summary.update({k: run_files.jsonable(v) for k, v in figures.items()})
             run_files.write_atomically(out_dir / "summary.json",
                                        json.dumps(summary, indent=2) + "\n")
@@ -459,27 +460,6 @@ def _interrupted_at_start(out_dir: Path) -> TrainingInterrupted:
 
 
 #: The value of a data-specific figure when the run trained on other data.
-NOT_APPLICABLE = "not applicable"
-
-
-def _label_data_figures(recipe: Recipe, figures: dict, data_name: str | None) -> dict:
-    """``recipe.data_figures`` describe the recipe's built-in data (the ring's true
-    log-likelihood, its 8 modes): on other data they are labelled, not reported."""
-    if data_name is None or str(data_name) == recipe.data or not recipe.data_figures:
-        return figures
-    note = (f"{NOT_APPLICABLE}: describes the built-in data {recipe.data!r}, "
-            f"not --data {str(data_name)!r}")
-    return {k: (note if _names_data_figure(k, recipe.data_figures) else v)
-            for k, v in figures.items()}
-
-
-def _names_data_figure(key: str, data_figures: tuple[str, ...]) -> bool:
-    """``key`` is one of ``data_figures``, or one with a sampler's or a step count's tag:
-    ``mode_coverage`` also names ``mode_coverage_ddim`` and ``mode_coverage_100_steps``."""
-    return any(key == f or key.startswith(f + "_") or key.endswith("_" + f)
-               for f in data_figures)
-
-
 def load_params(
     recipe: Recipe, out_dir: str | Path, key: jax.Array, data: PyTree,
     *, mesh: jax.sharding.Mesh | None = None,
