@@ -6,15 +6,16 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import time
 from pathlib import Path
 
 from genjax.bench import harness
 
-_NOT_SUITES = {"harness", "__main__"}
+_NOT_SUITES = {"harness", "__main__", "report"}  # helpers, not suites
 
 
 def available() -> list[str]:
-    """Suite names: every module of this package other than the harness."""
+    """Suite names: every module of this package but the harness, the report and this one."""
     here = Path(__file__).resolve().parent
     return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name not in _NOT_SUITES)
 
@@ -34,9 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown suite(s) {unknown}; available: {available()}", file=sys.stderr)
         return 2
     for name in names:
+        load_start, start = harness.load_average(), time.perf_counter()
         module = importlib.import_module(f"genjax.bench.{name}")
         rows = module.run(quick=args.quick)
-        harness.report(name, rows, notes=getattr(module, "NOTES", ""), out_dir=args.out)
+        harness.report(
+            name,
+            rows,
+            notes=getattr(module, "NOTES", ""),
+            out_dir=args.out,
+            load_start=load_start,
+            wall_s=time.perf_counter() - start,
+        )
     return 0
 
 

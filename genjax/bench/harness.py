@@ -9,6 +9,14 @@ What is measured, and why:
   not the mean, because a shared machine produces occasional slow outliers.
 
 Host (NumPy, PyTorch) code is timed the same way, with ``compile_s`` = its first call.
+
+* ``time_paired`` — genjax against a peer on a shared machine: the two sides alternate
+  (a block of calls of one, then of the other, ``pairs`` times), and the ratio reported is
+  the median of the per-pair ratios, so that a drift in the machine's speed cancels.
+
+Every results file names what it was measured on (:func:`machine`: the CPU model, its
+cores, the load average when the suite started and when it ended) and the versions of the
+libraries the suite used (:func:`library_versions`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -80,14 +89,106 @@ def time_host(fn: Callable, *args: Any, repeats: int = 5, **kwargs: Any) -> Timi
     return _time(lambda: fn(*args, **kwargs), repeats, lambda out: out)
 
 
-def machine() -> dict:
-    """What the numbers were measured on."""
+@dataclasses.dataclass(frozen=True)
+class Paired:
+    """Two implementations timed in alternation (see :func:`time_paired`)."""
+
+    a: Timing  # the first side (genjax): first call, median of all its timed calls
+    b: Timing  # the second side (the peer), likewise
+    ratio: float  # median over the pairs of b_i / a_i: > 1 means a is faster
+    pairs: int
+
+
+def time_paired(
+    fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, pairs: int = 3, repeats: int = 3
+) -> Paired:
+    """Times two zero-argument calls side by side: ``a`` then ``b``, ``pairs`` times.
+
+    Each side's first call is its ``compile_s``. Then, ``pairs`` times, ``repeats`` calls of
+    ``a`` and ``repeats`` calls of ``b`` (each ended by ``jax.block_until_ready``, which
+    passes NumPy and PyTorch results through); a pair's figure for each side is the median
+    of its block, and ``ratio`` is the median over the pairs of ``b_i / a_i``.
+    """
+    if pairs < 1 or repeats < 1:
+        raise ValueError(f"pairs and repeats must be >= 1, got pairs={pairs}, repeats={repeats}")
+    firsts, blocks = [], ([], [])
+    for fn in (fn_a, fn_b):
+        start = time.perf_counter()
+        _block(fn())
+        firsts.append(time.perf_counter() - start)
+    for _ in range(pairs):
+        for fn, block in zip((fn_a, fn_b), blocks, strict=True):
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                _block(fn())
+                times.append(time.perf_counter() - start)
+            block.append(statistics.median(times))
+    ratio = statistics.median(b / a for a, b in zip(*blocks, strict=True))
+    return Paired(
+        Timing(firsts[0], statistics.median(blocks[0])),
+        Timing(firsts[1], statistics.median(blocks[1])),
+        ratio,
+        pairs,
+    )
+
+
+#: Distributions whose versions a results file names when the suite imported them.
+LIBRARIES = (
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "numpy",
+    "scipy",
+    "torch",
+    "diffusers",
+    "transformers",
+    "blackjax",
+    "scikit-learn",
+    "distrax",
+)
+_MODULE_OF = {"scikit-learn": "sklearn"}  # distribution name -> module name where they differ
+
+
+def library_versions(only_imported: bool = True) -> dict[str, str]:
+    """Installed versions of :data:`LIBRARIES` (jax, jaxlib and numpy always; the rest only
+    when this process imported them, i.e. when the suite used them)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in LIBRARIES:
+        module = _MODULE_OF.get(name, name)
+        if only_imported and name not in ("jax", "jaxlib", "numpy") and module not in sys.modules:
+            continue
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (runnable processes), None where unknown."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine(load_start: list[float] | None = None) -> dict:
+    """What the numbers were measured on: CPU model, cores, load at start and end, devices."""
     import jax
 
     info = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "load_start": load_start,
+        "load_end": load_average(),
         "python": platform.python_version(),
         "jax": jax.__version__,
         "jax_backend": jax.default_backend(),
@@ -132,8 +233,21 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def report(suite: str, rows: Sequence[Row], notes: str = "", out_dir: Path | None = None) -> Path:
-    """Prints the table and writes ``<out_dir>/<suite>.json`` (rows, machine, notes)."""
+def report(
+    suite: str,
+    rows: Sequence[Row],
+    notes: str = "",
+    out_dir: Path | None = None,
+    *,
+    load_start: list[float] | None = None,
+    wall_s: float | None = None,
+) -> Path:
+    """Prints the table and writes ``<out_dir>/<suite>.json``.
+
+    The file holds the rows, the notes, the machine (with ``load_start``, the load average
+    taken before the suite ran, and the load now), the libraries' versions and the suite's
+    ``wall_s`` (seconds, all of it: imports, compiles, every implementation).
+    """
     out_dir = RESULTS_DIR if out_dir is None else Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"\n== {suite} ==")
@@ -144,7 +258,9 @@ def report(suite: str, rows: Sequence[Row], notes: str = "", out_dir: Path | Non
     payload = {
         "suite": suite,
         "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": machine(),
+        "machine": machine(load_start),
+        "libraries": library_versions(),
+        "wall_s": wall_s,
         "notes": notes,
         "rows": [dataclasses.asdict(r) for r in rows],
     }

@@ -45,6 +45,27 @@ def test_report_writes_table_and_json(tmp_path, capsys):
     assert payload["rows"][0]["run_s"] == 0.001
     assert payload["machine"]["cpu_count"] >= 1
     assert payload["notes"] == "a note"
+    # the machine and the library versions are named; the load at the end is taken now
+    assert payload["machine"]["cores_usable"] >= 1 and len(payload["machine"]["load_end"]) == 3
+    assert {"jax", "jaxlib", "numpy"} <= set(payload["libraries"])
+
+
+def test_time_paired_alternates_and_takes_the_median_ratio():
+    calls = []
+
+    def fast():
+        calls.append("a")
+        time.sleep(0.002)
+
+    def slow():
+        calls.append("b")
+        time.sleep(0.008)
+
+    paired = harness.time_paired(fast, slow, pairs=3, repeats=2)
+    # first calls of each, then blocks of two, alternating: a b aa bb aa bb aa bb
+    assert "".join(calls) == "ab" + "aabb" * 3
+    assert paired.pairs == 3 and paired.a.run_s < paired.b.run_s
+    assert 2.0 < paired.ratio < 6.0  # 8 ms / 2 ms, with room for a slow sleep
 
 
 def test_suites_are_discovered():
@@ -61,19 +82,26 @@ def test_results_dir_of_a_checkout_and_of_an_installed_copy(tmp_path):
     # An installed copy (no checkout around it, read-only like site-packages) writes into
     # ./benchmarks/results of the working directory and nothing beside itself.
     site = tmp_path / "site"
-    shutil.copytree(root / "genjax", site / "genjax",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "genjax", site / "genjax", ignore=shutil.ignore_patterns("__pycache__"))
     for path in site.rglob("*"):
         path.chmod(0o555 if path.is_dir() else 0o444)
     work = tmp_path / "work"
     work.mkdir()
-    code = ("from genjax.bench import harness; "
-            "print(harness.__file__); "
-            "print(harness.report('probe', [harness.Row('probe', 'c', 'genjax', None, 1.0)]))")
+    code = (
+        "from genjax.bench import harness; "
+        "print(harness.__file__); "
+        "print(harness.report('probe', [harness.Row('probe', 'c', 'genjax', None, 1.0)]))"
+    )
     env = {**os.environ, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
-        out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, text=True,
-                             capture_output=True, check=True).stdout.splitlines()
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=work,
+            env=env,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.splitlines()
     finally:
         for path in site.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
@@ -84,6 +112,7 @@ def test_results_dir_of_a_checkout_and_of_an_installed_copy(tmp_path):
 
 
 def test_python_m_genjax_bench_help():
-    out = subprocess.run([sys.executable, "-m", "genjax.bench", "--help"], text=True,
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "genjax.bench", "--help"], text=True, capture_output=True, check=True
+    ).stdout
     assert "--quick" in out and "--out" in out and "ode" in out
