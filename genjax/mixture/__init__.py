@@ -14,10 +14,12 @@ Files, by concept:
 
 Example:
   >>> from genjax import data, mixture
-  >>> x = data.load("ring")
-  >>> params, history = mixture.fit(jax.random.key(0), x, k=8)
-  >>> mixture.log_prob(params, x).mean(), mixture.bic(params, x)
-  >>> samples = mixture.sample(jax.random.key(1), params, 1000)
+  >>> x = data.load("ring")[:512]
+  >>> params, history = mixture.fit(jax.random.key(0), x, k=8, max_iter=20)
+  >>> mixture.log_prob(params, x).shape, mixture.bic(params, x).shape
+  ((512,), ())
+  >>> mixture.sample(jax.random.key(1), params, 1000).shape
+  (1000, 2)
 
 Reference: C. M. Bishop (2006), *Pattern Recognition and Machine Learning*, §9.2.
 """

@@ -148,9 +148,10 @@ def fit(
       ``(params, history)``: the fitted :class:`GMMParams` and an :class:`EMHistory`.
 
     Example:
-      >>> x = genjax.data.load("ring")
-      >>> params, history = fit(jax.random.key(0), x, k=8)
-      >>> int(history.n_iter), bool(history.converged)
+      >>> x = genjax.data.load("ring")[:512]
+      >>> params, history = fit(jax.random.key(0), x, k=8, max_iter=20)
+      >>> params.means.shape, bool(int(history.n_iter) <= 20)
+      ((8, 2), True)
     """
     x, w = check_fit_arguments(x, covariance_type=covariance_type, reg_covar=reg_covar,
                                sample_weight=sample_weight)  # fmt: skip

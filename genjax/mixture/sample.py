@@ -29,6 +29,11 @@ def sample_from_noise(params: GMMParams, components: jax.Array, eps: jax.Array) 
 
     Returns:
       ``(n, D)`` samples.
+
+    Example:
+      >>> params = GMMParams(jnp.array([0.5, 0.5]), jnp.array([[-5.0], [5.0]]), jnp.ones(2))
+      >>> sample_from_noise(params, jnp.array([0, 1]), jnp.zeros((2, 1))).tolist()
+      [[-5.0], [5.0]]
     """
     check_params(params)
     components, eps = jnp.asarray(components), jnp.asarray(eps)
@@ -64,6 +69,11 @@ def sample(key: jax.Array, params: GMMParams, n: int) -> jax.Array:
 
     Returns:
       ``(n, D)`` samples, in the dtype of ``params.means``.
+
+    Example:
+      >>> params = GMMParams(jnp.array([0.5, 0.5]), jnp.zeros((2, 3)), jnp.ones(2))
+      >>> sample(jax.random.key(0), params, 5).shape
+      (5, 3)
     """
     check_params(params)
     return _sample(key, params, n=checks.positive_int("n", n))

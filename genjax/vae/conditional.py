@@ -68,6 +68,11 @@ class ConditionalVAE(nnx.Module):
       log_std: ``()`` log observation std (Gaussian decoder only).
       num_classes: C. latent_dim: L. data_shape: one example's shape (D = its product).
       likelihood: ``"bernoulli"`` or ``"gaussian"``.
+
+    Example:
+      >>> model = ConditionalVAE((4,), 3, 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> cvae_sample(jax.random.key(0), model, jnp.array([0, 1, 2])).shape
+      (3, 4)
     """
 
     def __init__(self, data_shape: Sequence[int], num_classes: int, latent_dim: int, *,
@@ -111,7 +116,13 @@ class ConditionalVAE(nnx.Module):
 def mlp_cvae(data_shape: Sequence[int], num_classes: int, latent_dim: int, *, rngs: nnx.Rngs,
              hidden_sizes: Sequence[int] = (256,), prior_hidden_sizes: Sequence[int] = (),
              likelihood: str = "bernoulli") -> ConditionalVAE:
-    """A :class:`ConditionalVAE` with MLP networks (decoder widths mirror the encoder's)."""
+    """A :class:`ConditionalVAE` with MLP networks (decoder widths mirror the encoder's).
+
+    Example:
+      >>> model = mlp_cvae((4,), 3, 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> model.num_classes, model.latent_dim
+      (3, 2)
+    """
     return ConditionalVAE(data_shape, num_classes, latent_dim, rngs=rngs,
                           hidden_sizes=hidden_sizes, prior_hidden_sizes=prior_hidden_sizes,
                           likelihood=likelihood)
@@ -124,6 +135,11 @@ def linear_cvae(data_dim: int, num_classes: int, latent_dim: int, *, rngs: nnx.R
     ``z | y ~ N(P_mu e_y + c_mu, diag exp(P_lv e_y + c_lv))``,
     ``x | z, y ~ N(W z + B e_y + b, s^2 I)``: each class is a probabilistic PCA
     (:func:`class_linear_gaussian`).
+
+    Example:
+      >>> model = linear_cvae(3, 2, 2, rngs=nnx.Rngs(0))
+      >>> class_linear_gaussian(model, 1).dim
+      3
     """
     checks.positive("noise_std", noise_std)
     return ConditionalVAE((checks.positive_int("data_dim", data_dim),), num_classes, latent_dim,
@@ -157,6 +173,11 @@ def class_linear_gaussian(model: ConditionalVAE, y: int) -> LinearGaussian:
     Returns:
       the class-``y`` pPCA, built in float64 by ``LinearGaussian.create`` and stored in the
       default float dtype (float64 under x64).
+
+    Example:
+      >>> target = class_linear_gaussian(linear_cvae(3, 2, 2, rngs=nnx.Rngs(0)), 0)
+      >>> target.log_prob(jnp.zeros((4, 3))).shape
+      (4,)
     """
     _, dec, _ = _linear_parts(model)
     y = checks.int_in_range("y", y, 0, model.num_classes - 1)
@@ -191,6 +212,14 @@ def exact_posterior_cvae(W: Any, class_offsets: Any, prior_means: Any, prior_log
       prior_logvar: (L,) ``log v``, shared by the classes.
       noise_std: s > 0.
       atol: tolerance on the off-diagonal of ``W^T W``.
+
+    Example:
+      >>> model = exact_posterior_cvae(jnp.eye(3, 2), jnp.zeros((2, 3)), jnp.zeros((2, 2)),
+      ...                              jnp.zeros(2), 0.5)
+      >>> x, y = jnp.ones((2, 3)), jnp.array([0, 1])
+      >>> t = cvae_terms(model, x, y, jnp.zeros((2, 2)))
+      >>> t["elbo"].shape, bool(jnp.all(t["kl"] >= 0))
+      ((2,), True)
     """
     w = np.asarray(W, np.float64)
     if w.ndim != 2:
@@ -252,6 +281,12 @@ def cvae_terms(model: ConditionalVAE, x: jax.Array, y: jax.Array,
 
     Returns:
       dict of (B,) arrays: ``log_likelihood``, ``kl``, ``elbo``.
+
+    Example:
+      >>> model = mlp_cvae((4,), 3, 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> t = cvae_terms(model, jnp.full((2, 4), 0.5), jnp.array([0, 2]), jnp.zeros((2, 2)))
+      >>> bool(jnp.allclose(t["elbo"], t["log_likelihood"] - t["kl"]))
+      True
     """
     _check_pair(model, x, y)
     checks.shape("eps", eps, (x.shape[0], model.latent_dim))
@@ -279,6 +314,13 @@ def cvae_loss(model: ConditionalVAE, batch: tuple[jax.Array, jax.Array], key: ja
       ``(loss, metrics)``: ``elbo``, ``log_likelihood``, ``kl`` (nats, batch means),
       ``bits_per_dim`` (``-elbo / (D log 2)``). One compiled program per model structure
       and shapes (model and beta traced).
+
+    Example:
+      >>> model = mlp_cvae((4,), 3, 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> batch = (jnp.full((2, 4), 0.5), jnp.array([0, 2]))
+      >>> loss, metrics = cvae_loss(model, batch, jax.random.key(0))
+      >>> loss.shape, bool(loss > 0)
+      ((), True)
     """
     checks.nonnegative("beta", beta)
     if not isinstance(model, ConditionalVAE):
@@ -320,6 +362,11 @@ def cvae_sample_from_noise(model: ConditionalVAE, labels: jax.Array,
 
     Returns:
       (n, *data_shape) decoder means (``sigmoid(logits)`` for a Bernoulli decoder).
+
+    Example:
+      >>> model = mlp_cvae((4,), 3, 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> cvae_sample_from_noise(model, jnp.array([0, 1]), jnp.zeros((2, 2))).shape
+      (2, 4)
     """
     checks.integer_array("labels", labels)
     checks.shape("labels", labels, (None,))
@@ -339,6 +386,11 @@ def cvae_sample(key: jax.Array, model: ConditionalVAE, labels: Any) -> jax.Array
 
     Returns:
       (n, *data_shape).
+
+    Example:
+      >>> model = mlp_cvae((4,), 3, 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> cvae_sample(jax.random.key(0), model, jnp.array([0, 1, 1])).shape
+      (3, 4)
     """
     if not isinstance(model, ConditionalVAE):
         raise ValueError(f"model must be a ConditionalVAE, got {type(model).__name__}")

@@ -151,6 +151,12 @@ def dae_loss(model: Autoencoder, batch: jax.Array, key: jax.Array, *, noise_leve
       ``(loss, metrics)``: ``mse_per_dim`` (the loss over D) and ``noisy_mse_per_dim``
       (``||x - x~||^2 / D``, what doing nothing scores). One compiled program per model
       structure, shapes and corruption (the levels traced).
+
+    Example:
+      >>> model = mlp_autoencoder((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> loss, metrics = dae_loss(model, jnp.full((3, 4), 0.5), jax.random.key(0))
+      >>> loss.shape, bool(loss > 0)
+      ((), True)
     """
     if not isinstance(model, Autoencoder):
         raise ValueError(f"model must be an Autoencoder, got {type(model).__name__}")
@@ -235,6 +241,11 @@ def chain_sample_from_noise(model: Autoencoder, x0: jax.Array, noise: jax.Array,
 
     Returns:
       (n, *data_shape), the state after T steps.
+
+    Example:
+      >>> model = mlp_autoencoder((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> chain_sample_from_noise(model, jnp.zeros((3, 4)), jnp.zeros((5, 3, 4)), 0.3).shape
+      (3, 4)
     """
     checks.shape("x0", x0, (None, *model.data_shape))
     checks.shape("noise", noise, (None, *x0.shape))
@@ -259,6 +270,11 @@ def chain_sample(key: jax.Array, model: Autoencoder, n: int, *, noise_level: flo
 
     Returns:
       (n, *data_shape).
+
+    Example:
+      >>> model = mlp_autoencoder((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> chain_sample(jax.random.key(0), model, 3, noise_level=0.3, num_steps=5).shape
+      (3, 4)
     """
     if not isinstance(model, Autoencoder):
         raise ValueError(f"model must be an Autoencoder, got {type(model).__name__}")

@@ -66,6 +66,12 @@ def kl_diag_gaussian(mu: jax.Array, logvar: jax.Array) -> jax.Array:
 
     Returns:
       (...) non-negative KLs in nats.
+
+    Example:
+      >>> kl_diag_gaussian(jnp.zeros((2, 3)), jnp.zeros((2, 3))).tolist()
+      [0.0, 0.0]
+      >>> round(float(kl_diag_gaussian(jnp.ones(4), jnp.zeros(4))), 4)  # 1/2 sum mu^2
+      2.0
     """
     checks.same_shape("logvar", logvar, "mu", mu)
     return gaussian.kl_diag_standard_normal(mu, logvar)

@@ -55,6 +55,11 @@ class HierarchicalVAE(nnx.Module):
       prior1: ``(B, L2) -> (B, 2 L1)`` parameters of ``p(z1 | z2)``.
       decoder: ``(B, L1) -> (B, *data_shape)`` logits or means.
       log_std: ``()`` Gaussian decoder's log standard deviation.
+
+    Example:
+      >>> model = HierarchicalVAE((4,), (2, 3), rngs=nnx.Rngs(0), hidden=8)
+      >>> model.latent_dims, sample(jax.random.key(0), model, 5).shape
+      ((2, 3), (5, 4))
     """
 
     def __init__(self, data_shape: Sequence[int], latent_dims: tuple[int, int], *,
@@ -126,6 +131,12 @@ def hvae_terms(model: HierarchicalVAE, x: jax.Array, eps2: jax.Array,
 
     Returns:
       dict of (B,) arrays: ``log_likelihood`` (log p(x|z1)), ``kl2``, ``kl1`` and ``elbo``.
+
+    Example:
+      >>> model = HierarchicalVAE((4,), (2, 3), rngs=nnx.Rngs(0), hidden=8)
+      >>> t = hvae_terms(model, jnp.full((5, 4), 0.5), jnp.zeros((5, 3)), jnp.zeros((5, 2)))
+      >>> bool(jnp.allclose(t["elbo"], t["log_likelihood"] - t["kl1"] - t["kl2"], atol=1e-5))
+      True
     """
     checks.shape("batch", x, (None, *model.data_shape))
     l1, l2 = model.latent_dims
@@ -184,6 +195,11 @@ def hvae_generate(model: HierarchicalVAE, eps2: jax.Array, eps1: jax.Array) -> j
 
     Returns:
       (n, *data_shape) decoder output (logits or means).
+
+    Example:
+      >>> model = HierarchicalVAE((4,), (2, 3), rngs=nnx.Rngs(0), hidden=8)
+      >>> hvae_generate(model, jnp.zeros((5, 3)), jnp.zeros((5, 2))).shape
+      (5, 4)
     """
     l1, l2 = model.latent_dims
     checks.shape("eps2", eps2, (None, l2))

@@ -84,6 +84,11 @@ class Autoencoder(nnx.Module):
       latent_mean, latent_std: ``(L,)`` Gaussian fitted to the codes by
         :func:`genjax.vae.fit_latent_gaussian` (``0`` and ``1`` until then); sampling draws
         ``z`` from it.
+
+    Example:
+      >>> model = mlp_autoencoder((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> isinstance(model, Autoencoder), encode_mean(model, jnp.zeros((5, 4))).shape
+      (True, (5, 2))
     """
 
     def __init__(self, encoder: nnx.Module, decoder: nnx.Module, *, latent_dim: int,
@@ -118,6 +123,11 @@ class VAE(nnx.Module):
       log_std: ``()`` log observation standard deviation (Gaussian decoder; unused and
         untouched by the Bernoulli one).
       likelihood: ``"bernoulli"`` or ``"gaussian"``.
+
+    Example:
+      >>> model = mlp_vae((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> isinstance(model, VAE), model.latent_dim
+      (True, 2)
     """
 
     def __init__(self, encoder: nnx.Module, decoder: nnx.Module, *, latent_dim: int,
@@ -142,7 +152,13 @@ class VAE(nnx.Module):
 
 def mlp_autoencoder(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
                     hidden_sizes: Sequence[int] = (256,)) -> Autoencoder:
-    """An :class:`Autoencoder` with MLP encoder and decoder."""
+    """An :class:`Autoencoder` with MLP encoder and decoder.
+
+    Example:
+      >>> model = mlp_autoencoder((6,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> reconstruct(model, jnp.zeros((3, 6))).shape
+      (3, 6)
+    """
     latent_dim = checks.positive_int("latent_dim", latent_dim)
     return Autoencoder(
         MLPEncoder(data_shape, hidden_sizes, latent_dim, rngs=rngs),
@@ -153,7 +169,13 @@ def mlp_autoencoder(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rng
 
 def mlp_vae(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
             hidden_sizes: Sequence[int] = (256,), likelihood: str = "bernoulli") -> VAE:
-    """A :class:`VAE` with MLP encoder and decoder (hidden sizes mirrored in the decoder)."""
+    """A :class:`VAE` with MLP encoder and decoder (hidden sizes mirrored in the decoder).
+
+    Example:
+      >>> model = mlp_vae((4, 4, 1), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> model.latent_dim, model.data_shape, model.likelihood
+      (2, (4, 4, 1), 'bernoulli')
+    """
     latent_dim = checks.positive_int("latent_dim", latent_dim)
     return VAE(
         MLPEncoder(data_shape, hidden_sizes, 2 * latent_dim, rngs=rngs),
@@ -164,7 +186,13 @@ def mlp_vae(data_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
 
 def conv_vae(image_shape: Sequence[int], latent_dim: int, *, rngs: nnx.Rngs,
              channels: tuple[int, int] = (32, 64), likelihood: str = "bernoulli") -> VAE:
-    """A :class:`VAE` with convolutional encoder and decoder for ``(H, W, C)`` images."""
+    """A :class:`VAE` with convolutional encoder and decoder for ``(H, W, C)`` images.
+
+    Example:
+      >>> model = conv_vae((8, 8, 1), 2, rngs=nnx.Rngs(0), channels=(4, 8))
+      >>> model.latent_dim, model.data_shape
+      (2, (8, 8, 1))
+    """
     latent_dim = checks.positive_int("latent_dim", latent_dim)
     return VAE(
         ConvEncoder(image_shape, 2 * latent_dim, channels=channels, rngs=rngs),
@@ -180,6 +208,11 @@ def linear_vae(data_dim: int, latent_dim: int, *, rngs: nnx.Rngs, noise_std: flo
     ``s = exp(log_std)`` initialised to ``noise_std``; the encoder is amortised with
     ``logvar`` affine in ``x`` (its weight is free, so the exact posterior, whose variance
     does not depend on ``x``, is reachable).
+
+    Example:
+      >>> model = linear_vae(3, 2, rngs=nnx.Rngs(0), noise_std=0.5)
+      >>> model.likelihood, sample(jax.random.key(0), model, 4).shape
+      ('gaussian', (4, 3))
     """
     data_dim = checks.positive_int("data_dim", data_dim)
     latent_dim = checks.positive_int("latent_dim", latent_dim)
@@ -205,6 +238,13 @@ def exact_posterior_vae(W: Any, b: Any, noise_std: float, *, atol: float = 1e-6)
       b: (D,) offset.
       noise_std: s > 0.
       atol: tolerance on the off-diagonal of ``W^T W``.
+
+    Example:
+      >>> model = exact_posterior_vae(jnp.eye(3, 2), jnp.zeros(3), 0.5)
+      >>> x = jnp.ones((2, 3))
+      >>> w = iwae_log_weights(model, x, jax.random.normal(jax.random.key(0), (4, 2, 2)))
+      >>> bool(jnp.allclose(w, w[0], atol=1e-4))  # q = p(z|x): every weight is log p(x)
+      True
     """
     w = np.asarray(W, np.float64)
     bb = np.asarray(b, np.float64)
@@ -239,6 +279,11 @@ def set_linear_vae(vae: VAE, *, enc_kernel: Any = None, enc_bias: Any = None,
 
     Shapes: ``enc_kernel (D, 2L)``, ``enc_bias (2L,)``, ``dec_kernel (L, D)``,
     ``dec_bias (D,)``, ``log_std ()``.
+
+    Example:
+      >>> model = set_linear_vae(linear_vae(3, 2, rngs=nnx.Rngs(0)), dec_bias=jnp.ones(3))
+      >>> sample_from_noise(model, jnp.zeros((1, 2))).tolist()  # z = 0 decodes to the bias
+      [[1.0, 1.0, 1.0]]
     """
     out = jax.tree.map(lambda a: a, vae)  # a fresh Module with the same leaves
     enc, dec = out.encoder.net.layers[0], out.decoder.net.layers[0]

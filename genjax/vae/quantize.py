@@ -193,6 +193,12 @@ class VQVAE(nnx.Module):
       code_counts: ``(M, K)`` running code use per position; :func:`genjax.vae.sample`
         draws each position's code independently from it (a toy stand-in for the
         autoregressive prior of the paper).
+
+    Example:
+      >>> model = VQVAE((4,), num_latents=2, code_dim=3, num_codes=5, rngs=nnx.Rngs(0),
+      ...               hidden_sizes=(8,))
+      >>> vqvae_terms(model, jnp.zeros((1, 4)))["indices"].shape
+      (1, 2)
     """
 
     def __init__(self, data_shape: Sequence[int], *, num_latents: int, code_dim: int,
@@ -228,6 +234,13 @@ def vqvae_terms(model: VQVAE, x: jax.Array) -> dict[str, jax.Array]:
     Returns:
       dict: ``reconstruction``, ``codebook``, ``commitment`` (each (B,)), ``z_e (B, M, D)``,
       ``indices (B, M)``, ``x_hat``.
+
+    Example:
+      >>> model = VQVAE((4,), num_latents=2, code_dim=3, num_codes=5, rngs=nnx.Rngs(0),
+      ...               hidden_sizes=(8,))
+      >>> t = vqvae_terms(model, jnp.zeros((6, 4)))
+      >>> t["z_e"].shape, t["x_hat"].shape, t["codebook"].shape
+      ((6, 2, 3), (6, 4), (6,))
     """
     checks.shape("batch", x, (None, *model.data_shape))
     codebook = model.codebook[...]
@@ -260,6 +273,13 @@ def vqvae_loss(model: VQVAE, batch: jax.Array, key: jax.Array, *, beta: float = 
     Returns:
       ``(loss, metrics)`` with ``reconstruction``, ``codebook``, ``commitment`` and
       ``perplexity``.
+
+    Example:
+      >>> model = VQVAE((4,), num_latents=2, code_dim=3, num_codes=5, rngs=nnx.Rngs(0),
+      ...               hidden_sizes=(8,))
+      >>> loss, metrics = vqvae_loss(model, jnp.zeros((6, 4)), jax.random.key(0))
+      >>> loss.shape, bool(loss >= 0)
+      ((), True)
     """
     checks.nonnegative("beta", beta)
     checks.shape("batch", batch, (None, *model.data_shape))

@@ -63,6 +63,12 @@ def sample_from_noise(model: Any, noise: Any) -> jax.Array:
 
     Returns:
       (n, *data_shape).
+
+    Example:
+      >>> model = mlp_vae((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> x = sample_from_noise(model, draw_noise(jax.random.key(0), model, 3))
+      >>> bool(jnp.array_equal(x, sample(jax.random.key(0), model, 3)))
+      True
     """
     _check_noise(model, noise)
     if isinstance(model, HierarchicalVAE):
@@ -119,6 +125,11 @@ def sample(key: jax.Array, model: Any, n: int) -> jax.Array:
 
     Returns:
       ``sample_from_noise(model, draw_noise(key, model, n))``.
+
+    Example:
+      >>> model = mlp_vae((4, 4, 1), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,))
+      >>> sample(jax.random.key(0), model, 3).shape
+      (3, 4, 4, 1)
     """
     n = checks.positive_int("n", n)
     return sample_from_noise(model, draw_noise(key, model, n))
