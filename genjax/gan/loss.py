@@ -78,6 +78,10 @@ def minimax_d(
 
     Returns:
       ``()`` the loss (>= 0).
+
+    Example:
+      >>> round(float(minimax_d(jnp.zeros(4), jnp.zeros(4))), 4)  # D = 1/2 everywhere: log 4
+      1.3863
     """
     real_logits = _check_logits("real_logits", real_logits)
     fake_logits = _check_logits("fake_logits", fake_logits)
@@ -102,6 +106,10 @@ def minimax_g(fake_logits: jax.Array) -> jax.Array:
 
     Returns:
       ``()`` the loss (<= 0).
+
+    Example:
+      >>> round(float(minimax_g(jnp.zeros(4))), 4)  # E log(1 - 1/2) = -log 2
+      -0.6931
     """
     fake_logits = _check_logits("fake_logits", fake_logits)
     return jnp.mean(jax.nn.log_sigmoid(-fake_logits))  # log(1 - D) = log_sigmoid(-l)
@@ -115,6 +123,10 @@ def nonsaturating_g(fake_logits: jax.Array) -> jax.Array:
 
     Returns:
       ``()`` the loss (>= 0).
+
+    Example:
+      >>> round(float(nonsaturating_g(jnp.zeros(4))), 4)  # -E log(1/2) = log 2
+      0.6931
     """
     fake_logits = _check_logits("fake_logits", fake_logits)
     return -jnp.mean(jax.nn.log_sigmoid(fake_logits))  # log D = log_sigmoid(l)
@@ -140,6 +152,10 @@ def least_squares_d(
 
     Returns:
       ``()`` the loss.
+
+    Example:
+      >>> float(least_squares_d(jnp.ones(3), jnp.zeros(3)))  # D hits both targets b = 1, a = 0
+      0.0
     """
     real_logits = _check_logits("real_logits", real_logits)
     fake_logits = _check_logits("fake_logits", fake_logits)
@@ -159,6 +175,10 @@ def least_squares_g(fake_logits: jax.Array, *, c: float = 1.0) -> jax.Array:
 
     Returns:
       ``()`` the loss.
+
+    Example:
+      >>> float(least_squares_g(jnp.ones(3)))  # fakes already scored c = 1
+      0.0
     """
     fake_logits = _check_logits("fake_logits", fake_logits)
     checks.finite("c", c)
@@ -176,6 +196,12 @@ def hinge_d(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
 
     Returns:
       ``()`` the loss (>= 0; 2 at ``f = 0``).
+
+    Example:
+      >>> float(hinge_d(jnp.zeros(3), jnp.zeros(3)))  # relu(1 - 0) + relu(1 + 0)
+      2.0
+      >>> float(hinge_d(jnp.full(3, 2.0), jnp.full(3, -2.0)))  # both margins met
+      0.0
     """
     real_logits = _check_logits("real_logits", real_logits)
     fake_logits = _check_logits("fake_logits", fake_logits)
@@ -194,6 +220,10 @@ def wasserstein_d(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
 
     Returns:
       ``()`` the loss.
+
+    Example:
+      >>> float(wasserstein_d(jnp.array([2.0, 4.0]), jnp.array([1.0, 1.0])))  # E D(fake) - E D(real)
+      -2.0
     """
     real_logits = _check_logits("real_logits", real_logits)
     fake_logits = _check_logits("fake_logits", fake_logits)
@@ -208,6 +238,10 @@ def wasserstein_g(fake_logits: jax.Array) -> jax.Array:
 
     Returns:
       ``()`` the loss.
+
+    Example:
+      >>> float(wasserstein_g(jnp.array([1.0, 3.0])))  # -E D(G(z)); also hinge_g
+      -2.0
     """
     fake_logits = _check_logits("fake_logits", fake_logits)
     return -jnp.mean(fake_logits)

@@ -85,6 +85,11 @@ class MLPGenerator(nnx.Module):
       hidden_sizes: widths of the hidden layers.
       data_dim: size of ``x``.
       rngs: initialisation only.
+
+    Example:
+      >>> g = MLPGenerator(4, (8,), 2, rngs=nnx.Rngs(0))
+      >>> g(jnp.zeros((3, 4))).shape, g.latent_dim
+      ((3, 2), 4)
     """
 
     def __init__(self, latent_dim: int, hidden_sizes: Sequence[int], data_dim: int, *,
@@ -104,6 +109,11 @@ class MLPDiscriminator(nnx.Module):
       data_dim: size of ``x``.
       hidden_sizes: widths of the hidden layers.
       rngs: initialisation only.
+
+    Example:
+      >>> d = MLPDiscriminator(2, (8,), rngs=nnx.Rngs(0))
+      >>> d(jnp.zeros((3, 2))).shape  # one logit per example
+      (3,)
     """
 
     def __init__(self, data_dim: int, hidden_sizes: Sequence[int], *, rngs: nnx.Rngs):
@@ -133,6 +143,11 @@ class DCGANGenerator(nnx.Module):
       base_channels: channels of the last hidden map (the first has 4x as many).
       num_classes: number of labels for a conditional generator, or None.
       rngs: initialisation only.
+
+    Example:
+      >>> g = DCGANGenerator(4, (8, 8, 1), base_channels=4, rngs=nnx.Rngs(0))
+      >>> g(jnp.zeros((2, 4))).shape
+      (2, 8, 8, 1)
     """
 
     def __init__(self, latent_dim: int, image_shape: Sequence[int], *, base_channels: int = 32,
@@ -183,6 +198,11 @@ class DCGANDiscriminator(nnx.Module):
       feature_dim: size of ``phi(x)``.
       num_classes: for a projection discriminator, or None.
       rngs: initialisation only.
+
+    Example:
+      >>> d = DCGANDiscriminator((8, 8, 1), base_channels=4, feature_dim=8, rngs=nnx.Rngs(0))
+      >>> d(jnp.zeros((2, 8, 8, 1))).shape
+      (2,)
     """
 
     def __init__(self, image_shape: Sequence[int], *, base_channels: int = 32,
@@ -268,6 +288,11 @@ class MappingNetwork(nnx.Module):
       w_dim: size of ``w`` (and of the hidden layers).
       num_layers: >= 1.
       rngs: initialisation only.
+
+    Example:
+      >>> m = MappingNetwork(4, 6, num_layers=2, rngs=nnx.Rngs(0))
+      >>> m(jnp.ones((3, 4))).shape
+      (3, 6)
     """
 
     def __init__(self, latent_dim: int, w_dim: int, *, num_layers: int = 8, rngs: nnx.Rngs):
@@ -295,6 +320,11 @@ class AdaIN(nnx.Module):
       w_dim: size of ``w``.
       channels: ``C`` of the modulated feature map.
       rngs: initialisation only.
+
+    Example:
+      >>> layer = AdaIN(6, 2, rngs=nnx.Rngs(0))
+      >>> layer(jnp.ones((3, 4, 4, 2)), jnp.zeros((3, 6))).shape
+      (3, 4, 4, 2)
     """
 
     def __init__(self, w_dim: int, channels: int, *, rngs: nnx.Rngs):
@@ -332,6 +362,11 @@ class Translator(nnx.Module):
       hidden: channels of the hidden maps.
       residual: add the input before the ``tanh``.
       rngs: initialisation only.
+
+    Example:
+      >>> t = Translator(1, hidden=4, rngs=nnx.Rngs(0))
+      >>> t(jnp.zeros((2, 8, 8, 1))).shape
+      (2, 8, 8, 1)
     """
 
     def __init__(self, channels: int, *, hidden: int = 32, residual: bool = True,

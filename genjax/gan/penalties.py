@@ -130,6 +130,11 @@ def gradient_penalty_at(critic: Model, x_hat: jax.Array) -> jax.Array:
 
     Returns:
       ``()`` the penalty (without the weight lambda).
+
+    Example:
+      >>> critic = lambda x: x @ jnp.array([3.0, 4.0])  # gradient (3, 4) everywhere
+      >>> float(gradient_penalty_at(critic, jnp.zeros((5, 2))))  # (||(3, 4)|| - 1)^2
+      16.0
     """
     g = critic_input_grad(critic, x_hat)  # (batch, ...)
     sq = _per_sample_sq_norm(g)  # (batch,)
@@ -164,8 +169,10 @@ def gradient_penalty(key: jax.Array, critic: Model, real: jax.Array, fake: jax.A
       ``()`` the penalty.
 
     Example:
-      >>> gp = gradient_penalty(key, lambda x: x @ w, real, fake)   # linear critic
-      >>> # == (||w|| - 1)^2 for any real, fake
+      >>> w = jnp.array([3.0, 4.0])
+      >>> real, fake = jnp.ones((5, 2)), jnp.zeros((5, 2))
+      >>> float(gradient_penalty(jax.random.key(0), lambda x: x @ w, real, fake))
+      16.0
     """
     real = _check_real(real)
     checks.same_shape("fake", jnp.asarray(fake), "real", real)
@@ -184,6 +191,11 @@ def r1_penalty(critic: Model, real: jax.Array) -> jax.Array:
 
     Returns:
       ``()`` the penalty (per-example squared norm over all non-batch axes, batch mean).
+
+    Example:
+      >>> critic = lambda x: x @ jnp.array([3.0, 4.0])  # gradient (3, 4) everywhere
+      >>> float(r1_penalty(critic, jnp.zeros((5, 2))))  # ||(3, 4)||^2
+      25.0
     """
     g = critic_input_grad(critic, _check_real(real))
     return jnp.mean(_per_sample_sq_norm(g))
@@ -205,6 +217,11 @@ def cycle_consistency_loss(x: jax.Array, y: jax.Array, g: Model, f: Model) -> ja
     Returns:
       ``()`` the loss; 0 exactly when ``F`` inverts ``G`` on ``x`` and ``G`` inverts ``F``
       on ``y``.
+
+    Example:
+      >>> x, y = jnp.ones((2, 3)), jnp.zeros((2, 3))
+      >>> float(cycle_consistency_loss(x, y, lambda a: a + 1, lambda b: b - 1))  # F inverts G
+      0.0
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     # A translator whose output has the wrong shape would be broadcast against x (or y)

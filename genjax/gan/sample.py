@@ -57,6 +57,12 @@ def sample_from_noise(model: Model, noise: jax.Array, labels: jax.Array | None =
 
     Returns:
       ``(n, ...)`` samples in the generator's output space (``[-1, 1]`` for DCGAN images).
+
+    Example:
+      >>> g = MLPGenerator(4, (8,), 2, rngs=nnx.Rngs(0))
+      >>> x = sample_from_noise(g, jax.random.normal(jax.random.key(0), (5, 4)))
+      >>> bool(jnp.array_equal(x, sample(jax.random.key(0), g, 5)))  # z = normal(key, (n, 4))
+      True
     """
     _check_call(model, noise, labels)
     return _sample_from_noise(model, noise, labels)
@@ -85,8 +91,9 @@ def sample(key: jax.Array, model: Model, n: int, labels: jax.Array | None = None
       ``(n, ...)`` samples.
 
     Example:
-      >>> g = MLPGenerator(8, (64,), 2, rngs=nnx.Rngs(0))
-      >>> x = sample(jax.random.key(1), g, 500)   # (500, 2)
+      >>> g = MLPGenerator(8, (16,), 2, rngs=nnx.Rngs(0))
+      >>> sample(jax.random.key(1), g, 500).shape
+      (500, 2)
     """
     n = checks.positive_int("n", n)
     latent_dim = getattr(model, "latent_dim", None)

@@ -108,8 +108,10 @@ def spectral_norm(
       already 1-Lipschitz, and ``0 / 0`` would be NaN.
 
     Example:
-      >>> w_sn, u = spectral_norm(w, u, num_iters=50)
-      >>> # numpy.linalg.svd(w_sn.reshape(-1, w.shape[-1]))[1][0] ~ 1
+      >>> w = jnp.diag(jnp.array([3.0, 1.0]))  # sigma(W) = 3
+      >>> w_sn, u = spectral_norm(w, jnp.ones(2), num_iters=50)
+      >>> round(float(jnp.linalg.norm(w_sn, 2)), 4)
+      1.0
     """
     sigma, u, _ = power_iteration(w, u, num_iters=num_iters, eps=eps)
     return _divide_by_sigma(w, sigma), u  # W / sigma(W); the zero kernel maps to 0
@@ -135,7 +137,8 @@ class SpectralNorm(nnx.Module):
 
     Example:
       >>> sn = SpectralNorm(nnx.Linear(4, 3, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
-      >>> y = sn(x)     # (batch, 3), computed with kernel / sigma
+      >>> sn(jnp.ones((2, 4))).shape  # computed with kernel / sigma
+      (2, 3)
     """
 
     def __init__(self, layer: nnx.Module, *, num_iters: int = 1, rngs: nnx.Rngs):
