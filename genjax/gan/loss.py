@@ -222,7 +222,7 @@ def wasserstein_d(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
       ``()`` the loss.
 
     Example:
-      >>> float(wasserstein_d(jnp.array([2.0, 4.0]), jnp.array([1.0, 1.0])))  # E D(fake) - E D(real)
+      >>> float(wasserstein_d(jnp.array([2.0, 4.0]), jnp.array([1.0, 1.0])))  # E D(G) - E D(x)
       -2.0
     """
     real_logits = _check_logits("real_logits", real_logits)
