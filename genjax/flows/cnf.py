@@ -341,7 +341,10 @@ def log_prob(model: Model, x: jax.Array, **options: Unpack[Options]) -> jax.Arra
       (batch,) log-densities in nats.
 
     Example:
-      >>> log_p = log_prob(lambda x, t: -x, x, num_steps=50)   # the flow z -> z/e
+      >>> field = jax.tree_util.Partial(lambda x, t: -x)  # the flow z -> z / e
+      >>> log_p = log_prob(field, jnp.zeros((1, 2)), num_steps=50)
+      >>> round(float(log_p[0]), 3)  # log N(0; 0, I_2) + 2 (the volume shrinks by e^2)
+      0.162
     """
     _, log_det, log_base = _run(model, x, "inverse", options, "x")
     return log_base + log_det  # log N(z) + log|det dz/dx|
@@ -363,6 +366,13 @@ def loss(model: Model, batch: jax.Array, key: jax.Array,
 
     Returns:
       ``(nll, {"nll": nll})``.
+
+    Example:
+      >>> field = mlp_field(jax.random.key(0), 2, (8,))
+      >>> value, metrics = loss(field, jnp.zeros((5, 2)), jax.random.key(1), num_steps=4,
+      ...                       method="euler")
+      >>> value.shape, bool(jnp.isfinite(value))
+      ((), True)
     """
     options = {"trace": "hutchinson", **options}
     nll = -jnp.mean(log_prob(model, batch, key=key, **options))
@@ -395,6 +405,11 @@ def sample(
     Returns:
       (batch, D) samples, or ``(ts (num_steps + 1,), xs (num_steps + 1, batch, D))`` with
       ``xs[0] = z`` and ``xs[-1]`` the samples when ``return_trajectory``.
+
+    Example:
+      >>> field = mlp_field(jax.random.key(0), 2, (8,))
+      >>> sample(jax.random.key(1), field, (5, 2), num_steps=4, method="euler").shape
+      (5, 2)
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or min(shape) < 1:
@@ -422,6 +437,12 @@ def sample_from_noise(
 
     Returns:
       as :func:`sample`.
+
+    Example:
+      >>> field = mlp_field(jax.random.key(0), 2, (8,))
+      >>> x = sample_from_noise(field, jnp.zeros((5, 2)), num_steps=4, method="euler")
+      >>> x.shape
+      (5, 2)
     """
     z = _check_points("z", z)
     return _solve_from(None, model, z, z.shape, z.dtype, return_trajectory, options)
@@ -461,6 +482,13 @@ def sample_and_log_prob(
 
     Returns:
       ``(x (batch, D), log_p (batch,))``.
+
+    Example:
+      >>> field = mlp_field(jax.random.key(0), 2, (8,))
+      >>> x, logp = sample_and_log_prob(jax.random.key(1), field, (5, 2), num_steps=4,
+      ...                               method="euler")
+      >>> x.shape, logp.shape
+      ((5, 2), (5,))
     """
     if "key" in options:
         raise TypeError("sample_and_log_prob draws its probes from its own key; pass no key=")
@@ -494,6 +522,11 @@ def mlp_field(
     ``time_scale`` is small (4, against ~1000 for diffusion's integer-like times): the
     field is integrated by a fixed-step ODE solver with as few as 10 steps, so its time
     features should not oscillate faster than the steps resolve.
+
+    Example:
+      >>> field = mlp_field(jax.random.key(0), 2, (8,))
+      >>> field(jnp.zeros((3, 2)), jnp.zeros(3)).shape
+      (3, 2)
     """
     from genjax.nn import MLPDenoiser
 

@@ -62,7 +62,8 @@ def linear_sum_assignment(cost: jax.Array) -> jax.Array:
       (n,) int32 ``col``: row ``i`` is assigned column ``col[i]`` (a permutation).
 
     Example:
-      >>> linear_sum_assignment(jnp.array([[4.0, 1.0], [2.0, 8.0]]))   # [1, 0]
+      >>> linear_sum_assignment(jnp.array([[4.0, 1.0], [2.0, 8.0]])).tolist()
+      [1, 0]
     """
     if cost.ndim != 2 or cost.shape[0] != cost.shape[1]:
         raise ValueError(f"cost must be a square (n, n) matrix, got shape {cost.shape}")

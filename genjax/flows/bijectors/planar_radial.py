@@ -45,6 +45,12 @@ class Planar(Bijector):
     Args:
       dim: D.
       num_bisection: halvings of the bracket in the inverse (60 reach float64 resolution).
+
+    Example:
+      >>> b = Planar(2)
+      >>> x, log_det = b.forward(b.init(jax.random.key(0)), jnp.ones((3, 2)))
+      >>> x.shape, log_det.shape
+      ((3, 2), (3,))
     """
 
     dim: int
@@ -109,6 +115,12 @@ class Radial(Bijector):
 
     Args:
       dim: D.
+
+    Example:
+      >>> b = Radial(2)
+      >>> x, log_det = b.forward(b.init(jax.random.key(0)), jnp.ones((3, 2)))
+      >>> x.shape, log_det.shape
+      ((3, 2), (3,))
     """
 
     dim: int
