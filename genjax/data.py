@@ -3,19 +3,19 @@
 Every data set here is present on every machine with genjax installed: nothing is
 downloaded. ``load(name, *, split, seed)`` returns a NumPy array:
 
-=============== ============================ ===========================================
-name            array                        source
-=============== ============================ ===========================================
-``ring``        float32 (n, 2)               8 Gaussians on a circle of radius 4, std 0.3
-                                             -- the law of ``genjax.targets.ring()``
-``moons``       float32 (n, 2)               two interleaved half circles, in ~[-4, 4]
-``swissroll``   float32 (n, 2)               2-D swiss roll (x, z projection), in ~[-4, 4]
-``checkerboard`` float32 (n, 2)              uniform on the dark squares of a 4x4 board
-                                             over [-4, 4]^2 (Grathwohl et al. 2019)
-``digits``      float32 (n, 8, 8, 1) [0, 1]  scikit-learn's bundled 8x8 digits (1,797)
-``text``        int32 (n,)                   CPython's ``pydoc_data.topics`` as
-                                             character ids over ``text_vocabulary()``
-=============== ============================ ===========================================
+================ ============================ ===========================================
+name             array                        source
+================ ============================ ===========================================
+``ring``         float32 (n, 2)               8 Gaussians on a circle of radius 4, std 0.3
+                                              -- the law of ``genjax.targets.ring()``
+``moons``        float32 (n, 2)               two interleaved half circles, in ~[-4, 4]
+``swissroll``    float32 (n, 2)               2-D swiss roll (x, z projection), in ~[-4, 4]
+``checkerboard`` float32 (n, 2)               uniform on the dark squares of a 4x4 board
+                                              over [-4, 4]^2 (Grathwohl et al. 2019)
+``digits``       float32 (n, 8, 8, 1) [0, 1]  scikit-learn's bundled 8x8 digits (1,797)
+``text``         int32 (n,)                   CPython's ``pydoc_data.topics`` as
+                                              character ids over ``text_vocabulary()``
+================ ============================ ===========================================
 
 Splits and sizes:
 

@@ -326,8 +326,9 @@ def sample_from_noise(
     :func:`sample`.
 
     Args:
-      prior, decoder, text, prior_schedule, decoder_schedule, prior_steps, decoder_steps,
-        prior_scale, decoder_scale, negative_text, clip_x0: as in :func:`sample`.
+      prior, decoder, text: as in :func:`sample`, and so are ``prior_schedule``,
+        ``decoder_schedule``, ``prior_steps``, ``decoder_steps``, ``prior_scale``,
+        ``decoder_scale``, ``negative_text`` and ``clip_x0``.
       z_T: ``(B, E)`` the prior's starting noise.
       x_T: ``(B, H, W, C)`` the decoder's starting noise.
 

@@ -10,6 +10,7 @@
   handwritten <digit>", the ten most similar held-out images (text-to-image retrieval).
   ``genjax sample RUN --prompt "the digit 4"`` retrieves held-out digits for a prompt (a
   contrastive model ranks images; it does not generate them).
+
 (``text-to-digit``, a diffusion model conditioned on this text encoder, joins two families:
 it lives in :mod:`genjax.composites.recipes`.)
 

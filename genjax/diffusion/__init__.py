@@ -1,25 +1,26 @@
 """Diffusion models: schedules, forward process, losses, samplers, exact models.
 
-=====================  ===================================================================
-module                 holds
-=====================  ===================================================================
-:mod:`.schedules`      noise schedules (linear, cosine, sigmoid, zero terminal SNR, Karras)
-:mod:`.forward`        ``q_sample``, ``q_posterior`` and the eps / x0 / v / score conversions
-:mod:`.losses`         the DDPM objective :func:`loss`, DSM, EDM preconditioning and loss
-:mod:`.sample`         the samplers' index, :class:`StepInfo`; one module per sampler:
-:mod:`.ddpm`           DDPM ancestral sampling (Ho et al. 2020)
-:mod:`.ddim`           DDIM (Song et al. 2021)
-:mod:`.dpm_solver`     DPM-Solver++ 1, 2M, 3M, 2S (Lu et al. 2022b)
-:mod:`.edm`            EDM Euler and Heun over a denoiser (Karras et al. 2022)
-:mod:`.sde`            VP / sub-VP / VE SDEs, their priors, the exact mixture score
-:mod:`.pc_sampler`     reverse-SDE predictor-corrector sampling (Song et al. 2021)
-:mod:`.likelihood`     probability-flow ODE likelihoods and sampling
-:mod:`.guidance`       classifier-free guidance (Ho & Salimans 2022)
-:mod:`.consistency`    consistency models: parameterisation, grid, sampling (Song et al. 2023)
+==========================  ===================================================================
+module                      holds
+==========================  ===================================================================
+:mod:`.schedules`           noise schedules (linear, cosine, sigmoid, zero terminal SNR, Karras)
+:mod:`.forward`             ``q_sample``, ``q_posterior`` and the eps / x0 / v / score conversions
+:mod:`.losses`              the DDPM objective :func:`loss`, DSM, EDM preconditioning and loss
+:mod:`.sample`              the samplers' index, :class:`StepInfo`; one module per sampler:
+:mod:`.ddpm`                DDPM ancestral sampling (Ho et al. 2020)
+:mod:`.ddim`                DDIM (Song et al. 2021)
+:mod:`.dpm_solver`          DPM-Solver++ 1, 2M, 3M, 2S (Lu et al. 2022b)
+:mod:`.edm`                 EDM Euler and Heun over a denoiser (Karras et al. 2022)
+:mod:`.sde`                 VP / sub-VP / VE SDEs, their priors, the exact mixture score
+:mod:`.pc_sampler`          reverse-SDE predictor-corrector sampling (Song et al. 2021)
+:mod:`.likelihood`          probability-flow ODE likelihoods and sampling
+:mod:`.guidance`            classifier-free guidance (Ho & Salimans 2022)
+:mod:`.consistency`         consistency models: parameterisation, grid, sampling (Song et al. 2023)
 :mod:`.consistency_losses`  consistency training and distillation losses
-:mod:`.analytic`       the exact eps / denoiser of Gaussian-mixture data
-:mod:`.oracle`, :mod:`.oracle_sde`  the NumPy float64 twins of the above
-=====================  ===================================================================
+:mod:`.analytic`            the exact eps / denoiser of Gaussian-mixture data
+:mod:`.oracle`              the NumPy float64 twins of the above
+:mod:`.oracle_sde`          the NumPy float64 twins of the SDE samplers
+==========================  ===================================================================
 
 Every sampler is ``name(key, model, shape, ...)`` with the model a traced callable pytree
 (:mod:`genjax.model`); every loss is ``name(model, batch, key, *, ...) -> (loss, metrics)``;
@@ -77,6 +78,7 @@ from genjax.diffusion.ddim import ddim_sample_from_noise as ddim_sample_from_noi
 from genjax.diffusion.ddim import ddim_step as ddim_step
 from genjax.diffusion.ddim import ddim_timesteps as ddim_timesteps
 from genjax.diffusion.ddpm import DDPM_ORDER as DDPM_ORDER
+from genjax.diffusion.ddpm import ddpm_noise as ddpm_noise
 from genjax.diffusion.ddpm import ddpm_sample as ddpm_sample
 from genjax.diffusion.ddpm import ddpm_sample_from_noise as ddpm_sample_from_noise
 from genjax.diffusion.ddpm import ddpm_step as ddpm_step

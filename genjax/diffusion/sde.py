@@ -14,13 +14,13 @@ Sampling runs the reverse-time SDE (Anderson 1982; Song et al. 2021, eq. 6)
 ``model(x, t)``. Three SDEs (Song et al. 2021, sec. 3.4 and appendix B), with
 ``beta(t) = beta_min + t (beta_max - beta_min)``:
 
-===========  ======================  =====================================  ================
-SDE          f(x, t)                  g(t)^2                                 sigma(t)
-===========  ======================  =====================================  ================
-VP (eq. 11)  -beta(t) x / 2           beta(t)                                sqrt(1 - alpha^2)
-sub-VP (17)  -beta(t) x / 2           beta(t) (1 - exp(-2 int_0^t beta))     1 - alpha^2
-VE (eq. 9)   0                        d[s(t)^2]/dt, s(t) = s_min (s_max/s_min)^t   see below
-===========  ======================  =====================================  ================
+===========  ==============  ==========================================  =================
+SDE          f(x, t)         g(t)^2                                      sigma(t)
+===========  ==============  ==========================================  =================
+VP (eq. 11)  -beta(t) x / 2  beta(t)                                     sqrt(1 - alpha^2)
+sub-VP (17)  -beta(t) x / 2  beta(t) (1 - exp(-2 int_0^t beta))          1 - alpha^2
+VE (eq. 9)   0               d[s(t)^2]/dt, s(t) = s_min (s_max/s_min)^t  see below
+===========  ==============  ==========================================  =================
 
 For VP and sub-VP ``alpha(t) = exp(-t^2 (beta_max - beta_min) / 4 - t beta_min / 2)``
 (eq. 29). For VE ``alpha = 1`` and the exact marginal std of the SDE started at ``t = 0``

@@ -264,7 +264,7 @@ def persistent_contrastive_divergence_loss(
       model, batch, key: as :func:`contrastive_divergence_loss`.
       buffer: ``(buffer_size, ...)`` the persistent chains.
       reinit_prob, low, high: fresh-start probability and its uniform box.
-      Others as :func:`contrastive_divergence_loss`.
+      others: as :func:`contrastive_divergence_loss`.
 
     Returns:
       ``(loss, (metrics, new_buffer))`` -- usable with ``jax.value_and_grad(...,

@@ -9,13 +9,13 @@ Three covariance families are supported. The covariance is stored compactly, and
 shape says which family it is (the tag ``covariance_type`` travels with the parameters as
 static pytree metadata, so it survives ``jax.jit`` and ``jax.vmap``):
 
-=============  ===============  =======================================
-``covariance_type``   ``covs`` shape   ``Sigma_k``
-=============  ===============  =======================================
-``"full"``     ``(K, D, D)``    ``covs[k]``
-``"diag"``     ``(K, D)``       ``diag(covs[k])``
-``"spherical"``  ``(K,)``       ``covs[k] * I_D``
-=============  ===============  =======================================
+===================  ===============  =======================================
+``covariance_type``  ``covs`` shape   ``Sigma_k``
+===================  ===============  =======================================
+``"full"``           ``(K, D, D)``    ``covs[k]``
+``"diag"``           ``(K, D)``       ``diag(covs[k])``
+``"spherical"``      ``(K,)``         ``covs[k] * I_D``
+===================  ===============  =======================================
 
 This is scikit-learn's ``covariances_`` layout, so parameters move between the two
 libraries unchanged.

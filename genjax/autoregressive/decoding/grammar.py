@@ -88,8 +88,10 @@ BRACKETS_GRAMMAR: dict[str, str] = {"s": "(?:\\(<s>?\\)|\\[<s>?\\])+"}  # balanc
 class Grammar:
     """A pushdown automaton over token ids (see the module docstring).
 
-    Fields (S machine states, A characters, V tokens, P pushes per character at most,
-    D = max_depth, W = longest token):
+    S machine states, A characters, V tokens, P pushes per character at most,
+    D = max_depth, W = longest token.
+
+    Attributes:
       step_next: (S, A) int32 -- state after reading character a in state q (after the
         calls it starts), -1 if q cannot read it.
       step_npush: (S, A) int32 -- return states pushed by that read.

@@ -135,10 +135,11 @@ class AutoregressiveAffine(Bijector):
 class MAF(AutoregressiveAffine):
     """Masked autoregressive affine layer (Papamakarios et al. 2017, eqs. 2-5).
 
-    inverse (density, one MADE pass):   z_d = (x_d - mu_d(x_{<d})) exp(-alpha_d(x_{<d})),
-                                        log|det| = -sum_d alpha_d
-    forward (sampling, D MADE passes):  x_d = z_d exp(alpha_d(x_{<d})) + mu_d(x_{<d}),
-                                        log|det| = sum_d alpha_d
+        inverse (density, one MADE pass):   z_d = (x_d - mu_d(x_{<d})) exp(-alpha_d(x_{<d})),
+                                            log|det| = -sum_d alpha_d
+        forward (sampling, D MADE passes):  x_d = z_d exp(alpha_d(x_{<d})) + mu_d(x_{<d}),
+                                            log|det| = sum_d alpha_d
+
     ``alpha = c tanh(alpha_raw / c)`` (soft clamp). ``order`` is MADE's input order.
 
     Args:

@@ -200,8 +200,10 @@ class MultiScale(Bijector):
     """RealNVP/Glow multi-scale architecture (Dinh et al. 2017, sec. 3.6; Glow, Fig. 2).
 
     inverse (data -> noise), for levels l = 1..L:
+
         h <- squeeze(h);  h <- levels[l].inverse(h);
         if l < L: (z_l, h) <- split channels in halves, z_l factored out
+
     and the noise is ``concat(flat(z_1), ..., flat(z_{L-1}), flat(h))`` — a vector of the
     image's size ``H W C``. forward is the reverse. The factored-out halves go straight
     to the standard normal base (RealNVP's choice; Glow's learned split prior is not used).
