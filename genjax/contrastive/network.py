@@ -57,6 +57,12 @@ class CLIP(nnx.Module):
         starts at ``log 10``).
       init_logit_bias: b at initialisation (-10, Zhai et al. 2023); used by SigLIP's loss only.
       rngs: ``nnx.Rngs`` for initialisation.
+
+    Example:
+      >>> model = CLIP(embed_dim=8, image_widths=(8, 8), image_hidden=16, text_width=8,
+      ...              text_depth=1, num_heads=2, rngs=nnx.Rngs(0))
+      >>> model.encode_image(jnp.zeros((2, 8, 8, 1))).shape
+      (2, 8)
     """
 
     def __init__(
@@ -122,6 +128,14 @@ def clip_model_loss(
       ``(loss, {"logit_scale", "accuracy"})``: ``accuracy`` is the fraction of images
       whose own caption is the most similar in the batch (ties with same-class captions
       count against it, so it stays below 1 on digits).
+
+    Example:
+      >>> model = CLIP(embed_dim=8, image_widths=(8, 8), image_hidden=16, text_width=8,
+      ...              text_depth=1, num_heads=2, rngs=nnx.Rngs(0))
+      >>> tokens = jnp.zeros((2, captions.MAX_LENGTH), jnp.int32).at[:, 0].set(captions.EOS)
+      >>> loss, metrics = clip_model_loss(model, (jnp.zeros((2, 8, 8, 1)), tokens))
+      >>> round(float(loss), 4)  # identical pairs: every logit equal, log 2
+      0.6931
     """
     checks.one_of("objective", objective, OBJECTIVES)
     images, tokens = batch

@@ -167,7 +167,8 @@ def zero_shot_classify(image_emb: jax.Array, class_text_emb: jax.Array) -> jax.A
       (n,) int32 class indices in [0, K).
 
     Example:
-      >>> zero_shot_classify(jnp.array([[0.1, 2.0]]), jnp.eye(2))  # [1]
+      >>> zero_shot_classify(jnp.array([[0.1, 2.0]]), jnp.eye(2)).tolist()
+      [1]
     """
     return jnp.argmax(zero_shot_logits(image_emb, class_text_emb), axis=1).astype(jnp.int32)
 

@@ -47,6 +47,15 @@ def _register(cls, data_fields):
 
 @dataclasses.dataclass(frozen=True)
 class GaussianNB:
+    """Gaussian naive Bayes: ``p(x | c) = prod_j N(x_j; mu_cj, sigma2_cj)``.
+
+    Example:
+      >>> prior = jnp.log(jnp.array([0.5, 0.5]))
+      >>> params = GaussianNB(prior, jnp.array([[0.0, 0.0], [5.0, 5.0]]), jnp.ones((2, 2)))
+      >>> predict(params, jnp.array([[0.5, -0.5], [4.0, 6.0]])).tolist()
+      [0, 1]
+    """
+
     class_log_prior: jax.Array  # (K,) log p(c)
     means: jax.Array  # (K, d) mu_cj
     variances: jax.Array  # (K, d) sigma2_cj, smoothing included
@@ -54,12 +63,30 @@ class GaussianNB:
 
 @dataclasses.dataclass(frozen=True)
 class MultinomialNB:
+    """Multinomial naive Bayes: ``p(x | c) ∝ prod_j theta_cj^x_j`` over count features.
+
+    Example:
+      >>> theta = jnp.log(jnp.array([[0.9, 0.1], [0.1, 0.9]]))  # (K, d) word probabilities
+      >>> params = MultinomialNB(jnp.log(jnp.array([0.5, 0.5])), theta)
+      >>> predict(params, jnp.array([[5.0, 1.0], [0.0, 3.0]])).tolist()
+      [0, 1]
+    """
+
     class_log_prior: jax.Array  # (K,) log p(c)
     feature_log_prob: jax.Array  # (K, d) log theta_cj; each row logsumexps to 0
 
 
 @dataclasses.dataclass(frozen=True)
 class BernoulliNB:
+    """Bernoulli naive Bayes: ``p(b | c) = prod_j p_cj^b_j (1 - p_cj)^(1 - b_j)``, ``b = [x > t]``.
+
+    Example:
+      >>> p = jnp.log(jnp.array([[0.9, 0.1], [0.1, 0.9]]))  # (K, d) log P(b_j = 1 | c)
+      >>> params = BernoulliNB(jnp.log(jnp.array([0.5, 0.5])), p, jnp.asarray(0.5))
+      >>> predict(params, jnp.array([[1.0, 0.0], [0.0, 1.0]])).tolist()
+      [0, 1]
+    """
+
     class_log_prior: jax.Array  # (K,) log p(c)
     feature_log_prob: jax.Array  # (K, d) log p_cj = log P(b_j = 1 | c)
     binarize: jax.Array  # () threshold: b_j = [x_j > binarize]
@@ -356,6 +383,12 @@ def sample(
 
     Returns:
       (m, d) features (flattened; reshape to images as needed).
+
+    Example:
+      >>> prior = jnp.log(jnp.array([0.5, 0.5]))
+      >>> params = GaussianNB(prior, jnp.array([[0.0, 0.0], [5.0, 5.0]]), jnp.full((2, 2), 1e-6))
+      >>> jnp.round(sample(jax.random.key(0), params, jnp.array([1, 0]))).tolist()
+      [[5.0, 5.0], [0.0, 0.0]]
     """
     checks.ndim("labels", labels, 1, "(m,)")
     labels = _check_labels("labels", labels, params.class_log_prior.shape[0])

@@ -138,8 +138,10 @@ def fit(
       An :class:`NGramModel` (a pytree; n, vocab_size and smoothing are static).
 
     Example:
-      >>> model = ngram.fit(tokens, n=3, vocab_size=97, smoothing="kneser_ney")
-      >>> ngram.perplexity(model, held_out)
+      >>> tokens = jnp.array([0, 1, 2] * 10)
+      >>> model = fit(tokens, n=3, vocab_size=3, smoothing="kneser_ney")
+      >>> round(float(perplexity(model, tokens)), 2)
+      1.0
     """
     n = checks.positive_int("n", n)
     vocab_size = checks.positive_int("vocab_size", vocab_size)
@@ -307,6 +309,11 @@ def sample_step(
 
     Returns:
       () int32, the next token.
+
+    Example:
+      >>> model = fit(jnp.array([0, 1, 2] * 4), n=2, vocab_size=3, alpha=0.0)  # a cycle
+      >>> int(sample_step(model, jnp.array([1]), jnp.array(1), jnp.zeros(3)))  # after 1 comes 2
+      2
     """
     _check_model(model)
     checks.shape("history", history, (model.n - 1,))
@@ -331,6 +338,11 @@ def sample_from_noise(
 
     prefix: (p,) int32; gumbel: (length, vocab_size) finite -> (length,) int32 new tokens;
     temperature: T > 0.
+
+    Example:
+      >>> model = fit(jnp.array([0, 1, 2] * 4), n=2, vocab_size=3, alpha=0.0)  # a cycle
+      >>> sample_from_noise(model, jnp.array([2]), jnp.zeros((4, 3))).tolist()
+      [0, 1, 2, 0]
     """
     _check_model(model)
     prefix = _check_tokens("prefix", prefix)
@@ -378,6 +390,11 @@ def sample(
 
     Returns:
       (length,) int32 new tokens (the prefix not included).
+
+    Example:
+      >>> model = fit(jnp.array([0, 1, 2] * 4), n=2, vocab_size=3, alpha=0.0)  # a cycle
+      >>> sample(jax.random.key(0), model, jnp.array([0]), 5).tolist()
+      [1, 2, 0, 1, 2]
     """
     _check_model(model)
     prefix = _check_tokens("prefix", prefix)

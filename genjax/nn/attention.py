@@ -145,6 +145,11 @@ class MultiHeadAttention(nnx.Module):
       rngs: ``nnx.Rngs`` for initialisation only.
       context_features: size of the context tokens keys and values are computed from;
         None means self-attention (keys and values from ``x``, size D).
+
+    Example:
+      >>> mha = MultiHeadAttention(8, 2, rngs=nnx.Rngs(0))
+      >>> mha(jnp.ones((3, 5, 8)), mask=causal_mask(5)).shape
+      (3, 5, 8)
     """
 
     def __init__(
@@ -272,6 +277,11 @@ class TransformerBlock(nnx.Module):
       mlp_ratio: hidden width of the MLP in units of D, >= 1.
       causal: apply :func:`causal_mask` in the self-attention (a decoder block).
       context_features: size of the context tokens for cross-attention, or None.
+
+    Example:
+      >>> block = TransformerBlock(8, 2, rngs=nnx.Rngs(0), causal=True)
+      >>> block(jnp.ones((3, 5, 8))).shape
+      (3, 5, 8)
     """
 
     def __init__(

@@ -62,6 +62,11 @@ class MLPEncoder(nnx.Module):
       out_features: output width (``2 * latent_dim`` for a Gaussian encoder).
       rngs: initialisation only.
       activation: hidden nonlinearity.
+
+    Example:
+      >>> enc = MLPEncoder((4, 4, 1), (8,), 3, rngs=nnx.Rngs(0))
+      >>> enc(jnp.zeros((2, 4, 4, 1))).shape
+      (2, 3)
     """
 
     def __init__(
@@ -94,6 +99,11 @@ class MLPDecoder(nnx.Module):
       data_shape: shape of one output example.
       rngs: initialisation only.
       activation: hidden nonlinearity.
+
+    Example:
+      >>> dec = MLPDecoder(3, (8,), (4, 4, 1), rngs=nnx.Rngs(0))
+      >>> dec(jnp.zeros((2, 3))).shape
+      (2, 4, 4, 1)
     """
 
     def __init__(
@@ -129,6 +139,11 @@ class ConvEncoder(nnx.Module):
       out_features: output width.
       channels: the two convolutions' widths.
       rngs: initialisation only.
+
+    Example:
+      >>> enc = ConvEncoder((8, 8, 1), 3, channels=(4, 8), rngs=nnx.Rngs(0))
+      >>> enc(jnp.zeros((2, 8, 8, 1))).shape
+      (2, 3)
     """
 
     def __init__(
@@ -166,6 +181,11 @@ class ConvDecoder(nnx.Module):
       image_shape: ``(H, W, C)``; ``H, W`` multiples of 4.
       channels: the transposed convolutions' widths.
       rngs: initialisation only.
+
+    Example:
+      >>> dec = ConvDecoder(3, (8, 8, 1), channels=(8, 4), rngs=nnx.Rngs(0))
+      >>> dec(jnp.zeros((2, 3))).shape
+      (2, 8, 8, 1)
     """
 
     def __init__(

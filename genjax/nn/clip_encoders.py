@@ -125,6 +125,13 @@ class CharTextEncoder(nnx.Module):
       num_heads: attention heads.
       eos_id: the id of the end-of-text token the pooled feature is read at.
       rngs: ``nnx.Rngs`` for initialisation.
+
+    Example:
+      >>> enc = CharTextEncoder(10, 6, 4, width=8, depth=1, num_heads=2, eos_id=2,
+      ...                       rngs=nnx.Rngs(0))
+      >>> pooled, features = enc(jnp.array([[5, 6, 2, 0, 0, 0]]))  # eos at position 2
+      >>> pooled.shape, features.shape
+      ((1, 4), (1, 6, 8))
     """
 
     def __init__(

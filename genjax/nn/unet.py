@@ -76,6 +76,11 @@ class ResBlock(nnx.Module):
       embed_dim: size of the conditioning embedding.
       num_groups: GroupNorm groups.
       rngs: ``nnx.Rngs`` for initialisation.
+
+    Example:
+      >>> block = ResBlock(4, 8, 16, num_groups=2, rngs=nnx.Rngs(0))
+      >>> block(jnp.zeros((2, 4, 4, 4)), jnp.zeros((2, 16))).shape
+      (2, 4, 4, 8)
     """
 
     def __init__(
@@ -133,6 +138,11 @@ class AttentionBlock(nnx.Module):
       num_groups: GroupNorm groups.
       context_dim: size of the context tokens, or None for self-attention only.
       rngs: ``nnx.Rngs`` for initialisation.
+
+    Example:
+      >>> block = AttentionBlock(4, num_heads=2, num_groups=2, context_dim=None, rngs=nnx.Rngs(0))
+      >>> block(jnp.ones((2, 4, 4, 4))).shape
+      (2, 4, 4, 4)
     """
 
     def __init__(
