@@ -6,6 +6,8 @@
     genjax sample RUN_DIR [--n N] [--seed S] [--sampler NAME] [--steps K] [--devices N]
                   [--distributed]
     genjax bench [SUITE ...] [--quick] [--out DIR]
+    genjax compare [--data ring|digits] [--seeds N] [--budget SECONDS] [--out DIR]
+                   [--samples N]
 
 ``train`` and ``sample`` run data-parallel over every visible device (``--devices N``: the
 first N); ``--distributed`` (or ``GENJAX_DISTRIBUTED=1``) first calls
@@ -41,6 +43,19 @@ def _positive(name: str):
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
         if value < 1:
             raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_seconds(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0, got {text}")
         return value
 
     return parse
@@ -115,6 +130,22 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--negative-prompt", help="text to guide away from (replaces the empty "
                         "prompt in classifier-free guidance), for text-conditioned recipes")
     _add_device_options(sample)
+
+    compare = sub.add_parser(
+        "compare", help="train every family on the same data and budget; measure the "
+        "survey's trade-off table",
+        description="Train one recipe of every family on --data for --budget seconds each, "
+        "over --seeds seeds; write OUT/compare.md, compare.json, sheet.png, quality_vs_cost.png.",
+    )
+    compare.add_argument("--data", choices=("ring", "digits"), default="ring",
+                         help="built-in data (default ring)")
+    compare.add_argument("--seeds", type=_positive("--seeds"), help="seeds per family (default 3)")
+    compare.add_argument("--budget", type=_positive_seconds("--budget"),
+                         help="training seconds per family and seed (default 15)")
+    compare.add_argument("--out", type=Path, help="run directory (default runs/compare-DATA)")
+    compare.add_argument("--samples", type=_positive("--samples"),
+                         help="samples per sampler and seed, the batch of the speed figure "
+                         "(default 1000)")
 
     bench = sub.add_parser(
         "bench", help="run the benchmark suites (genjax/bench; results in benchmarks/results)"
@@ -294,6 +325,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from genjax.compare import runner
+
+    out = args.out or Path("runs") / f"compare-{args.data}"
+    runner.compare(args.data, seeds=args.seeds or runner.DEFAULT_SEEDS,
+                   budget=args.budget or runner.DEFAULT_BUDGET, out_dir=out,
+                   n=args.samples or runner.NUM_SAMPLES)
+    print(f"wrote {out}/compare.md, compare.json, sheet.png, quality_vs_cost.png")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from genjax.bench.__main__ import main as bench_main
 
@@ -325,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_bench(args)
     except (UsageError, ValueError, OSError) as err:
         # OSError: a file that cannot be read or written (missing, a directory where a file
