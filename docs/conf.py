@@ -29,7 +29,6 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
-    "sphinx.ext.doctest",
     "genjax_docs",
 ]
 
@@ -48,9 +47,9 @@ myst_dmath_double_inline = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
+napoleon_use_ivar = True  # Attributes: as fields, not as attribute entries autodoc repeats
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_preserve_defaults = True
 
 # MathJax 3, vendored (one file with every TeX extension and the SVG fonts inside it), so
 # the site renders its mathematics with no network. Relative paths are resolved against
@@ -58,12 +57,14 @@ autodoc_preserve_defaults = True
 mathjax_path = "mathjax/tex-svg-full.js"
 mathjax3_config = {"svg": {"fontCache": "global"}}
 
+# Unqualified names in signatures (a type alias such as ``PyTree`` that two modules define)
+# may match several documented objects; Sphinx then links the first and warns. The link is
+# still right (the aliases are the same type), so that one warning class is not an error.
+suppress_warnings = ["ref.python"]
+
 html_theme = "furo"
 html_title = "genjax"
 html_static_path = ["_static"]
 html_css_files = ["genjax.css"]
 html_theme_options = {"sidebar_hide_name": False}
 html_show_sourcelink = False
-
-# The doctest builder (`sphinx-build -b doctest`) sees the same imports as a reader would.
-doctest_global_setup = "import jax\nimport jax.numpy as jnp\nimport numpy as np\n"

@@ -16,7 +16,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-from genjax_docs import annotated, generated_tables, public_api
+from genjax_docs import annotated, docstring_text, generated_tables, public_api
 
 FAMILIES = (
     "counting",
@@ -85,4 +85,6 @@ def setup(app: Any) -> dict[str, Any]:
     generated_tables.setup(app)
     public_api.setup(app)
     app.connect("builder-inited", _on_builder_inited)
+    # before napoleon's own handler (priority 500), which must see the normalised text
+    app.connect("autodoc-process-docstring", docstring_text.process_docstring, priority=400)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -36,6 +36,7 @@ from sphinx.ext.napoleon import Config as NapoleonConfig
 from sphinx.ext.napoleon.docstring import GoogleDocstring
 from sphinx.util import logging
 
+from genjax_docs.docstring_text import normalize
 from genjax_docs.sections import definition_lines, split_sections
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ PAGE_DIR = "annotated/generated"
 """Where the generated annotated pages live, relative to the docs directory (gitignored)."""
 
 _MATH = re.compile(r"\$([^$\n]+)\$")
+_OBJECT_DIRECTIVE = re.compile(r"^(\s*)\.\. (?:py:)?(?:method|attribute|function|class|data)::")
 _EXPLICIT = re.compile(r"^(.*?)\s*<([^<>]+)>$", re.S)
 
 
@@ -100,6 +102,21 @@ def _comment_nodes(text: str) -> list[nodes.Node]:
     return paragraphs
 
 
+def _no_index(rst: list[str]) -> list[str]:
+    """Mark the object descriptions napoleon writes (a ``Methods:`` section) ``:no-index:``.
+
+    The API reference describes each object; the annotated page only shows the docstring,
+    so it must not register the object a second time.
+    """
+    out = []
+    for line in rst:
+        out.append(line)
+        m = _OBJECT_DIRECTIVE.match(line)
+        if m:
+            out.append(m.group(1) + "   :no-index:")
+    return out
+
+
 class AnnotatedSource(Directive):
     """``.. annotated-source:: module.name`` -- the two-column page of one module."""
 
@@ -113,7 +130,7 @@ class AnnotatedSource(Directive):
         env.note_dependency(str(path))
         source = path.read_text(encoding="utf-8")
         code_html = highlight_lines(source)
-        napoleon = NapoleonConfig(napoleon_use_rtype=False)
+        napoleon = NapoleonConfig(napoleon_use_rtype=False, napoleon_use_ivar=True)
         old_module = env.ref_context.get("py:module")
         env.ref_context["py:module"] = modname  # :func:`x` in a docstring resolves locally
         out: list[nodes.Node] = []
@@ -125,7 +142,8 @@ class AnnotatedSource(Directive):
                     if block.kind == "comment":
                         prose.extend(_comment_nodes(block.text))
                         continue
-                    rst = str(GoogleDocstring(block.text, napoleon)).splitlines()
+                    text = "\n".join(normalize(block.text.splitlines()))
+                    rst = _no_index(str(GoogleDocstring(text, napoleon)).splitlines())
                     content = StringList(rst, source=f"{path}:{block.line}")
                     holder = nodes.container(classes=["annotated-docstring"])
                     self.state.nested_parse(content, 0, holder)

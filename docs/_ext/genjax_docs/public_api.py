@@ -94,9 +94,7 @@ def _imported_from(tree: ast.Module, modname: str) -> dict[str, str]:
     out: dict[str, str] = {}
     package = modname if module_file(modname).name == "__init__.py" else modname.rsplit(".", 1)[0]
     for stmt in tree.body:
-        if isinstance(stmt, ast.ImportFrom) and stmt.module is not None or (
-            isinstance(stmt, ast.ImportFrom) and stmt.level
-        ):
+        if isinstance(stmt, ast.ImportFrom):
             base = stmt.module or ""
             if stmt.level:
                 parent = package.rsplit(".", stmt.level - 1)[0] if stmt.level > 1 else package
@@ -119,9 +117,7 @@ def public_names(modname: str) -> list[PublicName]:
         names = list(mod.__all__)
     else:
         names = [n for n, kind in defined.items() if not n.startswith("_") and kind != "data"]
-        names += [
-            n for n, kind in defined.items() if kind == "data" and not n.startswith("_")
-        ]
+        names += [n for n, kind in defined.items() if kind == "data" and not n.startswith("_")]
     out = []
     for name in names:
         if not hasattr(mod, name):  # named in __all__ but not there: a broken export
