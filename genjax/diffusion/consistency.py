@@ -127,6 +127,12 @@ def consistency_fn(
 
     Returns:
       (batch, ...) estimates of the trajectory origin; exactly ``x`` where ``sigma = eps``.
+
+    Example:
+      >>> net = jax.tree_util.Partial(lambda x, c: jnp.ones_like(x))
+      >>> x = jnp.full((2, 1), 3.0)
+      >>> consistency_fn(net, x, jnp.full(2, 0.002)).tolist()  # f(x, eps) = x, the boundary
+      [[3.0], [3.0]]
     """
     sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
     c_skip, c_out, c_in, c_noise = consistency_scalings(sigma, sigma_data=sigma_data, eps=eps)
@@ -143,6 +149,11 @@ class ConsistencyFunction:
       model: the raw network ``F(x_in (batch, ...), c_noise (batch,)) -> (batch, ...)``
         (its arrays are this pytree's leaves).
       sigma_data, eps: the parameterisation's constants (static).
+
+    Example:
+      >>> f = ConsistencyFunction(jax.tree_util.Partial(lambda x, c: jnp.ones_like(x)))
+      >>> f(jnp.full((2, 1), 3.0), jnp.full(2, 0.002)).tolist()  # f(x, eps) = x
+      [[3.0], [3.0]]
     """
 
     model: Model
@@ -158,7 +169,13 @@ def consistency_model(
     model: Model, *, sigma_data: float = SIGMA_DATA, eps: float = SIGMA_MIN
 ) -> ConsistencyFunction:
     """The :class:`ConsistencyFunction` of a raw network: the model of
-    :func:`consistency_sample`."""
+    :func:`consistency_sample`.
+
+    Example:
+      >>> f = consistency_model(jax.tree_util.Partial(lambda x, c: jnp.zeros_like(x)))
+      >>> consistency_sample(jax.random.key(0), f, (3, 2), sigmas=(80.0, 0.8)).shape
+      (3, 2)
+    """
     return ConsistencyFunction(model, float(checks.positive("sigma_data", sigma_data)),
                                float(checks.positive("eps", eps)))
 
@@ -183,6 +200,11 @@ def karras_boundaries(
 
     Returns:
       float32 (or float64 under x64) array shaped like ``i``; ``t_1 = eps``, ``t_N = T``.
+
+    Example:
+      >>> b = karras_boundaries(jnp.array([1, 18]), 18)  # i = 1 .. N
+      >>> [round(float(v), 4) for v in b]
+      [0.002, 80.0]
     """
     if checks.is_concrete(num_scales):
         checks.int_in_range("num_scales", int(np.asarray(num_scales)), 2, 2**31 - 1)
@@ -208,6 +230,11 @@ def ct_schedule(
 
     Returns:
       ``(N (int32 scalar), mu (float scalar))``.
+
+    Example:
+      >>> n, mu = ct_schedule(0, 1000)  # N(0) = s0, mu(0) = mu0
+      >>> int(n), round(float(mu), 4)
+      (2, 0.9)
     """
     checks.positive_int("total_steps", total_steps)
     k = jnp.asarray(step, jnp.float32)
@@ -318,6 +345,12 @@ def consistency_sample_from_noise(
 
     Returns:
       (batch, ...) samples (and the trajectory).
+
+    Example:
+      >>> f = consistency_model(jax.tree_util.Partial(lambda x, c: jnp.zeros_like(x)))
+      >>> x_T = 80.0 * jnp.ones((3, 2))
+      >>> consistency_sample_from_noise(f, x_T, jnp.zeros((1, 3, 2)), sigmas=(80.0, 0.8)).shape
+      (3, 2)
     """
     sigmas = _check_sigmas(sigmas, sigma_min)
     x_T = check_x("x_T", x_T)
@@ -358,8 +391,10 @@ def consistency_sample(
       (batch, ...) samples (and the trajectory).
 
     Example:
-      >>> f = consistency_model(net, sigma_data=0.5)
-      >>> x = consistency_sample(key, f, (512, 2), sigmas=(80.0, 0.8))
+      >>> net = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+      >>> f = consistency_model(jax.tree_util.Partial(lambda n, x, c: n(x), net))
+      >>> consistency_sample(jax.random.key(0), f, (512, 2), sigmas=(80.0, 0.8)).shape
+      (512, 2)
     """
     sigmas = _check_sigmas(sigmas, sigma_min)
     shape = check_shape(shape)

@@ -172,6 +172,14 @@ def ct_loss_from_noise(
 
     Returns:
       ``(loss, {"loss": loss, "num_scales": N})``.
+
+    Example:
+      >>> net = nnx.Linear(1, 1, rngs=nnx.Rngs(0))
+      >>> model = jax.tree_util.Partial(lambda f, x, c: f(x), net)
+      >>> value, metrics = ct_loss_from_noise(model, jnp.ones((2, 1)), jnp.array([1, 5]),
+      ...                                     jnp.zeros((2, 1)), num_scales=18)
+      >>> value.shape, int(metrics["num_scales"])
+      ((), 18)
     """
     loss = _loss_from_noise(model, batch, n, z, teacher=None, solver="euler", **options)
     return loss, {"loss": loss, "num_scales": jnp.asarray(options["num_scales"], jnp.float32)}
@@ -199,8 +207,12 @@ def ct_loss(
       ``(loss, {"loss", "num_scales"})``.
 
     Example:
+      >>> net = nnx.Linear(1, 1, rngs=nnx.Rngs(0))
+      >>> model = jax.tree_util.Partial(lambda n, x, c: n(x), net)  # F(x_in, c_noise)
       >>> (value, metrics), grads = jax.value_and_grad(ct_loss, has_aux=True)(
-      ...     net, x, key, target_model=ema_net, num_scales=18)
+      ...     model, jnp.ones((4, 1)), jax.random.key(0), target_model=model, num_scales=18)
+      >>> value.shape, len(jax.tree_util.tree_leaves(grads))  # the Linear's kernel and bias
+      ((), 2)
     """
     n, z = _draw_n_z(key, batch, noise_sampling, options)
     return ct_loss_from_noise(model, batch, n, z, **options)
@@ -226,6 +238,14 @@ def cd_loss_from_noise(
 
     Returns:
       ``(loss, {"loss": loss})``.
+
+    Example:
+      >>> model = jax.tree_util.Partial(lambda x, c: jnp.zeros_like(x))
+      >>> teacher = analytic_denoiser(genjax.targets.mixture_1d([1.0], [0.0], [1.0]))
+      >>> value, metrics = cd_loss_from_noise(model, jnp.ones((2, 1)), jnp.array([1, 5]),
+      ...                                     jnp.zeros((2, 1)), teacher=teacher, num_scales=18)
+      >>> value.shape, bool(value >= 0)
+      ((), True)
     """
     loss = _loss_from_noise(model, batch, n, z, teacher=teacher, solver=solver, **options)
     return loss, {"loss": loss}
@@ -249,6 +269,14 @@ def cd_loss(
 
     Returns:
       ``(loss, {"loss"})``.
+
+    Example:
+      >>> model = jax.tree_util.Partial(lambda x, c: jnp.zeros_like(x))
+      >>> teacher = analytic_denoiser(genjax.targets.mixture_1d([1.0], [0.0], [1.0]))
+      >>> value, metrics = cd_loss(model, jnp.ones((2, 1)), jax.random.key(0), teacher=teacher,
+      ...                          num_scales=18)
+      >>> value.shape, bool(value >= 0)
+      ((), True)
     """
     checks.one_of("solver", solver, _SOLVERS)
     n, z = _draw_n_z(key, batch, noise_sampling, options)

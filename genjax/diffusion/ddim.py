@@ -80,6 +80,10 @@ def ddim_timesteps(num_train_steps: int, num_steps: int) -> np.ndarray:
 
     Returns:
       ``(S,)`` int32, strictly decreasing, ``t_0 = T - 1``; ``S = T`` gives ``T-1, ..., 0``.
+
+    Example:
+      >>> ddim_timesteps(1000, 4).tolist()
+      [999, 749, 499, 249]
     """
     num_steps = _check_num_steps(num_steps, num_train_steps)
     i = np.arange(num_steps, dtype=np.int64)
@@ -141,6 +145,14 @@ def ddim_step(
 
     Returns:
       ``(DiscreteState(x_{t'}, t'), StepInfo(eps, x0_hat, num_evals=1))``.
+
+    Example:
+      >>> s = linear(100)
+      >>> model = analytic_eps_fn(genjax.targets.mixture_1d([1.0], [3.0], [0.1]), s)
+      >>> state, info = ddim_step(model, DiscreteState(jnp.zeros((4, 1)), jnp.asarray(99)), None,
+      ...                         schedule=s, t_prev=49)
+      >>> state.x.shape, int(state.t)
+      ((4, 1), 49)
     """
     eta = _check_eta(eta)
     check_clip(clip_x0)
@@ -191,6 +203,13 @@ def ddim_sample_from_noise(
     Returns:
       ``(batch, ...)`` samples; with ``return_trajectory``, ``(samples, trajectory)`` with
       ``trajectory: (S, batch, ...)`` the state after each step (the last is the sample).
+
+    Example:
+      >>> s = linear(100)
+      >>> model = analytic_eps_fn(genjax.targets.mixture_1d([1.0], [3.0], [0.1]), s)
+      >>> x = ddim_sample_from_noise(model, jnp.zeros((4, 1)), None, s, num_steps=10)
+      >>> bool(jnp.all(jnp.abs(x - 3.0) < 0.5))  # the target's one mode
+      True
     """
     eta = _check_eta(eta)
     check_clip(clip_x0)
@@ -262,7 +281,10 @@ def ddim_sample(
       ``shape`` samples (and the trajectory, see :func:`ddim_sample_from_noise`).
 
     Example:
-      >>> x = ddim_sample(jax.random.key(0), model, (512, 2), linear(1000), num_steps=50)
+      >>> s = linear(100)
+      >>> model = analytic_eps_fn(genjax.targets.ring(), s)
+      >>> ddim_sample(jax.random.key(0), model, (512, 2), s, num_steps=10).shape
+      (512, 2)
 
     References:
       Song, Meng & Ermon (2021), "Denoising diffusion implicit models", ICLR.

@@ -273,6 +273,13 @@ def dpm_solver_pp_sample_from_noise(
       ``(batch, ...)`` samples; with ``return_trajectory``, ``(samples, trajectory)``:
       multistep ``(S, batch, ...)``, the state after each step; singlestep one entry per
       update (the leading first-order step if any, each pair, the final step).
+
+    Example:
+      >>> s = linear(100)
+      >>> model = analytic_eps_fn(genjax.targets.mixture_1d([1.0], [3.0], [0.1]), s)
+      >>> x = dpm_solver_pp_sample_from_noise(model, jnp.zeros((4, 1)), s, num_steps=10)
+      >>> bool(jnp.all(jnp.abs(x - 3.0) < 0.5))  # the target's one mode
+      True
     """
     _check_order_method(order, method)
     check_clip(clip_x0)
@@ -325,7 +332,11 @@ def dpm_solver_pp_sample(
       ``shape`` samples (and the trajectory).
 
     Example:
-      >>> x = dpm_solver_pp_sample(key, model, (512, 2), linear(), num_steps=20)
+      >>> s = linear(100)
+      >>> model = analytic_eps_fn(genjax.targets.mixture_1d([1.0], [3.0], [0.1]), s)
+      >>> x = dpm_solver_pp_sample(jax.random.key(0), model, (4, 1), s, num_steps=10)
+      >>> bool(jnp.all(jnp.abs(x - 3.0) < 0.5))  # the target's one mode
+      True
 
     References:
       Lu, Zhou, Bao, Chen, Li & Zhu (2022b), "DPM-Solver++", Algorithms 1-2.

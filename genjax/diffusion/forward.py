@@ -77,6 +77,11 @@ def q_sample(schedule: Schedule, x0: jax.Array, t: jax.Array, eps: jax.Array) ->
 
     Returns:
       ``(batch, ...)`` noised data.
+
+    Example:
+      >>> s = from_betas(jnp.array([0.36]))  # alpha_bar_0 = 0.64
+      >>> q_sample(s, jnp.ones((1, 2)), jnp.array([0]), jnp.zeros((1, 2))).tolist()  # sqrt(0.64) x0
+      [[0.8, 0.8]]
     """
     x0, eps = jnp.asarray(x0), jnp.asarray(eps)
     checks.same_shape("eps", eps, "x0", x0)

@@ -67,7 +67,8 @@ def guided(eps_cond: jax.Array, eps_uncond: jax.Array, scale: float | jax.Array)
       (batch, ...) guided prediction.
 
     Example:
-      >>> guided(jnp.ones(3), jnp.zeros(3), 2.0)  # [2., 2., 2.]
+      >>> guided(jnp.ones(3), jnp.zeros(3), 2.0).tolist()
+      [2.0, 2.0, 2.0]
     """
     eps_cond = jnp.asarray(eps_cond)
     eps_uncond = jnp.asarray(eps_uncond)
@@ -121,6 +122,11 @@ class LabelledModel:
     Attributes:
       model: ``model(x_t (batch, ...), t (batch,), labels (batch,)) -> (batch, ...)``.
       labels: ``(batch,)`` integer labels, one per example.
+
+    Example:
+      >>> net = jax.tree_util.Partial(lambda x, t, y: x + y[:, None])
+      >>> LabelledModel(net, jnp.array([1, 2]))(jnp.zeros((2, 1)), jnp.zeros(2)).tolist()
+      [[1.0], [2.0]]
     """
 
     model: Model
@@ -132,7 +138,13 @@ class LabelledModel:
 
 
 def with_labels(model: Model, labels: jax.Array) -> LabelledModel:
-    """``model`` with ``labels (batch,)`` bound: a model ``(x_t, t)``, :class:`LabelledModel`."""
+    """``model`` with ``labels (batch,)`` bound: a model ``(x_t, t)``, :class:`LabelledModel`.
+
+    Example:
+      >>> net = jax.tree_util.Partial(lambda x, t, y: x + y[:, None])
+      >>> with_labels(net, jnp.array([1, 2]))(jnp.zeros((2, 1)), jnp.zeros(2)).tolist()
+      [[1.0], [2.0]]
+    """
     return LabelledModel(model, _check_labels(labels))
 
 
@@ -160,6 +172,12 @@ class GuidedModel:
       null_label: the label the network was trained with for "unconditional" (static).
       negative_labels: ``(batch,)`` labels to guide away from, replacing ``null_label`` in
         the second branch; None (the default) for plain classifier-free guidance.
+
+    Example:
+      >>> net = jax.tree_util.Partial(lambda x, t, y: x + y[:, None])  # eps = label
+      >>> m = GuidedModel(net, jnp.array([1]), 2.0, 0)  # eps_u + w (eps_c - eps_u) = 0 + 2 (1 - 0)
+      >>> m(jnp.zeros((1, 1)), jnp.zeros(1)).tolist()
+      [[2.0]]
     """
 
     model: Model
@@ -209,8 +227,10 @@ def guided_eps_fn(
       ``scale``: pass it to any sampler as its model.
 
     Example:
-      >>> model = guided_eps_fn(unet, jnp.arange(10), null_label=10, scale=2.0)
-      >>> x = ddim_sample(key, model, (10, 8, 8, 1), schedule, num_steps=50)
+      >>> net = jax.tree_util.Partial(lambda x, t, y: x + y[:, None])  # eps = the label
+      >>> model = guided_eps_fn(net, jnp.array([3]), null_label=1, scale=2.0)
+      >>> model(jnp.zeros((1, 1)), jnp.zeros(1)).tolist()  # 1 + 2 (3 - 1)
+      [[5.0]]
     """
     labels = _check_labels(labels)
     if negative_labels is not None:

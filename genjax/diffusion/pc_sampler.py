@@ -118,6 +118,14 @@ def euler_maruyama_step(
 
     Returns:
       ``(SDEState(x', t - h), PCInfo(x_mean, 1))``.
+
+    Example:
+      >>> sde = VPSDE()
+      >>> score = analytic_score_fn(genjax.targets.mixture_1d([1.0], [0.0], [1.0]), sde)
+      >>> state, info = euler_maruyama_step(score, SDEState(jnp.ones((4, 1)), jnp.asarray(1.0)),
+      ...                                   jnp.zeros((4, 1)), sde=sde, h=0.05)
+      >>> round(float(state.t), 4)
+      0.95
     """
     x, t, tb = _times(state, noise, h)
     x_mean = x - reverse_drift(model, sde, x, tb) * h
@@ -134,6 +142,14 @@ def reverse_diffusion_step(
 
     with ``(f_i, G_i) = sde.discretize(x, t, h)``. Arguments and result as
     :func:`euler_maruyama_step`.
+
+    Example:
+      >>> sde = VPSDE()
+      >>> score = analytic_score_fn(genjax.targets.mixture_1d([1.0], [0.0], [1.0]), sde)
+      >>> state, info = reverse_diffusion_step(score, SDEState(jnp.ones((4, 1)), jnp.asarray(1.0)),
+      ...                                      jnp.zeros((4, 1)), sde=sde, h=0.05)
+      >>> round(float(state.t), 4)
+      0.95
     """
     x, t, tb = _times(state, noise, h)
     f, g = sde.discretize(x, tb, h)
@@ -165,6 +181,15 @@ def langevin_corrector_step(
 
     Returns:
       ``(SDEState(x', t), PCInfo(x_mean, 1))`` (the time does not move).
+
+    Example:
+      >>> sde = VPSDE()
+      >>> score = analytic_score_fn(genjax.targets.mixture_1d([1.0], [0.0], [1.0]), sde)
+      >>> state = SDEState(jnp.zeros((4, 1)), jnp.asarray(0.5))
+      >>> state, info = langevin_corrector_step(score, state, jnp.zeros((4, 1)), sde=sde, h=0.05,
+      ...                                       snr=0.16)
+      >>> state.x.tolist()  # at the mode with no noise the corrector stays put
+      [[0.0], [0.0], [0.0], [0.0]]
     """
     x, t, tb = _times(state, noise, h)
     checks.positive("snr", snr)
@@ -211,6 +236,14 @@ def pc_step(
 
     Returns:
       ``(SDEState(x', t - h), PCInfo(x_mean of the predictor, corrector_steps + 1))``.
+
+    Example:
+      >>> sde = VPSDE()
+      >>> score = analytic_score_fn(genjax.targets.mixture_1d([1.0], [0.0], [1.0]), sde)
+      >>> state, info = pc_step(score, SDEState(jnp.ones((4, 1)), jnp.asarray(1.0)),
+      ...                       (jnp.zeros((4, 1)), jnp.zeros((1, 4, 1))), sde=sde, h=0.05)
+      >>> state.x.shape, round(float(state.t), 4)
+      ((4, 1), 0.95)
     """
     checks.one_of("predictor", predictor, tuple(_PREDICTORS))
     predictor_noise, corrector_noise = noise
@@ -275,6 +308,13 @@ def pc_sample_from_noise(
 
     Returns:
       ``(batch, ...)`` samples at ``t = eps`` (and the trajectory).
+
+    Example:
+      >>> sde = VPSDE()
+      >>> score = analytic_score_fn(genjax.targets.mixture_1d([1.0], [3.0], [0.1]), sde)
+      >>> noises = (jnp.zeros((20, 4, 1)), jnp.zeros((20, 1, 4, 1)))  # N = 20, one corrector step
+      >>> pc_sample_from_noise(score, jnp.zeros((4, 1)), noises, sde).shape
+      (4, 1)
     """
     _check_pc_args(predictor, snr, eps)
     x_T = check_x("x_T", x_T)
@@ -331,8 +371,9 @@ def pc_sample(
       ``(batch, ...)`` samples (and the trajectory).
 
     Example:
-      >>> model = analytic_score_fn(targets.ring(), VPSDE())
-      >>> x = pc_sample(jax.random.key(0), model, (512, 2), VPSDE(), num_steps=200)
+      >>> model = analytic_score_fn(genjax.targets.ring(), VPSDE())
+      >>> pc_sample(jax.random.key(0), model, (512, 2), VPSDE(), num_steps=20).shape
+      (512, 2)
     """
     num_steps = checks.positive_int("num_steps", num_steps)
     corrector_steps = checks.nonnegative_int("corrector_steps", corrector_steps)

@@ -63,6 +63,11 @@ class Schedule:
     Build one with :func:`linear`, :func:`cosine`, :func:`sigmoid` or :func:`from_betas`;
     constructing the dataclass directly performs no checks (so that it can be rebuilt
     cheaply inside ``jax.jit``).
+
+    Example:
+      >>> s = from_betas(jnp.array([0.1, 0.2]))
+      >>> isinstance(s, Schedule), s.num_steps, [round(float(a), 4) for a in s.alpha_bars]
+      (True, 2, [0.9, 0.72])
     """
 
     betas: jax.Array  # (T,)
@@ -130,6 +135,11 @@ def from_betas(betas: Any, *, dtype: Any = None) -> Schedule:
 
     Raises:
       ValueError: if ``betas`` is not 1-D and non-empty, or a value lies outside (0, 1).
+
+    Example:
+      >>> s = from_betas(jnp.array([0.1, 0.2]))  # alpha_bar_t = prod_s (1 - beta_s)
+      >>> [round(float(a), 4) for a in s.alpha_bars]
+      [0.9, 0.72]
     """
     b = np.asarray(betas, dtype=np.float64)
     if b.ndim != 1 or b.shape[0] < 1:
@@ -186,6 +196,11 @@ def cosine(num_steps: int = 1000, s: float = 0.008, *, dtype: Any = None) -> Sch
       num_steps: T >= 1.
       s: small offset >= 0 that keeps ``beta_0`` from being vanishingly small.
       dtype: dtype of the fields (default float32).
+
+    Example:
+      >>> s = cosine(1000)
+      >>> round(float(s.betas[-1]), 3), bool(jnp.all(jnp.diff(s.alpha_bars) < 0))  # beta <= 0.999
+      (0.999, True)
     """
     num_steps = checks.positive_int("num_steps", num_steps)
     checks.nonnegative("s", s)
@@ -219,6 +234,11 @@ def sigmoid(
       start, end: the sigmoid's input range, ``start < end``.
       tau: temperature > 0; larger tau gives a flatter schedule.
       dtype: dtype of the fields (default float32).
+
+    Example:
+      >>> s = sigmoid(100)
+      >>> s.betas.shape, bool(jnp.all(jnp.diff(s.alpha_bars) < 0))
+      ((100,), True)
     """
     num_steps = checks.positive_int("num_steps", num_steps)
     if not start < end:
@@ -260,6 +280,11 @@ def rescale_zero_terminal_snr(schedule: Schedule) -> Schedule:
 
     Returns:
       The rescaled :class:`Schedule` (``betas[T-1] = 1``, ``alpha_bars[T-1] = 0``).
+
+    Example:
+      >>> s = rescale_zero_terminal_snr(linear(1000))
+      >>> float(s.alpha_bars[-1])  # zero SNR at t = T - 1: x_T is pure noise
+      0.0
     """
     checks.instance("schedule", schedule, Schedule)
     dtype = schedule.alpha_bars.dtype
@@ -304,6 +329,11 @@ def karras_sigmas(
 
     Returns:
       ``(N + 1,)`` decreasing noise levels ending in 0.
+
+    Example:
+      >>> sig = karras_sigmas(5)
+      >>> round(float(sig[0]), 4), round(float(sig[4]), 4)  # sigma_max down to sigma_min
+      (80.0, 0.002)
     """
     num_steps = checks.positive_int("num_steps", num_steps)
     checks.positive("sigma_min", sigma_min)

@@ -75,6 +75,11 @@ class VPSDE:
     Attributes:
       beta_min: beta(0) > 0 (0.1 in the paper).
       beta_max: beta(1) >= beta_min (20 in the paper).
+
+    Example:
+      >>> sde = VPSDE()
+      >>> round(float(sde.alpha(jnp.asarray(0.0))), 4), sde.prior_std()
+      (1.0, 1.0)
     """
 
     beta_min: float = 0.1
@@ -143,6 +148,11 @@ class SubVPSDE(VPSDE):
         dx = -1/2 beta(t) x dt + sqrt(beta(t) (1 - exp(-2 int_0^t beta(s) ds))) dw
 
     Its marginal variance ``(1 - alpha(t)^2)^2`` is bounded by the VP one (hence "sub").
+
+    Example:
+      >>> sde = SubVPSDE()
+      >>> round(float(sde.sigma(jnp.asarray(0.0))), 4)  # no noise at t = 0
+      0.0
     """
 
     def diffusion(self, t: jax.Array) -> jax.Array:
@@ -168,6 +178,11 @@ class VESDE:
     Attributes:
       sigma_min: s(0) > 0.
       sigma_max: s(1) > sigma_min.
+
+    Example:
+      >>> sde = VESDE(sigma_min=0.01, sigma_max=50.0)
+      >>> sde.prior_std()
+      50.0
     """
 
     sigma_min: float = 0.01
@@ -238,6 +253,10 @@ def prior_sample(
 
     Returns:
       ``shape`` draws.
+
+    Example:
+      >>> prior_sample(jax.random.key(0), VPSDE(), (3, 2)).shape
+      (3, 2)
     """
     shape = check_shape(shape)
     return sde.prior_std() * jax.random.normal(key, shape, dtype)
