@@ -101,6 +101,12 @@ def cd_objective(
     Returns:
       ``(loss, metrics)`` with the CD term, the mean energies of both sets and the
       regulariser.
+
+    Example:
+      >>> energy = jax.tree_util.Partial(lambda x: jnp.sum(x, axis=1))
+      >>> loss, metrics = cd_objective(energy, jnp.ones((4, 2)), jnp.zeros((4, 2)), alpha=0.0)
+      >>> float(loss)  # E(data) - E(samples) = 2 - 0
+      2.0
     """
     x_pos, x_neg = jnp.asarray(x_pos), jnp.asarray(x_neg)
     checks.shape("x_neg", x_neg, (None, *x_pos.shape[1:]))
@@ -176,6 +182,13 @@ def contrastive_divergence_loss(model: Model, batch: jax.Array, key: jax.Array, 
 
     Returns:
       ``(loss, metrics)`` as :func:`cd_objective`.
+
+    Example:
+      >>> energy = MLPEnergy(2, (8,), rngs=nnx.Rngs(0))
+      >>> loss, metrics = contrastive_divergence_loss(energy, jnp.zeros((4, 2)), jax.random.key(0),
+      ...                                             num_steps=3, step_size=0.01)
+      >>> loss.shape, bool(jnp.isfinite(loss))
+      ((), True)
     """
     x_neg = _keyed_negatives(model, batch, key, num_steps, step_size, noise_scale, clip)
     return cd_objective(model, batch, x_neg, alpha=checks.nonnegative("alpha", alpha))
@@ -213,6 +226,13 @@ def replay_buffer_sample(
 
     Returns:
       ``(x0 (n, ...), idx (n,))`` -- the starts and the buffer rows they will replace.
+
+    Example:
+      >>> buffer = jnp.arange(10.0).reshape(5, 2)
+      >>> x0, idx = replay_buffer_sample(jax.random.key(0), buffer, 3, reinit_prob=0.0, low=-1.0,
+      ...                                high=1.0)
+      >>> bool(jnp.array_equal(x0, buffer[idx]))  # no fresh starts: rows of the buffer
+      True
     """
     checks.probability("reinit_prob", reinit_prob)
     buffer = jnp.asarray(buffer)
@@ -269,6 +289,14 @@ def persistent_contrastive_divergence_loss(
     Returns:
       ``(loss, (metrics, new_buffer))`` -- usable with ``jax.value_and_grad(...,
       has_aux=True)``.
+
+    Example:
+      >>> energy = MLPEnergy(2, (8,), rngs=nnx.Rngs(0))
+      >>> buffer = jnp.zeros((16, 2))
+      >>> loss, (metrics, new_buffer) = persistent_contrastive_divergence_loss(
+      ...     energy, jnp.zeros((4, 2)), jax.random.key(0), buffer, num_steps=3, step_size=0.01)
+      >>> loss.shape, new_buffer.shape
+      ((), (16, 2))
     """
     batch, buffer = jnp.asarray(batch), jnp.asarray(buffer)
     checks.shape("buffer", buffer, (None, *batch.shape[1:]))
@@ -304,6 +332,12 @@ def exact_score_matching_loss(
 
     Returns:
       ``(loss, {"trace": mean trace, "norm": mean |s|^2 / 2})``.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x)  # N(0, I)'s score
+      >>> loss, metrics = exact_score_matching_loss(score, jnp.zeros((3, 2)))
+      >>> float(loss)  # tr(grad s) + |s|^2 / 2 = -2 + 0
+      -2.0
     """
     del key
     _check_batch(batch)
@@ -322,7 +356,14 @@ def denoising_score_matching_terms(
 ) -> jax.Array:
     """Per-example ``|s(x + sigma eps) + eps / sigma|^2 / 2``: ``x, eps: (batch, dim)`` ->
     ``(batch,)`` (Vincent 2011: ``grad log N(x~; x, sigma^2 I) = -(x~ - x)/sigma^2 =
-    -eps/sigma``)."""
+    -eps/sigma``).
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x / 0.25)  # N(0, sigma^2 I)'s score, sigma = 0.5
+      >>> x, eps = jnp.zeros((2, 2)), jnp.ones((2, 2))
+      >>> denoising_score_matching_terms(score, x, eps, sigma=0.5).tolist()
+      [0.0, 0.0]
+    """
     x, eps = jnp.asarray(x), jnp.asarray(eps)
     checks.same_shape("eps", eps, "x", x)
     x_tilde = x + sigma * eps  # x~ ~ q_sigma(x~ | x)
@@ -343,6 +384,13 @@ def denoising_score_matching_loss(
 
     Returns:
       ``(loss, {})``; the minimiser is the score of ``p * N(0, sigma^2 I)``.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x / 0.25)  # exact for data at 0, sigma = 0.5
+      >>> loss, _ = denoising_score_matching_loss(score, jnp.zeros((4, 2)), jax.random.key(0),
+      ...                                         sigma=0.5)
+      >>> round(float(loss), 6)
+      0.0
     """
     _check_batch(batch)
     checks.positive("sigma", sigma)
@@ -358,7 +406,14 @@ def sliced_score_matching_terms(
     ``v (M, batch, dim)`` -> ``(M, batch)``.
 
     ``grad s v`` is a Jacobian-vector product of the batched score (examples are
-    independent, so the batched JVP is each example's own)."""
+    independent, so the batched JVP is each example's own).
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x)
+      >>> v = jnp.ones((1, 3, 2))  # (M, batch, dim)
+      >>> sliced_score_matching_terms(score, jnp.zeros((3, 2)), v).tolist()  # -|v|^2 + 0
+      [[-2.0, -2.0, -2.0]]
+    """
 
     x, v = jnp.asarray(x), jnp.asarray(v)
     checks.shape("v", v, (None, *x.shape))
@@ -394,6 +449,13 @@ def sliced_score_matching_loss(
 
     Returns:
       ``(loss, {})``.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x)
+      >>> loss, _ = sliced_score_matching_loss(score, jnp.zeros((3, 2)), jax.random.key(0),
+      ...                                      distribution="rademacher")
+      >>> float(loss)  # -|v|^2 = -dim for Rademacher v, s = 0 at the data
+      -2.0
     """
     _check_batch(batch)
     m = checks.positive_int("num_projections", num_projections)
@@ -407,7 +469,13 @@ def sliced_score_matching_loss(
 def ncsn_terms(model: Model, x: jax.Array, eps: jax.Array, sigma: jax.Array) -> jax.Array:
     """Per-example ``sigma^2 * |s(x~, sigma) + eps / sigma|^2 / 2 = |sigma s + eps|^2 / 2``
     (Song & Ermon 2019, eq. 5 weighted by ``lambda(sigma) = sigma^2``, eq. 6):
-    ``x, eps (batch, dim)``, ``sigma (batch,)`` -> ``(batch,)``."""
+    ``x, eps (batch, dim)``, ``sigma (batch,)`` -> ``(batch,)``.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x, sigma: -x / sigma[:, None] ** 2)
+      >>> ncsn_terms(score, jnp.zeros((2, 2)), jnp.ones((2, 2)), jnp.array([0.5, 2.0])).tolist()
+      [0.0, 0.0]
+    """
     x, eps, sigma = jnp.asarray(x), jnp.asarray(eps), jnp.asarray(sigma)
     checks.same_shape("eps", eps, "x", x)
     checks.shape("sigma", sigma, x.shape[:1])
@@ -431,6 +499,13 @@ def ncsn_loss(
 
     Returns:
       ``(loss, {})``.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x, sigma: -x / sigma[:, None] ** 2)
+      >>> loss, _ = ncsn_loss(score, jnp.zeros((4, 2)), jax.random.key(0),
+      ...                     sigmas=jnp.array([1.0, 0.1]))
+      >>> round(float(loss), 6)  # the exact score of N(0, sigma^2 I) for data at 0
+      0.0
     """
     _check_batch(batch)
     checks.ndim("sigmas", sigmas, 1, "(L,)")

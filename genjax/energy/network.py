@@ -32,6 +32,11 @@ class MLPEnergy(nnx.Module):
       dim: input dimension >= 1.
       hidden: hidden widths, each >= 1.
       rngs: ``nnx.Rngs`` for initialisation only.
+
+    Example:
+      >>> energy = MLPEnergy(2, (8,), rngs=nnx.Rngs(0))
+      >>> energy(jnp.zeros((3, 2))).shape  # one energy per example
+      (3,)
     """
 
     def __init__(self, dim: int, hidden: Sequence[int], *, rngs: nnx.Rngs):
@@ -59,6 +64,11 @@ class ConvEnergy(nnx.Module):
       in_channels: image channels (1 for digits).
       channels: width of the first convolution (the others use ``2 * channels``).
       rngs: ``nnx.Rngs`` for initialisation only.
+
+    Example:
+      >>> energy = ConvEnergy(1, 4, rngs=nnx.Rngs(0))
+      >>> energy(jnp.zeros((2, 8, 8, 1))).shape
+      (2,)
     """
 
     def __init__(self, in_channels: int = 1, channels: int = 32, *, rngs: nnx.Rngs):
@@ -86,6 +96,11 @@ class NoiseConditionalScore(nnx.Module):
       hidden: hidden widths of the MLP.
       time_embed_dim: size of the ``log sigma`` embedding (even).
       rngs: ``nnx.Rngs`` for initialisation only.
+
+    Example:
+      >>> score = NoiseConditionalScore(2, (8,), rngs=nnx.Rngs(0))
+      >>> score(jnp.zeros((3, 2)), jnp.full(3, 0.5)).shape
+      (3, 2)
     """
 
     def __init__(self, dim: int, hidden: Sequence[int], *, time_embed_dim: int = 32,
