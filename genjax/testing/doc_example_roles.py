@@ -470,6 +470,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "SubVPSDE",
         ),
         "other": (
+            "ddpm_noise",
             "consistency_scalings",
             "sample_indices",
             "dpm_solver_pp_orders",
