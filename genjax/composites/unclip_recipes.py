@@ -51,6 +51,8 @@ PRIOR_SCHEDULE = diffusion.schedules.linear(1000)
 DECODER_SCHEDULE = diffusion.schedules.cosine(1000)
 PRIOR_HIDDEN = (256, 256)
 DECODER_CHANNELS = 16  # the U-Net's base width (text-to-digit's)
+DECODER_MULTS = (1, 2)  # its levels: 8x8 and 4x4 (read at init; tests use one level)
+DECODER_ATTENTION = (1,)  # the levels with (cross-)attention to the image embedding
 P_UNCOND = 0.1  # embedding dropout of both stages (Ramesh et al. sec. 2.1: 10%)
 GUIDANCE_SCALE = 3.0  # both stages
 DDIM_STEPS = 20  # both stages
@@ -64,8 +66,8 @@ def _nets(key: jax.Array) -> dict:
     return {
         "prior": unclip.EmbeddingPrior(EMBED_DIM, PRIOR_HIDDEN, time_embed_dim=64,
                                        rngs=nnx.Rngs(k_prior)),
-        "decoder": UNet(1, base_channels=DECODER_CHANNELS, channel_mults=(1, 2),
-                        num_res_blocks=1, attention_levels=(1,), context_dim=EMBED_DIM,
+        "decoder": UNet(1, base_channels=DECODER_CHANNELS, channel_mults=DECODER_MULTS,
+                        num_res_blocks=1, attention_levels=DECODER_ATTENTION, context_dim=EMBED_DIM,
                         num_heads=4, num_groups=8, rngs=nnx.Rngs(k_dec)),
     }
 

@@ -354,3 +354,40 @@ def test_cascade_conforms():
             models[0]["prior"], models[0]["decoder"], text, jnp.zeros((2, E)),
             jnp.zeros((3, 2, 2, 1)), PRIOR_SCHEDULE, PRIOR_SCHEDULE, **kw), "z_T")],
     ))
+
+
+@pytest.mark.slow
+def test_unclip_recipe_trains_and_reports(tmp_path, monkeypatch):
+    # `genjax train unclip` end to end at a tiny size: two steps of the shared trainer (the
+    # three losses, EMA), then the whole report -- every figure of the module docstring and
+    # the picture -- on 10 held-out digits. The real U-Net and CLIP, narrowed.
+    from genjax import data, registry, train
+    from genjax.composites import unclip_recipes as r
+
+    monkeypatch.setattr(r, "PRIOR_HIDDEN", (8,))
+    monkeypatch.setattr(r, "DECODER_CHANNELS", 8)  # GroupNorm's 8 groups need >= 8
+    monkeypatch.setattr(r, "DECODER_MULTS", (1,))  # one level, cross-attention at 8x8
+    monkeypatch.setattr(r, "DECODER_ATTENTION", (0,))
+    monkeypatch.setattr(r, "REPORT_PER_DIGIT", 1)
+    monkeypatch.setattr(r, "REPORT_DDIM_STEPS", 2)
+    monkeypatch.setattr(r, "REPORT_HELD_OUT", 10)
+    monkeypatch.setattr(r.clip_recipes, "IMAGE_WIDTHS", (8, 8))
+    monkeypatch.setattr(r.clip_recipes, "IMAGE_HIDDEN", 16)
+    monkeypatch.setattr(r.clip_recipes, "TEXT_WIDTH", 8)
+    monkeypatch.setattr(r.clip_recipes, "TEXT_DEPTH", 1)
+    monkeypatch.setattr(r.clip_recipes, "NUM_HEADS", 2)
+    recipe = registry.get("unclip")
+    train_data = tuple(a[:32] for a in data.load_with_labels("digits", "train", 0))
+    test_data = tuple(a[:10] for a in data.load_with_labels("digits", "test", 0))
+    res = train.fit(recipe, train_data, key=jax.random.key(0), out_dir=tmp_path, steps=2,
+                    batch_size=16, progress=False, report=False)
+    for h in res.history:  # all three losses train: each positive and finite
+        for name in ("clip_loss", "prior_loss", "decoder_loss"):
+            assert np.isfinite(h[name]) and h[name] > 0.0, (name, h)
+    figures = recipe.report(jax.random.key(1), res.params, train_data, test_data, tmp_path)
+    assert len(figures) == 7
+    for name, value in figures.items():
+        assert 0.0 <= value <= 1.0, (name, value)  # every figure a rate
+    assert (tmp_path / "samples.png").stat().st_size > 0
+    images = recipe.sample(jax.random.key(2), res.params, 10, steps=2, negative_prompt="a one")
+    assert images.shape == (10, 8, 8, 1) and bool(jnp.all(jnp.isfinite(images)))
