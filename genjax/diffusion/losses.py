@@ -130,7 +130,10 @@ def loss_from_noise(
         target = x0
     else:
         # v = alpha_t eps - sigma_t x0                        (Salimans & Ho 2022, sec. 4)
-        target = bcast(jnp.sqrt(ab), x0) * eps - bcast(jnp.sqrt(1.0 - ab), x0) * x0
+        # sigma_t is the schedule's cancellation-free sqrt(1 - alpha_bar) that q_sample used
+        # for x_t, so the target is exactly alpha_t eps - sigma_t x0 for this x_t.
+        sigma = schedule.sigma(t).astype(x0.dtype)  # (batch,)
+        target = bcast(jnp.sqrt(ab), x0) * eps - bcast(sigma, x0) * x0
     mse = mean_nonbatch(jnp.square(pred - target))  # (batch,), eq. 14 per example
     if min_snr_gamma is None:
         weighted = mse
