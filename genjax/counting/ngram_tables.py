@@ -21,15 +21,22 @@ Counting (how the sorted tables are built; the tables are the same either way): 
 ids lie below ``D * V`` where ``D <= min(cap_{k-1}, V**(k-1))`` is the number of distinct
 (k-1)-grams. When that static bound fits a budget of :data:`DENSE_BUDGET` entries (and 8
 per k-gram position, at least 2**16, so that short corpora get no huge tables), the order is
-counted without a sort: a scatter-add of ones into a dense table of counts (one
-row of V per context rank), then each id's rank among the occupied entries -- by a prefix
-sum over a table no larger than the corpus, else by a prefix sum over the rows plus a
-popcount of the row's occupancy bits left of the id -- and a scatter of the ids to their
-ranks gives the sorted distinct ids; c(u .) and N1+(u .) are row sums. Above the bound, a
-``lax.cond`` uses a budget-sized dense table when the corpus's own ``D`` is small enough
-and the sort (``jnp.sort`` plus ``jnp.searchsorted``) otherwise; on XLA:CPU these are
-3-4x slower than the dense pass on 10**6 tokens. Continuation counts are scatter-adds
-over each position's slot, whichever path built them.
+counted without a sort: a histogram (one scatter-add of ones into a dense table, one row of
+V per context rank), the table's occupancy packed into 32-bit words, and each id's rank
+among the distinct ids as the prefix sum of the words' popcounts before its word plus the
+popcount of its own word left of its bit (two gathers); a scatter of the ids to their ranks
+gives the sorted distinct ids. Above the bound, a ``lax.cond`` uses a budget-sized dense
+table when the corpus's own ``D`` is small enough and the sort (``jnp.sort`` plus
+``jnp.searchsorted``) otherwise; on XLA:CPU the sort is several times slower than the
+dense pass on 10**6 tokens.
+
+What is derived rather than counted: the context totals ``c(u .) = c(u)`` less one for the
+(k-1)-gram that ends the corpus; the context types ``N1+(u .)`` as differences of the ranks
+of the table rows' first entries; the continuation types ``#{w: N1+(. u w) > 0}`` as
+``N1+(u .)`` less the k-gram at position 0 when it occurs nowhere else. The continuation
+counts and their totals are scatter-adds over the distinct (k+1)-grams only: the tables
+have a static capacity (the corpus length) but their real entries are a prefix, walked in
+chunks by a loop whose trip count is known at run time (:func:`_over_prefix`).
 
 References:
   Chen & Goodman, "An Empirical Study of Smoothing Techniques for Language Modeling",
@@ -112,9 +119,10 @@ def _unique_sort(ids: jax.Array, cap: int, vocab_size: int, cap_context: int):
     """Sorted distinct ids and their counts, by one sort and scatter-adds.
 
     ids: (P,) int32 -> unique_ids (cap,) padded with the sentinel, counts (cap,) int32,
-    slot_of_position (P,) (the index of each position's id in unique_ids), and the context
-    totals c(u .) and types N1+(u .), (cap_context,) by rank(u). A plain sort and a search
-    back, because a sort that carries the permutation (argsort) is ~10x slower on XLA:CPU.
+    slot_of_position (P,) (the index of each position's id in unique_ids), the context
+    types N1+(u .) (cap_context,) by rank(u), and the number of distinct ids (). A plain
+    sort and a search back, because a sort that carries the permutation (argsort) is ~10x
+    slower on XLA:CPU.
     """
     sorted_ids = jnp.sort(ids)
     first = jnp.concatenate([jnp.ones((1,), bool), sorted_ids[1:] != sorted_ids[:-1]])
@@ -122,8 +130,10 @@ def _unique_sort(ids: jax.Array, cap: int, vocab_size: int, cap_context: int):
     unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32).at[slot].set(sorted_ids)
     counts = jnp.zeros((cap,), jnp.int32).at[slot].add(1)  # c(gram): scatter-add of ones
     slot_of_position = jnp.searchsorted(unique_ids, ids).astype(jnp.int32)  # exact hits
-    totals, types = _per_context(unique_ids, counts, vocab_size, cap_context)
-    return unique_ids, counts, slot_of_position, totals, types
+    valid = unique_ids != _SENTINEL
+    parent = jnp.where(valid, unique_ids // vocab_size, cap_context)  # rank(u); padding: dropped
+    types = jnp.zeros((cap_context,), jnp.int32).at[parent].add(1, mode="drop")  # N1+(u .)
+    return unique_ids, counts, slot_of_position, types, slot[-1] + 1
 
 
 _SCAN_BLOCK = 1024  # the prefix sum below runs within blocks of this many, then over blocks
@@ -145,64 +155,84 @@ def _exclusive_cumsum(x: jax.Array) -> jax.Array:
     return (inner + offsets[:, None]).reshape(-1)[:size] - x
 
 
-def _unique_dense(ids: jax.Array, cap: int, table_size: int, vocab_size: int,
-                  cap_context: int):
+def _unique_dense(ids: jax.Array, cap: int, table_size: int, vocab_size: int, cap_context: int):
     """:func:`_unique_sort` without a sort, for ids known to lie in ``[0, table_size)``.
 
     A dense table of counts, one row of V entries per context rank, is filled by one
-    scatter-add. The rank of an id among the distinct ones is the number of occupied
-    entries below it. A table no larger than the corpus gets it by a prefix sum over the
-    table (every entry's rank, then the table entries are scattered to their ranks). A
-    larger table counts, for each position's id, the occupied entries of the rows before
-    its row (a prefix sum over the rows only) plus those left of it in its row, as bits
-    (each row packed into ``ceil(V / 32)`` uint32 words and ``population_count``): half
-    the time of the table-wide prefix sum for a 2**22-entry table. Either way the
-    distinct ids come out in increasing order by a scatter to their ranks.
-    ids: (P,) int32 -> the same five arrays as :func:`_unique_sort`.
+    scatter-add (a histogram). The rank of an id among the distinct ones is the number of
+    occupied entries below it, read from the occupancy as bits: the table packed into
+    ``ceil(table_size / 32)`` uint32 words, an exclusive prefix sum of their population
+    counts (a scan 32 times shorter than the table), and for each id the popcount of its
+    own word left of its bit -- two gathers per position, no table-wide prefix sum. The
+    distinct ids come out in increasing order by a scatter to their ranks, from the table's
+    occupied entries when the table is smaller than the corpus, else from the positions
+    (all occurrences of an id write the same value); their counts are gathered back. The
+    context types N1+(u .) are differences of the ranks of the rows' first entries.
+    ids: (P,) int32 -> the same five values as :func:`_unique_sort`.
     """
     V = vocab_size
-    num_rows, num_words = table_size // V, -(-V // 32)
-    table = jnp.zeros((table_size,), jnp.int32).at[ids].add(1)  # c(gram) by id
-    rows = table.reshape(num_rows, V)
-    totals = _fit_length(rows.sum(axis=1), cap_context)  # rows are contexts: c(u .)
-    unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32)
-    counts = jnp.zeros((cap,), jnp.int32)
-    if table_size <= ids.shape[0]:  # scatter the (fewer) table entries to their ranks
-        occupied = (table > 0).astype(jnp.int32)
-        rank_of_id = _exclusive_cumsum(occupied)  # (table_size,) rank among distinct ids
-        target = jnp.where(occupied > 0, rank_of_id, cap)  # cap: out of bounds, dropped
-        every_id = jnp.arange(table_size, dtype=jnp.int32)
-        unique_ids = unique_ids.at[target].set(every_id, mode="drop")
-        counts = counts.at[target].set(table, mode="drop")
-        types = _fit_length(jnp.sum(rows > 0, axis=1, dtype=jnp.int32), cap_context)
-        return unique_ids, counts, rank_of_id[ids], totals, types
-
-    occupied = jnp.pad(rows > 0, ((0, 0), (0, num_words * 32 - V)))
-    shifts = jnp.arange(32, dtype=jnp.uint32)[None, None, :]
-    bits = jnp.sum(  # (num_rows, num_words): bit b of word j is entry 32 j + b of the row
-        occupied.reshape(num_rows, num_words, 32).astype(jnp.uint32) << shifts,
-        axis=-1,
+    num_words = -(-table_size // 32)
+    table = jnp.zeros((table_size,), jnp.int32).at[ids].add(1, mode="promise_in_bounds")
+    occupied = jnp.pad(table > 0, (0, num_words * 32 - table_size)).reshape(num_words, 32)
+    bits = jnp.sum(  # (num_words,): bit b of word j is table entry 32 j + b
+        occupied.astype(jnp.uint32) << jnp.arange(32, dtype=jnp.uint32)[None, :],
+        axis=1,
         dtype=jnp.uint32,
     )
-    row_types = jnp.sum(jax.lax.population_count(bits), axis=1, dtype=jnp.int32)  # N1+(u .)
-    row_offset = jnp.cumsum(row_types) - row_types  # distinct grams in the rows before
+    word_offset = _exclusive_cumsum(jax.lax.population_count(bits).astype(jnp.int32))
 
-    def rank(query):  # (Q,) ids -> (Q,) rank among the distinct ids
-        row, column = query // V, query % V
-        word, bit = column // 32, (column % 32).astype(jnp.uint32)
-        words = bits[row]  # (Q, num_words)
-        before = jnp.arange(num_words)[None, :] < word[:, None]
-        left = jnp.sum(jnp.where(before, jax.lax.population_count(words), 0), axis=1)
-        partial = jnp.take_along_axis(words, word[:, None], axis=1)[:, 0]
-        mask = (jnp.ones((), jnp.uint32) << bit) - 1  # the bits left of this entry
-        within = jax.lax.population_count(partial & mask).astype(jnp.int32)
-        return row_offset[row] + left.astype(jnp.int32) + within
+    def rank(query):  # (Q,) ids in [0, table_size) -> (Q,) rank among the distinct ids
+        word, bit = query >> 5, (query & 31).astype(jnp.uint32)
+        below = bits.at[word].get(mode="promise_in_bounds") & ((jnp.uint32(1) << bit) - 1)
+        offset = word_offset.at[word].get(mode="promise_in_bounds")
+        return offset + jax.lax.population_count(below).astype(jnp.int32)
 
-    slot_of_position = rank(ids)
-    # scatter from the positions: all occurrences of an id write the same values
-    unique_ids = unique_ids.at[slot_of_position].set(ids)
-    counts = counts.at[slot_of_position].set(table[ids])
-    return unique_ids, counts, slot_of_position, totals, _fit_length(row_types, cap_context)
+    if table_size * 8 <= ids.shape[0]:  # a small table: rank every entry, one gather each
+        rank_of_id = rank(jnp.arange(table_size, dtype=jnp.int32))
+        slot_of_position = rank_of_id.at[ids].get(mode="promise_in_bounds")
+    else:
+        slot_of_position = rank(ids)
+    num_distinct = word_offset[-1] + jax.lax.population_count(bits[-1]).astype(jnp.int32)
+    # N1+(u .) = the distinct ids in row u = rank(u V + V) - rank(u V), rows (D,)
+    row_start = jnp.append(rank(jnp.arange(0, table_size, V, dtype=jnp.int32)), num_distinct)
+    types = _fit_length(jnp.diff(row_start), cap_context)
+    unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32)
+    if table_size < ids.shape[0]:  # scatter the (fewer) occupied table entries
+        every_id = jnp.arange(table_size, dtype=jnp.int32)
+        target = jnp.where(table > 0, rank(every_id), cap)  # cap: out of bounds, dropped
+        unique_ids = unique_ids.at[target].set(every_id, mode="drop")
+    else:  # scatter from the positions: all occurrences of an id write the same value
+        unique_ids = unique_ids.at[slot_of_position].set(ids, mode="promise_in_bounds")
+
+    def gather_counts(counts, start, size, valid):  # c(gram) of the distinct ids in a chunk
+        chunk = jax.lax.dynamic_slice(unique_ids, (start,), (size,))
+        got = table.at[chunk].get(mode="fill", fill_value=0)  # the sentinel reads 0
+        return jax.lax.dynamic_update_slice(counts, jnp.where(valid, got, 0), (start,))
+
+    counts = _over_prefix(cap, num_distinct, gather_counts, jnp.zeros((cap,), jnp.int32))
+    return unique_ids, counts, slot_of_position, types, num_distinct
+
+
+_CHUNK = 2**14  # entries per step of _over_prefix
+
+
+def _over_prefix(length: int, num_valid: jax.Array, body, init):
+    """Runs ``body(carry, start, size, valid)`` over the chunks of ``[0, num_valid)``.
+
+    The tables of distinct grams have a static capacity (the corpus length) but only their
+    first ``num_valid`` entries are real; a loop over chunks of :data:`_CHUNK` entries
+    with a trip count known at run time touches those only (a 10**6-slot table of 60,000
+    distinct 5-grams: 4 steps, not 62). ``valid`` (size,) marks entries in range that
+    no earlier chunk saw (the last chunk's start is clamped to stay inside the table).
+    """
+    size = min(length, _CHUNK)
+
+    def step(c, carry):
+        start = jnp.minimum(c * size, length - size)
+        position = start + jnp.arange(size, dtype=jnp.int32)
+        return body(carry, start, size, (position >= c * size) & (position < num_valid))
+
+    return jax.lax.fori_loop(0, (num_valid + size - 1) // size, step, init)
 
 
 def _fit_length(x: jax.Array, length: int) -> jax.Array:
@@ -229,16 +259,6 @@ def _dense_table_size(k: int, caps: list[int], vocab_size: int, budget: int):
     return (budget // vocab_size) * vocab_size, False
 
 
-def _per_context(unique_ids: jax.Array, values: jax.Array, vocab_size: int, cap_context: int):
-    """Sums of ``values`` and counts of ``values > 0`` over the grams of each context rank."""
-    valid = unique_ids != _SENTINEL
-    parent = jnp.where(valid, unique_ids // vocab_size, 0)  # rank(u) of gram (u, w)
-    values = jnp.where(valid, values, 0)
-    totals = jnp.zeros((cap_context,), jnp.int32).at[parent].add(values)  # sum_w a(u w)
-    types = jnp.zeros((cap_context,), jnp.int32).at[parent].add((values > 0).astype(jnp.int32))
-    return totals, types
-
-
 def _unique(ids: jax.Array, k: int, caps: list[int], vocab_size: int, budget: int):
     """The distinct k-gram ids, their counts and each position's slot (see _unique_sort)."""
     cap, cap_context = caps[k], caps[k - 1]
@@ -248,7 +268,7 @@ def _unique(ids: jax.Array, k: int, caps: list[int], vocab_size: int, budget: in
             jnp.zeros((cap,), jnp.int32),
             jnp.zeros((0,), jnp.int32),
             jnp.zeros((cap_context,), jnp.int32),
-            jnp.zeros((cap_context,), jnp.int32),
+            jnp.zeros((), jnp.int32),
         )
     table_size, static = _dense_table_size(k, caps, vocab_size, budget)
     if static:
@@ -291,7 +311,8 @@ def count_tables(tokens: jax.Array, *, n: int, vocab_size: int, budget: int = DE
     num_tokens = tokens.shape[0]
     V = vocab_size
     caps = [1] + [max(num_tokens - k + 1, 1) for k in range(1, n + 1)]  # cap_0 .. cap_n
-    ids_, counts_, slots_, totals, types = [], [], [], [], []
+    ids_, counts_, slots_, types, distinct_ = [], [], [], [], []
+    totals = [jnp.full((1,), num_tokens, jnp.int32)]  # c(.) of the empty context: N
     for k in range(1, n + 1):
         num_positions = max(num_tokens - k + 1, 0)  # k-grams start at 0 .. N - k
         if k == 1:
@@ -300,14 +321,17 @@ def count_tables(tokens: jax.Array, *, n: int, vocab_size: int, budget: int = DE
             # id(x_i .. x_{i+k-1}) = rank(x_i .. x_{i+k-2}) * V + x_{i+k-1}
             prefix_rank = slots_[-1][:num_positions]
             ids = prefix_rank * V + tokens[k - 1 : k - 1 + num_positions]
-        unique_ids, counts, slots, total, type_count = _unique(ids, k, caps, V, budget)
+            # c(u .) = c(u) but for the (k-1)-gram that ends the corpus: no word follows it
+            last = slots_[-1][-1:] if slots_[-1].shape[0] else jnp.zeros((0,), jnp.int32)
+            totals.append(counts_[-1].at[last].add(-1))  # (cap_{k-1},) by rank(u)
+        unique_ids, counts, slots, type_count, num_distinct = _unique(ids, k, caps, V, budget)
         ids_.append(unique_ids)
         counts_.append(counts)
         slots_.append(slots)
-        totals.append(total)
         types.append(type_count)
+        distinct_.append(num_distinct)
 
-    continuations = []
+    continuations, cont_totals, cont_types = [], [], []
     for k in range(1, n):
         # N1+(. g) for a k-gram g: one for each distinct (k+1)-gram ending in g. The
         # (k+1)-gram starting at position i ends in the k-gram starting at i + 1.
@@ -315,18 +339,34 @@ def count_tables(tokens: jax.Array, *, n: int, vocab_size: int, budget: int = DE
         longer_slot = slots_[k][:num_longer]  # (k+1)-gram at i
         suffix_slot = slots_[k - 1][1 : 1 + num_longer]  # its last k tokens
         # every occurrence of a (k+1)-gram writes the same suffix: (cap_{k+1},)
-        suffix_of = jnp.zeros((caps[k + 1],), jnp.int32).at[longer_slot].set(suffix_slot)
-        distinct = ids_[k] != _SENTINEL
-        cont = jnp.zeros((caps[k],), jnp.int32).at[jnp.where(distinct, suffix_of, 0)].add(
-            distinct.astype(jnp.int32)
+        suffix_of = (
+            jnp.zeros((caps[k + 1],), jnp.int32)
+            .at[longer_slot]
+            .set(suffix_slot, mode="promise_in_bounds")
         )
-        continuations.append(cont)
 
-    cont_totals, cont_types = [], []
-    for k in range(1, n):
-        t, ty = _per_context(ids_[k - 1], continuations[k - 1], V, caps[k - 1])
-        cont_totals.append(t)
-        cont_types.append(ty)
+        def add_continuations(carry, start, size, valid, k=k, suffix_of=suffix_of):
+            # over the distinct (k+1)-grams (a u w): N1+(. u w) += 1 and N1+(. u .) += 1
+            cont, cont_total = carry
+            suffix = jax.lax.dynamic_slice(suffix_of, (start,), (size,))  # slot of (u w)
+            parent = ids_[k - 1].at[suffix].get(mode="promise_in_bounds") // V  # rank(u)
+            cont = cont.at[jnp.where(valid, suffix, caps[k])].add(1, mode="drop")
+            cont_total = cont_total.at[jnp.where(valid, parent, caps[k - 1])].add(1, mode="drop")
+            return cont, cont_total
+
+        init = (jnp.zeros((caps[k],), jnp.int32), jnp.zeros((caps[k - 1],), jnp.int32))
+        cont, cont_total = _over_prefix(caps[k + 1], distinct_[k], add_continuations, init)
+        continuations.append(cont)
+        cont_totals.append(cont_total)
+        # #{w: N1+(. u w) > 0} = N1+(u .) less the k-gram at position 0 when it occurs
+        # nowhere else: every other k-gram has a word before one of its occurrences
+        type_count = types[k - 1]
+        if num_tokens >= k:
+            first = slots_[k - 1][0]  # the k-gram at position 0
+            parent = slots_[k - 2][0] if k > 1 else 0  # rank of its (k-1)-prefix
+            alone = (counts_[k - 1][first] == 1).astype(jnp.int32)
+            type_count = type_count.at[parent].add(-alone)
+        cont_types.append(type_count)
 
     return {
         "gram_ids": tuple(ids_),
@@ -351,6 +391,7 @@ def find(table: jax.Array, query: jax.Array):
 
 
 def in_vocab(tokens: jax.Array, vocab_size: int) -> jax.Array:
+    """``(tokens >= 0) & (tokens < vocab_size)``, elementwise, the shape of ``tokens``."""
     return (tokens >= 0) & (tokens < vocab_size)
 
 
