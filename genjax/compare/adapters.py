@@ -53,10 +53,13 @@ __all__ = ["Sampler", "Likelihood", "Entry", "entries", "DATA_SETS"]
 
 PyTree = Any
 DATA_SETS = ("ring", "digits")
+"""The data sets the survey compares the families on."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Sampler:
+    """One way to draw samples from a trained recipe, and what the tables call it."""
+
     label: str  # what the table and pictures call it, e.g. "DDIM-50"
     # (key, params, n, recipe_sample) -> (n, ...) samples; recipe_sample is the recipe's
     # own sample(key, params, n, **options)
@@ -66,6 +69,8 @@ class Sampler:
 
 @dataclasses.dataclass(frozen=True)
 class Likelihood:
+    """How a family's test log-likelihood is computed (exact, a bound, an ODE), per example."""
+
     kind: str  # "exact", "bound (ELBO)", "ODE (exact trace)" ...
     # (params, test, key) -> (n,) log-likelihood per example, nats, of the data as the
     # recipe represents it (see `representation`)
@@ -76,6 +81,8 @@ class Likelihood:
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
+    """One family of the survey: its recipe on a data set, its samplers and likelihood."""
+
     family: str  # the survey's family, e.g. "GAN"
     recipe: str | None  # registry name; None: no recipe of this family for the data
     samplers: tuple[Sampler, ...] = ()

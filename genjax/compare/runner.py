@@ -55,6 +55,7 @@ __all__ = [
 
 DEFAULT_BUDGET = 15.0  # seconds of training per family and seed
 DEFAULT_SEEDS = 3
+"""Training seeds per family: the table gives the mean and standard deviation over them."""
 NUM_SAMPLES = 1000  # samples per sampler and seed: the batch the speed is measured at
 LOG_EVERY = 10  # steps between metric rows (each row waits for the device)
 MAX_STEPS = 10**8  # fit's step count: the budget, not this, ends training
@@ -87,36 +88,17 @@ def train_for_budget(
             clock["end"] = now
             raise KeyboardInterrupt  # fit saves the step reached and stops
 
+    # the same run both times: the second call resumes it at the step the budget reached
+    run = dict(key=key, out_dir=run_dir, progress=False, report=False, data_name=data_name)
     try:
-        fit(
-            recipe,
-            train,
-            key=key,
-            out_dir=run_dir,
-            steps=MAX_STEPS,
-            progress=False,
-            checkpoint_every=MAX_STEPS,
-            log_every=LOG_EVERY,
-            report=False,
-            on_step=on_step,
-            data_name=data_name,
-        )
+        fit(recipe, train, steps=MAX_STEPS, checkpoint_every=MAX_STEPS, log_every=LOG_EVERY,
+            on_step=on_step, **run)  # fmt: skip
         raise RuntimeError(f"{recipe.name}: {MAX_STEPS} steps ran inside the budget")
     except TrainingInterrupted as stop:
         steps = stop.saved_step
     if steps is None:
         raise RuntimeError(f"{recipe.name}: stopped before its first step was saved")
-    result = fit(
-        recipe,
-        train,
-        key=key,
-        out_dir=run_dir,
-        steps=steps,
-        resume=True,
-        progress=False,
-        report=False,
-        data_name=data_name,
-    )
+    result = fit(recipe, train, steps=steps, resume=True, **run)
     final = result.history[-1] if result.history else {}
     info = {
         "steps": int(steps),
