@@ -131,6 +131,7 @@ def _step_words(step: int | None) -> str:
 # --- the files ------------------------------------------------------------------------------
 
 def checkpoint_dir(out_dir: str | Path) -> Path:
+    """The absolute checkpoint directory of the run directory ``out_dir``."""
     return (Path(out_dir) / CHECKPOINT_DIR).resolve()
 
 

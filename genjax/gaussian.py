@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
+"""``log(2 pi)``, the constant of every Gaussian log-density."""
 
 
 def _events(name: str, x: jax.Array) -> jax.Array:

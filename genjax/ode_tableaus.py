@@ -83,6 +83,7 @@ DOPRI5 = ButcherTableau(
     b_error=tuple(b - bs for b, bs in zip(_DOPRI5_B, _DOPRI5_B_STAR, strict=True)),
     fsal=True,
 )
+"""Dormand & Prince (1980) 5(4) with its embedded fourth-order error estimate (FSAL)."""
 
 TABLEAUS: dict[str, ButcherTableau] = {
     "euler": EULER,
@@ -90,7 +91,10 @@ TABLEAUS: dict[str, ButcherTableau] = {
     "rk4": RK4,
     "dopri5": DOPRI5,
 }
+"""Every tableau by method name (``genjax.ode.solve``'s ``method``)."""
 ORDERS: dict[str, int] = {name: tableau.order for name, tableau in TABLEAUS.items()}
 """Global order of accuracy of each method (each tableau's ``order``): error = O(h^order)."""
 FIXED_STEP_METHODS: tuple[str, ...] = ("euler", "heun", "rk4")
+"""The methods solved on a fixed grid of ``num_steps``."""
 ADAPTIVE_METHODS: tuple[str, ...] = ("dopri5",)
+"""The methods with step-size control (``rtol``, ``atol``)."""

@@ -62,6 +62,7 @@ def recipes() -> dict[str, Recipe]:
 
 
 def default_recipe_name() -> str:
+    """The recipe ``genjax train`` runs when none is named."""
     names = list(recipes())
     if not names:
         raise ValueError("no recipes are registered")

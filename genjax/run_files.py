@@ -107,6 +107,7 @@ def write_seconds(path: Path, step: int, seconds: float) -> None:
 
 
 def jsonable(value: Any) -> Any:
+    """``value`` with arrays and NumPy scalars turned into lists and numbers (for JSON)."""
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
     if isinstance(value, dict):
@@ -132,6 +133,7 @@ class _NoLog:
 
 
 def log_file(path: Path, *, enabled: bool):
+    """The metrics log opened for appending, or a sink that drops writes when not ``enabled``."""
     return path.open("a", encoding="utf-8") if enabled else _NoLog()
 
 
@@ -147,6 +149,7 @@ class _NoBar:
 
 
 def progress_bar(name: str, start: int, total: int, *, enabled: bool):
+    """A tqdm bar from ``start`` to ``total`` steps on stderr, or a silent one."""
     if not enabled:
         return _NoBar()
     import sys

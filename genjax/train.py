@@ -67,6 +67,7 @@ PyTree = Any
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:
+    """What :func:`fit` returns: the model, the summary, the logged metrics, the run dir."""
     params: PyTree  # the model to sample from (the EMA when the recipe keeps one)
     summary: dict  # what summary.json holds
     history: list[dict]  # the logged metrics, one dict per logged step
@@ -76,6 +77,7 @@ class FitResult:
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class TrainState:
+    """The trainer's state: the step, the model, the optimiser state, the EMA (a pytree)."""
     step: jax.Array  # () int32: the number of steps taken
     params: PyTree  # the model: what the loss differentiates (or what a custom step updates)
     opt_state: PyTree  # optax state; None for recipes with their own step
@@ -116,6 +118,7 @@ def init_state(recipe: Recipe, key: jax.Array, data: PyTree, total_steps: int) -
 
 
 def make_optimizer(recipe: Recipe, total_steps: int) -> optax.GradientTransformation:
+    """The recipe's optimiser for ``total_steps`` steps (default ``optax.adam(learning_rate)``)."""
     if recipe.optimizer is not None:
         return recipe.optimizer(total_steps)
     return optax.adam(recipe.learning_rate)

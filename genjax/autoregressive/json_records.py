@@ -24,6 +24,7 @@ __all__ = ["RECORD_SCHEMA", "WORDS", "random_value", "record_lines", "corpus_wit
 
 WORDS = ("alpha", "beta", "delta", "echo", "kilo", "lima", "nova", "oscar", "rho", "sigma",
          "tango", "zulu", "red", "green", "blue", "amber", "jade", "onyx")
+"""The vocabulary of the records' word fields."""
 RECORD_SCHEMA: dict = {
     "type": "object",
     "properties": {
@@ -39,6 +40,7 @@ RECORD_SCHEMA: dict = {
         "note": {"type": "null"},
     },
 }
+"""The JSON schema of one record of the corpus: id, name, score, tags, flags, owner, note."""
 
 
 def random_value(rng: np.random.Generator, schema: dict) -> Any:

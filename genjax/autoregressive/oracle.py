@@ -36,6 +36,7 @@ NEG = np.finfo(np.float64).min  # removed logit
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """``softmax(logits)`` in float64, shifted by the maximum (no overflow)."""
     z = np.asarray(logits, np.float64)
     z = z - z.max()
     e = np.exp(z)
@@ -79,6 +80,7 @@ def top_p_keep(logits: np.ndarray, p: float) -> np.ndarray:
 
 
 def min_p_keep(logits: np.ndarray, min_p: float) -> np.ndarray:
+    """The tokens min-p keeps: ``p_v >= min_p * max_u p_u`` (Nguyen et al. 2024)."""
     probs = softmax(logits)
     return probs >= min_p * probs.max()
 
@@ -352,6 +354,7 @@ def sequence_law(next_probs_fn, prefix, length: int, vocab_size: int) -> np.ndar
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """``log softmax(logits)`` in float64, by the shifted log-sum-exp."""
     z = np.asarray(logits, np.float64)
     m = z.max()
     return z - m - math.log(np.exp(z - m).sum())

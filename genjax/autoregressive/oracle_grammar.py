@@ -49,6 +49,7 @@ def read_char(tables: dict, config: tuple | None, c: int) -> tuple | None:
 
 
 def read_token(tables: dict, config: tuple | None, v: int) -> tuple | None:
+    """The configuration after every character of token ``v``, or None if it cannot be read."""
     if config is None or not tables["token_ok"][v]:
         return None
     for c in tables["token_chars"][v]:
@@ -58,6 +59,7 @@ def read_token(tables: dict, config: tuple | None, v: int) -> tuple | None:
 
 
 def is_accepting(tables: dict, config: tuple | None) -> bool:
+    """Whether ``config`` ends the grammar: its state and every return state on its stack accept."""
     return config is not None and bool(tables["accepting"][config[0]]) and all(
         bool(tables["accepting"][r]) for r in config[1])
 

@@ -49,13 +49,16 @@ __all__ = [
 ]
 
 PAD, BOS, EOS = 0, 1, 2
+"""Token ids of padding, beginning and end of a caption (``PAD, BOS, EOS = 0, 1, 2``)."""
 CHARACTERS = " abcdefghijklmnopqrstuvwxyz0123456789"
+"""The characters of captions: space, a-z, 0-9 (token ids 3 onwards)."""
 VOCABULARY: tuple[str, ...] = ("<pad>", "<bos>", "<eos>", *CHARACTERS)  # id -> symbol
 VOCAB_SIZE = len(VOCABULARY)  # 40
 _ID = {ch: i for i, ch in enumerate(VOCABULARY) if len(ch) == 1}
 MAX_LENGTH = 32  # <bos> + up to 30 characters + <eos>
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+"""The digits as words, ``NUMBER_WORDS[d]`` for digit ``d``."""
 
 # "{word}" is the number as a word ("seven"), "{digit}" as a numeral ("7").
 TEMPLATES: tuple[str, ...] = (
@@ -75,6 +78,7 @@ UNSEEN_TEMPLATES: tuple[str, ...] = (
     "a scan of the digit {word}",
     "number {digit}",
 )
+"""Caption templates never used in training: zero-shot prompts the text encoder has not seen."""
 
 
 def caption(digit: int, template: str) -> str:

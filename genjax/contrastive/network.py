@@ -41,6 +41,7 @@ from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder
 __all__ = ["CLIP", "clip_model_loss", "OBJECTIVES"]
 
 OBJECTIVES = ("clip", "siglip")
+"""The contrastive objectives: ``"clip"`` (symmetric InfoNCE) or ``"siglip"`` (pairwise sigmoid)."""
 
 
 class CLIP(nnx.Module):

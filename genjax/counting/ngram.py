@@ -79,6 +79,7 @@ __all__ = [
 ]
 
 SMOOTHINGS = ("add_k", "kneser_ney")
+"""The smoothings: ``"add_k"`` (Lidstone) or interpolated ``"kneser_ney"``."""
 
 
 # --------------------------------------------------------------------------------------

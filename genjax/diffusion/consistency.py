@@ -76,9 +76,13 @@ __all__ = [
 ]
 
 SIGMA_MIN = 0.002
+"""The smallest noise level ``sigma_min = epsilon`` (Song et al. 2023, sec. 5)."""
 SIGMA_MAX = 80.0
+"""The largest noise level ``sigma_max = T`` (Karras et al. 2022)."""
 RHO = 7.0
+"""The exponent ``rho`` of the Karras discretisation of ``[sigma_min, sigma_max]``."""
 SIGMA_DATA = 0.5
+"""The data standard deviation ``sigma_data`` of the skip and output scalings."""
 
 
 def consistency_scalings(

@@ -261,6 +261,7 @@ def ddim_step(
 def ddim_loop(
     eps_fn, betas, x_T, S: int, eta: float = 0.0, noises=None, clip_x0=None
 ) -> np.ndarray:
+    """DDIM over ``S`` of the ``T`` steps (eq. 12); ``noises[i]`` at the i-th step (``eta > 0``)."""
     ab = alpha_bars(betas)
     ts = ddim_timesteps(len(betas), S)
     x = _f64(x_T)

@@ -58,10 +58,12 @@ def coefficients(kind: str, params: tuple[float, float], t: float) -> dict[str, 
 
 
 def prior_std(kind: str, params: tuple[float, float]) -> float:
+    """The standard deviation of the SDE's prior at ``t = 1``: ``s_max`` (VE) or 1 (VP, sub-VP)."""
     return params[1] if kind == "ve" else 1.0
 
 
 def prior_log_prob(kind: str, params: tuple[float, float], x) -> np.ndarray:
+    """``log N(x; 0, prior_std^2 I)`` per row of ``x: (n, d)``."""
     x = _f64(x)
     s = prior_std(kind, params)
     d = x.shape[1]
@@ -85,6 +87,10 @@ def discretization(kind: str, params, x, t: float, h: float):
 
 
 def langevin_a(kind: str, params, t: float, h: float) -> float:
+    """The corrector's ``alpha_i = exp(-int_{t-h}^t beta)`` (VP, sub-VP), 1 (VE).
+
+    Song et al. (2021), Algorithm 5.
+    """
     if kind == "ve":
         return 1.0
     bmin, bmax = params

@@ -87,6 +87,7 @@ __all__ = [
 ]  # fmt: skip
 
 METHODS = tuple(ode.TABLEAUS)
+"""The ODE solvers a CNF may use: the names of :data:`genjax.ode.TABLEAUS`."""
 ORDERS = ode.ORDERS  # the convergence order of every solve here, by method: error O(h^order)
 FIELD_TIME_SCALE = 4.0  # t in [0, 1] -> sinusoidal features with periods >= 2 pi / 4 ~ 1.6
 
@@ -138,6 +139,7 @@ DEFAULTS: Options = {
     "t0": 0.0, "t1": 1.0, "num_steps": 100, "method": "rk4", "rtol": 1e-5, "atol": 1e-6,
     "trace": "exact", "key": None, "probes": None, "probe": "rademacher", "num_probes": 1,
 }  # fmt: skip
+"""The default options of every CNF solve (interval, steps, solver, tolerances, trace)."""
 _SOLVER_NAMES = tuple(SolverOptions.__annotations__)
 
 

@@ -30,7 +30,9 @@ from genjax import checks
 __all__ = ["TRACES", "PROBES", "divergence", "trace_exact", "trace_hutchinson", "draw_probes"]
 
 TRACES = ("exact", "hutchinson")
+"""How the divergence is computed: ``"exact"`` (D Jacobian-vector products) or ``"hutchinson"``."""
 PROBES = ("rademacher", "gaussian")
+"""Hutchinson probe distributions: ``"rademacher"`` (+-1) or ``"gaussian"``."""
 
 
 def divergence(jvp_fn: Callable[[jax.Array], jax.Array], x: jax.Array, trace: str,

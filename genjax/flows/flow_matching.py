@@ -86,7 +86,9 @@ __all__ = [
 ]  # fmt: skip
 
 PATHS = ("condot", "vp")
+"""The probability paths: ``"condot"`` (straight lines) or ``"vp"`` (variance preserving)."""
 COUPLINGS = ("independent", "ot")
+"""How noise and data are paired: ``"independent"`` or by minibatch ``"ot"``."""
 VP_BETA_MIN = 0.1
 VP_BETA_MAX = 20.0
 VP_T_MAX = 1.0 - 1e-5  # sigma_t of the VP path vanishes at t = 1; see the module docstring

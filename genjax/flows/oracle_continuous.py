@@ -56,6 +56,7 @@ def path_coefficients(t, path="condot", sigma_min=0.0):
 
 
 def sample_path(x0, x1, t, path="condot", sigma_min=0.0):
+    """``(x_t, u_t)`` on the path from noise ``x0`` to data ``x1`` at times ``t: (n,)``."""
     a, s, da, ds = (c[:, None] for c in path_coefficients(t, path, sigma_min))
     return a * x1 + s * x0, da * x1 + ds * x0
 

@@ -359,11 +359,13 @@ def _cycle_trainer():
 
 
 def cyclegan_init(key: jax.Array, train_data: Any) -> dict:
+    """The CycleGAN recipe's initial state: both translators, both critics, their optimisers."""
     del train_data
     return _cycle_trainer().init(*_cycle_modules(key))
 
 
 def cyclegan_step(params: Any, batch: Any, key: jax.Array) -> tuple[Any, dict]:
+    """One CycleGAN update on an unpaired batch ``(x, y)`` of images in [0, 1]."""
     x, y = batch
     state, info = _cycle_trainer().step(params, (2.0 * x - 1.0, 2.0 * y - 1.0), key)
     return state, info.metrics()

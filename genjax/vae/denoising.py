@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 CORRUPTIONS = ("gaussian", "masking")
+"""The corruptions of the denoising autoencoder: additive ``"gaussian"`` noise or ``"masking"``."""
 
 
 def _check_level(name: str, value: Any, corruption: str) -> None:

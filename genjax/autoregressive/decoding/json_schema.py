@@ -53,7 +53,9 @@ DEFAULT_MAX_ITEMS = 4
 DEFAULT_DIGITS = 6
 DEFAULT_FRACTION_DIGITS = 3
 MAX_DEPTH = 6
+"""The deepest nesting of objects and arrays a schema may have (levels)."""
 STRING_CHARS = "".join(chr(c) for c in range(32, 127) if chr(c) not in '"\\')
+"""The characters a JSON string may hold here: printable ASCII but ``"`` and ``\\``."""
 _STRING_CLASS = '[ !#-\\[\\]-~]'  # printable ASCII but '"' (0x22) and '\' (0x5c)
 _KEYWORDS = {
     "object": {"type", "properties", "required"},
