@@ -35,6 +35,7 @@ from pygments.token import STANDARD_TYPES
 from sphinx.ext.napoleon import Config as NapoleonConfig
 from sphinx.ext.napoleon.docstring import GoogleDocstring
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 from genjax_docs.docstring_text import normalize
 from genjax_docs.sections import definition_lines, split_sections
@@ -236,8 +237,10 @@ def write_pages(srcdir: Path, modules: list[str]) -> None:
         path = module_file(modname)
         rel = path.as_posix().split("/genjax/", 1)[-1]
         title = f"genjax/{rel}"
+        # :orphan: -- the pages are listed by {genjax-annotated-index}, not by a toctree: 170
+        # entries in every page's navigation would multiply the build time and the page size.
         text = (
-            f"{title}\n{'=' * len(title)}\n\n"
+            f":orphan:\n\n{title}\n{'=' * len(title)}\n\n"
             f"Annotated source of :mod:`{modname}` (the API reference: :doc:`/api/index`).\n\n"
             f".. annotated-source:: {modname}\n"
         )
@@ -250,8 +253,29 @@ def write_pages(srcdir: Path, modules: list[str]) -> None:
             stale.unlink()
 
 
+class AnnotatedIndex(SphinxDirective):
+    """``{genjax-annotated-index}``: links to every annotated page, grouped by package."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        modules = sorted(self.env.app.config.genjax_annotated_modules_resolved)
+        lines: list[str] = []
+        package = None
+        for modname in modules:
+            parent = modname.rsplit(".", 1)[0]
+            if parent != package:
+                package = parent
+                lines += ["", f"**{parent}**", ""]
+            lines.append(f"- {{doc}}`{modname} </{page_name(modname)}>`")
+        holder = nodes.container(classes=["annotated-index"])
+        self.state.nested_parse(StringList(lines, source=self.env.docname), 0, holder)
+        return holder.children
+
+
 def setup(app: Any) -> None:
-    """Register the directive and the two roles."""
+    """Register the directives and the two roles."""
     app.add_directive("annotated-source", AnnotatedSource)
+    app.add_directive("genjax-annotated-index", AnnotatedIndex)
     app.add_role("src", _make_role(literal=False))
     app.add_role("srcline", _make_role(literal=True))

@@ -1,11 +1,10 @@
 """Pages generated from data at build time: the benchmark tables and the recipe list.
 
 ``{genjax-benchmarks}`` renders every ``benchmarks/results/*.json`` (the files
-``python -m genjax.bench <suite>`` writes) as Markdown tables, one section per suite. When
-``genjax.bench.report`` provides ``suite_markdown(result: dict) -> str`` (the README's
-renderer), that function renders each suite, so the site and the README show the same table;
-otherwise the fallback below does. A picture committed beside the results
-(``benchmarks/results/<suite>*.png``) is shown under its suite.
+``python -m genjax.bench <suite>`` writes) as Markdown tables, one section per suite, through
+``genjax.bench.report.markdown_tables`` (the README's renderer, so the site and the README
+show the same tables); a fallback renders them if that module is absent. A picture committed
+beside the results (``benchmarks/results/<suite>*.png``) is shown under its suite.
 
 ``{genjax-recipes}`` lists what ``genjax list`` lists (the registry), with each recipe's
 committed picture ``docs/_static/recipes/<recipe>.png`` where one exists.
@@ -16,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +53,23 @@ def fallback_markdown(result: dict) -> str:
     return "\n".join(out)
 
 
-def suite_renderer() -> Any:
-    """``genjax.bench.report.suite_markdown`` when it exists, else :func:`fallback_markdown`."""
+def benchmarks_markdown(results_dir: Path, page_dir: Path) -> str:
+    """The whole benchmark page body (Markdown) from the JSON files in ``results_dir``.
+
+    ``genjax.bench.report.markdown_tables`` -- the README's renderer -- when it exists, so the
+    site and the README show the same tables (its ``####`` suite headings become ``##``
+    under the page title); otherwise :func:`fallback_markdown` per suite.
+    """
+    images = os.path.relpath(results_dir, page_dir)
     try:
         report = importlib.import_module("genjax.bench.report")
     except ModuleNotFoundError:
-        return fallback_markdown
-    return getattr(report, "suite_markdown", fallback_markdown)
-
-
-def benchmarks_markdown(results_dir: Path, page_dir: Path) -> str:
-    """The whole benchmark page body (Markdown) from the JSON files in ``results_dir``."""
-    render = suite_renderer()
+        report = None
+    if report is not None and hasattr(report, "markdown_tables"):
+        if not any(results_dir.glob("*.json")):
+            return "No results are committed in `benchmarks/results/` yet."
+        text = report.markdown_tables(results_dir, images=images)
+        return re.sub(r"^#### ", "## ", text, flags=re.M)
     parts = []
     for path in sorted(results_dir.glob("*.json")):
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -81,10 +86,9 @@ def benchmarks_markdown(results_dir: Path, page_dir: Path) -> str:
         ]
         if result.get("notes"):
             parts += [_cell(result["notes"]), ""]
-        parts += [render(result), ""]
+        parts += [fallback_markdown(result), ""]
         for picture in sorted(results_dir.glob(f"{path.stem}*.png")):
-            rel = os.path.relpath(picture, page_dir)
-            parts += [f"![{picture.stem}]({rel})", ""]
+            parts += [f"![{picture.stem}]({images}/{picture.name})", ""]
     if not parts:
         parts = ["No results are committed in `benchmarks/results/` yet."]
     return "\n".join(parts)

@@ -6,8 +6,10 @@ keeps its constants as configuration: they are listed only when documented). Eac
 documented once, in the module that defines it; a package or module that re-exports it
 links there.
 
-Every public name must carry a docstring (functions, classes) or an attribute docstring (a
-string statement right after the assignment, or a ``#:`` comment before it). The build stops
+Every public name must carry a docstring (functions, classes) or, for a constant, an attribute
+docstring (a string statement right after the assignment, or a ``#:`` comment before it) or
+the comment beside it (a ``#`` block right above the assignment, or a comment at the end of
+its line), which the reference then shows. The build stops
 with the list of the names that do not, unless it is run with
 ``-D genjax_allow_missing_docstrings=1`` (a local preview; CI never passes it).
 """
@@ -52,9 +54,59 @@ class PublicName:
     origin: str = ""
 
 
-def _attribute_docs(tree: ast.Module, lines: list[str]) -> dict[str, bool]:
-    """Top-level assigned names -> whether an attribute docstring or ``#:`` comment documents it."""
-    out: dict[str, bool] = {}
+def _names(targets: list[ast.expr]) -> list[str]:
+    """The names an assignment binds (``A = ...``, ``A, B = ...``)."""
+    out = []
+    for t in targets:
+        if isinstance(t, ast.Name):
+            out.append(t.id)
+        elif isinstance(t, ast.Tuple | ast.List):
+            out += [e.id for e in t.elts if isinstance(e, ast.Name)]
+    return out
+
+
+COMMENT_DOCS: dict[str, str] = {}
+"""``module.NAME`` -> the comment that documents a constant (filled while pages are written)."""
+
+
+def _comment_above(lines: list[str], lineno: int) -> str:
+    """The block of full-line ``#`` comments right above line ``lineno`` (1-based), as text."""
+    block: list[str] = []
+    k = lineno - 2
+    while k >= 0 and lines[k].strip().startswith("#") and not lines[k].strip().startswith("#:"):
+        text = lines[k].strip()[1:].strip()
+        if set(text) <= set("-=# "):  # a rule line such as "# ------": not prose
+            break
+        block.insert(0, text)
+        k -= 1
+    return " ".join(block)
+
+
+def _trailing_comment(line: str) -> str:
+    """The ``# comment`` at the end of a code line (outside strings), or ``""``."""
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return ""
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT:
+            return tok.string[1:].strip()
+    return ""
+
+
+def _attribute_docs(tree: ast.Module, lines: list[str]) -> dict[str, tuple[bool, str]]:
+    """Top-level assigned names -> (documented, comment text that documents it, if any).
+
+    A constant is documented by a string statement right after its assignment or a ``#:``
+    comment before it (both read by autodoc), or else by the comment beside it: the block of
+    ``#`` comments right above the assignment, or the comment at the end of its line. The
+    comment text is handed to autodoc (:func:`process_data_docstring`), so the reference shows
+    what the source says next to the constant.
+    """
+    out: dict[str, tuple[bool, str]] = {}
     body = tree.body
     for k, stmt in enumerate(body):
         if not isinstance(stmt, ast.Assign | ast.AnnAssign):
@@ -67,10 +119,37 @@ def _attribute_docs(tree: ast.Module, lines: list[str]) -> dict[str, bool]:
             and isinstance(nxt.value.value, str)
         )
         has_hash = stmt.lineno >= 2 and lines[stmt.lineno - 2].strip().startswith("#:")
-        for t in targets:
-            if isinstance(t, ast.Name):
-                out[t.id] = out.get(t.id, False) or has_string or has_hash
+        comment = ""
+        if not (has_string or has_hash):
+            end = stmt.end_lineno or stmt.lineno
+            comment = _comment_above(lines, stmt.lineno) or " ".join(
+                c
+                for c in (_trailing_comment(lines[n - 1]) for n in range(stmt.lineno, end + 1))
+                if c
+            )
+        for t in _names(targets):
+            out[t] = (has_string or has_hash or bool(comment), comment)
     return out
+
+
+def process_data_docstring(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """``autodoc-process-docstring``: a constant documented by a comment shows the comment.
+
+    Without it autodoc would show nothing, or the docstring of the value's type (``int``'s,
+    ``dict``'s) -- text about Python, not about the constant.
+    """
+    if what not in ("data", "attribute"):
+        return
+    if name in COMMENT_DOCS:
+        lines[:] = [COMMENT_DOCS[name]]
+    elif (
+        lines
+        and inspect.getdoc(type(obj))
+        and "\n".join(lines).strip() == (inspect.getdoc(type(obj)) or "").strip()
+    ):
+        lines[:] = []
 
 
 def _defined(tree: ast.Module) -> dict[str, str]:
@@ -83,9 +162,8 @@ def _defined(tree: ast.Module) -> dict[str, str]:
             out[stmt.name] = "class"
         elif isinstance(stmt, ast.Assign | ast.AnnAssign):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            for t in targets:
-                if isinstance(t, ast.Name):
-                    out.setdefault(t.id, "data")
+            for t in _names(targets):
+                out.setdefault(t, "data")
     return out
 
 
@@ -135,9 +213,11 @@ def public_names(modname: str) -> list[PublicName]:
         if kind == "data" and (callable(obj) and inspect.getdoc(obj) or inspect.isclass(obj)):
             # f = jax.jit(g) or an alias of a class: documented by its own docstring
             kind = "class" if inspect.isclass(obj) else "function"
-            documented = attr_docs.get(name, False) or bool(_own_doc(obj))
+            documented = attr_docs.get(name, (False, ""))[0] or bool(_own_doc(obj))
         elif kind == "data":
-            documented = attr_docs.get(name, False)
+            documented, comment = attr_docs.get(name, (False, ""))
+            if comment:
+                COMMENT_DOCS[f"{modname}.{name}"] = comment
             if not has_all and not documented:
                 continue  # undocumented configuration of a module without __all__
         else:
@@ -257,5 +337,6 @@ def write_pages(
 
 
 def setup(app: Any) -> None:
-    """Register the configuration value that lets a local preview build past missing docs."""
+    """Register the docstring hook and the value that lets a preview build past missing docs."""
+    app.connect("autodoc-process-docstring", process_data_docstring)
     app.add_config_value("genjax_allow_missing_docstrings", False, "env", types=(bool, int))

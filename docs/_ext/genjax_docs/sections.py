@@ -130,7 +130,7 @@ def split_sections(source: str) -> list[Section]:
             i = end + 1
             continue
         if stripped.startswith("#") and not stripped.startswith("#!"):
-            if has_body_code:
+            if sections[-1].code and not comment:  # a comment explains the code after it
                 new_section()
             if not comment:
                 comment_start = i
