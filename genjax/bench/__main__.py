@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         load_start, start = harness.load_average(), time.perf_counter()
         module = importlib.import_module(f"genjax.bench.{name}")
         rows = module.run(quick=args.quick)
+        if hasattr(module, "draw"):  # a suite's picture, beside its results
+            module.draw(rows, harness.RESULTS_DIR if args.out is None else args.out)
         harness.report(
             name,
             rows,

@@ -9,7 +9,7 @@ markdown table, one line per genjax workload:
 (trace + compile + one run); ``peer / genjax`` is the peer's time over genjax's (above 1:
 genjax is faster) -- the median of the per-pair ratios where the suite timed the two sides
 in alternation (:func:`genjax.bench.harness.time_paired`, a row whose ``extra`` holds
-``ratio`` and ``pairs``), else the ratio of the two medians. Above each table: when and
+``pairs`` and ``ratio`` or ``genjax_speedup``), else the ratio of the two medians. Above each table: when and
 on what it was measured (CPU, cores, load at start and end) and the libraries' versions.
 Rows whose ``extra`` holds ``figure_only: true`` (e.g. the diffusion suite's quality-per-cost
 points) are left out of the table: a picture shows them.
@@ -78,8 +78,9 @@ def _seconds(s: float | None) -> str:
 def _ratio(genjax_row: dict, peer_row: dict, main: bool) -> str:
     """peer / genjax: the paired median when the peer row carries it (for plain 'genjax')."""
     extra = peer_row.get("extra") or {}
-    if main and isinstance(extra.get("ratio"), int | float) and extra.get("pairs"):
-        return f"{extra['ratio']:.2f}x ({extra['pairs']} pairs)"
+    paired = extra.get("ratio", extra.get("genjax_speedup"))  # suites name it either way
+    if main and isinstance(paired, int | float) and extra.get("pairs"):
+        return f"{paired:.2f}x ({extra['pairs']} pairs)"
     g, p = genjax_row["run_s"], peer_row["run_s"]
     if not g or g != g or p != p:  # zero or NaN
         return "-"

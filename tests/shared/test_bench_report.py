@@ -107,3 +107,31 @@ def test_rewrite_readme_touches_only_the_block(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="readme"):
         report.rewrite_readme(readme, results)
+
+
+def test_diffusion_quality_picture_and_respaced_ddpm(tmp_path):
+    import numpy as np
+
+    from genjax.bench import diffusion as bench
+    from genjax.diffusion import oracle
+
+    betas = oracle.linear_betas(1000, 1e-4, 0.02)
+    np.testing.assert_allclose(np.asarray(bench._respaced(betas, 1000).betas), betas, rtol=1e-5)
+    # respaced to 5 steps: the same alpha_bar at the kept times, the last one included
+    short = np.cumprod(1 - np.asarray(bench._respaced(betas, 5).betas, np.float64))
+    np.testing.assert_allclose(short[-1], np.cumprod(1 - betas)[-1], rtol=1e-4)
+    rows = [
+        harness.Row(
+            "diffusion",
+            f"quality {s} nfe={m}",
+            "genjax",
+            0.1,
+            0.001,
+            {"energy_distance": e / m, "noise_floor": 0.002, "figure_only": True},
+        )
+        for s, e in (("ddpm", 1.0), ("heun", 0.2))
+        for m in (5, 10, 20)
+    ] + [harness.Row("diffusion", "ddim-50 ring-4096", "genjax", 0.1, 0.004, {})]
+    path = bench.draw(rows, tmp_path)
+    assert path.endswith(bench.PICTURE) and (tmp_path / bench.PICTURE).stat().st_size > 1000
+    assert bench.draw(rows[-1:], tmp_path / "none") is None
