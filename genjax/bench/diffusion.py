@@ -24,6 +24,9 @@ runs Karras et al.'s Algorithm 2 over the exact VE denoiser with ``karras_sigmas
 the VP schedule (sigma in [~0.01, ~157]) -- the same algorithm and model-call count
 (35), on the schedule each library supports.
 
+genjax and diffusers are timed side by side (:func:`genjax.bench.harness.time_paired`: the
+two called in turn, the speedup the median of three pair ratios), compile time apart.
+
 Run: ``python -m genjax.bench diffusion`` (with torch + diffusers importable for the peers).
 """
 
@@ -38,7 +41,7 @@ import numpy as np
 from genjax import diffusion as d
 from genjax import metrics, targets
 from genjax import oracle_targets as ot
-from genjax.bench.harness import Row, time_host, time_jax
+from genjax.bench.harness import Row, time_host, time_jax, time_paired
 from genjax.diffusion import oracle
 
 SUITE = "diffusion"
@@ -180,6 +183,55 @@ def _torch_peers(target, num_points):
 
 
 # ---------------------------------------------------------------------------------------
+# Quality per cost
+# ---------------------------------------------------------------------------------------
+
+
+def _respaced(betas: np.ndarray, num_steps: int) -> d.Schedule:
+    """The schedule of ``num_steps`` evenly spaced times of ``betas``' (Nichol & Dhariwal
+    2021, sec. 4): ``beta_i = 1 - alpha_bar(t_i) / alpha_bar(t_{i-1})``."""
+    alpha_bars = np.cumprod(1.0 - np.asarray(betas, np.float64))
+    times = np.round(np.linspace(0, len(alpha_bars) - 1, num_steps)).astype(int)
+    kept = alpha_bars[times]
+    return d.from_betas(1.0 - kept / np.concatenate([[1.0], kept[:-1]]))
+
+
+_SAMPLER_NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "dpm++1": "DPM-Solver++ 1",
+                  "dpm++2M": "DPM-Solver++ 2M", "dpm++3M": "DPM-Solver++ 3M",
+                  "dpm++2S": "DPM-Solver++ 2S", "euler": "EDM Euler", "heun": "EDM Heun"}
+PICTURE = "diffusion_quality_vs_cost.png"
+
+
+def draw(rows: list[Row], out_dir) -> str | None:
+    """The quality-per-cost picture: energy distance to the target against the number of
+    model evaluations, one line per sampler, from the suite's ``quality`` rows; written to
+    ``<out_dir>/diffusion_quality_vs_cost.png``. None when there are no such rows."""
+    from pathlib import Path
+
+    from genjax import plotting
+
+    series: dict[str, tuple[list, list]] = {}
+    floor = None
+    for row in rows:
+        if not row.case.startswith("quality "):
+            continue
+        sampler, nfe = row.case.split()[1], int(row.case.split("nfe=")[1])
+        xs, ys = series.setdefault(_SAMPLER_NAMES.get(sampler, sampler), ([], []))
+        xs.append(nfe)
+        ys.append(max(row.extra["energy_distance"], 1e-6))  # a log axis: no zeros
+        floor = row.extra.get("noise_floor", floor)
+    if not series:
+        return None
+    if floor is not None:  # two independent true samples: the best any sampler can show
+        nfes = [x for xs, _ in series.values() for x in xs]
+        series["true samples (floor)"] = ([min(nfes), max(nfes)], [floor, floor])
+    return plotting.line_plot(
+        series, Path(out_dir) / PICTURE, xlabel="model evaluations (NFE)",
+        ylabel="energy distance to the ring target", logx=True, logy=True,
+        title="quality per cost: 8-mode ring, exact model")
+
+
+# ---------------------------------------------------------------------------------------
 # The suite
 # ---------------------------------------------------------------------------------------
 
@@ -225,7 +277,12 @@ def run(quick: bool = False) -> list[Row]:
     rows: list[Row] = []
     for name, (label, fn) in cases.items():
         case = f"{label} ring-{n}"
-        timing = time_jax(jax.jit(fn), key, repeats=repeats)
+        ours = jax.jit(fn)
+        if peers is not None:  # side by side: genjax and diffusers in turn, median of 3 pairs
+            paired = time_paired(lambda f=ours: f(key), peers[name], pairs=3, repeats=3)
+            timing, p_timing = paired.a, paired.b
+        else:
+            timing = time_jax(ours, key, repeats=repeats)
         x = fn(key)
         rows.append(Row(SUITE, case, "genjax", timing.compile_s, timing.run_s,
                         {"energy_distance": _quality(x, truth)}))  # fmt: skip
@@ -236,9 +293,8 @@ def run(quick: bool = False) -> list[Row]:
             rows.append(Row(SUITE, case, "oracle (numpy f64)", o_timing.compile_s,
                             o_timing.run_s, extra))  # fmt: skip
         if peers is not None:
-            p_timing = time_host(peers[name], repeats=repeats)
             extra = {"energy_distance": _quality(peers[name](), truth),
-                     "genjax_speedup": p_timing.run_s / timing.run_s}  # fmt: skip
+                     "genjax_speedup": paired.ratio, "pairs": paired.pairs}  # fmt: skip
             if name in same_noise:
                 # Same algorithm, same grid, same x_T: the outputs should agree to float32.
                 x_T = np.asarray(jax.random.normal(jax.random.key(9), shape))
@@ -261,12 +317,18 @@ def run(quick: bool = False) -> list[Row]:
         # Heun with N steps costs 2N - 1 model calls: N = (NFE + 1) // 2
         "heun": lambda k, m: d.heun_sample(k, den, shape, d.karras_sigmas((m + 1) // 2)),
     }  # fmt: skip
+    # DDPM with m steps: the 1000-step schedule respaced to m of its times (Nichol &
+    # Dhariwal 2021, sec. 4), with the exact eps of that m-step schedule
+    samplers["ddpm"] = lambda k, m: d.ddpm_sample(
+        k, d.analytic_eps_fn(target, _respaced(betas, m)), shape, _respaced(betas, m),
+        variance="beta_tilde")
     for sampler, fn in samplers.items():
-        for m in budgets:
+        for m in budgets + ((100, 1000) if sampler == "ddpm" and not quick else ()):
             timing = time_jax(jax.jit(fn, static_argnums=1), key, m, repeats=1)
             x = fn(key, m)
             rows.append(Row(SUITE, f"quality {sampler} nfe={m}", "genjax", timing.compile_s,
-                            timing.run_s, {"energy_distance": _quality(x, truth)}))  # fmt: skip
+                            timing.run_s, {"energy_distance": _quality(x, truth),
+                                           "noise_floor": floor, "figure_only": True}))
 
     NOTES = (
         f"energy distance of an independent true sample (noise floor): {floor:.5f}. "

@@ -9,8 +9,9 @@ markdown table, one line per genjax workload:
 (trace + compile + one run); ``peer / genjax`` is the peer's time over genjax's (above 1:
 genjax is faster) -- the median of the per-pair ratios where the suite timed the two sides
 in alternation (:func:`genjax.bench.harness.time_paired`, a row whose ``extra`` holds
-``pairs`` and ``ratio`` or ``genjax_speedup``), else the ratio of the two medians. Above each table: when and
-on what it was measured (CPU, cores, load at start and end) and the libraries' versions.
+``pairs`` and ``ratio`` or ``genjax_speedup``), else the ratio of the two medians. Above
+each table: when and on what it was measured (CPU, cores, load at start and end) and the
+libraries' versions.
 Rows whose ``extra`` holds ``figure_only: true`` (e.g. the diffusion suite's quality-per-cost
 points) are left out of the table: a picture shows them.
 
