@@ -8,6 +8,9 @@
   ``benchmarks/results/*.json``) and the recipe list (from the registry, with pictures).
 
 Generated pages are written under ``docs/*/generated/`` (gitignored) when the builder starts.
+The Sphinx-facing submodules are imported by :func:`setup`, so the pure-text ones
+(:mod:`genjax_docs.sections`, :mod:`genjax_docs.docstring_text`) import without Sphinx (the
+test suite, which does not install the docs extra, tests them).
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from __future__ import annotations
 import pkgutil
 from pathlib import Path
 from typing import Any
-
-from genjax_docs import annotated, docstring_text, generated_tables, public_api
 
 FAMILIES = (
     "counting",
@@ -67,10 +68,15 @@ def annotated_modules() -> list[str]:
 
 
 def _is_package(modname: str) -> bool:
-    return annotated.module_file(modname).name == "__init__.py"
+    import importlib.util
+
+    spec = importlib.util.find_spec(modname)
+    return spec is not None and spec.origin is not None and spec.origin.endswith("__init__.py")
 
 
 def _on_builder_inited(app: Any) -> None:
+    from genjax_docs import annotated, public_api
+
     srcdir = Path(app.srcdir)
     modules = annotated_modules()
     app.config.genjax_annotated_modules_resolved = set(modules)
@@ -80,6 +86,8 @@ def _on_builder_inited(app: Any) -> None:
 
 def setup(app: Any) -> dict[str, Any]:
     """Register the parts of the extension."""
+    from genjax_docs import annotated, docstring_text, generated_tables, public_api
+
     app.add_config_value("genjax_annotated_modules_resolved", set(), "env")
     annotated.setup(app)
     generated_tables.setup(app)
