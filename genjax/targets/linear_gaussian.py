@@ -46,6 +46,11 @@ class LinearGaussian:
       W: ``(D, L)`` loading matrix.
       b: ``(D,)`` offset.
       noise_std: ``()`` observation noise standard deviation ``s > 0``.
+
+    Example:
+      >>> model = LinearGaussian.create(jnp.ones((2, 1)), jnp.zeros(2), 1.0)
+      >>> model.marginal_cov().tolist()  # W W^T + s^2 I
+      [[2.0, 1.0], [1.0, 2.0]]
     """
 
     W: jax.Array  # (D, L)

@@ -32,6 +32,11 @@ def ring(
 
     Raises:
       ValueError: if ``n_modes < 1``, ``radius < 0`` or ``std <= 0``.
+
+    Example:
+      >>> target = ring(n_modes=4, radius=2.0, std=0.1)
+      >>> target.means.shape, [round(v, 4) for v in jnp.linalg.norm(target.means, axis=1).tolist()]
+      ((4, 2), [2.0, 2.0, 2.0, 2.0])
     """
     n = checks.positive_int("n_modes", n_modes)
     checks.nonnegative("radius", radius)
@@ -50,6 +55,10 @@ def grid(
 
     Raises:
       ValueError: if ``n_per_side < 1``, ``spacing <= 0`` or ``std <= 0``.
+
+    Example:
+      >>> grid(n_per_side=3).means.shape  # 3 x 3 modes in 2-D
+      (9, 2)
     """
     n = checks.positive_int("n_per_side", n_per_side)
     checks.positive("spacing", spacing)
@@ -70,6 +79,11 @@ def mixture_1d(weights: Any, means: Any, stds: Any, *, dtype: Any = None) -> Gau
 
     Raises:
       ValueError: naming the argument whose shape or value is invalid.
+
+    Example:
+      >>> target = mixture_1d([0.5, 0.5], [-1.0, 1.0], [1.0, 1.0])
+      >>> round(float(target.log_prob(jnp.zeros((1, 1)))[0]), 4)  # log N(0; 1, 1)
+      -1.4189
     """
     w, m, s = (np.asarray(a, dtype=np.float64) for a in (weights, means, stds))
     if w.ndim != 1 or w.shape[0] < 1:

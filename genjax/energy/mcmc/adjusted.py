@@ -109,6 +109,14 @@ def mala_step(
 
     Returns:
       ``(new_state, info)``; ``info.num_evals`` is 1.
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))  # N(0, I)
+      >>> state = init_state(log_prob, jnp.ones((3, 2)))
+      >>> noise = MetropolisNoise(jnp.zeros((3, 2)), jnp.zeros(3))  # u = 0: always accept
+      >>> state, info = mala_step(log_prob, state, noise, step_size=0.1)
+      >>> bool(info.accepted.all()), state.position.shape
+      (True, (3, 2))
     """
     metropolis.check_step(state, noise, step_size)
     xi, u = noise
@@ -160,9 +168,11 @@ def mala(key: jax.Array, model: Model, x0: jax.Array, *, step_size: Any, num_ste
         returning ``(chains,)``.
 
     Example:
-      >>> target = targets.ring()
-      >>> x, acc = mala(key, target.log_prob, jnp.zeros((1024, 2)), step_size=0.05,
-      ...               num_steps=1000)
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> x, acc = mala(jax.random.key(0), log_prob, jnp.zeros((4, 2)), step_size=0.05,
+      ...               num_steps=20)
+      >>> x.shape, bool(float(acc.mean()) > 0.9)  # small steps on N(0, I): nearly all accepted
+      ((4, 2), True)
     """
     return metropolis.sample(_KERNEL, model, x0, key=key, step_size=step_size,
                              num_steps=num_steps, return_trajectory=return_trajectory)
@@ -172,7 +182,15 @@ def mala_from_noise(model: Model, x0: jax.Array, noise: MetropolisNoise, *, step
                     return_trajectory: bool = False) -> tuple[jax.Array, jax.Array]:  # fmt: skip
     """:func:`mala` on given noise: ``noise = (xi (num_steps, chains, *event), u (num_steps,
     chains))`` (a :class:`MetropolisNoise`; ``draw_noise(key, num_steps, x0.shape, x0.dtype)``
-    is what ``mala(key, ...)`` draws). Other arguments and the returns as :func:`mala`."""
+    is what ``mala(key, ...)`` draws). Other arguments and the returns as :func:`mala`.
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> noise = draw_noise(jax.random.key(0), 20, (4, 2))
+      >>> x, acceptance = mala_from_noise(log_prob, jnp.zeros((4, 2)), noise, step_size=0.1)
+      >>> x.shape, bool(0.0 <= float(acceptance.mean()) <= 1.0)
+      ((4, 2), True)
+    """
     return metropolis.sample(_KERNEL, model, x0, noise=noise, step_size=step_size,
                              return_trajectory=return_trajectory)
 

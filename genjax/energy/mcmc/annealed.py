@@ -39,7 +39,13 @@ __all__ = ["annealed_langevin_step_sizes", "annealed_langevin", "annealed_langev
 
 def annealed_langevin_step_sizes(sigmas: jax.Array, step_size: Any) -> jax.Array:
     """``h_i = step_size * sigma_i^2 / sigma_L^2`` (Song & Ermon 2019, Algorithm 1, line 3,
-    ``alpha_i = eps sigma_i^2 / sigma_L^2`` with ``alpha_i = 2 h_i``), ``sigmas: (L,)``."""
+    ``alpha_i = eps sigma_i^2 / sigma_L^2`` with ``alpha_i = 2 h_i``), ``sigmas: (L,)``.
+
+    Example:
+      >>> h = annealed_langevin_step_sizes(jnp.array([1.0, 0.1]), 0.01)  # eps sigma_i^2 / sigma_L^2
+      >>> [round(v, 4) for v in h.tolist()]
+      [1.0, 0.01]
+    """
     sigmas = jnp.asarray(sigmas)
     checks.ndim("sigmas", sigmas, 1, "(L,)")
     checks.positive("sigmas", sigmas)
@@ -122,6 +128,13 @@ def annealed_langevin(key: jax.Array, model: Model, x0: jax.Array, *, sigmas: An
 
     Returns:
       ``(chains, dim)`` samples, or the trajectory.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x, sigma: -x / (1 + sigma[:, None] ** 2))
+      >>> x = annealed_langevin(jax.random.key(0), score, jnp.zeros((4, 2)),
+      ...                       sigmas=jnp.array([1.0, 0.1]), step_size=0.01, num_steps_per_level=3)
+      >>> x.shape
+      (4, 2)
     """
     x0, sigmas, t = _check(model, x0, sigmas, step_size, num_steps_per_level)
     return _run(model, x0, key, None, sigmas, step_size, num_steps_per_level=t,
@@ -132,7 +145,17 @@ def annealed_langevin_from_noise(model: Model, x0: jax.Array, noise: jax.Array, 
                                  sigmas: Any, step_size: Any, num_steps_per_level: int,
                                  denoise: bool = True, return_trajectory: bool = False,
                                  ) -> jax.Array:  # fmt: skip
-    """:func:`annealed_langevin` on given noise ``noise (L * T, chains, *event)``."""
+    """:func:`annealed_langevin` on given noise ``noise (L * T, chains, *event)``.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x, sigma: -x / (1 + sigma[:, None] ** 2))
+      >>> noise = jnp.zeros((6, 4, 2))  # (levels * steps per level, chains, dim)
+      >>> x = annealed_langevin_from_noise(score, jnp.zeros((4, 2)), noise,
+      ...                                  sigmas=jnp.array([1.0, 0.1]), step_size=0.01,
+      ...                                  num_steps_per_level=3)
+      >>> x.tolist() == jnp.zeros((4, 2)).tolist()  # at the mode with the noise off, it stays
+      True
+    """
     x0, sigmas, t = _check(model, x0, sigmas, step_size, num_steps_per_level)
     noise = jnp.asarray(noise, x0.dtype)
     checks.shape("noise", noise, (sigmas.shape[0] * t, *x0.shape))

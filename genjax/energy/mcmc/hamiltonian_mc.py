@@ -116,6 +116,14 @@ def hmc_step(model: Model, state: ChainState, noise: MetropolisNoise, *, step_si
 
     Returns:
       ``(new_state, info)``; ``info.num_evals`` is ``L``.
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> state = init_state(log_prob, jnp.ones((3, 2)))
+      >>> noise = MetropolisNoise(jnp.zeros((3, 2)), jnp.zeros(3))  # p = 0, u = 0
+      >>> state, info = hmc_step(log_prob, state, noise, step_size=0.1, num_leapfrog=5)
+      >>> bool(info.accepted.all()), bool(jnp.all(state.position < 1.0))  # rolls toward the mode
+      (True, True)
     """
     metropolis.check_step(state, noise, step_size)
     num_leapfrog = checks.positive_int("num_leapfrog", num_leapfrog)
@@ -145,6 +153,13 @@ def hmc(key: jax.Array, model: Model, x0: jax.Array, *, step_size: Any, num_leap
 
     Returns:
       ``(samples, acceptance_rate)`` as :func:`genjax.energy.mala`.
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> x, acceptance = hmc(jax.random.key(0), log_prob, jnp.zeros((4, 2)), step_size=0.1,
+      ...                     num_leapfrog=5, num_steps=10)
+      >>> x.shape, bool(float(acceptance.mean()) > 0.9)  # leapfrog nearly conserves H at h = 0.1
+      ((4, 2), True)
     """
     options = (("num_leapfrog", checks.positive_int("num_leapfrog", num_leapfrog)),)
     return metropolis.sample(_KERNEL, model, x0, key=key, step_size=step_size, options=options,
@@ -154,7 +169,16 @@ def hmc(key: jax.Array, model: Model, x0: jax.Array, *, step_size: Any, num_leap
 def hmc_from_noise(model: Model, x0: jax.Array, noise: MetropolisNoise, *, step_size: Any,
                    num_leapfrog: int, return_trajectory: bool = False,
                    ) -> tuple[jax.Array, jax.Array]:  # fmt: skip
-    """:func:`hmc` on given noise ``(p (num_steps, chains, *event), u (num_steps, chains))``."""
+    """:func:`hmc` on given noise ``(p (num_steps, chains, *event), u (num_steps, chains))``.
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> noise = draw_noise(jax.random.key(0), 10, (4, 2))
+      >>> x, acceptance = hmc_from_noise(log_prob, jnp.zeros((4, 2)), noise, step_size=0.1,
+      ...                                num_leapfrog=5)
+      >>> x.shape
+      (4, 2)
+    """
     options = (("num_leapfrog", checks.positive_int("num_leapfrog", num_leapfrog)),)
     return metropolis.sample(_KERNEL, model, x0, noise=noise, step_size=step_size,
                              options=options, return_trajectory=return_trajectory)

@@ -61,6 +61,14 @@ def rwmh_step(
 
     Returns:
       ``(new_state, info)``; ``info.num_evals`` is 1.
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> state = rwmh_init(log_prob, jnp.ones((3, 2)))
+      >>> noise = MetropolisNoise(jnp.zeros((3, 2)), jnp.full(3, 0.5))  # propose y = x
+      >>> state, info = rwmh_step(log_prob, state, noise, step_size=0.5)
+      >>> bool(info.accepted.all()), state.position.tolist() == jnp.ones((3, 2)).tolist()
+      (True, True)
     """
     metropolis.check_step(state, noise, step_size)
     xi, u = noise
@@ -89,6 +97,13 @@ def metropolis_hastings(key: jax.Array, model: Model, x0: jax.Array, *, step_siz
 
     Returns:
       ``(samples, acceptance_rate)`` as :func:`genjax.energy.mala`.
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> x, acceptance = metropolis_hastings(jax.random.key(0), log_prob, jnp.zeros((4, 2)),
+      ...                                     step_size=0.5, num_steps=20)
+      >>> x.shape, bool(0.0 < float(acceptance.mean()) < 1.0)
+      ((4, 2), True)
     """
     return metropolis.sample(_KERNEL, model, x0, key=key, step_size=step_size,
                              num_steps=num_steps, return_trajectory=return_trajectory)
@@ -98,6 +113,15 @@ def metropolis_hastings_from_noise(model: Model, x0: jax.Array, noise: Metropoli
                                    step_size: Any, return_trajectory: bool = False,
                                    ) -> tuple[jax.Array, jax.Array]:  # fmt: skip
     """:func:`metropolis_hastings` on given noise ``(xi (num_steps, chains, *event),
-    u (num_steps, chains))`` (shapes as :func:`genjax.energy.mala_from_noise`)."""
+    u (num_steps, chains))`` (shapes as :func:`genjax.energy.mala_from_noise`).
+
+    Example:
+      >>> log_prob = jax.tree_util.Partial(lambda x: -0.5 * jnp.sum(x**2, axis=1))
+      >>> noise = draw_noise(jax.random.key(0), 20, (4, 2))
+      >>> x, acceptance = metropolis_hastings_from_noise(log_prob, jnp.zeros((4, 2)), noise,
+      ...                                                step_size=0.5)
+      >>> x.shape
+      (4, 2)
+    """
     return metropolis.sample(_KERNEL, model, x0, noise=noise, step_size=step_size,
                              return_trajectory=return_trajectory)

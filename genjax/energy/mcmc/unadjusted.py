@@ -69,6 +69,12 @@ def langevin_step(model: Model, x: jax.Array, noise: jax.Array, *, step_size: An
 
     Returns:
       ``(x', info)``: the new positions ``(chains, *event)`` and a :class:`LangevinInfo`.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x)  # N(0, I)
+      >>> x, info = langevin_step(score, jnp.ones((2, 1)), jnp.zeros((2, 1)), step_size=0.1)
+      >>> x.tolist()  # x + h s(x) with the noise off
+      [[0.9], [0.9]]
     """
     checks.positive("step_size", step_size)
     if noise_scale is not None:
@@ -149,6 +155,11 @@ def langevin(key: jax.Array, model: Model, x0: jax.Array, *, step_size: Any, num
     Raises:
       ValueError: ``step_size <= 0``, ``num_steps < 1``, bad ``x0``, or a model whose output
         is not of ``x0``'s shape.
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x)
+      >>> langevin(jax.random.key(0), score, jnp.zeros((4, 2)), step_size=0.1, num_steps=10).shape
+      (4, 2)
     """
     x0 = _check(model, x0, step_size, noise_scale)
     check_clip(clip)
@@ -162,7 +173,13 @@ def langevin_from_noise(model: Model, x0: jax.Array, noise: jax.Array, *, step_s
                         return_trajectory: bool = False) -> jax.Array:  # fmt: skip
     """:func:`langevin` on given noise ``noise (num_steps, chains, *event)`` (``xi_t`` of
     step ``t``; ``draw_noise(key, T, x0.shape, x0.dtype).normal`` is what ``langevin(key,
-    ...)`` draws)."""
+    ...)`` draws).
+
+    Example:
+      >>> score = jax.tree_util.Partial(lambda x: -x)
+      >>> langevin_from_noise(score, jnp.ones((2, 1)), jnp.zeros((2, 2, 1)), step_size=0.5).tolist()
+      [[0.25], [0.25]]
+    """
     x0 = _check(model, x0, step_size, noise_scale)
     check_clip(clip)
     noise = jnp.asarray(noise, x0.dtype)
