@@ -15,7 +15,7 @@ from genjax.energy import recipes
 
 def test_registered():
     assert "genjax.energy.recipes" in registry.RECIPE_MODULES
-    assert {r.name for r in recipes.RECIPES} == {"ebm", "ebm-digits", "score-matching"}
+    assert {r.name for r in recipes.RECIPES} == {"ebm", "ebm-digits", "score-matching", "rbm"}
     assert all(r.family == "energy" for r in recipes.RECIPES)
 
 
