@@ -11,6 +11,10 @@
   models for the samplers.
 * :mod:`.network` -- an MLP energy for 2-D data, a small convolutional energy for digits,
   and a noise-conditional score network.
+* :mod:`.rbm` -- the binary restricted Boltzmann machine: block Gibbs on explicit noise,
+  CD-k and persistent CD, exact log Z by enumeration and log Z by annealed importance
+  sampling (Hinton 2002; Tieleman 2008; Salakhutdinov & Murray 2008); its NumPy twin is
+  :mod:`.oracle_rbm`.
 * :mod:`.oracle` -- the NumPy float64 twin of all of the above.
 
 The model (DESIGN.md's protocol) is a callable pytree passed as a traced argument: a
@@ -23,6 +27,7 @@ from genjax.energy import energy_model as energy_model
 from genjax.energy import loss as loss
 from genjax.energy import mcmc as mcmc
 from genjax.energy import network as network
+from genjax.energy import rbm as rbm
 from genjax.energy.energy_model import energy_log_prob as energy_log_prob
 from genjax.energy.energy_model import energy_score as energy_score
 from genjax.energy.loss import cd_negatives as cd_negatives
@@ -73,3 +78,4 @@ from genjax.energy.mcmc import step_noise as step_noise
 from genjax.energy.network import ConvEnergy as ConvEnergy
 from genjax.energy.network import MLPEnergy as MLPEnergy
 from genjax.energy.network import NoiseConditionalScore as NoiseConditionalScore
+from genjax.energy.rbm import RBMParams as RBMParams
