@@ -42,7 +42,13 @@ from genjax.diffusion.ddim import (
     ddim_step,
     ddim_timesteps,
 )
-from genjax.diffusion.ddpm import DDPM_ORDER, ddpm_sample, ddpm_sample_from_noise, ddpm_step
+from genjax.diffusion.ddpm import (
+    DDPM_ORDER,
+    ddpm_noise,
+    ddpm_sample,
+    ddpm_sample_from_noise,
+    ddpm_step,
+)
 from genjax.diffusion.dpm_solver import (
     DPM_SOLVER_PP_ORDER,
     dpm_solver_pp_orders,
@@ -73,6 +79,7 @@ __all__ = [
     "ddpm_step",
     "ddpm_sample",
     "ddpm_sample_from_noise",
+    "ddpm_noise",
     "ddim_timesteps",
     "ddim_step",
     "ddim_sample",

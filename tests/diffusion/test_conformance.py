@@ -70,10 +70,8 @@ def _split(key):
 
 
 def _ddpm_noise(key, model):
-    init_key, noise_key = _split(key)
-    noises = jnp.stack([_normal(jax.random.fold_in(noise_key, i)) for i in range(T)])
-    return d.ddpm_sample_from_noise(model, _normal(init_key), noises, SCHEDULE,
-                                    return_trajectory=True)
+    x_T, noises = d.ddpm_noise(key, SHAPE, T)  # x_T from split(key)[0], step i's from fold_in
+    return d.ddpm_sample_from_noise(model, x_T, noises, SCHEDULE, return_trajectory=True)
 
 
 def _ddim_noise(key, model, *, num_steps, eta, **kw):
