@@ -53,6 +53,12 @@ class LatentDiffusion:
         ``(B, L)`` each, decoded to data by :func:`genjax.vae.sample_from_noise`.
       denoiser: ``denoiser(z_t (B, L), t (B,) int) -> eps (B, L)`` (e.g.
         :class:`genjax.nn.MLPDenoiser`).
+
+    Example:
+      >>> model = LatentDiffusion(vae.mlp_vae((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,)),
+      ...                         jax.tree_util.Partial(lambda z, t: jnp.zeros_like(z)))
+      >>> model.latent_dim
+      2
     """
 
     vae: Model
@@ -69,6 +75,12 @@ def encode_latents(key: jax.Array, model: LatentDiffusion, x: jax.Array) -> jax.
 
     ``z = mu(x) + exp(logvar(x) / 2) eps`` (:func:`genjax.vae.reparameterize`), with the
     gradient stopped: the diffusion stage does not train the VAE.
+
+    Example:
+      >>> model = LatentDiffusion(vae.mlp_vae((4,), 2, rngs=nnx.Rngs(0), hidden_sizes=(8,)),
+      ...                         jax.tree_util.Partial(lambda z, t: jnp.zeros_like(z)))
+      >>> encode_latents(jax.random.key(0), model, jnp.zeros((3, 4))).shape
+      (3, 2)
     """
     checks.shape("x", x, (None, *model.vae.data_shape))
     checks.finite("x", x)  # when concrete

@@ -134,6 +134,11 @@ class ContextModel:
     Attributes:
       model: ``net(x_t (B, ...), t (B,), context=c (B, L, W)) -> (B, ...)``.
       context: ``(B, L, W)`` the captions' token features (or ``(1, L, W)``, broadcast).
+
+    Example:
+      >>> net = jax.tree_util.Partial(lambda x, t, context: x + context.sum(axis=(1, 2))[:, None])
+      >>> ContextModel(net, jnp.ones((2, 3, 4)))(jnp.zeros((2, 1)), jnp.zeros(2)).tolist()
+      [[12.0], [12.0]]
     """
 
     model: Model
@@ -159,6 +164,12 @@ class GuidedContextModel:
       context: ``(B, L, W)`` the captions' token features.
       null_context: ``(B or 1, L, W)`` the empty caption's features.
       scale: guidance scale (0 unconditional, 1 conditional); an array, traced.
+
+    Example:
+      >>> net = jax.tree_util.Partial(lambda x, t, context: x + context.sum(axis=(1, 2))[:, None])
+      >>> m = GuidedContextModel(net, jnp.ones((1, 1, 1)), jnp.zeros((1, 1, 1)), jnp.asarray(2.0))
+      >>> m(jnp.zeros((1, 1)), jnp.zeros(1)).tolist()  # 0 + 2 (1 - 0)
+      [[2.0]]
     """
 
     model: Model
@@ -228,6 +239,14 @@ def text_to_image_loss(
 
     Returns:
       ``(loss, metrics)``.
+
+    Example:
+      >>> net = jax.tree_util.Partial(lambda x, t, context: jnp.zeros_like(x))
+      >>> batch = (jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 3, 8)))
+      >>> loss, metrics = text_to_image_loss(net, batch, jax.random.key(0),
+      ...                                    schedule=diffusion.linear(100))
+      >>> loss.shape, bool(loss > 0)  # predicting eps = 0 costs the noise's |eps|^2 / D
+      ((), True)
     """
     x0, context = batch
     x0 = jnp.asarray(x0)

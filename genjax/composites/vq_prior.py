@@ -138,6 +138,11 @@ class CodePrior(nnx.Module):
       num_classes: C >= 0 class tokens.
       dim, num_heads, num_layers: the transformer's width, heads and depth.
       rngs: initialisation only.
+
+    Example:
+      >>> prior = CodePrior(5, 4, 2, rngs=nnx.Rngs(0), dim=8, num_heads=2, num_layers=1)
+      >>> prior.num_codes, prior.num_latents
+      (5, 4)
     """
 
     def __init__(self, num_codes: int, num_latents: int, num_classes: int, *, rngs: nnx.Rngs,

@@ -101,6 +101,11 @@ class PatchDiscriminator(nnx.Module):
       stride: step ``>= 1``.
       hidden_sizes: the MLP's hidden widths.
       rngs: initialisation only.
+
+    Example:
+      >>> d = PatchDiscriminator((8, 8, 1), patch=4, stride=2, hidden_sizes=(8,), rngs=nnx.Rngs(0))
+      >>> d(jnp.zeros((2, 8, 8, 1))).shape  # one logit per 4x4 patch at stride 2
+      (2, 3, 3)
     """
 
     def __init__(self, image_shape: Sequence[int], *, patch: int = 4, stride: int = 2,

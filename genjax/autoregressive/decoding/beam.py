@@ -218,7 +218,11 @@ def beam_search(model: Model, prompt: jax.Array, *, num_beams: int, max_new_toke
       hypotheses exist).
 
     Example:
-      >>> seqs, scores = beam_search(model, prompt, num_beams=4, max_new_tokens=16)
+      >>> model = Transformer(8, 16, 8, 2, 1, rngs=nnx.Rngs(0))
+      >>> seqs, scores = beam_search(model, jnp.zeros((2, 3), jnp.int32), num_beams=2,
+      ...                            max_new_tokens=3)
+      >>> seqs.shape, scores.shape  # (B, K, N), (B, K), best first
+      ((2, 2, 3), (2, 2))
     """
     one_d, prompt, options, mask = _beam_arguments(model, prompt, num_beams, max_new_tokens,
                                                    eos_id, length_penalty, pad_id, constraint)
@@ -245,6 +249,13 @@ def beam_search_cached(model: Model, prompt: jax.Array, *, num_beams: int,
 
     Returns:
       ``(sequences (B, K, N), scores (B, K))``, best first.
+
+    Example:
+      >>> model = Transformer(8, 16, 8, 2, 1, rngs=nnx.Rngs(0))
+      >>> seqs, scores = beam_search_cached(model, jnp.zeros((2, 3), jnp.int32), num_beams=2,
+      ...                                   max_new_tokens=3)
+      >>> seqs.shape, scores.shape, bool(jnp.all(scores[:, 0] >= scores[:, 1]))  # best first
+      ((2, 2, 3), (2, 2), True)
     """
     one_d, prompt, options, mask = _beam_arguments(model, prompt, num_beams, max_new_tokens,
                                                    eos_id, length_penalty, pad_id, constraint)

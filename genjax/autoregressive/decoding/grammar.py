@@ -308,6 +308,11 @@ def from_grammar(rules: Mapping[str, str], vocabulary: Sequence[str], *, start: 
     Raises:
       ValueError: malformed rules, a grammar that is not LL(1), a language empty over the
         vocabulary within the bound, or bad arguments.
+
+    Example:
+      >>> g = from_grammar({"s": "(ab)+"}, ["a", "b", "<eos>"], eos_id=2)
+      >>> type(g).__name__
+      'Grammar'
     """
     if not isinstance(rules, Mapping) or not rules or not all(
             isinstance(k, str) and k.isidentifier() and isinstance(v, str)

@@ -197,6 +197,11 @@ def from_json_schema(schema: dict, vocabulary: Sequence[str], *,
 
     Returns:
       a pruned :class:`~genjax.autoregressive.decoding.constrained.Automaton`.
+
+    Example:
+      >>> a = from_json_schema({"type": "boolean"}, [*"truefals", "<eos>"], eos_id=8)
+      >>> type(a).__name__
+      'Automaton'
     """
     return constrained.from_regex(schema_regex(schema), vocabulary, eos_id=eos_id)
 

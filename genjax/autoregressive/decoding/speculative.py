@@ -290,6 +290,14 @@ def speculative_generate(key: jax.Array, target_model: Model, draft_model: Model
       before the lockstep cut; drafts after a rejection count as not accepted, so with a
       per-token acceptance probability ``a`` it is ``(a + a^2 + .. + a^k) / k``), and
       ``tokens_per_round`` = ``N / rounds``, the tokens each target call yielded.
+
+    Example:
+      >>> model = Transformer(8, 16, 8, 2, 1, rngs=nnx.Rngs(0))
+      >>> tokens, stats = speculative_generate(jax.random.key(0), model, model,
+      ...                                      jnp.zeros((2, 3), jnp.int32), max_new_tokens=4,
+      ...                                      num_draft=2)
+      >>> tokens.shape, float(stats["acceptance_rate"])  # a draft equal to the target: all kept
+      ((2, 4), 1.0)
     """
     V = _vocab_size_of(target_model)
     if _vocab_size_of(draft_model) != V:
