@@ -17,12 +17,19 @@ LayerNorm and a linear read-out to the vocabulary.
 The decoding interface (:mod:`genjax.autoregressive.decoding.interface`)::
 
     logits = model(tokens)                          # (B, L) int32 -> (B, L, V)
-    cache = model.init_cache(batch_size, max_len)   # per layer {"k", "v"}: (B, T, H, d_k)
+    cache = model.init_cache(batch_size, max_len)   # per layer {"k", "v"}: (B, H, T, d_k)
     logits, cache = model.decode(tokens, cache, pos)
 
 ``decode`` processes ``S`` tokens at absolute positions ``pos .. pos + S - 1`` (a whole
 prompt for prefill, one token per step afterwards) and returns exactly the rows
 ``pos .. pos + S - 1`` of ``model(whole_sequence)``; ``pos`` may be traced under ``jit``.
+
+The cache is head-major, ``(B, H, T, d_k)`` (not the ``(B, T, H, d_k)`` of
+:meth:`genjax.nn.TransformerBlock.decode`, which :meth:`Transformer.init_block_cache`
+serves): the attention of a decoding step is then two batched matrix products over
+``(b, h)`` that read the cache in place. In the token-major layout XLA (CPU) transposed
+every layer's whole cache on every step -- 8 copies of (B, T, H, d_k) a step, the largest
+cost of a step of the issue-15 workload (profile in :mod:`genjax.bench.decoding`).
 A ``Transformer`` is an ``nnx.Module``, hence a pytree: the decoding samplers take it as a
 traced argument, and new weights of the same shapes reuse their compiled loops.
 
@@ -44,6 +51,7 @@ from genjax.nn.embeddings import sinusoidal_embedding
 __all__ = ["Transformer", "POSITIONS"]
 
 POSITIONS = ("learned", "sinusoidal")
+"""The position encodings: ``"learned"`` embeddings or fixed ``"sinusoidal"`` ones."""
 
 
 class Transformer(nnx.Module):
@@ -150,10 +158,19 @@ class Transformer(nnx.Module):
             )
         return self.logits_from_embeddings(self.embed(tokens))
 
+    def _cache_length(self, batch_size: int, max_len: int | None) -> tuple[int, int]:
+        batch_size = checks.positive_int("batch_size", batch_size)
+        max_len = self.max_len if max_len is None else checks.positive_int("max_len", max_len)
+        if max_len > self.max_len:
+            raise ValueError(
+                f"max_len={max_len} is longer than the model's max_len={self.max_len}"
+            )
+        return batch_size, max_len
+
     def init_cache(
         self, batch_size: int, max_len: int | None = None, dtype=jnp.float32
     ) -> tuple[dict, ...]:
-        """An empty KV cache.
+        """An empty KV cache for :meth:`decode` (head-major, see the module docstring).
 
         Args:
           batch_size: B, >= 1.
@@ -161,14 +178,19 @@ class Transformer(nnx.Module):
           dtype: dtype of the cached keys and values.
 
         Returns:
-          a tuple with one ``{"k", "v"}`` per layer, each (B, T, H, d_k) of zeros.
+          a tuple with one ``{"k", "v"}`` per layer, each (B, H, T, d_k) of zeros.
         """
-        batch_size = checks.positive_int("batch_size", batch_size)
-        max_len = self.max_len if max_len is None else checks.positive_int("max_len", max_len)
-        if max_len > self.max_len:
-            raise ValueError(
-                f"max_len={max_len} is longer than the model's max_len={self.max_len}"
-            )
+        batch_size, max_len = self._cache_length(batch_size, max_len)
+        shape = (batch_size, self.num_heads, max_len, self.dim // self.num_heads)
+        return tuple({"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+                     for _ in self.blocks)
+
+    def init_block_cache(
+        self, batch_size: int, max_len: int | None = None, dtype=jnp.float32
+    ) -> tuple[dict, ...]:
+        """An empty cache per block for :meth:`genjax.nn.TransformerBlock.decode` (token-major
+        ``(B, T, H, d_k)``), for callers that run the blocks themselves (a prefix-LM)."""
+        batch_size, max_len = self._cache_length(batch_size, max_len)
         return tuple(block.init_cache(batch_size, max_len, dtype) for block in self.blocks)
 
     def decode(
@@ -178,7 +200,8 @@ class Transformer(nnx.Module):
 
         Args:
           tokens: (B, S) int ids at absolute positions ``pos .. pos + S - 1``.
-          cache: from :meth:`init_cache` (or a previous ``decode``), filled below ``pos``.
+          cache: from :meth:`init_cache` (or a previous ``decode``), filled below ``pos``;
+            each layer's ``{"k", "v"}`` is (B, H, T, d_k).
           pos: () int32 start position, may be traced; the caller keeps ``pos + S <= T``.
 
         Returns:
@@ -188,7 +211,7 @@ class Transformer(nnx.Module):
         tokens = self._check_tokens(tokens)
         if len(cache) != self.num_layers:
             raise ValueError(f"cache has {len(cache)} layers, the model {self.num_layers}")
-        T = cache[0]["k"].shape[1]
+        T = cache[0]["k"].shape[2]  # (B, H, T, d_k)
         if tokens.shape[1] > T:
             raise ValueError(f"tokens has length {tokens.shape[1]}, longer than the cache "
                              f"length {T}")
@@ -198,6 +221,52 @@ class Transformer(nnx.Module):
         h = self.embed(tokens, pos)  # (B, S, D)
         new_cache = []
         for block, layer_cache in zip(self.blocks, cache, strict=True):
-            h, layer_cache = block.decode(h, layer_cache, pos)  # (B, S, D)
+            h, layer_cache = _decode_block(block, h, layer_cache, pos)  # (B, S, D)
             new_cache.append(layer_cache)
         return self.head(self.norm(h)), tuple(new_cache)
+
+
+def _decode_block(block: TransformerBlock, x: jax.Array, cache: dict,
+                  pos: jax.Array) -> tuple[jax.Array, dict]:
+    """One pre-LayerNorm causal block on ``S`` new tokens through a head-major cache.
+
+    The block's own layers, the attention of :func:`genjax.nn.dot_product_attention` on
+    the cache (Vaswani et al. 2017, eq. 1), the new keys and values written in place::
+
+        K[:, :, pos : pos+S] = LN_1(x) W^K,   V[:, :, pos : pos+S] = LN_1(x) W^V
+        x = x + W^O softmax(Q K^T / sqrt(d_k), keys j <= pos + i) V     (Q = LN_1(x) W^Q)
+        x = x + MLP(LN_2(x))
+
+    Args:
+      block: a causal :class:`~genjax.nn.TransformerBlock` without cross-attention.
+      x: (B, S, D) the tokens at absolute positions ``pos .. pos + S - 1``.
+      cache: ``{"k", "v"}``, each (B, H, T, d_k), filled below ``pos``.
+      pos: () int32, may be traced; the caller keeps ``pos + S <= T``.
+
+    Returns:
+      (x (B, S, D), the cache with positions ``pos .. pos + S - 1`` written).
+    """
+    attn = block.attn
+    B, S, D = x.shape
+    H, T = cache["k"].shape[1], cache["k"].shape[2]
+    d_k = D // H
+    h = block.norm_attn(x)  # LN_1(x), (B, S, D)
+    q = attn.queries(h)  # (B, S, H, d_k)
+    k_new, v_new = attn.keys_values(h)  # (B, S, H, d_k) each
+    pos = jnp.asarray(pos, jnp.int32)
+    zero = jnp.zeros((), jnp.int32)
+    start = (zero, zero, pos, zero)  # dynamic_update_slice writes in place in a loop carry
+    k = jax.lax.dynamic_update_slice(cache["k"], jnp.swapaxes(k_new, 1, 2).astype(
+        cache["k"].dtype), start)  # (B, H, T, d_k)
+    v = jax.lax.dynamic_update_slice(cache["v"], jnp.swapaxes(v_new, 1, 2).astype(
+        cache["v"].dtype), start)
+    # scores_{b h i j} = q_{b i h} . k_{b h j} / sqrt(d_k); query i sees keys j <= pos + i
+    scores = jnp.einsum("bihd,bhjd->bhij", q, k.astype(q.dtype)) / jnp.sqrt(
+        jnp.asarray(d_k, q.dtype))  # (B, H, S, T)
+    visible = jnp.arange(T, dtype=jnp.int32)[None, :] <= (
+        pos + jnp.arange(S, dtype=jnp.int32))[:, None]  # (S, T)
+    scores = jnp.where(visible, scores, jnp.finfo(scores.dtype).min)  # never -inf * mask
+    weights = jax.nn.softmax(scores, axis=-1)  # (B, H, S, T)
+    attended = jnp.einsum("bhij,bhjd->bihd", weights, v.astype(q.dtype))  # (B, S, H, d_k)
+    x = x + attn.out(attended.reshape(B, S, D))  # x + W^O concat_h(...)
+    return x + block.mlp(block.norm_mlp(x)), {"k": k, "v": v}  # x + MLP(LN_2(x))

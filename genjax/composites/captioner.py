@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 PROJECTORS = ("linear", "mlp")
+"""The projectors from CLIP patch features to the language model: ``"linear"`` or ``"mlp"``."""
 
 
 def patch_features(encoder: ConvImageEncoder, images: jax.Array) -> jax.Array:
@@ -202,7 +203,7 @@ class VisualPrefixLM:
         (one prefill of the P image tokens under the prefix-LM mask)."""
         P = self.captioner.num_patches
         max_len = self.max_len if max_len is None else checks.positive_int("max_len", max_len)
-        cache = self.captioner.lm.init_cache(batch_size, P + max_len, dtype)
+        cache = self.captioner.lm.init_block_cache(batch_size, P + max_len, dtype)
         h = self._prefix_rows(batch_size)  # (n, P, D)
         filled = []
         for block, layer in zip(self.captioner.lm.blocks, cache, strict=True):

@@ -52,7 +52,7 @@ def test_cached_decoding_equals_full_forward(models, positions):
     full = _forward(model, tokens)  # (3, L, V)
     assert full.shape == (3, MAX_LEN, V)
     cache = model.init_cache(3)
-    assert cache[0]["k"].shape == (3, MAX_LEN, HEADS, DIM // HEADS)
+    assert cache[0]["k"].shape == (3, HEADS, MAX_LEN, DIM // HEADS)  # head-major
     before = len(_TRACES)
     # prefill with a 3-token prompt, then one token at a time
     logits, cache = _decode(model, tokens[:, :3], cache, jnp.int32(0))

