@@ -94,6 +94,11 @@ class NGramModel:
     ``smoothing`` are the language model's (:func:`genjax.counting.ngram.fit`). Tuples are
     indexed by ``k - 1`` for the order ``k``; ``cap_k = max(N - k + 1, 1)`` for a corpus of
     ``N`` tokens (``cap_0 = 1``: the empty context).
+
+    Example:
+      >>> model = ngram.fit(jnp.array([0, 1, 2] * 4), n=2, vocab_size=3)
+      >>> isinstance(model, NGramModel), model.n, model.vocab_size
+      (True, 2, 3)
     """
 
     gram_ids: tuple[jax.Array, ...]  # order k: (cap_k,) int32, sorted ids rank(u) * V + w
