@@ -116,7 +116,14 @@ class GANInfo(NamedTuple):
 
 
 class GANTrainer(NamedTuple):
-    """``init(g, d) -> GANState`` and ``step(state, batch, key) -> (GANState, GANInfo)``."""
+    """``init(g, d) -> GANState`` and ``step(state, batch, key) -> (GANState, GANInfo)``.
+
+    Example:
+      >>> trainer = gan_trainer(g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1),
+      ...                       loss="hinge")
+      >>> isinstance(trainer, GANTrainer), callable(trainer.init), callable(trainer.step)
+      (True, True, True)
+    """
 
     init: Callable[[Model, Model], GANState]
     step: Callable[[GANState, Any, jax.Array], tuple[GANState, GANInfo]]
@@ -171,6 +178,14 @@ def gan_trainer(
       ValueError: naming the argument, for n_critic < 1, a negative penalty weight,
         clip_value <= 0, an unknown loss, label_smoothing outside [0, 1), ema_decay
         outside [0, 1).
+
+    Example:
+      >>> trainer = gan_trainer(g_optimizer=optax.adam(1e-3), d_optimizer=optax.adam(1e-3))
+      >>> g = MLPGenerator(4, (8,), 2, rngs=nnx.Rngs(0))
+      >>> d = MLPDiscriminator(2, (8,), rngs=nnx.Rngs(1))
+      >>> state, info = trainer.step(trainer.init(g, d), jnp.ones((4, 2)), jax.random.key(0))
+      >>> info.d_loss.shape, bool(jnp.isfinite(info.g_loss))
+      ((), True)
     """
     for name, opt in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
         if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
@@ -296,7 +311,13 @@ class CycleGANInfo(NamedTuple):
 
 
 class CycleGANTrainer(NamedTuple):
-    """``init(gen, disc) -> CycleGANState``; ``step(state, batch, key) -> (state, info)``."""
+    """``init(gen, disc) -> CycleGANState``; ``step(state, batch, key) -> (state, info)``.
+
+    Example:
+      >>> trainer = cyclegan_trainer(g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1))
+      >>> isinstance(trainer, CycleGANTrainer), callable(trainer.step)
+      (True, True)
+    """
 
     init: Callable[[dict, dict], CycleGANState]
     step: Callable[[CycleGANState, Any, jax.Array], tuple[CycleGANState, CycleGANInfo]]
@@ -331,6 +352,18 @@ def cyclegan_trainer(
     Returns:
       A :class:`CycleGANTrainer`: ``init(gen, disc)`` takes the Modules (see
       :class:`CycleGANState`); ``step``'s batch is ``(x (B, ...), y (B, ...))``, unpaired.
+
+    Example:
+      >>> trainer = cyclegan_trainer(g_optimizer=optax.adam(1e-3), d_optimizer=optax.adam(1e-3))
+      >>> gen = {"G": Translator(1, hidden=4, rngs=nnx.Rngs(0)),
+      ...        "F": Translator(1, hidden=4, rngs=nnx.Rngs(1))}
+      >>> disc = {name: DCGANDiscriminator((8, 8, 1), base_channels=4, feature_dim=8,
+      ...                                  rngs=nnx.Rngs(i))
+      ...         for i, name in enumerate(("D_X", "D_Y"))}
+      >>> batch = (jnp.zeros((2, 8, 8, 1)), jnp.ones((2, 8, 8, 1)))
+      >>> state, info = trainer.step(trainer.init(gen, disc), batch, jax.random.key(0))
+      >>> sorted(state.gen)
+      ['F', 'G']
     """
     for name, opt in (("g_optimizer", g_optimizer), ("d_optimizer", d_optimizer)):
         if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
