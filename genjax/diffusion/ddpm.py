@@ -126,9 +126,13 @@ def ddpm_step(
       ``(DiscreteState(x_{t-1}, t - 1), StepInfo(eps, x0_hat, num_evals=1))``.
 
     Example:
-      >>> state = DiscreteState(x_T, jnp.asarray(T - 1))
-      >>> for i in range(T):
-      ...     state, info = ddpm_step(model, state, noises[i], schedule=s)
+      >>> s = linear(50)
+      >>> model = analytic_eps_fn(genjax.targets.mixture_1d([1.0], [3.0], [0.1]), s)
+      >>> state = DiscreteState(jnp.zeros((4, 1)), jnp.asarray(49))
+      >>> for i in range(50):
+      ...     state, info = ddpm_step(model, state, jnp.zeros((4, 1)), schedule=s)
+      >>> int(state.t), bool(jnp.all(jnp.abs(state.x - 3.0) < 0.5))  # the target's mode
+      (-1, True)
     """
     _check_args(variance, clip_x0)
     x, t = state
@@ -219,6 +223,13 @@ def ddpm_sample_from_noise(
     Returns:
       ``(batch, ...)`` samples; with ``return_trajectory``, ``(samples, trajectory)`` where
       ``trajectory: (T, batch, ...)`` holds ``x_{t-1}`` after the step at ``t = T-1-i``.
+
+    Example:
+      >>> s = linear(50)
+      >>> model = analytic_eps_fn(genjax.targets.mixture_1d([1.0], [3.0], [0.1]), s)
+      >>> x = ddpm_sample_from_noise(model, jnp.zeros((4, 1)), jnp.zeros((50, 4, 1)), s)
+      >>> bool(jnp.all(jnp.abs(x - 3.0) < 0.5))  # the target's mode
+      True
     """
     _check_args(variance, clip_x0)
     x_T = check_x("x_T", x_T)
@@ -271,9 +282,10 @@ def ddpm_sample(
 
     Example:
       >>> from genjax import diffusion, targets
-      >>> s = diffusion.schedules.linear(1000)
+      >>> s = diffusion.schedules.linear(100)
       >>> model = diffusion.analytic_eps_fn(targets.ring(), s)
-      >>> x = diffusion.ddpm_sample(jax.random.key(0), model, (512, 2), s)
+      >>> diffusion.ddpm_sample(jax.random.key(0), model, (512, 2), s).shape
+      (512, 2)
 
     References:
       Ho, Jain & Abbeel (2020), "Denoising diffusion probabilistic models".
