@@ -112,6 +112,22 @@ def test_top_p_hand_cases():
     assert float(out[2]) == NEG32 and float(out[1]) == pytest.approx(math.log(0.4))
 
 
+
+def test_top_p_search_matches_oracle_at_vocabulary_512():
+    """The threshold search (no sort) keeps exactly the oracle's nucleus at the decoding
+    workload's V = 512: spread and sharp rows, integer logits (ties everywhere, nucleus
+    boundaries inside ties), removed entries, several p."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(48, 512)) * rng.uniform(0.1, 6.0, size=(48, 1))
+    logits[:16] = np.round(logits[:16])  # exact ties in every row
+    logits[40:, ::3] = NEG32  # removed by an earlier filter
+    logits = logits.astype(np.float32)
+    for p in (0.05, 0.5, 0.9, 0.99):
+        got = np.asarray(dec.top_p_filter(jnp.asarray(logits), p)) > NEG32
+        want = np.stack([oracle.top_p_keep(row.astype(np.float64), p) for row in logits])
+        np.testing.assert_array_equal(got, want, err_msg=f"p={p}")
+        assert got.sum(axis=1).min() >= 1  # never empty
+
 def test_top_k_hand_cases():
     l = jnp.array([1.0, 3.0, 3.0, 2.0, 3.0])
     assert kept(dec.top_k_filter(l, 1)) == [1]  # k = 1: the first of the tied maxima

@@ -94,6 +94,8 @@ def test_speculative_recipe_trains_samples_reports(tmp_path, monkeypatch):
     # greedy speculative = greedy target is tested on a position-masked cache in
     # test_speculative; here the two extra compiled programs would double the test's time
     monkeypatch.setattr(rn, "GREEDY_CHECK", False)
+    # the sweep's plumbing on the sampling length only (each length is a compiled loop)
+    monkeypatch.setattr(rn, "DRAFT_LENGTHS", (rn.NUM_DRAFT,))
     recipe = _recipe("speculative")
     assert recipe.family == "autoregressive" and "top_p" in recipe.sample_options
     train = recipe.load_data("text", "train", 0)[:256]
@@ -118,8 +120,12 @@ def test_speculative_recipe_trains_samples_reports(tmp_path, monkeypatch):
     assert abs(losses[0] - 2 * math.log(97)) < 1.0 and losses[-1] < losses[0] - 0.5
     summary = recipe.report(jax.random.key(1), params, train, test, tmp_path)
     assert (tmp_path / "samples.txt").stat().st_size > 0
+    by_k = summary.pop("by_num_draft")
+    assert list(by_k) == [str(rn.NUM_DRAFT)] and summary["best_num_draft"] == rn.NUM_DRAFT
     assert all(math.isfinite(v) for v in summary.values())
+    assert all(math.isfinite(v) for row in by_k.values() for v in row.values())
     assert 0.0 <= summary["acceptance_rate"] <= 1.0 and summary["speedup"] > 0
+    assert all(0.0 <= row["acceptance_rate"] <= 1.0 for row in by_k.values())
     # the report's compiled program (same prompt, batch and options): no new compile
     texts = recipe.sample(jax.random.key(2), params, 1)
     assert len(texts) == 1 and texts[0].startswith(rn.PROMPT)
