@@ -52,7 +52,12 @@ MAX_ENUMERATED = 20  # 2^20 states: the largest layer log_partition will enumera
 
 
 class RBMParams(NamedTuple):
-    """Weights ``W`` ``(V, H)``, visible biases ``b`` ``(V,)``, hidden biases ``c`` ``(H,)``."""
+    """Weights ``W`` ``(V, H)``, visible biases ``b`` ``(V,)``, hidden biases ``c`` ``(H,)``.
+
+    >>> params = RBMParams(jnp.zeros((3, 2)), jnp.zeros(3), jnp.zeros(2))
+    >>> [round(f, 4) for f in free_energy(params, jnp.ones((1, 3))).tolist()]  # -H log 2
+    [-1.3863]
+    """
 
     W: jax.Array
     b: jax.Array

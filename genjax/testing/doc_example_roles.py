@@ -374,6 +374,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "sliced_score_matching_terms",
         ),
         "constructor": (
+            "RBMParams",
             "annealed_langevin_step_sizes",
             "ConvEnergy",
             "MLPEnergy",

@@ -54,47 +54,7 @@ FAMILIES: tuple[str, ...] = (
 REQUIRED_ROLES: tuple[str, ...] = ("sampler", "loss", "constructor")
 
 # Samplers, losses and constructors that still lack an example (see the module docstring).
-PENDING: frozenset[str] = frozenset(
-    {
-        "autoregressive.beam_search_cached",
-        "autoregressive.from_grammar",
-        "autoregressive.from_json_schema",
-        "autoregressive.generate_from_noise",
-        "autoregressive.sample_token_from_noise",
-        "autoregressive.speculative_generate",
-        "composites.CodePrior",
-        "composites.ContextModel",
-        "composites.GuidedContextModel",
-        "composites.LatentDiffusion",
-        "composites.PatchDiscriminator",
-        "composites.encode_latents",
-        "composites.text_to_image_loss",
-        "counting.ngram.NGramModel",
-        "diffusion.ddpm_sample_from_noise",
-        "energy.annealed_langevin",
-        "energy.annealed_langevin_from_noise",
-        "energy.annealed_langevin_step_sizes",
-        "energy.hmc",
-        "energy.hmc_from_noise",
-        "energy.hmc_step",
-        "energy.langevin",
-        "energy.langevin_from_noise",
-        "energy.langevin_step",
-        "energy.mala_from_noise",
-        "energy.mala_step",
-        "energy.metropolis_hastings",
-        "energy.metropolis_hastings_from_noise",
-        "energy.rwmh_step",
-        "gan.CycleGANTrainer",
-        "gan.GANTrainer",
-        "gan.cyclegan_trainer",
-        "gan.gan_trainer",
-        "targets.LinearGaussian",
-        "targets.grid",
-        "targets.mixture_1d",
-        "targets.ring",
-    }
-)
+PENDING: frozenset[str] = frozenset()
 
 
 def _public(module_name: str) -> list[tuple[str, Any]]:
