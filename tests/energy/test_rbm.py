@@ -79,7 +79,7 @@ def test_gibbs_step_and_chain_match_oracle_on_shared_noise(jit):
     vn = np.asarray(v0, np.float64)
     for t in range(6):
         vn, _ = O.gibbs_step(W, b, c, vn, np.asarray(u_h[t]), np.asarray(u_v[t]))
-    chain = _maybe_jit(R.gibbs_sample_from_noise, jit)(p, v0, (u_h, u_v))
+    chain = R.gibbs_sample_from_noise(p, v0, (u_h, u_v))  # one jitted scan already
     np.testing.assert_array_equal(np.asarray(chain), vn)
     # gibbs_sample draws exactly these uniforms from its key
     got = R.gibbs_sample(jax.random.key(4), p, v0, num_steps=6)
@@ -102,33 +102,26 @@ def test_log_partition_enumeration_equals_free_energy_sum_and_brute_force():
     assert abs(O.log_partition_free_energy(-W, b, c) - exact_f) > 0.1
 
 
-@pytest.mark.parametrize("jit", JIT)
-def test_ais_log_weights_match_oracle_on_shared_noise(jit):
-    p = _params(10, 8, 1.0)
+def test_ais_matches_oracle_on_shared_noise_and_converges_to_exact_log_partition():
+    # _ais is one jitted program (an outer jax.jit adds nothing); one shape, one compile.
+    p = _params(10, 8, 1.0, seed=7)
     W, b, c = _np(p)
-    base = jnp.linspace(-1.0, 1.0, 10)
-    betas = jnp.linspace(0.0, 1.0, 21)
-    noise = R.ais_noise(jax.random.key(5), 20, 16, 10, 8)
-    f = _maybe_jit(lambda p, be, n, ba: R.ais_log_weights_from_noise(p, be, n, base_bias=ba), jit)
-    got = f(p, betas, noise, base)
+    exact = O.log_partition_free_energy(W, b, c)
+    data = jax.random.bernoulli(jax.random.key(8), 0.3, (64, 10)).astype(jnp.float32)
+    base = R.base_rate_bias(data)
+    betas = jnp.linspace(0.0, 1.0, 201)
+    noise = R.ais_noise(jax.random.key(9), 200, 200, 10, 8)
+    got = R.ais_log_weights_from_noise(p, betas, noise, base_bias=base)
     want = O.ais_log_weights(W, b, c, np.asarray(base), np.asarray(betas), *map(np.asarray, noise))
-    # same chain states on shared noise; float32 sums of 20 O(1) increments: ~1e-5
+    # same chain states on shared noise; float32 sums of 200 small increments: ~1e-5
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     assert np.std(want) > 1e-3  # the weights vary: a test of the chain, not of a constant
-    # the public estimator uses the same uniforms from its key
-    log_z, _ = R.ais_log_partition(jax.random.key(5), p, num_chains=16, betas=betas, base_bias=base)
+    # the public estimator draws exactly these uniforms from its key
+    log_z, se = R.ais_log_partition(jax.random.key(9), p, num_chains=200, betas=betas,
+                                    base_bias=base)  # fmt: skip
     want_z = O.ais_log_partition(W, b, c, np.asarray(base), np.asarray(betas),
                                  *map(np.asarray, noise))  # fmt: skip
     assert abs(float(log_z) - want_z) < 1e-4
-
-
-def test_ais_converges_to_exact_log_partition():
-    p = _params(10, 8, 1.0, seed=7)
-    exact = O.log_partition_free_energy(*_np(p))
-    data = jax.random.bernoulli(jax.random.key(8), 0.3, (64, 10)).astype(jnp.float32)
-    base = R.base_rate_bias(data)
-    log_z, se = R.ais_log_partition(jax.random.key(9), p, num_chains=200,
-                                    betas=jnp.linspace(0.0, 1.0, 201), base_bias=base)  # fmt: skip
     log_z, se = float(log_z), float(se)
     assert 0.0 < se < 0.05  # 200 chains x 200 temperatures: a tight estimate on 10 x 8
     # within 4 standard errors (+ the float32 sums' ~1e-4): a 4-sigma miss has p < 1e-4
@@ -167,13 +160,12 @@ def test_gibbs_kernel_detailed_balance_and_sampler_frequencies():
     np.testing.assert_allclose(freq, K, atol=0.04)
 
 
-@pytest.mark.parametrize("jit", JIT)
-def test_cd_gradient_is_the_contrastive_divergence_gradient(jit):
+def test_cd_gradient_is_the_contrastive_divergence_gradient():
     p = _params(10, 8, 0.5)
     batch = jax.random.bernoulli(jax.random.key(13), 0.4, (16, 10)).astype(jnp.float32)
     key = jax.random.key(14)
-    grad_fn = _maybe_jit(jax.grad(lambda p: R.cd_loss(p, batch, key, k=2)[0]), jit)
-    g = grad_fn(p)
+    # under jit only (the eager path of the same ops is tested above and in test_bad_inputs_rbm)
+    loss_jit, g = jax.jit(jax.value_and_grad(lambda p: R.cd_loss(p, batch, key, k=2)[0]))(p)
     # the negatives the loss draws: 2 sweeps on gibbs_noise(key, 2, 16, 10, 8)
     W, b, c = _np(p)
     vn = np.asarray(batch, np.float64)
@@ -188,6 +180,9 @@ def test_cd_gradient_is_the_contrastive_divergence_gradient(jit):
     np.testing.assert_allclose(g.b, -vn.mean(0) + neg.mean(0), atol=1e-5)
     np.testing.assert_allclose(g.c, -ph_d.mean(0) + ph_n.mean(0), atol=1e-5)
     assert np.abs(gW).max() > 1e-3
+    # the loss is the free-energy gap F(data) - F(negatives), means over the batch
+    want = np.mean(O.free_energy(W, b, c, vn)) - np.mean(O.free_energy(W, b, c, neg))
+    assert abs(float(loss_jit) - want) < 1e-4
 
 
 def test_pcd_advances_persistent_chains_and_training_raises_likelihood():

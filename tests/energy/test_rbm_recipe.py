@@ -15,7 +15,7 @@ from genjax.energy import recipes
 
 
 def test_rbm_recipe_trains_samples_and_reports(tmp_path, monkeypatch):
-    monkeypatch.setattr(recipes, "RBM_SAMPLE_STEPS", 5)
+    monkeypatch.setattr(recipes, "RBM_SAMPLE_STEPS", 10)
     monkeypatch.setattr(recipes, "RBM_AIS_CHAINS", 8)
     monkeypatch.setattr(recipes, "RBM_AIS_BETAS", (5, 5, 5))
     monkeypatch.setattr(recipes, "RBM_LL_IMAGES", 32)
@@ -30,8 +30,8 @@ def test_rbm_recipe_trains_samples_and_reports(tmp_path, monkeypatch):
                                   jax.random.key(i))  # fmt: skip
         assert np.isfinite(float(loss)) and 0.0 <= float(metrics["reconstruction_error"]) <= 1.0
         params = jax.tree.map(lambda a, d: a - 0.05 * d, params, g)
-    x = recipe.sample(jax.random.key(1), params, 6)
-    assert x.shape == (6, 8, 8, 1) and set(np.unique(np.asarray(x))) <= {0.0, 1.0}
+    x = recipe.sample(jax.random.key(1), params, 100, steps=1)  # the report's program
+    assert x.shape == (100, 8, 8, 1) and set(np.unique(np.asarray(x))) <= {0.0, 1.0}
     assert len(recipes.rbm_betas((5, 5, 5))) == 16
     out = recipe.report(jax.random.key(2), params, train, test, tmp_path)
     json.dumps(out)
