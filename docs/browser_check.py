@@ -185,6 +185,13 @@ def check_page(chromium: str, base: str, rel: str, shot: Path, profile: Path) ->
     return problems
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base's name)
+        return None
+
+
 def first_existing(candidates: list[str]) -> str:
     """The first of ``candidates`` (paths under the site) that was built."""
     for rel in candidates:
@@ -198,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=SITE.parent / "browser_check")
     parser.add_argument("--family", default=None, help="family page (default: first built)")
-    parser.add_argument("--annotated", default="genjax.targets.mixture", help="module")
+    parser.add_argument("--annotated", default="genjax.gan.loss", help="module")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument(
         "--all-pages", action="store_true", help="also check the links of every built page"
@@ -213,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         ("annotated", first_existing([f"annotated/generated/{args.annotated}.html"])),
     ]
     args.out.mkdir(parents=True, exist_ok=True)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(SITE))
-    handler.log_message = lambda *a, **k: None  # type: ignore[method-assign]
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"

@@ -140,6 +140,12 @@ class AnnotatedSource(Directive):
                 row = nodes.container(classes=["annotated-section"], ids=[f"section-{k}"])
                 prose = nodes.container(classes=["annotated-prose"])
                 for block in section.prose:
+                    # every line of the prose is an anchor too: a link to a line of a
+                    # docstring or comment lands on the text that holds it
+                    anchors = "".join(
+                        f'<span id="L{n}"></span>' for n in range(block.line, block.end + 1)
+                    )
+                    prose += nodes.raw("", anchors, format="html")
                     if block.kind == "comment":
                         prose.extend(_comment_nodes(block.text))
                         continue

@@ -143,7 +143,9 @@ def process_data_docstring(
     if what not in ("data", "attribute"):
         return
     if name in COMMENT_DOCS:
-        lines[:] = [COMMENT_DOCS[name]]
+        from genjax_docs.docstring_text import normalize
+
+        lines[:] = normalize([COMMENT_DOCS[name]])  # plain text, as the docstrings are
     elif (
         lines
         and inspect.getdoc(type(obj))

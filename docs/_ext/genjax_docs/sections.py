@@ -26,11 +26,13 @@ class Prose:
             text; ``$...$`` in it is rendered as inline math).
         text: the block's text, dedented, without quotes or ``#`` markers.
         line: the first line of the block in the file (1-based).
+        end: the last line of the block in the file.
     """
 
     kind: str
     text: str
     line: int
+    end: int
 
 
 @dataclass
@@ -103,7 +105,8 @@ def split_sections(source: str) -> list[Section]:
     def flush_comment() -> None:
         nonlocal comment
         if comment:
-            sections[-1].prose.append(Prose("comment", "\n".join(comment), comment_start))
+            end = comment_start + len(comment) - 1
+            sections[-1].prose.append(Prose("comment", "\n".join(comment), comment_start, end))
             comment = []
 
     while i <= n:
@@ -126,7 +129,7 @@ def split_sections(source: str) -> list[Section]:
             if has_body_code:
                 new_section()
             end, doc = docs[i]
-            sections[-1].prose.append(Prose("docstring", doc, i))
+            sections[-1].prose.append(Prose("docstring", doc, i, end))
             i = end + 1
             continue
         if stripped.startswith("#") and not stripped.startswith("#!"):
