@@ -165,7 +165,7 @@ class AnnotatedSource(Directive):
                 code = nodes.raw(
                     "",
                     '<div class="annotated-code highlight"><pre>'
-                    + "\n".join(code_rows)
+                    + "".join(code_rows)
                     + "</pre></div>",
                     format="html",
                 )
