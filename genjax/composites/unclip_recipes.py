@@ -67,8 +67,8 @@ def _nets(key: jax.Array) -> dict:
         "prior": unclip.EmbeddingPrior(EMBED_DIM, PRIOR_HIDDEN, time_embed_dim=64,
                                        rngs=nnx.Rngs(k_prior)),
         "decoder": UNet(1, base_channels=DECODER_CHANNELS, channel_mults=DECODER_MULTS,
-                        num_res_blocks=1, attention_levels=DECODER_ATTENTION, context_dim=EMBED_DIM,
-                        num_heads=4, num_groups=8, rngs=nnx.Rngs(k_dec)),
+                        num_res_blocks=1, attention_levels=DECODER_ATTENTION,
+                        context_dim=EMBED_DIM, num_heads=4, num_groups=8, rngs=nnx.Rngs(k_dec)),
     }
 
 
