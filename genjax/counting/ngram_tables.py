@@ -170,7 +170,7 @@ def _unique_dense(ids: jax.Array, cap: int, table_size: int, vocab_size: int, ca
     counts (a scan 32 times shorter than the table), and for each id the popcount of its
     own word left of its bit -- two gathers per position, no table-wide prefix sum. The
     distinct ids come out in increasing order by a scatter to their ranks, from the table's
-    occupied entries when the table is smaller than the corpus, else from the positions
+    occupied entries when the table is 8 times smaller than the corpus, else from the positions
     (all occurrences of an id write the same value); their counts are gathered back. The
     context types N1+(u .) are differences of the ranks of the rows' first entries.
     ids: (P,) int32 -> the same five values as :func:`_unique_sort`.
@@ -192,21 +192,20 @@ def _unique_dense(ids: jax.Array, cap: int, table_size: int, vocab_size: int, ca
         offset = word_offset.at[word].get(mode="promise_in_bounds")
         return offset + jax.lax.population_count(below).astype(jnp.int32)
 
-    if table_size * 8 <= ids.shape[0]:  # a small table: rank every entry, one gather each
-        rank_of_id = rank(jnp.arange(table_size, dtype=jnp.int32))
-        slot_of_position = rank_of_id.at[ids].get(mode="promise_in_bounds")
-    else:
-        slot_of_position = rank(ids)
     num_distinct = word_offset[-1] + jax.lax.population_count(bits[-1]).astype(jnp.int32)
     # N1+(u .) = the distinct ids in row u = rank(u V + V) - rank(u V), rows (D,)
     row_start = jnp.append(rank(jnp.arange(0, table_size, V, dtype=jnp.int32)), num_distinct)
     types = _fit_length(jnp.diff(row_start), cap_context)
     unique_ids = jnp.full((cap,), _SENTINEL, jnp.int32)
-    if table_size < ids.shape[0]:  # scatter the (fewer) occupied table entries
+    if table_size * 8 <= ids.shape[0]:  # a small table: rank every entry, one gather each
         every_id = jnp.arange(table_size, dtype=jnp.int32)
-        target = jnp.where(table > 0, rank(every_id), cap)  # cap: out of bounds, dropped
+        rank_of_id = rank(every_id)
+        slot_of_position = rank_of_id.at[ids].get(mode="promise_in_bounds")
+        # scatter the (fewer) occupied table entries to their ranks; cap: dropped
+        target = jnp.where(table > 0, rank_of_id, cap)
         unique_ids = unique_ids.at[target].set(every_id, mode="drop")
     else:  # scatter from the positions: all occurrences of an id write the same value
+        slot_of_position = rank(ids)
         unique_ids = unique_ids.at[slot_of_position].set(ids, mode="promise_in_bounds")
 
     def gather_counts(counts, start, size, valid):  # c(gram) of the distinct ids in a chunk
