@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genjax import checks
 
@@ -380,8 +381,8 @@ def _check_ais(params: RBMParams, base_bias: Any, betas: Any) -> tuple[int, int,
     checks.ndim("betas", betas, 1, "(K + 1,)")
     if jnp.shape(betas)[0] < 2:
         raise ValueError(f"betas must hold at least 2 temperatures, got {jnp.shape(betas)}")
-    b = checks._numbers(betas)
-    if b is not None:
+    if checks.is_concrete(betas):  # the values are checked when known at trace time
+        b = np.asarray(betas, np.float64)
         checks.in_range("betas", b, 0.0, 1.0)
         if b[0] != 0.0 or b[-1] != 1.0 or not (b[1:] >= b[:-1]).all():
             raise ValueError("betas must increase from 0 to 1 (betas[0] = 0, betas[-1] = 1)")
