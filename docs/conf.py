@@ -2,7 +2,7 @@
 
 Build (from the repository root; warnings are errors)::
 
-    pip install -e ".[docs]" && sphinx-build -W --keep-going -b html docs docs/_build/html
+    pip install -e ".[docs]" && sphinx-build -W --keep-going -j auto -b html docs docs/_build/html
 
 Everything the site shows about the code is generated from the code at build time by the
 extension in ``docs/_ext/genjax_docs`` (API reference from each module's public names, the
