@@ -1,12 +1,16 @@
 """Decoding: genjax's compiled sampling loops vs Hugging Face transformers' ``generate``.
 
-Workload (issue 6): a randomly initialised decoder-only transformer, 4 layers, width 256,
-4 heads, vocabulary 512 -- ``genjax.autoregressive.Transformer`` and a GPT-2 of the same
-shape (``GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=512)``, PyTorch, CPU) --
-batch 16, prompt 16, 128 new tokens with a KV cache:
+Workload (issue 15, identical on both sides): a randomly initialised decoder-only
+transformer, 4 layers, width 256, 4 heads, vocabulary 512, context 512, MLP 1024 --
+``genjax.autoregressive.Transformer(512, 512, 256, 4, 4)`` and
+``GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=512, n_positions=512,
+n_inner=1024)`` (PyTorch, CPU) -- 16 prompts of 16 tokens, 128 new tokens, KV cache:
 
-* sampling with temperature 0.8 and top-p 0.9, and greedy decoding; new tokens per second
-  of each, side by side in one run (compile time apart for genjax);
+* nucleus sampling, temperature 0.8 and top-p 0.9 (``do_sample=True``), and greedy
+  decoding; genjax (the whole ``generate`` call one jitted program) and transformers
+  alternated (:func:`~genjax.bench.harness.time_paired`, median of >= 3 pairs, the ratio
+  the median of the pairs' ratios), compile time apart; new tokens per second and
+  milliseconds per step;
 * the matmul floor: the dense layers of the same 128 decode steps (per layer QKV, output,
   MLP in/out; the read-out), batch 16, as one jitted scan -- what the workload costs
   without attention, sampling and loop overhead;
@@ -17,10 +21,15 @@ batch 16, prompt 16, 128 new tokens with a KV cache:
   JSON-schema automaton vs the JSON grammar's pushdown automaton (stack bound 8) over a
   512-token vocabulary of characters, pairs and three-digit tokens; milliseconds per
   step of the loop and the ratio to plain;
-* speculative sampling, batch 1, 128 new tokens, k = 4: the 4-layer target with a 1-layer,
-  width-128 draft (both random, so the acceptance rate is that of two unrelated random
-  models, not of a trained pair -- see the ``speculative`` recipe for that), against
-  plain cached decoding of the target.
+* speculative sampling (Leviathan et al. 2023), batch 1, 128 new tokens, temperature 0.8,
+  draft lengths k = 1, 2, 4, 8, against plain cached decoding of the same target,
+  alternated: the target is the 4-layer model above, the draft its own first block
+  (self-speculative early exit, as in LayerSkip, Elhoushi et al. 2024: the draft shares
+  the target's embeddings, block 1, final LayerNorm and read-out, so it costs about a
+  quarter of a target step and needs no training; a random-init pair, so the acceptance
+  rate is that of this pairing, not of a trained one -- the ``speculative`` recipe
+  distils a draft from a trained target). Acceptance rate, tokens per target call and
+  the speed-up over plain decoding in each row.
 
 Hugging Face is skipped with a note when ``transformers``/``torch`` are not importable.
 Run: ``python -m genjax.bench decoding [--quick]``.
@@ -33,15 +42,28 @@ import jax.numpy as jnp
 from flax import nnx
 
 from genjax.autoregressive import Transformer, decoding
-from genjax.bench.harness import Row, time_host, time_jax
+from genjax.bench.harness import Row, time_host, time_jax, time_paired
 
 SUITE = "decoding"
-VOCAB, DIM, HEADS, LAYERS = 512, 256, 4, 4
+VOCAB, DIM, HEADS, LAYERS, CONTEXT, MLP = 512, 256, 4, 4, 512, 1024
 BATCH, PROMPT, NEW = 16, 16, 128
+DRAFT_LENGTHS = (1, 2, 4, 8)  # speculative rows
+PAIRS = 3  # alternated genjax / peer pairs (the median of their ratios is reported)
 
 
 def _genjax_model():
-    return Transformer(VOCAB, PROMPT + NEW + 8, DIM, HEADS, LAYERS, rngs=nnx.Rngs(0))
+    return Transformer(VOCAB, CONTEXT, DIM, HEADS, LAYERS, rngs=nnx.Rngs(0),
+                       mlp_ratio=MLP // DIM)
+
+
+def _early_exit_draft(target: Transformer) -> Transformer:
+    """The target's first block as a 1-layer model sharing its embeddings and read-out."""
+    draft = Transformer(VOCAB, CONTEXT, DIM, HEADS, 1, rngs=nnx.Rngs(1),
+                        mlp_ratio=MLP // DIM)
+    draft.token_embed, draft.position_embed = target.token_embed, target.position_embed
+    draft.blocks = nnx.List([target.blocks[0]])
+    draft.norm, draft.head = target.norm, target.head
+    return draft
 
 
 def _hf_model():
@@ -52,8 +74,8 @@ def _hf_model():
         return None, f"Hugging Face skipped ({err.name} not importable)."
     torch.manual_seed(0)
     config = GPT2Config(n_layer=LAYERS, n_embd=DIM, n_head=HEADS, vocab_size=VOCAB,
-                        n_positions=PROMPT + NEW + 8, bos_token_id=0, eos_token_id=None,
-                        pad_token_id=0)
+                        n_positions=CONTEXT, n_inner=MLP, bos_token_id=0,
+                        eos_token_id=None, pad_token_id=0)
     model = GPT2LMHeadModel(config).eval()
     import transformers
     return (model, torch), (f"transformers {transformers.__version__}, torch "
@@ -108,24 +130,32 @@ def run(quick: bool = False) -> list[Row]:
     rows: list[Row] = []
     tokens = BATCH * new
 
-    # --- sampling and greedy, side by side ---------------------------------------------
+    # --- sampling and greedy, side by side, alternated -----------------------------------
     for label, opts, hf_opts in (
         ("sample T=0.8 top-p=0.9", dict(temperature=0.8, top_p=0.9),
          dict(do_sample=True, temperature=0.8, top_p=0.9, top_k=0)),
         ("greedy", dict(temperature=0.0), dict(do_sample=False)),
     ):
         case = f"{label} B={BATCH} P={PROMPT} N={new}"
-        t = time_jax(lambda k, o=opts: decoding.generate(k, model, prompt, max_new_tokens=new,
-                                                         **o), jax.random.key(2),
-                     repeats=repeats)
-        g_rate = tokens / t.run_s
+        keys = iter(jax.random.split(jax.random.key(2), 1000))
+
+        def ours(o=opts, keys=keys):
+            return decoding.generate(next(keys), model, prompt, max_new_tokens=new, **o)
+
+        if hf is None:
+            t = time_jax(ours, repeats=repeats)
+        else:
+            paired = time_paired(ours, _hf_generate(hf, BATCH, PROMPT, new, **hf_opts),
+                                 pairs=PAIRS if not quick else 1, repeats=2 if quick else 3)
+            t, h = paired.a, paired.b
         rows.append(Row(SUITE, case, "genjax", t.compile_s, t.run_s,
-                        {"new_tokens_per_s": g_rate}))
+                        {"new_tokens_per_s": tokens / t.run_s,
+                         "ms_per_step": 1e3 * t.run_s / new}))
         if hf is not None:
-            h = time_host(_hf_generate(hf, BATCH, PROMPT, new, **hf_opts), repeats=repeats)
             rows.append(Row(SUITE, case, "transformers (torch)", h.compile_s, h.run_s,
                             {"new_tokens_per_s": tokens / h.run_s,
-                             "genjax_speedup": h.run_s / t.run_s}))
+                             "ms_per_step": 1e3 * h.run_s / new,
+                             "genjax_speedup": paired.ratio, "pairs": paired.pairs}))
 
     # --- the matmul floor ----------------------------------------------------------------
     floor, w, x = _matmul_floor(new, BATCH)
@@ -157,30 +187,47 @@ def run(quick: bool = False) -> list[Row]:
                         {"new_tokens_per_s": b_batch * b_new / h.run_s,
                          "genjax_speedup": h.run_s / bc.run_s}))
 
-    # --- speculative sampling ------------------------------------------------------------
-    k = 4
-    draft = Transformer(VOCAB, PROMPT + NEW + 8, 128, HEADS, 1, rngs=nnx.Rngs(1))
-    one = prompt[:1]
-    case = f"speculative k={k} B=1 N={new}"
-    plain = time_jax(lambda key: decoding.generate(key, model, one, max_new_tokens=new,
-                                                   temperature=0.8), jax.random.key(3),
-                     repeats=repeats)
-    rows.append(Row(SUITE, case, "genjax plain (target)", plain.compile_s, plain.run_s,
-                    {"new_tokens_per_s": new / plain.run_s}))
-    spec = time_jax(lambda key: decoding.speculative_generate(
-        key, model, draft, one, max_new_tokens=new, num_draft=k, temperature=0.8),
-        jax.random.key(3), repeats=repeats)
-    _, stats = decoding.speculative_generate(jax.random.key(3), model, draft, one,
-                                             max_new_tokens=new, num_draft=k, temperature=0.8)
-    rows.append(Row(SUITE, case, "genjax speculative", spec.compile_s, spec.run_s,
-                    {"new_tokens_per_s": new / spec.run_s,
-                     "acceptance_rate": float(stats["acceptance_rate"]),
-                     "tokens_per_round": float(stats["tokens_per_round"]),
-                     "speedup_over_plain": plain.run_s / spec.run_s}))
+    rows += _speculative_rows(model, prompt[:1], new, quick)
     rows += _constrained_rows(model, prompt, new, repeats)
     NOTES = (f"{hf_note} genjax: one jitted while_loop per call, KV cache, jax "
              f"{jax.__version__} on {jax.default_backend()}. Beam search: genjax recomputes "
              "the full forward pass each step in the uncached row.")
+    return rows
+
+
+def _speculative_rows(target: Transformer, one: jax.Array, new: int,
+                      quick: bool) -> list[Row]:
+    """Plain cached decoding of the target vs speculative sampling with its early-exit
+    draft, alternated, for each draft length k (batch 1, temperature 0.8)."""
+    draft = _early_exit_draft(target)
+    rows = []
+    for k in DRAFT_LENGTHS[:2] if quick else DRAFT_LENGTHS:
+        case = f"speculative k={k} B=1 N={new}"
+        keys = iter(jax.random.split(jax.random.key(3 + k), 1000))
+
+        def plain(keys=keys):
+            return decoding.generate(next(keys), target, one, max_new_tokens=new,
+                                     temperature=0.8)
+
+        def spec(k=k, keys=keys):
+            return decoding.speculative_generate(next(keys), target, draft, one,
+                                                 max_new_tokens=new, num_draft=k,
+                                                 temperature=0.8)[0]
+
+        paired = time_paired(spec, plain, pairs=1 if quick else PAIRS, repeats=3)
+        stats = [decoding.speculative_generate(jax.random.key(i), target, draft, one,
+                                               max_new_tokens=new, num_draft=k,
+                                               temperature=0.8)[1] for i in range(4)]
+        rows.append(Row(SUITE, case, "genjax plain (target)", paired.b.compile_s,
+                        paired.b.run_s, {"new_tokens_per_s": new / paired.b.run_s}))
+        rows.append(Row(SUITE, case, "genjax speculative", paired.a.compile_s,
+                        paired.a.run_s,
+                        {"new_tokens_per_s": new / paired.a.run_s,
+                         "acceptance_rate": sum(float(s["acceptance_rate"])
+                                                for s in stats) / len(stats),
+                         "tokens_per_round": sum(float(s["tokens_per_round"])
+                                                 for s in stats) / len(stats),
+                         "speedup_over_plain": paired.ratio}))
     return rows
 
 
