@@ -5,12 +5,11 @@ is ``tests``)::
 
     python -m pytest --doctest-modules genjax -q -p no:cacheprovider
 
-Cost (measured 2026-12-05 on the shared 2-core machine, load average 17-27 from nine
-concurrent sessions, so wall times are ~5x CPU times): ~460 collected items (the examples
-plus module docstrings), about 1.3 s of CPU each, almost all XLA compiles of the example's
-jitted sampler or loss: vae + mixture 51 s CPU (40 items), flows 53 s CPU (35 items).
-Extrapolated: ~8-10 min CPU serial, ~4-5 min wall with ``-n 2`` on an idle 2-core machine --
-over the 60 s target; see the report of issue 19 for what would bring it down.
+Cost (measured 2026-12-05, 09:13-09:30, on the shared 2-core machine, load average 25 falling
+to 6 from nine concurrent sessions): ``-n 3``: 287 passed, 385 s user + 12 s sys CPU, 1021 s
+wall. About 1.4 s of CPU per item, almost all XLA compiles of each example's jitted sampler
+or loss (slowest: glow, conv_vae, pixelcnn_loss, DCGAN). On an idle 2-core machine with
+``-n 2`` that is ~200 s wall -- over the 60 s target.
 
 The options (``NORMALIZE_WHITESPACE``, ``ELLIPSIS``, ``NUMBER``) are in pyproject's
 ``[tool.pytest.ini_options]``; the repository's ``conftest.py`` skips ``genjax/bench``
