@@ -141,6 +141,10 @@ def ring_quality(samples: jax.Array, test: jax.Array) -> dict:
     share = counts / max(int(counts.sum()), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = float(np.sum(np.where(share > 0, share * np.log(share * RING_MODES), 0.0)))
+    if counts.sum() == 0:
+        # No sample lies near any mode: the occupancy has no distribution, and reporting 0
+        # ("balanced") would read as the best value; NaN says "undefined".
+        kl = float("nan")
     return {
         "mode_coverage": float(metrics.mode_coverage(samples, means, HIT_RADIUS)),
         "high_quality_fraction": float(jnp.mean(hits)),

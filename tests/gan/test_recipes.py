@@ -54,3 +54,13 @@ def test_digit_domains_are_unpaired_inversions():
     assert x.shape == y.shape and x.shape[1:] == (8, 8, 1)
     images = data.load("digits", split="test")
     np.testing.assert_array_equal(y, 1.0 - images[len(x): 2 * len(x)])  # other images, inverted
+
+
+def test_ring_quality_kl_is_undefined_when_no_sample_is_near_a_mode():
+    far = jnp.full((64, 2), 50.0)  # every sample far outside the ring
+    from genjax import targets
+
+    ring = targets.ring(8, 4.0, 0.3)
+    q = recipes.ring_quality(far, ring.sample(jax.random.key(0), 64))
+    assert q["mode_coverage"] == 0.0
+    assert np.isnan(q["mode_kl_from_uniform"])  # not 0, which would read as balanced
