@@ -232,12 +232,7 @@ def gan_trainer(
 
             def objective(d):
                 critic = critic_model(d, y)
-                # one critic pass over [data; samples]: the critic treats examples
-                # independently, and one batch of 2m costs less than two of m (forward and
-                # the weight gradients alike)
-                both = jnp.concatenate([x_real, fake])  # (2m, ...)
-                logits = critic_model(d, None if y is None else jnp.concatenate([y, y]))(both)
-                real_logits, fake_logits = logits[:m], logits[m:]
+                real_logits, fake_logits = critic(x_real), critic(fake)
                 d_loss = d_loss_fn(real_logits, fake_logits)
                 total, gp, r1 = d_loss, None, None
                 if gp_weight:
