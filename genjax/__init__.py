@@ -8,3 +8,17 @@ demand so that ``import genjax`` stays cheap.
 """
 
 __version__ = "0.1.0"
+
+#: The generative families (subpackages), in the order the README and the docs list them.
+FAMILIES: tuple[str, ...] = (
+    "counting",
+    "mixture",
+    "vae",
+    "gan",
+    "flows",
+    "autoregressive",
+    "energy",
+    "diffusion",
+    "contrastive",
+    "composites",
+)

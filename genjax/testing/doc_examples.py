@@ -36,25 +36,11 @@ import inspect
 import types
 from typing import Any
 
+import genjax
 from genjax.testing.doc_example_roles import ROLES
 
-FAMILIES: tuple[str, ...] = (
-    "counting",
-    "mixture",
-    "vae",
-    "gan",
-    "flows",
-    "autoregressive",
-    "energy",
-    "diffusion",
-    "contrastive",
-    "composites",
-    "nn",
-    "metrics",
-    "targets",
-    "ode",
-    "data",
-)
+#: The packages whose public callables are checked: the families and the shared packages.
+FAMILIES: tuple[str, ...] = genjax.FAMILIES + ("nn", "metrics", "targets", "ode", "data")
 REQUIRED_ROLES: tuple[str, ...] = ("sampler", "loss", "constructor")
 
 # Samplers, losses and constructors that still lack an example (see the module docstring).

@@ -19,19 +19,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-FAMILIES = (
-    "counting",
-    "mixture",
-    "vae",
-    "gan",
-    "flows",
-    "autoregressive",
-    "energy",
-    "diffusion",
-    "contrastive",
-    "composites",
-)
-"""The generative families, in the order of the site's navigation (and of docs/families/)."""
+from genjax import FAMILIES  # the one list, in the order of the site's navigation
 
 SHARED = ("targets", "nn", "metrics", "ode", "data", "model", "checks", "gaussian", "train")
 """Shared packages and modules with their own API page (after the families)."""
