@@ -7,6 +7,8 @@
 * :func:`sliced_wasserstein` -- the sliced 2-Wasserstein distance (Bonneel et al. 2015,
   "Sliced and Radon Wasserstein barycenters of measures", eq. 3), exact in each direction.
 * :func:`mode_coverage` -- fraction of a mixture's modes that received at least one sample.
+* :func:`occupancy_kl` -- how unevenly samples share the modes or classes: the KL divergence
+  of their occupancy from the uniform distribution (partial collapse, which coverage misses).
 * :func:`bits_per_dim` -- negative log-likelihood in nats converted to bits per dimension.
 * :func:`frechet_distance` -- the Frechet (2-Wasserstein) distance between the Gaussians
   fitted to two feature sets (Dowson & Landau 1982; Heusel et al. 2017, "GANs trained by a
@@ -43,6 +45,7 @@ __all__ = [
     "sliced_wasserstein",
     "sliced_wasserstein_with_directions",
     "mode_coverage",
+    "occupancy_kl",
     "bits_per_dim",
     "frechet_distance",
     "frechet_distance_gaussian",
@@ -401,6 +404,42 @@ def mode_coverage(samples: jax.Array, means: jax.Array, radius: float | jax.Arra
     checks.positive("radius", radius)
     dtype = jnp.result_type(samples.dtype, means.dtype, float)
     return _coverage(samples.astype(dtype), means.astype(dtype), jnp.asarray(radius, dtype))
+
+
+def occupancy_kl(counts: jax.Array) -> jax.Array:
+    """KL of the occupancy of ``K`` modes (or classes) from uniform, in nats.
+
+    ``q_k = c_k / sum_j c_j`` and ``KL(q || U_K) = sum_k q_k log(K q_k)`` with ``0 log 0 = 0``:
+    0 when the samples share the bins evenly, ``log K`` when all fall in one bin. It sees the
+    partial collapse that :func:`mode_coverage` misses (every mode hit, one mode holding most
+    samples). With no counts at all the occupancy is undefined and the result is NaN: a 0
+    would read as "perfectly balanced".
+
+    Args:
+      counts: ``(K,)`` non-negative counts, ``K >= 1`` (samples per mode or per class).
+
+    Returns:
+      ``()`` in ``[0, log K]``, or NaN when ``sum(counts) == 0``.
+
+    >>> float(occupancy_kl(jnp.array([5, 5, 5, 5])))
+    0.0
+    >>> round(float(occupancy_kl(jnp.array([8, 0, 0, 0]))), 4)  # log 4
+    1.3863
+    """
+    counts = jnp.asarray(counts)
+    checks.ndim("counts", counts, 1, "(K,)")
+    if counts.shape[0] < 1:
+        raise ValueError(f"counts must hold K >= 1 bins, got shape {counts.shape}")
+    checks.nonnegative("counts", counts)
+    return _occupancy_kl(counts.astype(jnp.result_type(counts.dtype, float)))
+
+
+@jax.jit
+def _occupancy_kl(counts: jax.Array) -> jax.Array:
+    total = jnp.sum(counts)
+    share = counts / jnp.where(total > 0, total, 1.0)  # (K,) q_k
+    kl = jnp.sum(jax.scipy.special.xlogy(share, share * counts.shape[0]))  # sum q log(K q)
+    return jnp.where(total > 0, kl, jnp.nan)
 
 
 def bits_per_dim(nll_nats: jax.Array | float, num_dims: int) -> jax.Array:

@@ -20,6 +20,7 @@ __all__ = [
     "energy_distance",
     "sliced_wasserstein",
     "mode_coverage",
+    "occupancy_kl",
     "bits_per_dim",
     "frechet_distance",
     "frechet_distance_gaussian",
@@ -94,6 +95,16 @@ def mode_coverage(samples, means, radius: float) -> float:
     samples, means = _f64(samples), _f64(means)
     hits = [np.any(np.linalg.norm(samples - mu, axis=1) <= radius) for mu in means]
     return float(np.mean(hits))
+
+
+def occupancy_kl(counts) -> float:
+    """``sum_k q_k log(K q_k)``, ``q = counts / sum(counts)``, ``0 log 0 = 0``; NaN if no counts."""
+    counts = _f64(counts)
+    if counts.sum() == 0:
+        return float("nan")
+    q = counts / counts.sum()
+    nz = q > 0
+    return float(np.sum(q[nz] * np.log(len(q) * q[nz])))
 
 
 def bits_per_dim(nll_nats, num_dims: int):

@@ -6,11 +6,12 @@ Quality and diversity of one sample set ``(n, ...)`` against held-out data:
   points (:func:`genjax.metrics.energy_distance`, the squared statistic
   ``2E|X-Y| - E|X-X'| - E|Y-Y'|``), the fraction of the 8 modes with a sample within 3 std
   (:func:`genjax.metrics.mode_coverage`) and the KL of the high-quality samples' mode
-  shares from uniform;
+  shares from uniform (:func:`genjax.metrics.occupancy_kl`);
 * digits: the squared Fréchet distance between the features of a classifier trained on
   the real digits (:func:`genjax.digit_classifier.frechet_features`, the FID formula of
   Heusel et al. 2017 eq. 6 via :func:`genjax.frechet.frechet_distance`), and the same
-  classifier's predictions for class coverage and the KL of class shares from uniform.
+  classifier's predictions for class coverage and the KL of class shares from uniform
+  (:func:`genjax.metrics.occupancy_kl`).
 
 A seed *diverged* when its samples are not all finite, and *collapsed* when it covers at
 most half of the modes (ring) or classes (digits): the stability column counts both.
@@ -22,11 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax import metrics
 from genjax.digit_classifier import NUM_CLASSES, DigitClassifier, frechet_features
 from genjax.gan.recipes import ring_quality
 
 __all__ = [
-    "occupancy_kl_from_uniform",
     "ring_figures",
     "digit_figures",
     "COLLAPSE_COVERAGE",
@@ -35,19 +36,6 @@ __all__ = [
 
 COLLAPSE_COVERAGE = 0.5  # at most half of the modes / classes covered: a collapsed seed
 CLASS_SHARE = 0.02  # a class "covered" by >= 2% of the samples (as the dcgan report)
-
-
-def occupancy_kl_from_uniform(counts: np.ndarray) -> float:
-    """``KL(q || uniform) = sum_k q_k log(K q_k)``, ``q = counts / sum(counts)`` over ``K``
-    bins: 0 for even shares, ``log K`` when every sample falls in one bin.
-
-    Args:
-      counts: ``(K,)`` non-negative counts (samples per mode or per class).
-    """
-    counts = np.asarray(counts, np.float64)
-    share = counts / max(float(counts.sum()), 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0 log 0 = 0
-        return float(np.sum(np.where(share > 0, share * np.log(share * len(counts)), 0.0)))
 
 
 def _finite(samples: jax.Array) -> bool:
@@ -89,7 +77,7 @@ def digit_figures(samples: jax.Array, test: jax.Array, classifier: DigitClassifi
     return {
         "quality": frechet_features(classifier, samples, jnp.asarray(test, jnp.float32)),
         "coverage": coverage,
-        "occupancy_kl": occupancy_kl_from_uniform(counts),
+        "occupancy_kl": float(metrics.occupancy_kl(counts)),
         "class_counts": [int(c) for c in counts],
         "diverged": False,
         "collapsed": coverage <= COLLAPSE_COVERAGE,

@@ -138,13 +138,8 @@ def ring_quality(samples: jax.Array, test: jax.Array) -> dict:
     hits = jnp.min(dist, axis=1) <= HIT_RADIUS
     counts = np.bincount(np.asarray(nearest)[np.asarray(hits)], minlength=RING_MODES)
     n = min(samples.shape[0], test.shape[0])
-    share = counts / max(int(counts.sum()), 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl = float(np.sum(np.where(share > 0, share * np.log(share * RING_MODES), 0.0)))
-    if counts.sum() == 0:
-        # No sample lies near any mode: the occupancy has no distribution, and reporting 0
-        # ("balanced") would read as the best value; NaN says "undefined".
-        kl = float("nan")
+    # NaN when no sample lies near any mode: the occupancy has no distribution then
+    kl = float(metrics.occupancy_kl(counts))
     return {
         "mode_coverage": float(metrics.mode_coverage(samples, means, HIT_RADIUS)),
         "high_quality_fraction": float(jnp.mean(hits)),

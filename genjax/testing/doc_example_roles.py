@@ -238,7 +238,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "metrics": {
         "other": (
             "mmd", "energy_distance", "sliced_wasserstein", "sliced_wasserstein_with_directions",
-            "mode_coverage", "bits_per_dim", "frechet_distance", "frechet_distance_gaussian",
+            "mode_coverage", "occupancy_kl", "bits_per_dim", "frechet_distance",
+            "frechet_distance_gaussian",
         ),
     },
     "ode": {

@@ -102,14 +102,10 @@ def test_occupancy_kl_matches_the_gan_reports_and_its_limits():
     # sampling noise alone: E[KL] ~ (K - 1) / (2 N) = 7 / 1600 ~ 0.004 for N = 800 points
     assert measure.ring_figures(spread, spread)["occupancy_kl"] < 0.01
     assert measure.ring_figures(collapsed, spread)["collapsed"]
-    # the digits' KL (compare's) and the ring's (the GAN report's) are one formula
+    # partial collapse: every mode hit, one holding 1/5 more than its share
     lopsided = jnp.concatenate([collapsed, spread])
     report = ring_quality(lopsided, spread)
-    assert measure.occupancy_kl_from_uniform(np.array(report["samples_per_mode"])) == (
-        pytest.approx(report["mode_kl_from_uniform"], rel=1e-12)
-    )
     assert 0.05 < report["mode_kl_from_uniform"] < math.log(8)
-    assert measure.occupancy_kl_from_uniform(np.array([5, 5, 0, 0])) == pytest.approx(math.log(2))
 
 
 def test_digit_figures_are_the_classifier_frechet_and_its_class_counts():

@@ -212,6 +212,23 @@ def test_mode_coverage_counts_modes_hit():
     assert float(f(samples, means, 0.9)) == pytest.approx(0.5)
 
 
+def test_occupancy_kl_from_uniform():
+    # even shares: 0; one bin of K: log K; two of four: log 2 -- and the oracle elsewhere
+    assert float(metrics.occupancy_kl(np.array([3, 3, 3]))) == pytest.approx(0.0, abs=1e-7)
+    assert float(metrics.occupancy_kl(np.array([0, 9, 0, 0]))) == pytest.approx(math.log(4))
+    assert float(metrics.occupancy_kl(np.array([5.0, 5.0, 0.0, 0.0]))) == pytest.approx(math.log(2))
+    counts = np.array([40, 1, 7, 0, 12, 3, 0, 2])
+    f = jax.jit(metrics.occupancy_kl)
+    for fn in (metrics.occupancy_kl, f):
+        assert_close_to_oracle(fn(counts), om.occupancy_kl(counts))
+    # no counts: undefined (NaN), never the "balanced" 0
+    assert np.isnan(float(metrics.occupancy_kl(np.zeros(8))))
+    assert np.isnan(om.occupancy_kl(np.zeros(8)))
+    # a billion samples in float32 stay exact to float32 rounding
+    big = np.array([1e9, 1e9, 0.0, 0.0], np.float32)
+    assert float(metrics.occupancy_kl(big)) == pytest.approx(math.log(2), rel=1e-6)
+
+
 def test_bits_per_dim():
     np.testing.assert_allclose(metrics.bits_per_dim(64 * math.log(2.0), 64), 1.0, rtol=1e-6)
     out = metrics.bits_per_dim(jnp.array([0.0, 784 * 8 * math.log(2.0)]), 784)
@@ -296,6 +313,9 @@ def test_energy_distance_gradient_is_finite_on_coincident_points(key):
         (lambda: metrics.mode_coverage(np.zeros((4, 2)), np.zeros((3, 3)), 1.0), "means"),
         (lambda: metrics.mode_coverage(np.zeros(4), np.zeros((3, 3)), 1.0), "samples"),
         (lambda: metrics.mode_coverage(np.zeros((4, 2)), np.zeros((3, 2)), -1.0), "radius"),
+        (lambda: metrics.occupancy_kl(np.array([1.0, -1.0])), "counts"),
+        (lambda: metrics.occupancy_kl(np.ones((2, 2))), "counts"),
+        (lambda: metrics.occupancy_kl(np.ones(0)), "counts"),
         (lambda: metrics.bits_per_dim(1.0, 0), "num_dims"),
         (lambda: metrics.frechet_distance(np.zeros((1, 2)), np.zeros((5, 2))), "feats_a"),
         (lambda: metrics.frechet_distance(np.zeros((3, 2)), np.zeros((5, 4))), "feats_b"),
