@@ -12,6 +12,8 @@ module              holds
 ``embeddings``      :func:`sinusoidal_embedding`, :class:`GaussianFourierFeatures`
 ``denoiser``        :class:`MLPDenoiser` (time-conditioned MLP for 2-D diffusion)
 ``unet``            :class:`UNet` and its :class:`ResBlock`, :class:`AttentionBlock`
+``dit``             :class:`DiT` and its :class:`AdaLNZeroBlock`, :class:`FinalLayer`,
+                    :func:`patchify`, :func:`unpatchify`
 ``attention``       :func:`dot_product_attention`, :class:`MultiHeadAttention`,
                     :class:`TransformerBlock`, :func:`causal_mask`, :func:`prefix_lm_mask`
 ``autoencoders``    MLP and convolutional encoders/decoders
@@ -33,6 +35,15 @@ from genjax.nn.attention import (
 from genjax.nn.autoencoders import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from genjax.nn.clip_encoders import CharTextEncoder, ConvImageEncoder
 from genjax.nn.denoiser import MLPDenoiser
+from genjax.nn.dit import (
+    AdaLNZeroBlock,
+    DiT,
+    FinalLayer,
+    modulate,
+    patchify,
+    sincos_position_embedding_2d,
+    unpatchify,
+)
 from genjax.nn.embeddings import FourierFrequencies, GaussianFourierFeatures, sinusoidal_embedding
 from genjax.nn.made import MADE, made_degrees, made_masks
 from genjax.nn.mlp import MLP
@@ -55,6 +66,14 @@ __all__ = [
     "ConvImageEncoder",
     # denoiser
     "MLPDenoiser",
+    # dit
+    "AdaLNZeroBlock",
+    "DiT",
+    "FinalLayer",
+    "modulate",
+    "patchify",
+    "sincos_position_embedding_2d",
+    "unpatchify",
     # embeddings
     "FourierFrequencies",
     "GaussianFourierFeatures",

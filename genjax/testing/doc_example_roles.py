@@ -146,10 +146,12 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "MADE", "MultiHeadAttention", "TransformerBlock", "ConvDecoder", "ConvEncoder",
             "MLPDecoder", "MLPEncoder", "CharTextEncoder", "ConvImageEncoder", "MLPDenoiser",
             "GaussianFourierFeatures", "MLP", "AttentionBlock", "ResBlock", "UNet",
+            "DiT", "AdaLNZeroBlock", "FinalLayer",
         ),
         "other": (
             "causal_mask", "dot_product_attention", "prefix_lm_mask", "FourierFrequencies",
             "sinusoidal_embedding", "made_degrees", "made_masks",
+            "patchify", "unpatchify", "sincos_position_embedding_2d", "modulate",
         ),
     },
     "energy": {
