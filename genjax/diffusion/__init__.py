@@ -17,6 +17,8 @@ module                      holds
 :mod:`.guidance`            classifier-free guidance (Ho & Salimans 2022)
 :mod:`.consistency`         consistency models: parameterisation, grid, sampling (Song et al. 2023)
 :mod:`.consistency_losses`  consistency training and distillation losses
+:mod:`.distillation`        progressive distillation of DDIM (Salimans & Ho 2022); its NumPy
+                            twin is :mod:`.oracle_distillation`
 :mod:`.analytic`            the exact eps / denoiser of Gaussian-mixture data
 :mod:`.oracle`              the NumPy float64 twins of the above
 :mod:`.oracle_sde`          the NumPy float64 twins of the SDE samplers
@@ -35,6 +37,7 @@ from genjax.diffusion import consistency as consistency
 from genjax.diffusion import consistency_losses as consistency_losses
 from genjax.diffusion import ddim as ddim
 from genjax.diffusion import ddpm as ddpm
+from genjax.diffusion import distillation as distillation
 from genjax.diffusion import dpm_solver as dpm_solver
 from genjax.diffusion import edm as edm
 from genjax.diffusion import forward as forward
@@ -82,6 +85,17 @@ from genjax.diffusion.ddpm import ddpm_noise as ddpm_noise
 from genjax.diffusion.ddpm import ddpm_sample as ddpm_sample
 from genjax.diffusion.ddpm import ddpm_sample_from_noise as ddpm_sample_from_noise
 from genjax.diffusion.ddpm import ddpm_step as ddpm_step
+from genjax.diffusion.distillation import WEIGHTINGS as WEIGHTINGS
+from genjax.diffusion.distillation import EpsFromPrediction as EpsFromPrediction
+from genjax.diffusion.distillation import as_eps_model as as_eps_model
+from genjax.diffusion.distillation import distillation_loss as distillation_loss
+from genjax.diffusion.distillation import (
+    distillation_loss_from_noise as distillation_loss_from_noise,
+)
+from genjax.diffusion.distillation import distillation_stages as distillation_stages
+from genjax.diffusion.distillation import distillation_target as distillation_target
+from genjax.diffusion.distillation import distillation_timesteps as distillation_timesteps
+from genjax.diffusion.distillation import distillation_weight as distillation_weight
 from genjax.diffusion.dpm_solver import DPM_SOLVER_PP_ORDER as DPM_SOLVER_PP_ORDER
 from genjax.diffusion.dpm_solver import dpm_solver_pp_orders as dpm_solver_pp_orders
 from genjax.diffusion.dpm_solver import dpm_solver_pp_sample as dpm_solver_pp_sample

@@ -191,6 +191,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "loss": (
             "cd_loss", "cd_loss_from_noise", "ct_loss", "ct_loss_from_noise", "dsm_loss",
             "edm_loss", "loss", "loss_from_noise",
+            "distillation_loss", "distillation_loss_from_noise",
         ),
         "constructor": (
             "AnalyticDenoiser", "AnalyticEps", "AnalyticScore", "analytic_denoiser",
@@ -199,6 +200,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "GuidedModel", "LabelledModel", "guided", "with_labels", "EDMDenoiser",
             "edm_precondition", "Schedule", "cosine", "from_betas", "karras_sigmas", "linear",
             "rescale_zero_terminal_snr", "sigmoid", "VESDE", "VPSDE", "SubVPSDE",
+            "EpsFromPrediction", "as_eps_model",
         ),
         "other": (
             "ddpm_noise", "consistency_scalings", "sample_indices", "dpm_solver_pp_orders",
@@ -207,6 +209,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "divergence_exact", "divergence_hutchinson", "log_likelihood", "edm_coefficients",
             "min_snr_weight", "PCInfo", "SDEState", "DiscreteState", "EDMState", "StepInfo",
             "prior_log_prob", "probability_flow_drift", "reverse_drift",
+            "distillation_stages", "distillation_target", "distillation_timesteps",
+            "distillation_weight",
         ),
     },
     "contrastive": {
