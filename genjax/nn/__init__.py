@@ -19,6 +19,8 @@ module              holds
 ``autoencoders``    MLP and convolutional encoders/decoders
 ``clip_encoders``   the image and text encoders of CLIP
 ``made``            :class:`MADE` and its masks
+``video_dit``       :class:`VideoDiT` (DiT over tubelets, factorised space-time attention),
+                    :func:`tubelet_patchify`, :func:`tubelet_unpatchify`
 =================== ===============================================================
 
 Every public name of these modules is importable from ``genjax.nn`` (a test holds the two
@@ -48,6 +50,14 @@ from genjax.nn.embeddings import FourierFrequencies, GaussianFourierFeatures, si
 from genjax.nn.made import MADE, made_degrees, made_masks
 from genjax.nn.mlp import MLP
 from genjax.nn.unet import AttentionBlock, ResBlock, UNet
+from genjax.nn.video_dit import (
+    VideoDiT,
+    spacetime_position_embedding,
+    spatial_attention,
+    temporal_attention,
+    tubelet_patchify,
+    tubelet_unpatchify,
+)
 
 __all__ = [
     # attention
@@ -88,4 +98,11 @@ __all__ = [
     "AttentionBlock",
     "ResBlock",
     "UNet",
+    # video_dit
+    "VideoDiT",
+    "spacetime_position_embedding",
+    "spatial_attention",
+    "temporal_attention",
+    "tubelet_patchify",
+    "tubelet_unpatchify",
 ]

@@ -147,11 +147,14 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "MLPDecoder", "MLPEncoder", "CharTextEncoder", "ConvImageEncoder", "MLPDenoiser",
             "GaussianFourierFeatures", "MLP", "AttentionBlock", "ResBlock", "UNet",
             "DiT", "AdaLNZeroBlock", "FinalLayer",
+            "VideoDiT",
         ),
         "other": (
             "causal_mask", "dot_product_attention", "prefix_lm_mask", "FourierFrequencies",
             "sinusoidal_embedding", "made_degrees", "made_masks",
             "patchify", "unpatchify", "sincos_position_embedding_2d", "modulate",
+            "tubelet_patchify", "tubelet_unpatchify", "spacetime_position_embedding",
+            "spatial_attention", "temporal_attention",
         ),
     },
     "energy": {
