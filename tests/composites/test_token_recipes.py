@@ -71,3 +71,19 @@ def test_vqgan_trains_and_reports(tiny, tmp_path):
     # the baseline VQ-VAE trained beside the VQGAN differs from it after its steps
     assert float(jnp.abs(res.params["vq"].codebook[...]
                          - res.params["base_vq"].codebook[...]).max()) > 0.0
+
+
+def test_vqgan_tokenizers_step_size_decays_to_zero(monkeypatch):
+    # Adam on a constant gradient moves each entry by exactly its step size (m_hat = v_hat = g^2
+    # up to eps = 1e-8), so the updates read the schedule: 1e-3 (1 + cos(pi t / T)) / 2.
+    monkeypatch.setattr(tr, "TOK_STEPS", 4)
+    opt = tr._decaying_adam()
+    x = jnp.ones(3)
+    state = opt.init(x)
+    sizes = []
+    for _ in range(5):
+        updates, state = opt.update(jnp.ones(3), state, x)
+        sizes.append(float(jnp.max(jnp.abs(updates))))
+    want = [1e-3 * (1 + np.cos(np.pi * t / 4)) / 2 for t in range(5)]
+    np.testing.assert_allclose(sizes, want, rtol=1e-5, atol=1e-12)
+    assert sizes[-1] == 0.0  # the tokenizer phase ends at a standstill
