@@ -78,8 +78,13 @@ def critic(params: dict, images: np.ndarray) -> np.ndarray:
     p, s = params["patch"], params["stride"]
     rows = list(range(0, h - p + 1, s))
     cols = list(range(0, w - p + 1, s))
-    windows = np.stack([np.stack([images[:, i:i + p, j:j + p, :].reshape(n, -1) for j in cols],
-                                 axis=1) for i in rows], axis=1)  # (n, P_h, P_w, p p C)
+    windows = np.stack(
+        [
+            np.stack([images[:, i : i + p, j : j + p, :].reshape(n, -1) for j in cols], axis=1)
+            for i in rows
+        ],
+        axis=1,
+    )  # (n, P_h, P_w, p p C)
     return mlp(params["disc"], windows, leaky_relu)[..., 0]
 
 
@@ -88,8 +93,9 @@ def _x_hat(params: dict, hidden: np.ndarray, kernel: np.ndarray, shape) -> np.nd
     return (hidden @ kernel + bias).reshape(shape)
 
 
-def reconstruction_loss(params: dict, x: np.ndarray, hidden: np.ndarray, kernel: np.ndarray,
-                        perceptual_weight: float) -> float:
+def reconstruction_loss(
+    params: dict, x: np.ndarray, hidden: np.ndarray, kernel: np.ndarray, perceptual_weight: float
+) -> float:
     """``mean_b |x - x_hat|^2 + w_p |phi(x) - phi(x_hat)|^2`` with read-out ``kernel``."""
     n = x.shape[0]
     x_hat = _x_hat(params, hidden, kernel, x.shape)
@@ -102,8 +108,7 @@ def reconstruction_loss(params: dict, x: np.ndarray, hidden: np.ndarray, kernel:
     return float(np.mean(loss))
 
 
-def adversarial_loss(params: dict, x: np.ndarray, hidden: np.ndarray,
-                     kernel: np.ndarray) -> float:
+def adversarial_loss(params: dict, x: np.ndarray, hidden: np.ndarray, kernel: np.ndarray) -> float:
     """``-mean_{b, patches} D(x_hat)`` with read-out ``kernel``."""
     return float(-np.mean(critic(params, _x_hat(params, hidden, kernel, x.shape))))
 
@@ -120,8 +125,15 @@ def numerical_gradient(loss, kernel: np.ndarray, step: float = 1e-6) -> np.ndarr
     return grad
 
 
-def adaptive_weight(params: dict, x, *, perceptual_weight: float = 1.0, delta: float = 1e-4,
-                    max_weight: float = 1e4, step: float = 1e-6):
+def adaptive_weight(
+    params: dict,
+    x,
+    *,
+    perceptual_weight: float = 1.0,
+    delta: float = 1e-4,
+    max_weight: float = 1e4,
+    step: float = 1e-6,
+):
     """``(lambda, dL_rec/dW, dL_GAN/dW)`` of eq. 7 at the read-out layer ``W``.
 
     Args:
@@ -133,7 +145,8 @@ def adaptive_weight(params: dict, x, *, perceptual_weight: float = 1.0, delta: f
     hidden = quantised_hidden(params, x)
     kernel = np.asarray(params["decoder"][-1][0], np.float64)
     g_rec = numerical_gradient(
-        lambda k: reconstruction_loss(params, x, hidden, k, perceptual_weight), kernel, step)
+        lambda k: reconstruction_loss(params, x, hidden, k, perceptual_weight), kernel, step
+    )
     g_gan = numerical_gradient(lambda k: adversarial_loss(params, x, hidden, k), kernel, step)
     lam = np.linalg.norm(g_rec) / (np.linalg.norm(g_gan) + delta)
     return float(min(max(lam, 0.0), max_weight)), g_rec, g_gan

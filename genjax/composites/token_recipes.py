@@ -102,20 +102,27 @@ _D_OPT = optax.adam(1e-4, b1=0.5, b2=0.9)  # the usual GAN Adam (Esser et al. us
 # --------------------------------------------------------------------------------------
 
 
-def init_tokenizer(key: jax.Array, images: jax.Array,
-                   optimizer: optax.GradientTransformation = _OPT) -> dict:
+def init_tokenizer(
+    key: jax.Array, images: jax.Array, optimizer: optax.GradientTransformation = _OPT
+) -> dict:
     """``{"vq", "vq_opt", "ema"}``: an MLP VQVAE with codes seeded on encoder outputs."""
     vq = vae.VQVAE(tuple(images.shape[1:]), rngs=nnx.Rngs(key), hidden_sizes=HIDDEN, **TOK)
     z_e = vq.encode(jnp.asarray(images[:256])).reshape(-1, TOK["code_dim"])
-    pick = jax.random.choice(jax.random.fold_in(key, 1), z_e.shape[0], (TOK["num_codes"],),
-                             replace=False)
+    pick = jax.random.choice(
+        jax.random.fold_in(key, 1), z_e.shape[0], (TOK["num_codes"],), replace=False
+    )
     vq.codebook[...] = z_e[pick]  # k-means++-like seeding on data
     return {"vq": vq, "vq_opt": optimizer.init(vq), "ema": quantize.ema_init(z_e[pick])}
 
 
-def apply_tokenizer_update(state: dict, grads: Any, z_e: jax.Array, indices: jax.Array,
-                           key: jax.Array, optimizer: optax.GradientTransformation = _OPT
-                           ) -> tuple[dict, jax.Array]:
+def apply_tokenizer_update(
+    state: dict,
+    grads: Any,
+    z_e: jax.Array,
+    indices: jax.Array,
+    key: jax.Array,
+    optimizer: optax.GradientTransformation = _OPT,
+) -> tuple[dict, jax.Array]:
     """Adam (``optimizer``, the one ``state["vq_opt"]`` was made by) on the encoder/decoder,
     then the EMA codebook update and dead-code restarts.
 
@@ -125,19 +132,22 @@ def apply_tokenizer_update(state: dict, grads: Any, z_e: jax.Array, indices: jax
     updates, opt = optimizer.update(grads, state["vq_opt"], vq)
     vq = optax.apply_updates(vq, updates)
     z_e = jax.lax.stop_gradient(z_e)
-    ema, codebook = quantize.ema_update(state["ema"], vq.codebook[...], z_e, indices,
-                                        decay=DECAY, epsilon=EPSILON)
+    ema, codebook = quantize.ema_update(
+        state["ema"], vq.codebook[...], z_e, indices, decay=DECAY, epsilon=EPSILON
+    )
     ema, codebook, _ = quantize.reset_dead_codes(key, ema, codebook, z_e, threshold=DEAD)
     vq = jax.tree.map(lambda a: a, vq)  # a fresh Module to write the new state into
     vq.codebook[...] = codebook
     use = jnp.sum(jax.nn.one_hot(indices, TOK["num_codes"]), axis=0)  # (M, K)
     vq.code_counts[...] = DECAY * vq.code_counts[...] + (1.0 - DECAY) * use  # indep. prior
     return {"vq": vq, "vq_opt": opt, "ema": ema}, quantize.codebook_perplexity(
-        indices, TOK["num_codes"])
+        indices, TOK["num_codes"]
+    )
 
 
-def _vqvae_phase(state: dict, images: jax.Array, key: jax.Array,
-                 optimizer: optax.GradientTransformation = _OPT) -> tuple[dict, jax.Array]:
+def _vqvae_phase(
+    state: dict, images: jax.Array, key: jax.Array, optimizer: optax.GradientTransformation = _OPT
+) -> tuple[dict, jax.Array]:
     """One VQ-VAE step (eq. 3 with the EMA codebook) on ``state = {"vq", "vq_opt", "ema"}``."""
     grads, m = _vqvae_grads(state["vq"], images)
     new, _ = apply_tokenizer_update(state, grads, m["z_e"], m["indices"], key, optimizer)
@@ -153,19 +163,22 @@ def _vqvae_grads(vq: vae.VQVAE, images: jax.Array) -> tuple[Any, dict]:
     return grads, {"loss": value, "z_e": t["z_e"], "indices": t["indices"]}
 
 
-def _prior_phase(prior: vp.CodePrior, opt_state: Any, vq: vae.VQVAE, batch: tuple,
-                 key: jax.Array) -> tuple[vp.CodePrior, Any, jax.Array]:
+def _prior_phase(
+    prior: vp.CodePrior, opt_state: Any, vq: vae.VQVAE, batch: tuple, key: jax.Array
+) -> tuple[vp.CodePrior, Any, jax.Array]:
     images, labels = batch
     codes = jax.lax.stop_gradient(vp.encode_codes(vq, images))  # (B, M), frozen tokenizer
     (value, _), g = jax.value_and_grad(vp.prior_loss, has_aux=True)(
-        prior, (codes, labels), key, p_uncond=P_UNCOND)
+        prior, (codes, labels), key, p_uncond=P_UNCOND
+    )
     u, opt_state = _OPT.update(g, opt_state, prior)
     return optax.apply_updates(prior, u), opt_state, value
 
 
 def _init_prior(key: jax.Array) -> dict:
-    prior = vp.CodePrior(TOK["num_codes"], TOK["num_latents"], NUM_CLASSES,
-                         rngs=nnx.Rngs(key), **PRIOR)
+    prior = vp.CodePrior(
+        TOK["num_codes"], TOK["num_latents"], NUM_CLASSES, rngs=nnx.Rngs(key), **PRIOR
+    )
     return {"prior": prior, "prior_opt": _OPT.init(prior)}
 
 
@@ -182,8 +195,11 @@ def vq_prior_init(key: jax.Array, train_data: tuple) -> dict:
     """``{"vq", "vq_opt", "ema", "prior", "prior_opt", "step"}``."""
     images, _ = train_data
     k_tok, k_prior = jax.random.split(key)
-    return {**init_tokenizer(k_tok, jnp.asarray(images)), **_init_prior(k_prior),
-            "step": jnp.zeros((), jnp.int32)}
+    return {
+        **init_tokenizer(k_tok, jnp.asarray(images)),
+        **_init_prior(k_prior),
+        "step": jnp.zeros((), jnp.int32),
+    }
 
 
 def vq_prior_step(params: dict, batch: tuple, key: jax.Array) -> tuple[dict, dict]:
@@ -204,17 +220,32 @@ def vq_prior_step(params: dict, batch: tuple, key: jax.Array) -> tuple[dict, dic
     return new, {"loss": value, "tokenizer_phase": in_tok.astype(jnp.float32)}
 
 
-def token_sample(key: jax.Array, params: dict, n: int, *, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None) -> jax.Array:
+def token_sample(
+    key: jax.Array,
+    params: dict,
+    n: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> jax.Array:
     """``n`` digits ``(n, 8, 8, 1)``: classes 0, 1, .. 9 in turn, codes from the prior."""
     labels = jnp.arange(int(n), dtype=jnp.int32) % NUM_CLASSES
-    x = vp.sample_images(key, params["vq"], params["prior"], labels, temperature=temperature,
-                         top_k=top_k, top_p=top_p)
+    x = vp.sample_images(
+        key,
+        params["vq"],
+        params["prior"],
+        labels,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+    )
     return jnp.clip(x, 0.0, 1.0)
 
 
-def _class_independent_samples(key: jax.Array, vq: vae.VQVAE, codes: jax.Array,
-                               labels: np.ndarray, requested: np.ndarray) -> jax.Array:
+def _class_independent_samples(
+    key: jax.Array, vq: vae.VQVAE, codes: jax.Array, labels: np.ndarray, requested: np.ndarray
+) -> jax.Array:
     """Codes drawn independently per position from per-class code frequencies (+1 smoothing)."""
     onehot = jax.nn.one_hot(codes, TOK["num_codes"])  # (n, M, K)
     counts = jnp.stack([jnp.sum(onehot[labels == c], axis=0) for c in range(NUM_CLASSES)])
@@ -223,8 +254,15 @@ def _class_independent_samples(key: jax.Array, vq: vae.VQVAE, codes: jax.Array,
     return vp.decode_codes(vq, jnp.argmax(log_p[requested] + g, axis=-1))
 
 
-def prior_figures(key: jax.Array, vq: vae.VQVAE, prior: vp.CodePrior, train: tuple,
-                  test: tuple, out_dir: Path, name: str) -> dict:
+def prior_figures(
+    key: jax.Array,
+    vq: vae.VQVAE,
+    prior: vp.CodePrior,
+    train: tuple,
+    test: tuple,
+    out_dir: Path,
+    name: str,
+) -> dict:
     """``samples.png`` (one row per class) and the prior's figures (module docstring)."""
     from genjax import plotting
 
@@ -248,12 +286,19 @@ def prior_figures(key: jax.Array, vq: vae.VQVAE, prior: vp.CodePrior, train: tup
     req = jnp.asarray(requested, jnp.int32)
     ar = jnp.clip(vp.sample_images(k_ar, vq, prior, req), 0.0, 1.0)
     ind = jnp.clip(vae.sample(k_ind, vq, len(requested)), 0.0, 1.0)  # today's prior
-    cls_ind = jnp.clip(_class_independent_samples(k_cls, vq, train_codes, np.asarray(train[1]),
-                                                  requested), 0.0, 1.0)
+    cls_ind = jnp.clip(
+        _class_independent_samples(k_cls, vq, train_codes, np.asarray(train[1]), requested),
+        0.0,
+        1.0,
+    )
     grid = token_sample(k_grid, {"vq": vq, "prior": prior}, 100)  # classes in turn
     grid = grid.reshape(10, NUM_CLASSES, *grid.shape[1:]).transpose(1, 0, 2, 3, 4)
-    plotting.image_grid(grid.reshape(100, *grid.shape[2:]), Path(out_dir) / "samples.png",
-                        nrow=10, title=f"{name}: prior samples, one row per class")
+    plotting.image_grid(
+        grid.reshape(100, *grid.shape[2:]),
+        Path(out_dir) / "samples.png",
+        nrow=10,
+        title=f"{name}: prior samples, one row per class",
+    )
     return {
         "test_mse_per_dim": float(jnp.mean((test_x - x_hat) ** 2)),
         "codes_used_on_test": int(np.unique(np.asarray(codes)).size),
@@ -263,7 +308,8 @@ def prior_figures(key: jax.Array, vq: vae.VQVAE, prior: vp.CodePrior, train: tup
         "independent_prior_bits_per_code": float(-jnp.mean(lp_ind) / (m * ln2)),
         "test_bits_per_dim": float(vp.total_bits_per_dim(lp_uncond, test_x, x_hat, sigma)),
         "test_bits_per_dim_independent_prior": float(
-            vp.total_bits_per_dim(lp_ind, test_x, x_hat, sigma)),
+            vp.total_bits_per_dim(lp_ind, test_x, x_hat, sigma)
+        ),
         "requested_class_rate": clf.accuracy(ar, req),
         "requested_class_rate_independent_prior": clf.accuracy(ind, req),
         "requested_class_rate_class_independent_prior": clf.accuracy(cls_ind, req),
@@ -281,10 +327,15 @@ def vq_prior_report(key, params, train_data, test_data, out_dir) -> dict:
     x = jnp.asarray(test_data[0][:32])
     rec = jnp.clip(vp.decode_codes(params["vq"], vp.encode_codes(params["vq"], x)), 0.0, 1.0)
     pairs = jnp.stack([x.reshape(4, 8, *x.shape[1:]), rec.reshape(4, 8, *x.shape[1:])], axis=1)
-    plotting.image_grid(pairs.reshape(64, *x.shape[1:]), Path(out_dir) / "reconstructions.png",
-                        nrow=8, title="vq-prior: test images / reconstructions")
-    return prior_figures(key, params["vq"], params["prior"], train_data, test_data,
-                         Path(out_dir), "vq-prior")
+    plotting.image_grid(
+        pairs.reshape(64, *x.shape[1:]),
+        Path(out_dir) / "reconstructions.png",
+        nrow=8,
+        title="vq-prior: test images / reconstructions",
+    )
+    return prior_figures(
+        key, params["vq"], params["prior"], train_data, test_data, Path(out_dir), "vq-prior"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -299,13 +350,19 @@ def vqgan_init(key: jax.Array, train_data: tuple) -> dict:
     k_tok, k_disc, k_prior = jax.random.split(key, 3)
     tok = init_tokenizer(k_tok, images, _decaying_adam())
     base = init_tokenizer(k_tok, images, _decaying_adam())  # the same weights, without GAN
-    disc = vg.PatchDiscriminator(tuple(images.shape[1:]), hidden_sizes=DISC_HIDDEN,
-                                 rngs=nnx.Rngs(k_disc))
-    return {**tok, **{"base_" + k: v for k, v in base.items()}, "disc": disc,
-            "disc_opt": _D_OPT.init(disc),
-            # a copy: the trainer donates its state, the cached judge must survive it
-            "classifier": jax.tree.map(jnp.copy, digit_classifier(0)),
-            **_init_prior(k_prior), "step": jnp.zeros((), jnp.int32)}
+    disc = vg.PatchDiscriminator(
+        tuple(images.shape[1:]), hidden_sizes=DISC_HIDDEN, rngs=nnx.Rngs(k_disc)
+    )
+    return {
+        **tok,
+        **{"base_" + k: v for k, v in base.items()},
+        "disc": disc,
+        "disc_opt": _D_OPT.init(disc),
+        # a copy: the trainer donates its state, the cached judge must survive it
+        "classifier": jax.tree.map(jnp.copy, digit_classifier(0)),
+        **_init_prior(k_prior),
+        "step": jnp.zeros((), jnp.int32),
+    }
 
 
 def vqgan_step(params: dict, batch: tuple, key: jax.Array) -> tuple[dict, dict]:
@@ -316,33 +373,52 @@ def vqgan_step(params: dict, batch: tuple, key: jax.Array) -> tuple[dict, dict]:
 
     def tokenizer_phase(p):
         disc_on = (p["step"] >= DISC_START).astype(jnp.float32)
-        grads, m = vg.generator_gradients(p["vq"], p["disc"], images, p["classifier"],
-                                          beta=BETA, perceptual_weight=PERCEPTUAL,
-                                          disc_factor=GAN_WEIGHT * disc_on)
-        tok, perplexity = apply_tokenizer_update(_tokenizer_state(p), grads, m["z_e"],
-                                                 m["indices"], key, _decaying_adam())
+        grads, m = vg.generator_gradients(
+            p["vq"],
+            p["disc"],
+            images,
+            p["classifier"],
+            beta=BETA,
+            perceptual_weight=PERCEPTUAL,
+            disc_factor=GAN_WEIGHT * disc_on,
+        )
+        tok, perplexity = apply_tokenizer_update(
+            _tokenizer_state(p), grads, m["z_e"], m["indices"], key, _decaying_adam()
+        )
         fake = jax.lax.stop_gradient(m["x_hat"])
         d_value, d_grads = jax.value_and_grad(vg.discriminator_loss)(p["disc"], images, fake)
-        d_updates, d_opt = _D_OPT.update(jax.tree.map(lambda g: disc_on * g, d_grads),
-                                         p["disc_opt"], p["disc"])
+        d_updates, d_opt = _D_OPT.update(
+            jax.tree.map(lambda g: disc_on * g, d_grads), p["disc_opt"], p["disc"]
+        )
         disc = optax.apply_updates(p["disc"], d_updates)
-        base, base_value = _vqvae_phase(_tokenizer_state(p, "base_"), images,
-                                        jax.random.fold_in(key, 1), _decaying_adam())
-        new = {**p, **tok, **{"base_" + k: v for k, v in base.items()}, "disc": disc,
-               "disc_opt": d_opt}
-        return new, (m["loss"], m["rec"], m["perceptual"], m["adaptive_weight"], d_value,
-                     base_value, perplexity)
+        base, base_value = _vqvae_phase(
+            _tokenizer_state(p, "base_"), images, jax.random.fold_in(key, 1), _decaying_adam()
+        )
+        new = {
+            **p,
+            **tok,
+            **{"base_" + k: v for k, v in base.items()},
+            "disc": disc,
+            "disc_opt": d_opt,
+        }
+        return new, (
+            m["loss"],
+            m["rec"],
+            m["perceptual"],
+            m["adaptive_weight"],
+            d_value,
+            base_value,
+            perplexity,
+        )
 
     def prior_phase(p):
         prior, opt, value = _prior_phase(p["prior"], p["prior_opt"], p["vq"], batch, key)
-        return {**p, "prior": prior, "prior_opt": opt}, (value, zero, zero, zero, zero, zero,
-                                                          zero)
+        return {**p, "prior": prior, "prior_opt": opt}, (value, zero, zero, zero, zero, zero, zero)
 
     in_tok = params["step"] < TOK_STEPS
     new, values = jax.lax.cond(in_tok, tokenizer_phase, prior_phase, params)
     new["step"] = params["step"] + 1
-    names = ("loss", "rec", "perceptual", "adaptive_weight", "d_loss", "vqvae_loss",
-             "perplexity")
+    names = ("loss", "rec", "perceptual", "adaptive_weight", "d_loss", "vqvae_loss", "perplexity")
     metrics = dict(zip(names, values, strict=True))
     metrics["tokenizer_phase"] = in_tok.astype(jnp.float32)
     return new, metrics
@@ -359,37 +435,64 @@ def vqgan_report(key, params, train_data, test_data, out_dir) -> dict:
         recs[name] = jnp.clip(vp.decode_codes(vq, vp.encode_codes(vq, test_x)), 0.0, 1.0)
     rows = [test_x[:40], recs["vqvae"][:40], recs["vqgan"][:40]]  # 4 blocks of 10
     blocks = jnp.stack([r.reshape(4, 10, *test_x.shape[1:]) for r in rows], axis=1)
-    plotting.image_grid(blocks.reshape(120, *test_x.shape[1:]),
-                        Path(out_dir) / "reconstructions.png", nrow=10,
-                        title="rows: test images / VQ-VAE / VQGAN (repeated)")
+    plotting.image_grid(
+        blocks.reshape(120, *test_x.shape[1:]),
+        Path(out_dir) / "reconstructions.png",
+        nrow=10,
+        title="rows: test images / VQ-VAE / VQGAN (repeated)",
+    )
     figures = {}
     for seed in (0, 1):
         clf = digit_classifier(seed)
         for name, rec in recs.items():
             figures[f"frechet_{name}_reconstructions_judge{seed}"] = frechet_features(
-                clf, rec, test_x)
+                clf, rec, test_x
+            )
     for name, rec in recs.items():
         figures[f"{name}_test_mse_per_dim"] = float(jnp.mean((rec - test_x) ** 2))
-    prior = prior_figures(key, params["vq"], params["prior"], train_data, test_data,
-                          Path(out_dir), "vqgan")
-    figures.update({f"prior_{k}" if not k.startswith(("prior", "requested", "frechet_samples"))
-                    else k: v for k, v in prior.items()})
+    prior = prior_figures(
+        key, params["vq"], params["prior"], train_data, test_data, Path(out_dir), "vqgan"
+    )
+    figures.update(
+        {
+            f"prior_{k}" if not k.startswith(("prior", "requested", "frechet_samples")) else k: v
+            for k, v in prior.items()
+        }
+    )
     return figures
 
 
 RECIPES: tuple[Recipe, ...] = (
-    Recipe(name="vq-prior", family="composites",
-           summary="VQ-VAE tokenizer (8 codes of 32), then a class-prefixed transformer prior "
-           "over its codes, sampled with the KV cache (van den Oord et al. 2017)",
-           data="digits", init=vq_prior_init, step=vq_prior_step, sample=token_sample,
-           report=vq_prior_report, steps=TOTAL_STEPS, batch_size=128,
-           load_data=data.load_with_labels, checkpoint_every=600,
-           sample_options=("temperature", "top_k", "top_p")),
-    Recipe(name="vqgan", family="composites",
-           summary="VQGAN (Esser et al. 2021): patch discriminator, adaptive weight, classifier "
-           "feature matching; a VQ-VAE beside it; the code prior on its tokens",
-           data="digits", init=vqgan_init, step=vqgan_step, sample=token_sample,
-           report=vqgan_report, steps=TOTAL_STEPS, batch_size=128,
-           load_data=data.load_with_labels, checkpoint_every=600,
-           sample_options=("temperature", "top_k", "top_p")),
+    Recipe(
+        name="vq-prior",
+        family="composites",
+        summary="VQ-VAE tokenizer (8 codes of 32), then a class-prefixed transformer prior "
+        "over its codes, sampled with the KV cache (van den Oord et al. 2017)",
+        data="digits",
+        init=vq_prior_init,
+        step=vq_prior_step,
+        sample=token_sample,
+        report=vq_prior_report,
+        steps=TOTAL_STEPS,
+        batch_size=128,
+        load_data=data.load_with_labels,
+        checkpoint_every=600,
+        sample_options=("temperature", "top_k", "top_p"),
+    ),
+    Recipe(
+        name="vqgan",
+        family="composites",
+        summary="VQGAN (Esser et al. 2021): patch discriminator, adaptive weight, classifier "
+        "feature matching; a VQ-VAE beside it; the code prior on its tokens",
+        data="digits",
+        init=vqgan_init,
+        step=vqgan_step,
+        sample=token_sample,
+        report=vqgan_report,
+        steps=TOTAL_STEPS,
+        batch_size=128,
+        load_data=data.load_with_labels,
+        checkpoint_every=600,
+        sample_options=("temperature", "top_k", "top_p"),
+    ),
 )

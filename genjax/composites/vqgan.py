@@ -54,9 +54,15 @@ from genjax.nn.mlp import MLP
 from genjax.vae import VQVAE
 from genjax.vae.quantize import vqvae_terms
 
-__all__ = ["PatchDiscriminator", "last_layer_kernel", "reconstruction_terms",
-           "generator_adversarial_loss", "discriminator_loss", "adaptive_weight",
-           "generator_gradients"]
+__all__ = [
+    "PatchDiscriminator",
+    "last_layer_kernel",
+    "reconstruction_terms",
+    "generator_adversarial_loss",
+    "discriminator_loss",
+    "adaptive_weight",
+    "generator_gradients",
+]
 
 LEAK = 0.2  # leaky-ReLU slope of the discriminator (Isola et al. 2017; Radford et al. 2016)
 
@@ -80,8 +86,9 @@ def image_patches(x: jax.Array, patch: int, stride: int) -> jax.Array:
     _, h, w, _ = x.shape
     rows = range(0, h - patch + 1, stride)
     cols = range(0, w - patch + 1, stride)
-    windows = [[x[:, i:i + patch, j:j + patch, :].reshape(x.shape[0], -1) for j in cols]
-               for i in rows]  # each (B, patch^2 C)
+    windows = [
+        [x[:, i : i + patch, j : j + patch, :].reshape(x.shape[0], -1) for j in cols] for i in rows
+    ]  # each (B, patch^2 C)
     return jnp.stack([jnp.stack(r, axis=1) for r in windows], axis=1)
 
 
@@ -108,8 +115,15 @@ class PatchDiscriminator(nnx.Module):
       (2, 3, 3)
     """
 
-    def __init__(self, image_shape: Sequence[int], *, patch: int = 4, stride: int = 2,
-                 hidden_sizes: Sequence[int] = (64, 64), rngs: nnx.Rngs):
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        *,
+        patch: int = 4,
+        stride: int = 2,
+        hidden_sizes: Sequence[int] = (64, 64),
+        rngs: nnx.Rngs,
+    ):
         shape = tuple(image_shape)
         if len(shape) != 3:
             raise ValueError(f"image_shape must be (H, W, C), got {shape!r}")
@@ -117,8 +131,7 @@ class PatchDiscriminator(nnx.Module):
         h, w, c = self.image_shape
         self.patch = checks.int_in_range("patch", patch, 1, min(h, w))
         self.stride = checks.positive_int("stride", stride)
-        self.net = MLP(self.patch * self.patch * c, hidden_sizes, 1, rngs=rngs,
-                       activation=_lrelu)
+        self.net = MLP(self.patch * self.patch * c, hidden_sizes, 1, rngs=rngs, activation=_lrelu)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """x: (B, H, W, C) -> (B, P_h, P_w) patch logits."""
@@ -131,8 +144,9 @@ def last_layer_kernel(tree: Any) -> jax.Array:
     return tree.decoder.net.layers[-1].kernel[...]
 
 
-def reconstruction_terms(vq: VQVAE, x: jax.Array, classifier: Model | None = None, *,
-                         perceptual_weight: float = 1.0) -> dict[str, jax.Array]:
+def reconstruction_terms(
+    vq: VQVAE, x: jax.Array, classifier: Model | None = None, *, perceptual_weight: float = 1.0
+) -> dict[str, jax.Array]:
     """The VQ terms and ``L_rec`` of each example (module docstring).
 
     Args:
@@ -183,8 +197,9 @@ def discriminator_loss(disc: Model, x: jax.Array, x_fake: jax.Array) -> jax.Arra
     return hinge_d(_patches(disc(x)), _patches(disc(x_fake)))
 
 
-def adaptive_weight(grad_rec: jax.Array, grad_gan: jax.Array, *, delta: float = 1e-4,
-                    max_weight: float = 1e4) -> jax.Array:
+def adaptive_weight(
+    grad_rec: jax.Array, grad_gan: jax.Array, *, delta: float = 1e-4, max_weight: float = 1e4
+) -> jax.Array:
     """Esser et al. (2021), eq. 7: ``||grad_rec|| / (||grad_gan|| + delta)``, clipped, constant.
 
     Args:
@@ -203,10 +218,18 @@ def adaptive_weight(grad_rec: jax.Array, grad_gan: jax.Array, *, delta: float = 
     return jax.lax.stop_gradient(jnp.clip(lam, 0.0, max_weight))
 
 
-def generator_gradients(vq: VQVAE, disc: Model, x: jax.Array, classifier: Model | None = None,
-                        *, beta: float = 0.25, perceptual_weight: float = 1.0,
-                        disc_factor: jax.Array | float = 1.0, delta: float = 1e-4,
-                        max_weight: float = 1e4) -> tuple[Any, dict[str, jax.Array]]:
+def generator_gradients(
+    vq: VQVAE,
+    disc: Model,
+    x: jax.Array,
+    classifier: Model | None = None,
+    *,
+    beta: float = 0.25,
+    perceptual_weight: float = 1.0,
+    disc_factor: jax.Array | float = 1.0,
+    delta: float = 1e-4,
+    max_weight: float = 1e4,
+) -> tuple[Any, dict[str, jax.Array]]:
     """The gradient of ``L_VQ + disc_factor * lambda * L_GAN`` w.r.t. the autoencoder.
 
     ``grad L_VQ`` and ``grad L_GAN`` are taken separately; lambda comes from their parts at
@@ -243,14 +266,21 @@ def generator_gradients(vq: VQVAE, disc: Model, x: jax.Array, classifier: Model 
 
     (l_vq, t), g_vq = jax.value_and_grad(vq_objective, has_aux=True)(vq)
     l_gan, g_gan = jax.value_and_grad(gan_objective)(vq)
-    lam = adaptive_weight(last_layer_kernel(g_vq), last_layer_kernel(g_gan), delta=delta,
-                          max_weight=max_weight)
+    lam = adaptive_weight(
+        last_layer_kernel(g_vq), last_layer_kernel(g_gan), delta=delta, max_weight=max_weight
+    )
     scale = disc_factor * lam
     grads = jax.tree.map(lambda a, b: a + scale * b, g_vq, g_gan)
-    metrics = {"loss": l_vq + scale * l_gan, "rec": jnp.mean(t["rec"]),
-               "reconstruction": jnp.mean(t["reconstruction"]),
-               "perceptual": jnp.mean(t["perceptual"]),
-               "commitment": jnp.mean(t["commitment"]), "gan_g": l_gan,
-               "adaptive_weight": lam, "z_e": t["z_e"], "indices": t["indices"],
-               "x_hat": t["x_hat"]}
+    metrics = {
+        "loss": l_vq + scale * l_gan,
+        "rec": jnp.mean(t["rec"]),
+        "reconstruction": jnp.mean(t["reconstruction"]),
+        "perceptual": jnp.mean(t["perceptual"]),
+        "commitment": jnp.mean(t["commitment"]),
+        "gan_g": l_gan,
+        "adaptive_weight": lam,
+        "z_e": t["z_e"],
+        "indices": t["indices"],
+        "x_hat": t["x_hat"],
+    }
     return grads, metrics

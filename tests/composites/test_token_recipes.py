@@ -37,8 +37,16 @@ def test_registered():
 def _run(name, tiny, tmp_path):
     train_data, test_data = tiny
     recipe = registry.get(name)
-    res = train.fit(recipe, train_data, key=jax.random.key(0), out_dir=tmp_path, steps=4,
-                    batch_size=16, progress=False, report=False)
+    res = train.fit(
+        recipe,
+        train_data,
+        key=jax.random.key(0),
+        out_dir=tmp_path,
+        steps=4,
+        batch_size=16,
+        progress=False,
+        report=False,
+    )
     assert [h["tokenizer_phase"] for h in res.history] == [1.0, 1.0, 0.0, 0.0]
     assert all(np.isfinite(v) for h in res.history for v in h.values())
     samples = recipe.sample(jax.random.key(1), res.params, 10, top_k=4)
@@ -65,12 +73,18 @@ def test_vqgan_trains_and_reports(tiny, tmp_path):
     res, f = _run("vqgan", tiny, tmp_path)
     metrics = res.history[1]  # step 2: the discriminator is on
     assert metrics["adaptive_weight"] > 0.0 and metrics["d_loss"] > 0.0
-    for key in ("frechet_vqgan_reconstructions_judge0", "frechet_vqvae_reconstructions_judge0",
-                "frechet_vqgan_reconstructions_judge1", "requested_class_rate"):
+    for key in (
+        "frechet_vqgan_reconstructions_judge0",
+        "frechet_vqvae_reconstructions_judge0",
+        "frechet_vqgan_reconstructions_judge1",
+        "requested_class_rate",
+    ):
         assert f[key] >= 0.0
     # the baseline VQ-VAE trained beside the VQGAN differs from it after its steps
-    assert float(jnp.abs(res.params["vq"].codebook[...]
-                         - res.params["base_vq"].codebook[...]).max()) > 0.0
+    assert (
+        float(jnp.abs(res.params["vq"].codebook[...] - res.params["base_vq"].codebook[...]).max())
+        > 0.0
+    )
 
 
 def test_vqgan_tokenizers_step_size_decays_to_zero(monkeypatch):
