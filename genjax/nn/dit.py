@@ -143,7 +143,9 @@ def unpatchify(tokens: jax.Array, patch_size: int, height: int, width: int) -> j
     return h.reshape(B, height, width, C)  # (B, H, W, C)
 
 
-def sincos_position_embedding_2d(grid_h: int, grid_w: int, dim: int) -> jax.Array:
+def sincos_position_embedding_2d(
+    grid_h: int, grid_w: int, dim: int, *, dtype=jnp.float32
+) -> jax.Array:
     """Fixed 2-D sine-cosine position embeddings of a ``grid_h x grid_w`` grid of patches.
 
     The MAE/DiT construction: half of the features embed the patch's row ``i``, half its
@@ -155,9 +157,10 @@ def sincos_position_embedding_2d(grid_h: int, grid_w: int, dim: int) -> jax.Arra
     Args:
       grid_h, grid_w: the number of patch rows and columns, each >= 1.
       dim: D, divisible by 4.
+      dtype: a float dtype for the result.
 
     Returns:
-      (grid_h * grid_w, dim) float32, in the raster order of :func:`patchify`.
+      (grid_h * grid_w, dim) in ``dtype``, in the raster order of :func:`patchify`.
 
     Example:
       >>> sincos_position_embedding_2d(4, 4, 8).shape
@@ -168,8 +171,8 @@ def sincos_position_embedding_2d(grid_h: int, grid_w: int, dim: int) -> jax.Arra
     dim = checks.positive_int("dim", dim)
     if dim % 4:
         raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
-    rows = jnp.repeat(jnp.arange(grid_h, dtype=jnp.float32), grid_w)  # (N,) i of each patch
-    cols = jnp.tile(jnp.arange(grid_w, dtype=jnp.float32), grid_h)  # (N,) j of each patch
+    rows = jnp.repeat(jnp.arange(grid_h, dtype=dtype), grid_w)  # (N,) i of each patch
+    cols = jnp.tile(jnp.arange(grid_w, dtype=dtype), grid_h)  # (N,) j of each patch
     return jnp.concatenate(
         [sinusoidal_embedding(rows, dim // 2), sinusoidal_embedding(cols, dim // 2)], axis=-1
     )  # (N, D)
@@ -385,13 +388,16 @@ class DiT(nnx.Module):
         )
         self.final = FinalLayer(dim, dim, p * p * self.out_channels, rngs=rngs)
 
-    def condition(self, t: jax.Array, labels: jax.Array | None, batch: int) -> jax.Array:
+    def condition(
+        self, t: jax.Array, labels: jax.Array | None, batch: int, dtype=jnp.float32
+    ) -> jax.Array:
         """The conditioning vector ``c = MLP_t(sinusoidal(t)) [+ Embed(labels)]``, (B, D).
 
         Args:
           t: (B,) or () times (integer steps or floats).
           labels: (B,) int labels in ``[0, num_classes]``; required iff ``num_classes``.
           batch: B.
+          dtype: the float dtype the time features are computed in.
         """
         if (labels is None) != (self.class_embed is None):
             raise ValueError(
@@ -401,12 +407,13 @@ class DiT(nnx.Module):
             raise ValueError(
                 f"t must be a scalar or have shape (B,) = ({batch},), got {jnp.shape(t)}"
             )
-        t = jnp.broadcast_to(jnp.asarray(t), (batch,)).astype(jnp.float32)  # (B,)
+        t = jnp.broadcast_to(jnp.asarray(t), (batch,)).astype(dtype)  # (B,)
         cond = self.time_mlp(sinusoidal_embedding(t * self.time_scale, self.frequency_dim))
         if self.class_embed is not None:  # labels in [0, num_classes]: num_classes is null
             checks.shape("labels", labels, (batch,))
             checks.token_ids("labels", jnp.asarray(labels), self.num_classes + 1)
-            cond = cond + self.class_embed(labels)  # (B, D)
+            # The table's own dtype (nnx.Embed would cast a float64 table to float32).
+            cond = cond + jnp.take(self.class_embed.embedding[...], labels, axis=0)  # (B, D)
         return cond
 
     def __call__(self, x: jax.Array, t: jax.Array, labels: jax.Array | None = None) -> jax.Array:
@@ -425,10 +432,13 @@ class DiT(nnx.Module):
         p = self.patch_size
         if H % p or W % p:
             raise ValueError(f"x: image size {H}x{W} must be divisible by patch_size={p}")
-        cond = self.condition(t, labels, B)  # (B, D)
+        # Time features and positions in float32 at least (float64 when x is float64).
+        dtype = jnp.promote_types(x.dtype, jnp.float32)
+        cond = self.condition(t, labels, B, dtype)  # (B, D)
         tokens = self.patch_embed(patchify(x, p))  # (B, N, D)
         if self.position_embedding:
-            tokens = tokens + sincos_position_embedding_2d(H // p, W // p, self.dim)[None]
+            pos = sincos_position_embedding_2d(H // p, W // p, self.dim, dtype=dtype)  # (N, D)
+            tokens = tokens + pos[None]
         for block in self.blocks:
             tokens = block(tokens, cond)  # (B, N, D)
         out = self.final(tokens, cond)  # (B, N, p p C_out)
