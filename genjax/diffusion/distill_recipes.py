@@ -10,14 +10,15 @@ One run, in phases counted by the step ``k`` (one compiled step, ``lax.cond`` on
    (:func:`genjax.diffusion.distillation.distillation_loss`, truncated-SNR weighting). The
    teacher of stage 0 is the trained network, the teacher of stage ``s`` the student of
    stage ``s - 1``; every student starts as a copy of its teacher and gets a fresh Adam
-   whose learning rate decays linearly to 0 within the stage (Salimans & Ho 2022, sec. 5).
+   whose learning rate decays linearly to 0 within the stage (a schedule per stage, so each
+   stage converges before its student becomes the next teacher).
 
 Every student is kept (``params["students"]``: the networks' leaves stacked over the
 stages), so the report samples each with DDIM at its own step count -- ``N_s`` steps, one
 network evaluation each -- and compares it with plain DDIM of the teacher at the same
 count. ``summary.json``: the energy distance to held-out data of ``student_{N}_steps`` and
-``ddim_{N}_steps`` for N = 8, 4, 2, 1, of the teacher's ``2 N_0``-step DDIM, and of two
-halves of real data (the floor). Pictures: ``samples.png`` (the one-step student over the
+``ddim_{N}_steps`` for N = 8, 4, 2, 1, of the teacher's ``2 N_0``-step DDIM, and of the
+training data itself (the floor). Pictures: ``samples.png`` (the one-step student over the
 data) and ``distill_steps.png`` (teacher DDIM above, distilled student below, per N).
 
 Data are standardised by statistics fixed at ``init``. The recipe calls the family's
