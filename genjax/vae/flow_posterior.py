@@ -42,8 +42,6 @@ References:
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,11 +51,10 @@ from flax import nnx
 
 from genjax import checks, gaussian
 from genjax.flows.bijectors import IAF, Planar
-from genjax.metrics import bits_per_dim
 from genjax.model import model_jit
 from genjax.nn.autoencoders import MLPEncoder
 from genjax.nn.made import MADE
-from genjax.vae.model import VAE, decoder_log_likelihood, mlp_vae
+from genjax.vae.model import VAE, mlp_vae
 
 FLOWS = ("planar", "iaf")
 
@@ -289,12 +286,14 @@ def affine_flow_vae(vae: VAE, *, rngs: nnx.Rngs) -> FlowPosteriorVAE:
 # --- checks -----------------------------------------------------------------------------------
 
 
-def _check_model(model: Any) -> None:
+def check_model(model: Any) -> None:
+    """Raise ``ValueError`` naming ``model`` unless it is a :class:`FlowPosteriorVAE`."""
     if not isinstance(model, FlowPosteriorVAE):
         raise ValueError(f"model must be a FlowPosteriorVAE, got {type(model).__name__}")
 
 
-def _check_batch(model: FlowPosteriorVAE, x: jax.Array) -> None:
+def check_batch(model: FlowPosteriorVAE, x: jax.Array) -> None:
+    """Raise ``ValueError`` naming ``batch`` unless x is (B, *data_shape) and finite."""
     checks.shape("batch", x, (None, *model.data_shape))
     checks.finite("batch", x)  # when concrete: a NaN pixel would make the loss NaN
 
@@ -328,7 +327,7 @@ def _iaf_step(
     return bijector.forward({"net": net}, z)  # Kingma eqs. 10-11: sum_d alpha_d
 
 
-def _posterior(
+def posterior_terms(
     model: FlowPosteriorVAE, x: jax.Array, eps: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """``(z_K, log q_0(z_0|x), sum_k log|det|, z_0)`` for eps (B, L): the shared body."""
@@ -371,10 +370,10 @@ def flow_posterior_sample_from_noise(
       >>> z.shape, log_q.shape
       ((3, 2), (3,))
     """
-    _check_model(model)
-    _check_batch(model, x)
+    check_model(model)
+    check_batch(model, x)
     checks.shape("eps", eps, (x.shape[0], model.latent_dim))
-    z, log_q0, log_det, _ = _posterior(model, x, eps)
+    z, log_q0, log_det, _ = posterior_terms(model, x, eps)
     return z, log_q0 - log_det  # log q_K = log q_0 - sum_k log|det|
 
 
@@ -403,168 +402,11 @@ def flow_posterior_sample(
     return flow_posterior_sample_from_noise(model, x, eps)
 
 
-# --- ELBO and IWAE ---------------------------------------------------------------------------
-
-
-def flow_elbo_terms(model: FlowPosteriorVAE, x: jax.Array, eps: jax.Array) -> dict[str, jax.Array]:
-    """One-sample ELBO of each example with the flow posterior, its noise given (R&M eq. 15).
-
-    ``ELBO = log p(x|z_K) + log p(z_K) - log q_0(z_0|x) + sum_k log|det dz_k/dz_{k-1}|``.
-
-    Args:
-      model: a :class:`FlowPosteriorVAE`.
-      x: (B, *data_shape).
-      eps: (B, L) standard normal, ``z_0 = mu + sigma eps``.
-
-    Returns:
-      dict of (B,) arrays: ``log_likelihood`` (``log p(x|z_K)``), ``log_prior``
-      (``log p(z_K)``), ``log_q0``, ``log_det`` (the sum over steps), ``kl`` (the one-sample
-      ``log q_K(z_K|x) - log p(z_K)``) and ``elbo``.
-
-    Example:
-      >>> model = mlp_flow_vae((4,), 2, flow="planar", num_flows=2, rngs=nnx.Rngs(0),
-      ...                      hidden_sizes=(8,))
-      >>> t = flow_elbo_terms(model, jnp.ones((3, 4)) / 2, jnp.zeros((3, 2)))
-      >>> bool(jnp.allclose(t["elbo"], t["log_likelihood"] - t["kl"]))
-      True
-    """
-    _check_model(model)
-    _check_batch(model, x)
-    checks.shape("eps", eps, (x.shape[0], model.latent_dim))
-    z, log_q0, log_det, _ = _posterior(model, x, eps)
-    log_lik = decoder_log_likelihood(model.vae, x, model.vae.decode(z))  # log p(x|z_K)
-    log_prior = gaussian.standard_normal_log_prob(z)  # log N(z_K; 0, I)
-    kl = log_q0 - log_det - log_prior  # log q_K(z_K|x) - log p(z_K), one sample
-    return {
-        "log_likelihood": log_lik,
-        "log_prior": log_prior,
-        "log_q0": log_q0,
-        "log_det": log_det,
-        "kl": kl,
-        "elbo": log_lik - kl,
-    }
-
-
-def flow_elbo_loss(
-    model: FlowPosteriorVAE, batch: jax.Array, key: jax.Array
-) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Negative one-sample ELBO of the flow posterior, mean over the batch, in nats.
-
-    ``loss = -mean_b ELBO(x_b)`` with one ``eps`` per example (:func:`flow_elbo_terms`).
-    One compiled program per model structure and shapes (the model traced).
-
-    Args:
-      model: a :class:`FlowPosteriorVAE` (the differentiated pytree).
-      batch: (B, *data_shape).
-      key: the base noise's key.
-
-    Returns:
-      ``(loss, metrics)``; metrics: batch means of ``elbo``, ``log_likelihood``, ``kl``,
-      ``log_det`` and ``bits_per_dim`` (``-elbo / (D log 2)``).
-
-    Example:
-      >>> model = mlp_flow_vae((4, 4, 1), 2, flow="iaf", num_flows=2, rngs=nnx.Rngs(0),
-      ...                      hidden_sizes=(8,), context_dim=2, made_hidden=(4,))
-      >>> loss, metrics = flow_elbo_loss(model, jnp.full((3, 4, 4, 1), 0.5), jax.random.key(0))
-      >>> bool(jnp.isclose(loss, -metrics["elbo"])), loss.shape
-      (True, ())
-    """
-    _check_model(model)
-    _check_batch(model, batch)
-    return _flow_elbo_loss(model, batch, key)
-
-
-@model_jit
-def _flow_elbo_loss(
-    model: FlowPosteriorVAE, batch: jax.Array, key: jax.Array
-) -> tuple[jax.Array, dict[str, jax.Array]]:
-    eps = jax.random.normal(key, (batch.shape[0], model.latent_dim), batch.dtype)
-    terms = flow_elbo_terms(model, batch, eps)
-    elbo = jnp.mean(terms["elbo"])
-    metrics = {k: jnp.mean(terms[k]) for k in ("elbo", "log_likelihood", "kl", "log_det")}
-    metrics["bits_per_dim"] = bits_per_dim(-elbo, math.prod(model.data_shape))
-    return -elbo, metrics
-
-
-def flow_log_weights(model: FlowPosteriorVAE, x: jax.Array, eps: jax.Array) -> jax.Array:
-    """Log importance weights ``log p(x, z_K^i) - log q_K(z_K^i|x)`` for given noise.
-
-    Args:
-      model: a :class:`FlowPosteriorVAE`.
-      x: (B, *data_shape).
-      eps: (k, B, L) standard normal, one base draw per sample and example.
-
-    Returns:
-      (k, B).
-    """
-    _check_model(model)
-    _check_batch(model, x)
-    checks.shape("eps", eps, (None, x.shape[0], model.latent_dim))
-    return jax.vmap(lambda e: flow_elbo_terms(model, x, e)["elbo"])(eps)  # (k, B)
-
-
-@functools.partial(model_jit, static_argnames=("k", "chunk_size"))
-def flow_iwae_bound(
-    model: FlowPosteriorVAE,
-    batch: jax.Array,
-    key: jax.Array,
-    *,
-    k: int,
-    chunk_size: int | None = None,
-) -> jax.Array:
-    """The IWAE bound ``L_k(x) = logsumexp_i(log w_i) - log k`` with the flow posterior.
-
-    ``w_i = p(x, z_K^i) / q_K(z_K^i|x)``; ``L_1`` is the ELBO, ``L_k`` rises to ``log p(x)``
-    (Burda et al. 2016, Theorem 1). One compiled program per (model structure, shapes,
-    ``k``, ``chunk_size``).
-
-    Args:
-      model: a :class:`FlowPosteriorVAE`.
-      batch: (B, *data_shape).
-      key: noise of the ``k`` samples.
-      k: >= 1.
-      chunk_size: evaluate ``chunk_size`` samples at a time (a ``lax.scan`` with a running
-        log-sum-exp); must divide ``k``; chunk ``c`` draws from ``fold_in(key, c)``.
-
-    Returns:
-      (B,) bounds in nats.
-
-    Example:
-      >>> model = mlp_flow_vae((4,), 2, flow="planar", num_flows=2, rngs=nnx.Rngs(0),
-      ...                      hidden_sizes=(8,))
-      >>> flow_iwae_bound(model, jnp.full((3, 4), 0.5), jax.random.key(0), k=8).shape
-      (3,)
-    """
-    k = checks.positive_int("k", k)
-    _check_model(model)
-    x = batch
-    shape = (x.shape[0], model.latent_dim)
-    if chunk_size is None or chunk_size >= k:
-        eps = jax.random.normal(key, (k, *shape), x.dtype)
-        return jax.nn.logsumexp(flow_log_weights(model, x, eps), axis=0) - math.log(k)
-    chunk_size = checks.positive_int("chunk_size", chunk_size)
-    if k % chunk_size:
-        raise ValueError(f"chunk_size must divide k, got k={k}, chunk_size={chunk_size}")
-
-    def body(acc: jax.Array, c: jax.Array) -> tuple[jax.Array, None]:
-        eps = jax.random.normal(jax.random.fold_in(key, c), (chunk_size, *shape), x.dtype)
-        lse = jax.nn.logsumexp(flow_log_weights(model, x, eps), axis=0)  # (B,)
-        return jnp.logaddexp(acc, lse), None  # running log sum_i w_i
-
-    init = jnp.full((x.shape[0],), -jnp.inf, x.dtype)
-    total, _ = jax.lax.scan(body, init, jnp.arange(k // chunk_size))
-    return total - math.log(k)
-
-
 __all__ = [
     "ContextMADE",
     "FlowPosteriorVAE",
     "affine_flow_vae",
     "context_made_degrees",
-    "flow_elbo_loss",
-    "flow_elbo_terms",
-    "flow_iwae_bound",
-    "flow_log_weights",
     "flow_posterior_sample",
     "flow_posterior_sample_from_noise",
     "identity",

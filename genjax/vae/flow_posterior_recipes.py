@@ -37,13 +37,8 @@ from flax import nnx
 from genjax import gaussian
 from genjax.recipe import Recipe
 from genjax.vae import loss
-from genjax.vae.flow_posterior import (
-    flow_elbo_loss,
-    flow_iwae_bound,
-    flow_log_weights,
-    flow_posterior_sample,
-    mlp_flow_vae,
-)
+from genjax.vae.flow_posterior import flow_posterior_sample, mlp_flow_vae
+from genjax.vae.flow_posterior_loss import flow_elbo_loss, flow_iwae_bound, flow_log_weights
 from genjax.vae.model import decoder_log_likelihood, mlp_vae
 from genjax.vae.sample import sample
 
