@@ -75,13 +75,7 @@ def _net(key: jax.Array) -> DiT:
 
 
 def dit_digits_init(key: jax.Array, train_data: tuple) -> dict:
-    """``{"net": DiT (the nnx module)}``; images are mapped to [-1, 1] (no statistics).
-
-    Example:
-      >>> params = dit_digits_init(jax.random.key(0), None)
-      >>> type(params["net"]).__name__
-      'DiT'
-    """
+    """``{"net": DiT (the nnx module)}``; images are mapped to [-1, 1] (no statistics)."""
     del train_data
     return {"net": _net(key)}
 
@@ -93,13 +87,6 @@ def dit_digits_loss(params: dict, batch: tuple, key: jax.Array) -> tuple[jax.Arr
 
     with ``y`` replaced by the null label with probability ``P_UNCOND`` (Ho & Salimans 2022,
     Algorithm 1).
-
-    Example:
-      >>> params = dit_digits_init(jax.random.key(0), None)
-      >>> batch = (jnp.zeros((2, 8, 8, 1)), jnp.array([3, 7]))
-      >>> loss, _ = dit_digits_loss(params, batch, jax.random.key(1))
-      >>> loss.shape
-      ()
     """
     images, labels = batch
     drop_key, loss_key = jax.random.split(key)
@@ -135,11 +122,6 @@ def dit_digits_sample(
 
     Returns:
       (n, 8, 8, 1) images in [0, 1].
-
-    Example:
-      >>> params = dit_digits_init(jax.random.key(0), None)
-      >>> dit_digits_sample(jax.random.key(1), params, 2, sampler="ddim", steps=2).shape
-      (2, 8, 8, 1)
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
