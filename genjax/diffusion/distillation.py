@@ -426,6 +426,8 @@ def distillation_loss(
       Salimans & Ho (2022), "Progressive distillation for fast sampling of diffusion
       models", ICLR, Algorithm 2.
     """
+    checks.one_of("prediction", prediction, _PREDICTIONS)
+    checks.one_of("weighting", weighting, WEIGHTINGS)
     schedule = _check_schedule(schedule)
     x0 = check_x("batch", batch)
     n = _check_student_steps(num_student_steps, schedule.num_steps)
