@@ -2,7 +2,7 @@
 
     genjax list
     genjax train [RECIPE] [--data NAME|PATH] [--steps N] [--batch-size B] [--seed S]
-                 [--out DIR] [--resume] [--devices N] [--distributed]
+                 [--out DIR] [--resume] [--base RUN_DIR] [--devices N] [--distributed]
     genjax sample RUN_DIR [--n N] [--seed S] [--sampler NAME] [--steps K] [--devices N]
                   [--distributed]
     genjax bench [SUITE ...] [--quick] [--out DIR]
@@ -109,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--out", type=Path, help="run directory (default runs/RECIPE)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--base", type=Path, help="fine-tuning recipes (lora-digits): start from "
+                       "the model of this run directory instead of training a base first")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_device_options(train)
 
@@ -196,13 +198,22 @@ def cmd_list() -> int:
     return 0
 
 
+def _with_base(recipe, base: str | Path | None):
+    """The recipe as ``--base RUN_DIR`` asks (a fine-tuning recipe's ``with_base``)."""
+    if base is None:
+        return recipe
+    if recipe.with_base is None:
+        raise UsageError(f"--base: recipe {recipe.name!r} does not start from a base run")
+    return recipe.with_base(Path(base))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import jax
 
     from genjax import registry, train
 
     name = args.recipe or registry.default_recipe_name()
-    recipe = registry.get(name)
+    recipe = _with_base(registry.get(name), args.base)
     data_name = args.data or recipe.data
     out_dir = args.out or Path("runs") / name
     if out_dir.exists() and not out_dir.is_dir():
@@ -224,13 +235,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             test_data=test_data,
             progress=not args.no_progress,
-            config={"data": data_name, "seed": args.seed},
+            config={"data": data_name, "seed": args.seed,
+                    **({"base": str(args.base)} if args.base is not None else {})},
             devices=args.devices,
             data_name=data_name,
         )
     except train.TrainingInterrupted as stop:
         # Says what was saved, and only what was (genjax.checkpoint).
         data_flag = f" --data {args.data}" if args.data else ""
+        data_flag += f" --base {args.base}" if args.base is not None else ""
         again = f"genjax train {name}{data_flag} --out {out_dir} --resume"
         if stop.saved_step is None:
             then = "Run the command again to start over."
@@ -285,7 +298,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not config_path.exists():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json)")
     config = json.loads(config_path.read_text("utf-8"))
-    recipe = registry.get(config["recipe"])
+    recipe = _with_base(registry.get(config["recipe"]), config.get("base"))
     seed = config.get("seed", 0)
     train_data = _load(recipe, config.get("data", recipe.data), "train", seed)
     mesh = sharding.make_mesh(args.devices)

@@ -61,6 +61,9 @@ class Recipe:
     # labels them "not applicable" instead of reporting them. A name also covers its tagged
     # variants: "mode_coverage" labels "mode_coverage_ddim" and "mode_coverage_100_steps".
     data_figures: tuple[str, ...] = ()
+    # For `genjax train NAME --base RUN_DIR`: RUN_DIR -> the recipe that starts from the
+    # model trained in RUN_DIR (fine-tuning) instead of training its base itself.
+    with_base: Callable[[Path], Recipe] | None = None
 
     def __post_init__(self) -> None:
         if (self.loss is None) == (self.step is None):

@@ -21,6 +21,8 @@ module              holds
 ``made``            :class:`MADE` and its masks
 ``video_dit``       :class:`VideoDiT` (DiT over tubelets, factorised space-time attention),
                     :func:`tubelet_patchify`, :func:`tubelet_unpatchify`
+``lora``            :func:`apply_lora` (LoRA adapters on any Linear/Conv), :func:`merge_lora`,
+                    :func:`unmerge_lora`, :func:`lora_optimizer` (adapters-only training)
 =================== ===============================================================
 
 Every public name of these modules is importable from ``genjax.nn`` (a test holds the two
@@ -47,6 +49,17 @@ from genjax.nn.dit import (
     unpatchify,
 )
 from genjax.nn.embeddings import FourierFrequencies, GaussianFourierFeatures, sinusoidal_embedding
+from genjax.nn.lora import (
+    LoRAConv,
+    LoRALinear,
+    LoRAParam,
+    apply_lora,
+    lora_labels,
+    lora_optimizer,
+    lora_parameter_counts,
+    merge_lora,
+    unmerge_lora,
+)
 from genjax.nn.made import MADE, made_degrees, made_masks
 from genjax.nn.mlp import MLP
 from genjax.nn.unet import AttentionBlock, ResBlock, UNet
@@ -88,6 +101,16 @@ __all__ = [
     "FourierFrequencies",
     "GaussianFourierFeatures",
     "sinusoidal_embedding",
+    # lora
+    "LoRAConv",
+    "LoRALinear",
+    "LoRAParam",
+    "apply_lora",
+    "lora_labels",
+    "lora_optimizer",
+    "lora_parameter_counts",
+    "merge_lora",
+    "unmerge_lora",
     # made
     "MADE",
     "made_degrees",
