@@ -9,6 +9,9 @@
   layer wrapper);
 * :mod:`genjax.gan.network` — 2-D MLPs, DCGAN, conditional GAN with a projection
   discriminator, StyleGAN's mapping network and AdaIN, CycleGAN's translator;
+* :mod:`genjax.gan.pix2pix` — pix2pix (Isola et al. 2017): the U-Net generator, the
+  PatchGAN with its receptive field, adversarial + L1 losses; :mod:`genjax.gan.pix2pix_step`
+  its alternating update;
 * :mod:`genjax.gan.sample` — ``sample(key, model, n)``: ``G(z)``, ``z ~ N(0, I)``, compiled
   once per shape with the generator traced;
 * :mod:`genjax.gan.step` — alternating updates (``n_critic``), two optimisers, EMA of the
@@ -45,6 +48,17 @@ from genjax.gan.penalties import gradient_penalty_at as gradient_penalty_at
 from genjax.gan.penalties import interpolate as interpolate
 from genjax.gan.penalties import r1_penalty as r1_penalty
 from genjax.gan.penalties import weight_clip as weight_clip
+from genjax.gan.pix2pix import PatchGAN as PatchGAN
+from genjax.gan.pix2pix import UNetGenerator as UNetGenerator
+from genjax.gan.pix2pix import l1_loss as l1_loss
+from genjax.gan.pix2pix import patch_window as patch_window
+from genjax.gan.pix2pix import pix2pix_d as pix2pix_d
+from genjax.gan.pix2pix import pix2pix_g as pix2pix_g
+from genjax.gan.pix2pix import receptive_field as receptive_field
+from genjax.gan.pix2pix_step import Pix2PixInfo as Pix2PixInfo
+from genjax.gan.pix2pix_step import Pix2PixState as Pix2PixState
+from genjax.gan.pix2pix_step import Pix2PixTrainer as Pix2PixTrainer
+from genjax.gan.pix2pix_step import pix2pix_trainer as pix2pix_trainer
 from genjax.gan.sample import sample as sample
 from genjax.gan.sample import sample_from_noise as sample_from_noise
 from genjax.gan.spectral import SpectralNorm as SpectralNorm

@@ -78,16 +78,19 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "hinge_d", "hinge_g", "least_squares_d", "least_squares_g", "minimax_d", "minimax_g",
             "nonsaturating_g", "wasserstein_d", "cycle_consistency_loss", "gradient_penalty",
             "gradient_penalty_at", "r1_penalty",
+            "pix2pix_d", "pix2pix_g", "l1_loss",
         ),
         "constructor": (
             "AdaIN", "DCGANDiscriminator", "DCGANGenerator", "MappingNetwork", "MLPDiscriminator",
             "MLPGenerator", "Translator", "SpectralNorm", "CycleGANTrainer", "GANTrainer",
             "cyclegan_trainer", "gan_trainer",
+            "UNetGenerator", "PatchGAN", "Pix2PixTrainer", "pix2pix_trainer",
         ),
         "other": (
             "adain", "pixel_norm", "critic_input_grad", "interpolate", "weight_clip",
             "SpectralVector", "power_iteration", "spectral_norm", "CycleGANInfo", "CycleGANState",
             "GANInfo", "GANState", "critic_model",
+            "receptive_field", "patch_window", "Pix2PixInfo", "Pix2PixState",
         ),
     },
     "targets": {
