@@ -116,11 +116,11 @@ def load_clips(name: str = "moving-digits", split: str = "train", seed: int = 0)
       seed: integer >= 0; the digit split's shuffle and the clips' motions.
 
     Returns:
-      float32 (n, 8, 16, 16, 1) clips in [0, 1]: 2 x 1437 train or 2 x 360 test clips.
+      float32 (n, 8, 16, 16, 1) clips in [0, 1]: 2 x 1438 train or 2 x 359 test clips.
 
     Example:
       >>> load_clips("moving-digits", "test").shape
-      (720, 8, 16, 16, 1)
+      (718, 8, 16, 16, 1)
     """
     checks.one_of("name", name, ("moving-digits",))
     digits = builtin_data.load("digits", split=split, seed=seed)  # (n, 8, 8, 1)

@@ -97,7 +97,7 @@ APPLY = jax.jit(lambda model, x, t: model(x, t))  # the model is traced: one com
 
 @pytest.mark.parametrize("jit", [False, True])
 def test_tubelet_round_trip_and_layout(jit):
-    x = jax.random.normal(jax.random.key(0), (2, 4, 8, 6, 3))  # (B, T, H, W, C)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 8, 6, 3)), jnp.float32)
     tub = (2, 4, 3)
     patch = jax.jit(tubelet_patchify, static_argnums=1) if jit else tubelet_patchify
     unpatch = jax.jit(tubelet_unpatchify, static_argnums=(1, 2)) if jit else tubelet_unpatchify
@@ -148,18 +148,22 @@ def test_temporal_attention_sees_only_its_own_place(grid_inputs):
 
 
 def test_one_space_time_pair_connects_every_tubelet(nets):
-    # Through the whole factorised network (pixels to pixels): moving the pixels of one
-    # tubelet (time slot 1, place 5) moves the output at every tubelet, through one hop in
-    # space and one in time. (A directional derivative: one jvp, cheaper than a Jacobian.)
-    x = jax.random.normal(jax.random.key(4), (1, *SHAPE[1:]))
-    t = jnp.array([5])
-    tangent = np.zeros((1, *SHAPE[1:]), np.float32)
-    tangent[0, 2:4, 2:4, 4:6] = 1.0  # the last tubelet of the second time slot
-    _, dy = jax.jit(lambda v, dv, net: jax.jvp(lambda u: net(u, t), (v,), (dv,)))(
-        x, jnp.asarray(tangent), nets["factorised"]
-    )
-    per_tubelet = np.abs(oracle_video.tubelet_patchify(np.asarray(dy), TUBELET)).sum(-1)
-    assert np.all(per_tubelet > 1e-6)  # (1, Nt Ns): every output tubelet responds
+    # Moving the pixels of one tubelet (time slot 1, the last place) moves the output at
+    # every tubelet: one hop in space, then one in time. Checked on the oracle by a finite
+    # difference in float64 (the network equals the oracle, test below); cheap in NumPy.
+    params = _oracle_params(nets["factorised"])
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, *SHAPE[1:]))
+    moved = x.copy()
+    moved[0, 2:4, 2:4, 4:6] += 1e-3  # the last tubelet of the second time slot
+
+    def forward(v):
+        return oracle_video.video_dit_forward(
+            params, v, np.array([5]), tubelet=TUBELET, num_heads=HEADS
+        )
+
+    change = np.abs(oracle_video.tubelet_patchify(forward(moved) - forward(x), TUBELET))
+    assert np.all(change.sum(-1) > 1e-9)  # (1, Nt Ns): every output tubelet responds
 
 
 # ----------------------------------------------------------------------------- oracle
