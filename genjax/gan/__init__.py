@@ -12,6 +12,10 @@
 * :mod:`genjax.gan.pix2pix` — pix2pix (Isola et al. 2017): the U-Net generator, the
   PatchGAN with its receptive field, adversarial + L1 losses; :mod:`genjax.gan.pix2pix_step`
   its alternating update;
+* :mod:`genjax.gan.stylegan` — StyleGAN2's generator (Karras et al. 2019/2020): noise
+  inputs, style mixing, truncation, over :mod:`genjax.gan.modulated_conv` (modulated
+  convolution, weight demodulation); :mod:`genjax.gan.stylegan_critic` a small critic with
+  optional spectral norm; :mod:`genjax.gan.oracle_stylegan` their NumPy twin;
 * :mod:`genjax.gan.sample` — ``sample(key, model, n)``: ``G(z)``, ``z ~ N(0, I)``, compiled
   once per shape with the generator traced;
 * :mod:`genjax.gan.step` — alternating updates (``n_critic``), two optimisers, EMA of the
@@ -32,6 +36,8 @@ from genjax.gan.loss import minimax_g as minimax_g
 from genjax.gan.loss import nonsaturating_g as nonsaturating_g
 from genjax.gan.loss import wasserstein_d as wasserstein_d
 from genjax.gan.loss import wasserstein_g as wasserstein_g
+from genjax.gan.modulated_conv import demodulated_weights as demodulated_weights
+from genjax.gan.modulated_conv import modulated_conv as modulated_conv
 from genjax.gan.network import AdaIN as AdaIN
 from genjax.gan.network import DCGANDiscriminator as DCGANDiscriminator
 from genjax.gan.network import DCGANGenerator as DCGANGenerator
@@ -63,6 +69,7 @@ from genjax.gan.sample import sample as sample
 from genjax.gan.sample import sample_from_noise as sample_from_noise
 from genjax.gan.spectral import SpectralNorm as SpectralNorm
 from genjax.gan.spectral import SpectralVector as SpectralVector
+from genjax.gan.spectral import advance_spectral_vectors as advance_spectral_vectors
 from genjax.gan.spectral import power_iteration as power_iteration
 from genjax.gan.spectral import spectral_norm as spectral_norm
 from genjax.gan.step import LOSSES as LOSSES
@@ -75,5 +82,18 @@ from genjax.gan.step import GANTrainer as GANTrainer
 from genjax.gan.step import critic_model as critic_model
 from genjax.gan.step import cyclegan_trainer as cyclegan_trainer
 from genjax.gan.step import gan_trainer as gan_trainer
+from genjax.gan.step import keep_buffers as keep_buffers
+from genjax.gan.stylegan import StyleGANGenerator as StyleGANGenerator
+from genjax.gan.stylegan import StyleNoise as StyleNoise
+from genjax.gan.stylegan import SynthesisLayer as SynthesisLayer
+from genjax.gan.stylegan import ToRGB as ToRGB
+from genjax.gan.stylegan import WAverage as WAverage
+from genjax.gan.stylegan import generator_weights as generator_weights
+from genjax.gan.stylegan import mix_styles as mix_styles
+from genjax.gan.stylegan import stylegan_noise as stylegan_noise
+from genjax.gan.stylegan import stylegan_sample as stylegan_sample
+from genjax.gan.stylegan import track_w_avg as track_w_avg
+from genjax.gan.stylegan import truncate as truncate
+from genjax.gan.stylegan_critic import StyleGANDiscriminator as StyleGANDiscriminator
 from genjax.targets import gan_value_at_optimum as gan_value_at_optimum
 from genjax.targets import optimal_discriminator as optimal_discriminator

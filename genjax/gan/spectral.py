@@ -16,6 +16,13 @@ a dense kernel ``(in, out)`` (flax's layout) and a convolution kernel ``(kh, kw,
 al. use for convolutions. ``u`` has ``out`` entries. ``u`` and ``v`` are constants for the
 gradient (``stop_gradient``), as in the paper's implementation.
 
+In training, ``u`` is state carried from step to step: :func:`advance_spectral_vectors`
+runs Algorithm 1's update of ``u`` on every :class:`SpectralNorm` layer of a model and
+returns the new model (pure: the input is untouched); :func:`genjax.gan.gan_trainer` calls it
+once per critic update and keeps the advanced ``u`` in its state, while the critic's loss
+evaluates each layer with the stored ``u`` (``update=False``: ``sigma = ||W^T u||``, exact
+once ``u`` is the top left singular vector).
+
 References:
   Miyato, Kataoka, Koyama & Yoshida (2018), "Spectral Normalization for Generative
   Adversarial Networks", ICLR.
@@ -175,6 +182,34 @@ class SpectralNorm(nnx.Module):
         if layer.bias is not None:
             y = y + layer.bias[...].reshape((1,) * (y.ndim - 1) + (-1,))  # (1, ..., out)
         return y
+
+
+def advance_spectral_vectors(model: nnx.Module) -> nnx.Module:
+    """One step of Algorithm 1 (Miyato et al. 2018) on every :class:`SpectralNorm` of ``model``.
+
+    For each layer, ``num_iters`` power iterations from its stored ``u`` (``v <- W^T u /
+    ||W^T u||``, ``u <- W v / ||W v||``); the new ``u`` is stored in a copy of ``model``. A
+    model without :class:`SpectralNorm` layers comes back as an equal copy.
+
+    Args:
+      model: an ``nnx.Module`` (any pytree of Modules); not modified.
+
+    Returns:
+      A new Module of the same structure with each layer's ``u`` advanced.
+
+    Example:
+      >>> sn = SpectralNorm(nnx.Linear(3, 2, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
+      >>> new = advance_spectral_vectors(sn)
+      >>> new.u[...].shape, bool(jnp.array_equal(new.u[...], sn.u[...]))  # sn untouched
+      ((2,), False)
+    """
+    model = jax.tree.map(jnp.asarray, model)  # a new graph of Modules and Variables
+    for _, module in nnx.iter_modules(model):
+        if isinstance(module, SpectralNorm):
+            _, u, _ = power_iteration(module.layer.kernel[...], module.u[...],
+                                      num_iters=module.num_iters)
+            module.u[...] = u
+    return model
 
 
 def _pair(strides, n: int) -> tuple[int, ...]:

@@ -20,6 +20,18 @@ trainer gives (``B`` examples) is split into ``n_critic`` slices of ``B / n_crit
 critic iteration sees fresh data, as the algorithms prescribe; the generator's step draws
 ``B / n_critic`` latents.
 
+State that is not trained (a Module's ``nnx.Variable``s that are not ``nnx.Param``: the
+power-iteration vectors ``u`` of :class:`genjax.gan.SpectralNorm`, StyleGAN's tracked mean
+``w``) is carried in the state: each critic update first advances every spectral-norm ``u``
+of the critic by one step of Miyato et al. (2018), Algorithm 1
+(:func:`genjax.gan.advance_spectral_vectors`) and the optimiser's update leaves these
+buffers as they are; the EMA generator copies the generator's buffers instead of averaging
+them (as StyleGAN2-ADA's ``G_ema`` does).
+
+A generator with noise inputs beyond ``z`` (StyleGAN's per-layer noise images and its
+style-mixing latents) is trained with ``g_noise(key, g, m) -> noise``: the trainer then
+calls ``g(z, noise)`` with fresh noise at every use.
+
 :func:`cyclegan_trainer` is the same pattern for CycleGAN's two translators and two
 discriminators (Zhu et al. 2017), with the cycle loss.
 
@@ -48,11 +60,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from flax import nnx
 
 from genjax import checks
 from genjax.gan import loss as L
 from genjax.gan import penalties as P
 from genjax.gan.sample import sample_from_noise
+from genjax.gan.spectral import advance_spectral_vectors
 from genjax.model import Model
 
 PyTree = Any
@@ -133,6 +147,45 @@ def _call_critic(d: Model, labels: jax.Array | None, x: jax.Array) -> jax.Array:
     return d(x) if labels is None else d(x, labels)
 
 
+def _buffer_flags(model: Model) -> list[bool]:
+    """One flag per array leaf of ``model``: True where the leaf is the value of a non-Param
+    ``nnx.Variable`` (a buffer: state carried, not trained)."""
+    is_variable = lambda v: isinstance(v, nnx.Variable)  # noqa: E731
+    flags = jax.tree.map(lambda v: is_variable(v) and not isinstance(v, nnx.Param), model,
+                         is_leaf=is_variable)
+    return jax.tree.leaves(flags)
+
+
+def keep_buffers(updated: Model, source: Model) -> Model:
+    """``updated`` with its buffers (non-Param ``nnx.Variable`` values) taken from ``source``.
+
+    After an optimiser step the buffers (spectral-norm ``u``, a tracked mean) must be the ones
+    the step computed, whatever the optimiser (weight decay would otherwise shrink them).
+
+    Args:
+      updated: a model, e.g. ``optax.apply_updates(model, updates)``.
+      source: a model of the same structure whose buffers are kept.
+
+    Returns:
+      A model of the same structure: ``updated``'s parameters, ``source``'s buffers.
+
+    Example:
+      >>> sn = SpectralNorm(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
+      >>> moved = jax.tree.map(lambda a: a + 1.0, sn)  # moves the kernel and u
+      >>> kept = keep_buffers(moved, sn)
+      >>> bool(jnp.array_equal(kept.u[...], sn.u[...])), bool(jnp.array_equal(
+      ...     kept.layer.kernel[...], moved.layer.kernel[...]))
+      (True, True)
+    """
+    flags = _buffer_flags(source)
+    new_leaves, treedef = jax.tree.flatten(updated)
+    old_leaves = jax.tree.leaves(source)
+    if not len(flags) == len(new_leaves) == len(old_leaves):
+        raise ValueError("updated and source must be models of the same structure")
+    leaves = [o if f else n for f, n, o in zip(flags, new_leaves, old_leaves, strict=True)]
+    return jax.tree.unflatten(treedef, leaves)
+
+
 def critic_model(d: Model, labels: jax.Array | None = None) -> Model:
     """The critic ``x -> d(x [, labels])`` as a callable pytree (``d``'s weights traced).
 
@@ -154,6 +207,7 @@ def gan_trainer(
     label_smoothing: float = 0.0,
     ema_decay: float | None = None,
     conditional: bool = False,
+    g_noise: Callable[[jax.Array, Model, int], Any] | None = None,
 ) -> GANTrainer:
     """Builds the alternating two-player update.
 
@@ -168,6 +222,9 @@ def gan_trainer(
       label_smoothing: one-sided smoothing ``s`` in [0, 1) of the minimax losses.
       ema_decay: ``d`` in [0, 1) for an EMA of the generator's weights, or None.
       conditional: batches are ``(x, labels)`` and both networks get the labels.
+      g_noise: ``g_noise(key, g, m) -> noise``, the generator's noise inputs for ``m``
+        samples (e.g. :func:`genjax.gan.stylegan_noise`); the generator is then called
+        ``g(z, noise)``. None: ``g(z [, labels])``. Not with ``conditional``.
 
     Returns:
       A :class:`GANTrainer`. ``init(g, d)`` takes the two Modules (see :class:`GANState`);
@@ -177,7 +234,7 @@ def gan_trainer(
     Raises:
       ValueError: naming the argument, for n_critic < 1, a negative penalty weight,
         clip_value <= 0, an unknown loss, label_smoothing outside [0, 1), ema_decay
-        outside [0, 1).
+        outside [0, 1), g_noise not callable or given with conditional.
 
     Example:
       >>> trainer = gan_trainer(g_optimizer=optax.adam(1e-3), d_optimizer=optax.adam(1e-3))
@@ -201,10 +258,19 @@ def gan_trainer(
         raise ValueError(f"label_smoothing applies to the minimax losses, not loss={loss!r}")
     if ema_decay is not None:
         checks.in_range("ema_decay", ema_decay, 0.0, 1.0, high_open=True)
+    if g_noise is not None and not callable(g_noise):
+        raise ValueError(f"g_noise must be a function (key, g, m) -> noise, got {g_noise!r}")
+    if g_noise is not None and conditional:
+        raise ValueError("g_noise is for unconditional generators: not with conditional=True")
     d_loss_fn, g_loss_fn = LOSSES[loss]
     if loss in ("minimax", "nonsaturating"):
         base_d = d_loss_fn
         d_loss_fn = lambda r, f: base_d(r, f, label_smoothing=label_smoothing)  # noqa: E731
+
+    def generate(g: Model, key: jax.Array, z: jax.Array, y: jax.Array | None) -> jax.Array:
+        if g_noise is None:
+            return sample_from_noise(g, z, y)
+        return g(z, g_noise(key, g, z.shape[0]))  # G(z, noise): StyleGAN's noise inputs
 
     def init(g: Model, d: Model) -> GANState:
         g_ema = None if ema_decay is None else jax.tree.map(jnp.copy, g)  # buffers may be donated
@@ -227,8 +293,11 @@ def gan_trainer(
             d, d_opt = carry
             x_real, y, k = inputs
             z_key, gp_key = jax.random.split(k)
+            noise_key = jax.random.fold_in(z_key, 1)
             z = jax.random.normal(z_key, (m, latent_dim), x_real.dtype)  # z ~ N(0, I)
-            fake = jax.lax.stop_gradient(sample_from_noise(g, z, y))  # G is fixed here
+            fake = jax.lax.stop_gradient(generate(g, noise_key, z, y))  # G is fixed here
+            # Miyato et al. (2018), Algorithm 1: advance each spectral-norm u once (state)
+            d = advance_spectral_vectors(d) if isinstance(d, nnx.Module) else d
 
             def objective(d):
                 critic = critic_model(d, y)
@@ -245,7 +314,7 @@ def gan_trainer(
 
             grads, diagnostics = jax.grad(objective, has_aux=True)(d)
             updates, d_opt = d_optimizer.update(grads, d_opt, d)
-            d = optax.apply_updates(d, updates)
+            d = keep_buffers(optax.apply_updates(d, updates), d)  # u is state, not trained
             if clip_value is not None:
                 d = P.weight_clip(d, clip_value)  # Arjovsky et al., line 7
             return (d, d_opt), diagnostics
@@ -258,22 +327,27 @@ def gan_trainer(
 
         y_g = None if y_slices is None else y_slices[-1]
         z = jax.random.normal(g_key, (m, latent_dim), x.dtype)
+        g_noise_key = jax.random.fold_in(g_key, 1)
 
         def g_objective(g):
-            return g_loss_fn(critic_model(d, y_g)(sample_from_noise(g, z, y_g)))
+            return g_loss_fn(critic_model(d, y_g)(generate(g, g_noise_key, z, y_g)))
 
         g_loss, g_grads = jax.value_and_grad(g_objective)(g)
         g_updates, g_opt = g_optimizer.update(g_grads, state.g_opt, g)
-        g = optax.apply_updates(g, g_updates)
+        g = keep_buffers(optax.apply_updates(g, g_updates), g)
         g_ema = state.g_ema
         if ema_decay is not None:
-            # theta_ema <- d theta_ema + (1 - d) theta on real leaves (counters are copied).
-            def average(e, p):
-                if not jnp.issubdtype(p.dtype, jnp.inexact):
+            # theta_ema <- d theta_ema + (1 - d) theta on real leaves; counters and buffers
+            # (a tracked mean w, a spectral-norm u) are copied (StyleGAN2-ADA's G_ema).
+            def average(e, p, buffer):
+                if buffer or not jnp.issubdtype(p.dtype, jnp.inexact):
                     return p
                 return (ema_decay * e + (1.0 - ema_decay) * p).astype(p.dtype)
 
-            g_ema = jax.tree.map(average, g_ema, g)
+            ema_leaves, treedef = jax.tree.flatten(g_ema)
+            g_ema = jax.tree.unflatten(treedef, [
+                average(e, p, b) for e, p, b in
+                zip(ema_leaves, jax.tree.leaves(g), _buffer_flags(g), strict=True)])
         info = GANInfo(d_loss, d_loss, d_real, d_fake, g_loss, gp, r1)
         return GANState(g, d, g_opt, d_opt, g_ema), info
 

@@ -73,6 +73,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "gan": {
         "sampler": (
             "sample", "sample_from_noise",
+            "stylegan_sample", "stylegan_noise",
         ),
         "loss": (
             "hinge_d", "hinge_g", "least_squares_d", "least_squares_g", "minimax_d", "minimax_g",
@@ -84,12 +85,16 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "AdaIN", "DCGANDiscriminator", "DCGANGenerator", "MappingNetwork", "MLPDiscriminator",
             "MLPGenerator", "Translator", "SpectralNorm", "CycleGANTrainer", "GANTrainer",
             "cyclegan_trainer", "gan_trainer",
+            "StyleGANGenerator", "StyleGANDiscriminator", "SynthesisLayer", "ToRGB",
             "UNetGenerator", "PatchGAN", "Pix2PixTrainer", "pix2pix_trainer",
         ),
         "other": (
             "adain", "pixel_norm", "critic_input_grad", "interpolate", "weight_clip",
             "SpectralVector", "power_iteration", "spectral_norm", "CycleGANInfo", "CycleGANState",
             "GANInfo", "GANState", "critic_model",
+            "StyleNoise", "WAverage", "demodulated_weights", "modulated_conv", "truncate",
+            "mix_styles", "track_w_avg", "generator_weights", "advance_spectral_vectors",
+            "keep_buffers",
             "receptive_field", "patch_window", "Pix2PixInfo", "Pix2PixState",
         ),
     },
