@@ -34,6 +34,7 @@ __all__ = [
     "multi_head_attention",
     "adaln_zero_block",
     "video_dit_forward",
+    "params_from_video_dit",
 ]
 
 LN_EPS = 1e-6  # DiT's LayerNorm epsilon
@@ -198,3 +199,31 @@ def video_dit_forward(
         y = _affine(layer_norm(h.reshape(gt * ns, D)) * (1.0 + scale) + shift, final["linear"])
         out[b] = tubelet_unpatchify(y[None], tubelet, (T, H, W))[0]
     return out
+
+
+def params_from_video_dit(net) -> dict:
+    """The weights of a ``genjax.nn.VideoDiT`` in this oracle's layout (float64 NumPy).
+
+    Reads attributes only (no JAX import): each linear map's ``kernel`` (d_in, d_out) and
+    ``bias``; the attention's fused ``key_value`` kernel holds ``[W^K | W^V]`` side by side.
+    """
+
+    def wb(layer) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(layer.kernel[...], np.float64), np.asarray(layer.bias[...], np.float64)
+
+    def block(b) -> dict:
+        return {
+            "adaln": wb(b.adaln),
+            "query": wb(b.attn.query),
+            "key_value": wb(b.attn.key_value),
+            "out": wb(b.attn.out),
+            "mlp": [wb(layer) for layer in b.mlp.layers],
+        }
+
+    return {
+        "patch_embed": wb(net.patch_embed),
+        "time_mlp": [wb(layer) for layer in net.time_mlp.layers],
+        "blocks": [block(b) for b in net.blocks],
+        "time_blocks": [block(b) for b in net.time_blocks],
+        "final": {"adaln": wb(net.final.adaln), "linear": wb(net.final.linear)},
+    }

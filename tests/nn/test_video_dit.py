@@ -42,29 +42,7 @@ def _randomised(build, seed: int, scale: float = 0.3):
     )
 
 
-def _wb(linear) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(linear.kernel[...], np.float64), np.asarray(linear.bias[...], np.float64)
-
-
-def _block_params(block: AdaLNZeroBlock) -> dict:
-    return {
-        "adaln": _wb(block.adaln),
-        "query": _wb(block.attn.query),
-        "key_value": _wb(block.attn.key_value),
-        "out": _wb(block.attn.out),
-        "mlp": [_wb(layer) for layer in block.mlp.layers],
-    }
-
-
-def _oracle_params(net: VideoDiT) -> dict:
-    """The network's weights in the oracle's plain-dict layout (its module docstring)."""
-    return {
-        "patch_embed": _wb(net.patch_embed),
-        "time_mlp": [_wb(layer) for layer in net.time_mlp.layers],
-        "blocks": [_block_params(b) for b in net.blocks],
-        "time_blocks": [_block_params(b) for b in net.time_blocks],
-        "final": {"adaln": _wb(net.final.adaln), "linear": _wb(net.final.linear)},
-    }
+_oracle_params = oracle_video.params_from_video_dit  # the weights in the oracle's layout
 
 
 def _net(attention: str, seed: int = 0, scale: float = 0.3) -> VideoDiT:
