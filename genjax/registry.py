@@ -39,7 +39,7 @@ RECIPE_MODULES: tuple[str, ...] = (
     "genjax.diffusion.distill_recipes",
     "genjax.gan.stylegan_recipes",
     "genjax.gan.pix2pix_recipes",
-    "genjax.vae.flow_posterior_recipes",
+    "genjax.composites.flow_posterior_recipes",
 )
 
 #: What ``genjax train`` with no recipe runs (falls back to the first recipe found when the

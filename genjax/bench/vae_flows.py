@@ -6,12 +6,12 @@ IAF posterior with K = 2 steps, a 16-wide context and MADEs of 64 x 64), untrain
 batch of 128 8x8 digits.
 
 * ``elbo``: the one-sample ELBO of every example on given base noise
-  (:func:`genjax.vae.flow_elbo_terms` in one ``jax.jit``, float32) against the NumPy float64
-  oracle (:func:`genjax.vae.oracle_flow_posterior.flow_elbo`) on the same noise; the two
+  (:func:`genjax.composites.flow_elbo_terms` in one ``jax.jit``, float32) against the NumPy float64
+  oracle (:func:`genjax.composites.oracle_flow_posterior.flow_elbo`) on the same noise; the two
   alternate (:func:`~genjax.bench.harness.time_paired`, 3 pairs), ``ratio`` = oracle /
   genjax, and ``max_abs_diff_nats`` is the largest difference of the two ELBOs.
 * ``iwae``: the IWAE bound with k = 1000 (quick: 100) on 100 test digits
-  (:func:`genjax.vae.flow_iwae_bound`, chunks of 250), genjax only (the oracle is the
+  (:func:`genjax.composites.flow_iwae_bound`, chunks of 250), genjax only (the oracle is the
   ``elbo`` row's function, k times).
 """
 
@@ -34,16 +34,16 @@ NOTES = (
 def run(quick: bool = False) -> list[Row]:
     import jax
 
-    from genjax import data, vae
-    from genjax.vae import flow_posterior_recipes as recipes
-    from genjax.vae import oracle_flow_posterior as oracle
+    from genjax import composites, data
+    from genjax.composites import flow_posterior_recipes as recipes
+    from genjax.composites import oracle_flow_posterior as oracle
 
     train_x = jax.numpy.asarray(data.load("digits")[:BATCH])
     test_x = jax.numpy.asarray(data.load("digits", split="test")[:100])
     models = recipes.init(jax.random.key(0), train_x)
     eps = jax.random.normal(jax.random.key(1), (BATCH, recipes.LATENT))
     x_np, eps_np = np.asarray(train_x, np.float64), np.asarray(eps, np.float64)
-    elbo = jax.jit(vae.flow_elbo_terms)  # the model traced: new weights reuse the program
+    elbo = jax.jit(composites.flow_elbo_terms)  # the model traced: new weights reuse the program
     k = 100 if quick else 1000
     rows: list[Row] = []
     for name in ("planar", "iaf"):
@@ -84,7 +84,7 @@ def run(quick: bool = False) -> list[Row]:
             )
         )
         t = time_jax(
-            vae.flow_iwae_bound,
+            composites.flow_iwae_bound,
             model,
             test_x,
             jax.random.key(2),
@@ -92,7 +92,7 @@ def run(quick: bool = False) -> list[Row]:
             chunk_size=250 if k % 250 == 0 else k,
             repeats=3,
         )
-        bound = vae.flow_iwae_bound(
+        bound = composites.flow_iwae_bound(
             model, test_x, jax.random.key(2), k=k, chunk_size=250 if k % 250 == 0 else k
         )
         rows.append(

@@ -21,6 +21,9 @@ DESIGN.md: "a family imports no other family; what joins two lives in composites
   al. 2017, sec. 3.3); :mod:`.vqgan` -- the VQ autoencoder with a patch critic, the adaptive
   weight and classifier feature matching (Esser et al. 2021) (:mod:`.token_recipes`:
   ``genjax train vq-prior | vqgan``);
+* :mod:`.flow_posterior` -- a VAE whose posterior is a normalizing flow (planar, Rezende &
+  Mohamed 2015; IAF with encoder context, Kingma et al. 2016), its ELBO and IWAE bound in
+  :mod:`.flow_posterior_loss` (:mod:`.flow_posterior_recipes`: ``genjax train vae-iaf``);
 * :mod:`.recipes` -- ``genjax train latent-diffusion`` and ``genjax train text-to-digit``.
 
 Every function follows the model protocol: models are callable pytrees passed as traced
@@ -34,6 +37,19 @@ from genjax.composites import text_to_image as text_to_image
 from genjax.composites import unclip as unclip
 from genjax.composites import vq_prior as vq_prior
 from genjax.composites import vqgan as vqgan
+from genjax.composites.flow_posterior import ContextMADE as ContextMADE
+from genjax.composites.flow_posterior import FlowPosteriorVAE as FlowPosteriorVAE
+from genjax.composites.flow_posterior import affine_flow_vae as affine_flow_vae
+from genjax.composites.flow_posterior import context_made_degrees as context_made_degrees
+from genjax.composites.flow_posterior import flow_posterior_sample as flow_posterior_sample
+from genjax.composites.flow_posterior import (
+    flow_posterior_sample_from_noise as flow_posterior_sample_from_noise,
+)
+from genjax.composites.flow_posterior import mlp_flow_vae as mlp_flow_vae
+from genjax.composites.flow_posterior_loss import flow_elbo_loss as flow_elbo_loss
+from genjax.composites.flow_posterior_loss import flow_elbo_terms as flow_elbo_terms
+from genjax.composites.flow_posterior_loss import flow_iwae_bound as flow_iwae_bound
+from genjax.composites.flow_posterior_loss import flow_log_weights as flow_log_weights
 from genjax.composites.latent_diffusion import LatentDiffusion as LatentDiffusion
 from genjax.composites.latent_diffusion import encode_latents as encode_latents
 from genjax.composites.text_to_image import ContextModel as ContextModel

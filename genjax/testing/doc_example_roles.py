@@ -45,20 +45,17 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "sampler": (
             "cvae_sample", "cvae_sample_from_noise", "chain_sample", "chain_sample_from_noise",
             "hvae_generate", "sample", "sample_from_noise",
-            "flow_posterior_sample", "flow_posterior_sample_from_noise",
         ),
         "loss": (
             "cvae_loss", "cvae_terms", "dae_loss", "kl_diag_gaussian", "hvae_terms",
             "autoencoder_loss", "elbo_loss", "elbo_terms", "iwae_bound", "iwae_loss", "vqvae_loss",
             "vqvae_terms",
-            "flow_elbo_loss", "flow_elbo_terms", "flow_iwae_bound",
         ),
         "constructor": (
             "ConditionalVAE", "class_linear_gaussian", "exact_posterior_cvae", "linear_cvae",
             "mlp_cvae", "HierarchicalVAE", "capacity_schedule", "VAE", "Autoencoder", "conv_vae",
             "exact_posterior_vae", "linear_vae", "mlp_autoencoder", "mlp_vae", "set_linear_vae",
             "VQVAE",
-            "FlowPosteriorVAE", "ContextMADE", "mlp_flow_vae", "affine_flow_vae",
         ),
         "other": (
             "cvae_reconstruct", "corrupt", "corrupt_from_noise", "denoise", "denoising_errors",
@@ -67,7 +64,6 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "decoder_log_likelihood", "EMAState", "codebook_perplexity", "ema_init", "ema_update",
             "nearest_code", "reset_dead_codes", "vector_quantize", "draw_noise", "encode_mean",
             "fit_latent_gaussian", "interpolate", "noise_shapes", "reconstruct",
-            "flow_log_weights", "context_made_degrees",
         ),
     },
     "gan": {
@@ -159,17 +155,17 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
             "MLPDecoder", "MLPEncoder", "CharTextEncoder", "ConvImageEncoder", "MLPDenoiser",
             "GaussianFourierFeatures", "MLP", "AttentionBlock", "ResBlock", "UNet",
             "DiT", "AdaLNZeroBlock", "FinalLayer",
-            "LoRALinear", "LoRAConv", "apply_lora",
             "VideoDiT",
+            "LoRALinear", "LoRAConv", "apply_lora",
         ),
         "other": (
             "causal_mask", "dot_product_attention", "prefix_lm_mask", "FourierFrequencies",
             "sinusoidal_embedding", "made_degrees", "made_masks",
             "patchify", "unpatchify", "sincos_position_embedding_2d", "modulate",
-            "LoRAParam", "merge_lora", "unmerge_lora", "lora_labels", "lora_optimizer",
-            "lora_parameter_counts",
             "tubelet_patchify", "tubelet_unpatchify", "spacetime_position_embedding",
             "spatial_attention", "temporal_attention",
+            "LoRAParam", "merge_lora", "unmerge_lora", "lora_labels", "lora_optimizer",
+            "lora_parameter_counts",
         ),
     },
     "energy": {
@@ -246,17 +242,19 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "composites": {
         "sampler": (
-            "encode_latents",
+            "encode_latents", "flow_posterior_sample", "flow_posterior_sample_from_noise",
         ),
         "loss": (
-            "text_to_image_loss",
+            "text_to_image_loss", "flow_elbo_loss", "flow_elbo_terms", "flow_iwae_bound",
         ),
         "constructor": (
             "LatentDiffusion", "ContextModel", "GuidedContextModel", "CodePrior",
-            "PatchDiscriminator",
+            "PatchDiscriminator", "FlowPosteriorVAE", "ContextMADE", "mlp_flow_vae",
+            "affine_flow_vae",
         ),
         "other": (
-            "caption_dropout", "guided_context_eps_fn", "text_context",
+            "caption_dropout", "guided_context_eps_fn", "text_context", "flow_log_weights",
+            "context_made_degrees",
         ),
     },
     "metrics": {

@@ -43,19 +43,6 @@ from genjax.vae.distributions import bernoulli_log_likelihood as bernoulli_log_l
 from genjax.vae.distributions import gaussian_log_likelihood as gaussian_log_likelihood
 from genjax.vae.distributions import kl_diag_gaussian as kl_diag_gaussian
 from genjax.vae.distributions import reparameterize as reparameterize
-from genjax.vae.flow_posterior import ContextMADE as ContextMADE
-from genjax.vae.flow_posterior import FlowPosteriorVAE as FlowPosteriorVAE
-from genjax.vae.flow_posterior import affine_flow_vae as affine_flow_vae
-from genjax.vae.flow_posterior import context_made_degrees as context_made_degrees
-from genjax.vae.flow_posterior import flow_posterior_sample as flow_posterior_sample
-from genjax.vae.flow_posterior import (
-    flow_posterior_sample_from_noise as flow_posterior_sample_from_noise,
-)
-from genjax.vae.flow_posterior import mlp_flow_vae as mlp_flow_vae
-from genjax.vae.flow_posterior_loss import flow_elbo_loss as flow_elbo_loss
-from genjax.vae.flow_posterior_loss import flow_elbo_terms as flow_elbo_terms
-from genjax.vae.flow_posterior_loss import flow_iwae_bound as flow_iwae_bound
-from genjax.vae.flow_posterior_loss import flow_log_weights as flow_log_weights
 from genjax.vae.hierarchical import HierarchicalVAE as HierarchicalVAE
 from genjax.vae.hierarchical import hvae_generate as hvae_generate
 from genjax.vae.hierarchical import hvae_log_weights as hvae_log_weights

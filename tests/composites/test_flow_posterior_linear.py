@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from genjax import targets, vae
+from genjax import composites, targets, vae
 
 D, L, S = 4, 2, 0.5
 W = np.array([[1.0, 0.8], [0.5, 1.0], [0.3, -0.2], [0.0, 0.6]])  # W^T W off-diagonal 1.24
@@ -72,7 +72,10 @@ def test_affine_flow_closes_the_elbo_gap_and_the_diagonal_does_not():
     )
     diag = _train(base, x, vae.iwae_log_weights, jax.random.key(1))
     flow = _train(
-        vae.affine_flow_vae(base, rngs=nnx.Rngs(1)), x, vae.flow_log_weights, jax.random.key(1)
+        composites.affine_flow_vae(base, rngs=nnx.Rngs(1)),
+        x,
+        composites.flow_log_weights,
+        jax.random.key(1),
     )
 
     # diagonal: its exact ELBO (closed form, target.elbo) can never come nearer to log p(x)
@@ -87,10 +90,12 @@ def test_affine_flow_closes_the_elbo_gap_and_the_diagonal_does_not():
     # Measured after 1500 steps: gap <= 0.005 nats (a KL of 0.005 gives log w a spread of
     # ~sqrt(2 KL) = 0.1); held to 0.02 nats, 7% of the diagonal's 0.27
     eps = jax.random.normal(jax.random.key(2), (4096, x.shape[0], L))
-    log_w = np.asarray(jax.jit(vae.flow_log_weights)(flow, x, eps))  # (4096, 8)
+    log_w = np.asarray(jax.jit(composites.flow_log_weights)(flow, x, eps))  # (4096, 8)
     np.testing.assert_allclose(log_w.mean(0), log_p, atol=0.02)  # MC error ~0.1/64
     assert log_w.std(0).max() < 0.2  # vs ~0.7 for the diagonal posterior
-    z, _ = vae.flow_posterior_sample(jax.random.key(4), flow, jnp.repeat(x[:1], 4096, axis=0))
+    z, _ = composites.flow_posterior_sample(
+        jax.random.key(4), flow, jnp.repeat(x[:1], 4096, axis=0)
+    )
     post_mean, post_cov = target.posterior(x[:1])
     np.testing.assert_allclose(np.cov(np.asarray(z).T), post_cov, atol=0.03)  # ~5/sqrt(4096) rel
     np.testing.assert_allclose(np.asarray(z).mean(0), post_mean[0], atol=0.03)

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from genjax import data, registry, train
-from genjax.vae import flow_posterior_recipes as recipes
+from genjax.composites import flow_posterior_recipes as recipes
 
 
 def test_vae_iaf_trains_and_reports(tmp_path, monkeypatch):
@@ -16,7 +16,7 @@ def test_vae_iaf_trains_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(recipes, "PICTURE_DIGITS", 1)
     monkeypatch.setattr(recipes, "PICTURE_DRAWS", 50)
     recipe = registry.get("vae-iaf")
-    assert recipe.family == "vae"
+    assert recipe.family == "composites"
     train_x, test_x = data.load("digits")[:64], data.load("digits", split="test")[:40]
     res = train.fit(
         recipe,

@@ -1,6 +1,7 @@
 """The ELBO and IWAE bound of a VAE with a flow posterior (planar or IAF).
 
-With ``z_K`` the flow posterior's sample of base noise ``eps`` (:mod:`genjax.vae.flow_posterior`):
+With ``z_K`` the flow posterior's sample of base noise ``eps``
+(:mod:`genjax.composites.flow_posterior`):
 
     ELBO(x) = E_eps[log p(x|z_K) + log p(z_K) - log q_0(z_0|x) + sum_k log|det dz_k/dz_{k-1}|]
                                                               (Rezende & Mohamed 2015, eq. 15)
@@ -22,9 +23,14 @@ import jax
 import jax.numpy as jnp
 
 from genjax import checks, gaussian
+from genjax.composites.flow_posterior import (
+    FlowPosteriorVAE,
+    check_batch,
+    check_model,
+    posterior_terms,
+)
 from genjax.metrics import bits_per_dim
 from genjax.model import model_jit
-from genjax.vae.flow_posterior import FlowPosteriorVAE, check_batch, check_model, posterior_terms
 from genjax.vae.model import decoder_log_likelihood
 
 

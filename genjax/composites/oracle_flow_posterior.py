@@ -1,6 +1,6 @@
 """NumPy float64 oracle of the flow-posterior ELBO and IWAE weights (planar and IAF).
 
-Written from the equations, not from :mod:`genjax.vae.flow_posterior`; imports NumPy only.
+Written from the equations, not from :mod:`genjax.composites.flow_posterior`; imports NumPy only.
 
     q_0(z_0|x) = N(mu(x), diag exp(logvar(x))),  z_0 = mu + exp(logvar / 2) eps
     planar (Rezende & Mohamed 2015, eqs. 10-12, App. A.1):

@@ -35,10 +35,10 @@ import numpy as np
 from flax import nnx
 
 from genjax import gaussian
+from genjax.composites.flow_posterior import flow_posterior_sample, mlp_flow_vae
+from genjax.composites.flow_posterior_loss import flow_elbo_loss, flow_iwae_bound, flow_log_weights
 from genjax.recipe import Recipe
 from genjax.vae import loss
-from genjax.vae.flow_posterior import flow_posterior_sample, mlp_flow_vae
-from genjax.vae.flow_posterior_loss import flow_elbo_loss, flow_iwae_bound, flow_log_weights
 from genjax.vae.model import decoder_log_likelihood, mlp_vae
 from genjax.vae.sample import sample
 
@@ -224,7 +224,7 @@ def report(key: jax.Array, params: dict, train_data: Any, test_data: Any, out_di
 RECIPES: tuple[Recipe, ...] = (
     Recipe(
         name="vae-iaf",
-        family="vae",
+        family="composites",
         summary=f"VAE with diagonal vs planar (K={PLANAR_K}) vs IAF (K={IAF_K}) posteriors "
         "(Rezende & Mohamed 2015; Kingma et al. 2016), 2-D latent, digits: ELBO/IWAE gap",
         data="digits",

@@ -268,6 +268,7 @@ def affine_flow_vae(vae: VAE, *, rngs: nnx.Rngs) -> FlowPosteriorVAE:
     the correlated posterior of pPCA (:func:`~genjax.vae.linear_vae`) included.
 
     Example:
+      >>> from genjax.vae import linear_vae
       >>> model = affine_flow_vae(linear_vae(3, 2, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
       >>> model.flow, model.context is None
       ('iaf', True)
