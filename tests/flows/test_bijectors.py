@@ -188,6 +188,22 @@ def test_planar_radial_match_oracle(x64):
     np.testing.assert_allclose(ld, ld_o, **TOL)
 
 
+def test_planar_with_zero_w_is_a_finite_shift():
+    # w = 0: x = z + u tanh(b), log|det| = 0 -- finite, with a finite gradient (the
+    # invertibility correction u_hat divides by |w|^2)
+    pl = bj.Planar(3)
+    p = {"w": jnp.zeros(3), "u": jnp.array([0.5, -1.0, 2.0]), "b": jnp.array(0.3)}
+    z = jax.random.normal(jax.random.key(2), (4, 3))
+    for fn in (pl.forward, jax.jit(pl.forward)):
+        x, ld = fn(p, z)
+        np.testing.assert_allclose(x, np.asarray(z) + np.asarray(p["u"]) * np.tanh(0.3), rtol=1e-6)
+        np.testing.assert_allclose(ld, 0.0, atol=1e-7)
+    z_back, _ = pl.inverse(p, x)
+    np.testing.assert_allclose(z_back, z, rtol=1e-5, atol=1e-6)
+    grads = jax.grad(lambda q: jnp.sum(pl.forward(q, z)[0]) + jnp.sum(pl.forward(q, z)[1]))(p)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+
+
 def test_flow_sample_matches_log_prob_and_is_deterministic(key):
     flow = F.realnvp(2, num_layers=2, hidden_sizes=(8,))
     params = perturbed_params(flow, 0.3)

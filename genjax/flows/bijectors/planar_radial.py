@@ -72,7 +72,10 @@ class Planar(Bijector):
         w, u = params["w"], params["u"]
         wu = jnp.dot(w, u)
         m = -1.0 + jax.nn.softplus(wu)  # m(w^T u) > -1
-        return u + (m - wu) * w / jnp.dot(w, w)  # Appendix A.1
+        ww = jnp.dot(w, w)
+        # Appendix A.1. At w = 0 the map is the shift z + u tanh(b) (det 1, invertible) and
+        # the correction's w / |w|^2 is 0 / 0: its numerator w is 0, so divide by 1 there.
+        return u + (m - wu) * w / jnp.where(ww > 0, ww, 1.0)
 
     def forward(self, params: Params, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         w, b = params["w"], params["b"]
