@@ -136,7 +136,6 @@ def test_b_zero_at_init_is_the_base_model_exactly():
     assert names == ["blocks.0.down", "conv", "head"]
     assert isinstance(base.conv, nnx.Conv)  # the original is not modified
     np.testing.assert_array_equal(adapted(X_SMALL), base(X_SMALL))
-    np.testing.assert_array_equal(jax.jit(lambda m: m(X_SMALL))(adapted), base(X_SMALL))
     for _, m in nnx.iter_graph(adapted):
         if isinstance(m, (nn.LoRALinear, nn.LoRAConv)):
             assert not np.any(m.lora_b[...]) and np.all(np.std(m.lora_a[...]) > 0)
