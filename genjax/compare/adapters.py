@@ -220,12 +220,13 @@ def _unconditional_ddpm(label: str, evals: int, sampler: str, steps: int | None)
         null = jnp.full((n,), diffusion_recipes.NULL_LABEL, jnp.int32)
         model = d.with_labels(params["net"], null)
         shape, schedule = (n, 8, 8, 1), diffusion_recipes.DIGITS_SCHEDULE
-        if sampler == "ddpm":  # x0 clipped to [-1, 1], as the recipe's DDPM
+        # every sampler's x0 clipped to [-1, 1], as the recipe's (diffusion.recipes._run_sampler)
+        if sampler == "ddpm":
             x = d.ddpm_sample(key, model, shape, schedule, clip_x0=1.0)
         elif sampler == "ddim":
-            x = d.ddim_sample(key, model, shape, schedule, num_steps=steps)
+            x = d.ddim_sample(key, model, shape, schedule, num_steps=steps, clip_x0=1.0)
         else:
-            x = d.dpm_solver_pp_sample(key, model, shape, schedule, num_steps=steps)
+            x = d.dpm_solver_pp_sample(key, model, shape, schedule, num_steps=steps, clip_x0=1.0)
         return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
     return Sampler(label, draw, evals)

@@ -103,3 +103,19 @@ def test_ddpm_digits_loss_and_guided_sampling():
     assert uncond.shape == (4, 8, 8, 1) and float(uncond.min()) >= 0 and float(uncond.max()) <= 1
     # Same noise: the label changes the conditional samples, not the unconditional ones.
     assert float(jnp.abs(cond - uncond).max()) > 1e-4
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm_solver_pp"])
+def test_image_samplers_clip_x0_like_ddpm(sampler):
+    # An eps model that is off by 3 everywhere: at the cosine schedule's first step
+    # x0 = (x_t - sigma eps) / alpha with alpha ~ 1e-2 is ~ -300. The digits recipes clip
+    # every sampler's x0 to the data range (as DDPM's), so the result stays in [-1, 1];
+    # unclipped it would not (the check that the clip is what keeps it there).
+    from genjax.diffusion import recipes as r
+
+    wrong = jax.tree_util.Partial(lambda x, t: jnp.full_like(x, 3.0))
+    shape, schedule = (2, 8, 8, 1), r.DIGITS_SCHEDULE
+    clipped = r._run_sampler(jax.random.key(0), wrong, shape, schedule, sampler, 5, clip_x0=1.0)
+    assert float(jnp.abs(clipped).max()) <= 1.0 + 1e-5
+    free = r._run_sampler(jax.random.key(0), wrong, shape, schedule, sampler, 5)
+    assert float(jnp.abs(free).max()) > 10.0
