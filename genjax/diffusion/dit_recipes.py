@@ -53,7 +53,8 @@ SAMPLERS = ("ddpm", "ddim", "dpm_solver_pp")
 DEFAULT_STEPS = {"ddim": 50, "dpm_solver_pp": 20}
 IMAGE_SHAPE = (8, 8, 1)
 # ddpm-digits trains 1500 steps; a DiT step took 0.77x a U-Net step (batch 64, both jitted,
-# alternated: median of 5 pairs, load ~18 on 2 cores), so 1950 steps take the same time.
+# alternated: median of 5 pairs; load ~18 on 2 cores, and 0.78x at load ~3), so 1950 steps
+# take the same time.
 DIT_STEPS = 1950
 FRECHET_SAMPLES = 360  # guided samples for the Fréchet distance (36 per class, ~ the test split)
 
