@@ -1,5 +1,5 @@
 """The ``dit-digits`` recipe on a tiny budget: registered, adaLN-Zero's first gradient, a few
-Adam steps, guided sampling. (The report -- a logistic-regression fit, the shared digit
+Adam steps, the label's effect. (The report -- a logistic-regression fit, the shared digit
 classifier's training and three sampler runs -- costs ~15 CPU-s, over this work's CI budget;
 it runs in ``genjax train dit-digits``.)"""
 
@@ -22,7 +22,7 @@ def test_registered_in_the_diffusion_family():
     assert [r.name for r in dit_recipes.RECIPES] == ["dit-digits"]
 
 
-def test_trains_and_samples():
+def test_trains_and_the_label_reaches_the_prediction():
     recipe = registry.get("dit-digits")
     train = recipe.load_data("digits", "train", 0)
     batch = (jnp.asarray(train[0][:32]), jnp.asarray(train[1][:32]))
@@ -48,13 +48,10 @@ def test_trains_and_samples():
         params, opt_state, loss, _ = step(params, opt_state, jax.random.key(i))
     assert np.isfinite(float(loss))
 
-    kw = dict(sampler="ddim", steps=2, labels=jnp.arange(4))
-    samples = recipe.sample(jax.random.key(2), params, 4, guidance_scale=2.0, **kw)
-    assert samples.shape == (4, 8, 8, 1)
-    assert float(samples.min()) >= 0 and float(samples.max()) <= 1
-    # The label reaches the prediction (after 3 steps the samples saturate at 0 and 1 alike).
+    # The label reaches the prediction (the samplers with a DiT: test_dit_samplers.py).
     x, t = jnp.asarray(train[0][:2]), jnp.array([500, 500])
-    eps_a, eps_b = (params["net"](x, t, jnp.array([y, y])) for y in (1, 7))
+    predict = jax.jit(lambda net, y: net(x, t, jnp.array([y, y])))
+    eps_a, eps_b = (predict(params["net"], y) for y in (1, 7))
     assert float(jnp.abs(eps_a - eps_b).max()) > 0.0
 
 
