@@ -220,7 +220,7 @@ def _unconditional_ddpm(label: str, evals: int, sampler: str, steps: int | None)
         null = jnp.full((n,), diffusion_recipes.NULL_LABEL, jnp.int32)
         model = d.with_labels(params["net"], null)
         shape, schedule = (n, 8, 8, 1), diffusion_recipes.DIGITS_SCHEDULE
-        # every sampler's x0 clipped to [-1, 1], as the recipe's (diffusion.recipes._run_sampler)
+        # every sampler's x0 clipped to [-1, 1], as the recipe's (diffusion.recipes.run_sampler)
         if sampler == "ddpm":
             x = d.ddpm_sample(key, model, shape, schedule, clip_x0=1.0)
         elif sampler == "ddim":

@@ -31,6 +31,7 @@ from flax import nnx
 
 from genjax import data
 from genjax import diffusion as d
+from genjax.diffusion.recipes import SAMPLERS, run_sampler
 from genjax.digit_classifier import digit_classifier, frechet_features
 from genjax.nn import DiT
 from genjax.recipe import Recipe
@@ -49,8 +50,6 @@ NUM_CLASSES = 10
 NULL_LABEL = NUM_CLASSES  # the DiT's extra class-embedding row
 P_UNCOND = 0.1  # label dropout (Ho & Salimans 2022 use 0.1-0.2)
 GUIDANCE_SCALE = 2.0
-SAMPLERS = ("ddpm", "ddim", "dpm_solver_pp")
-DEFAULT_STEPS = {"ddim": 50, "dpm_solver_pp": 20}
 IMAGE_SHAPE = (8, 8, 1)
 # ddpm-digits trains 1500 steps; a DiT step took 0.77x a U-Net step (batch 64, both jitted,
 # alternated: median of 5 pairs; load ~18 on 2 cores, and 0.78x at load ~3), so 1950 steps
@@ -135,21 +134,8 @@ def dit_digits_sample(
     scale = jnp.asarray(guidance_scale, jnp.float32)  # an array leaf: one program per sampler
     model = d.guided_eps_fn(params["net"], labels, NULL_LABEL, scale)
     shape = (n, *IMAGE_SHAPE)
-    if sampler == "ddpm":
-        if steps is not None and int(steps) != SCHEDULE.num_steps:
-            raise ValueError(
-                f"steps: the ddpm sampler visits all {SCHEDULE.num_steps} steps, got {steps}; "
-                "use --sampler ddim or dpm_solver_pp for fewer"
-            )
-        x = d.ddpm_sample(key, model, shape, SCHEDULE, clip_x0=1.0)
-    else:
-        steps = DEFAULT_STEPS[sampler] if steps is None else int(steps)
-        if not 1 <= steps <= SCHEDULE.num_steps:
-            raise ValueError(f"steps must be in [1, {SCHEDULE.num_steps}], got {steps}")
-        if sampler == "ddim":
-            x = d.ddim_sample(key, model, shape, SCHEDULE, num_steps=steps)
-        else:
-            x = d.dpm_solver_pp_sample(key, model, shape, SCHEDULE, num_steps=steps)
+    # every sampler clips its x0 estimate to the data range (diffusion.recipes.run_sampler)
+    x = run_sampler(key, model, shape, SCHEDULE, sampler, steps, clip_x0=1.0)
     return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 

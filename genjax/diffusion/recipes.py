@@ -70,7 +70,7 @@ def _check_sampler(sampler: str) -> None:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
 
 
-def _run_sampler(
+def run_sampler(
     key, model, shape, schedule, sampler: str, steps: int | None, clip_x0: float | None = None
 ) -> jax.Array:
     """``shape`` samples of ``model(x_t, t) -> eps`` by one of the public samplers.
@@ -139,7 +139,7 @@ def ddpm_recipe_sample(
     """``n`` samples ``(n, 2)`` by ``sampler`` (ddpm: all 1000 steps; ddim: 50 by default;
     dpm_solver_pp: 20 by default), or ``steps`` steps."""
     steps = None if steps is None else int(steps)
-    x = _run_sampler(key, params["net"], (int(n), 2), RING_SCHEDULE, sampler, steps)
+    x = run_sampler(key, params["net"], (int(n), 2), RING_SCHEDULE, sampler, steps)
     return _denormalise(params, x)
 
 
@@ -229,8 +229,8 @@ def digits_sample(
     steps = None if steps is None else int(steps)
     scale = jnp.asarray(guidance_scale, jnp.float32)
     model = d.guided_eps_fn(params["net"], labels, NULL_LABEL, scale)
-    # every sampler clips its x0 estimate to the data range [-1, 1] (see _run_sampler)
-    x = _run_sampler(key, model, (n, 8, 8, 1), DIGITS_SCHEDULE, sampler, steps, clip_x0=1.0)
+    # every sampler clips its x0 estimate to the data range [-1, 1] (see run_sampler)
+    x = run_sampler(key, model, (n, 8, 8, 1), DIGITS_SCHEDULE, sampler, steps, clip_x0=1.0)
     return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 

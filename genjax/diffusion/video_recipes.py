@@ -35,6 +35,7 @@ from flax import nnx
 from genjax import diffusion as d
 from genjax import plotting
 from genjax.diffusion import video_data, video_motion
+from genjax.diffusion.recipes import run_sampler
 from genjax.nn.video_dit import VideoDiT
 from genjax.recipe import Recipe
 
@@ -82,26 +83,16 @@ def video_sample(
     """``n`` clips ``(n, T, H, W, 1)`` in [0, 1].
 
     ``sampler``: ``"ddim"`` (50 steps by default), ``"dpm_solver_pp"`` (20) or ``"ddpm"``
-    (all 1000); ``steps`` overrides the count (not for ddpm). The predicted clean clip is
-    clipped to the data range [-1, 1] (Ho et al.'s code does; DDIM's ``clip_x0``).
+    (all 1000); ``steps`` overrides the count (not for ddpm). Every sampler clips the
+    predicted clean clip to the data range [-1, 1] (:func:`genjax.diffusion.recipes.run_sampler`).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     full = (int(n), *shape, 1)
-    if sampler == "ddpm":
-        if steps is not None and int(steps) != SCHEDULE.num_steps:
-            raise ValueError(
-                f"steps: the ddpm sampler visits all {SCHEDULE.num_steps} steps, got {steps}"
-            )
-        x = d.ddpm_sample(key, params["net"], full, SCHEDULE, clip_x0=1.0)
-    else:
-        steps = DEFAULT_STEPS[sampler] if steps is None else int(steps)
-        if not 1 <= steps <= SCHEDULE.num_steps:
-            raise ValueError(f"steps must be in [1, {SCHEDULE.num_steps}], got {steps}")
-        if sampler == "ddim":
-            x = d.ddim_sample(key, params["net"], full, SCHEDULE, num_steps=steps, clip_x0=1.0)
-        else:
-            x = d.dpm_solver_pp_sample(key, params["net"], full, SCHEDULE, num_steps=steps)
+    if steps is None and sampler != "ddpm":
+        steps = DEFAULT_STEPS[sampler]
+    # every sampler clips its x0 estimate to the data range (diffusion.recipes.run_sampler)
+    x = run_sampler(key, params["net"], full, SCHEDULE, sampler, steps, clip_x0=1.0)
     return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
 

@@ -115,7 +115,7 @@ def test_image_samplers_clip_x0_like_ddpm(sampler):
 
     wrong = jax.tree_util.Partial(lambda x, t: jnp.full_like(x, 3.0))
     shape, schedule = (2, 8, 8, 1), r.DIGITS_SCHEDULE
-    clipped = r._run_sampler(jax.random.key(0), wrong, shape, schedule, sampler, 5, clip_x0=1.0)
+    clipped = r.run_sampler(jax.random.key(0), wrong, shape, schedule, sampler, 5, clip_x0=1.0)
     assert float(jnp.abs(clipped).max()) <= 1.0 + 1e-5
-    free = r._run_sampler(jax.random.key(0), wrong, shape, schedule, sampler, 5)
+    free = r.run_sampler(jax.random.key(0), wrong, shape, schedule, sampler, 5)
     assert float(jnp.abs(free).max()) > 10.0
