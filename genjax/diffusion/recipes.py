@@ -70,6 +70,23 @@ def _check_sampler(sampler: str) -> None:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
 
 
+def sampler_steps(sampler: str, steps: int | None, schedule: d.Schedule) -> int | None:
+    """``steps`` checked for ``sampler`` and defaulted (``DEFAULT_STEPS``); None for DDPM,
+    which visits every step of ``schedule``. A ValueError names a bad sampler or count."""
+    _check_sampler(sampler)
+    if sampler == "ddpm":
+        if steps is not None and steps != schedule.num_steps:
+            raise ValueError(
+                f"steps: the ddpm sampler visits all {schedule.num_steps} steps, got {steps}; "
+                "use --sampler ddim or dpm_solver_pp for fewer"
+            )
+        return None
+    steps = DEFAULT_STEPS[sampler] if steps is None else int(steps)
+    if not 1 <= steps <= schedule.num_steps:
+        raise ValueError(f"steps must be in [1, {schedule.num_steps}], got {steps}")
+    return steps
+
+
 def run_sampler(
     key, model, shape, schedule, sampler: str, steps: int | None, clip_x0: float | None = None
 ) -> jax.Array:
@@ -81,17 +98,9 @@ def run_sampler(
     ``x0 = (x_t - sigma_t eps) / alpha_t`` multiplies the network's eps error by ~100 --
     unclipped, DDIM-50 on a trained ``ddpm-digits`` run ends at pixel values of +-6000.
     """
-    _check_sampler(sampler)
+    steps = sampler_steps(sampler, steps, schedule)
     if sampler == "ddpm":
-        if steps is not None and steps != schedule.num_steps:
-            raise ValueError(
-                f"steps: the ddpm sampler visits all {schedule.num_steps} steps, got {steps}; "
-                "use --sampler ddim or dpm_solver_pp for fewer"
-            )
         return d.ddpm_sample(key, model, shape, schedule, clip_x0=clip_x0)
-    steps = DEFAULT_STEPS[sampler] if steps is None else int(steps)
-    if not 1 <= steps <= schedule.num_steps:
-        raise ValueError(f"steps must be in [1, {schedule.num_steps}], got {steps}")
     if sampler == "ddim":
         return d.ddim_sample(key, model, shape, schedule, num_steps=steps, clip_x0=clip_x0)
     return d.dpm_solver_pp_sample(key, model, shape, schedule, num_steps=steps, clip_x0=clip_x0)

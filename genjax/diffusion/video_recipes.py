@@ -35,7 +35,7 @@ from flax import nnx
 from genjax import diffusion as d
 from genjax import plotting
 from genjax.diffusion import video_data, video_motion
-from genjax.diffusion.recipes import run_sampler
+from genjax.diffusion.recipes import run_sampler, sampler_steps
 from genjax.nn.video_dit import VideoDiT
 from genjax.recipe import Recipe
 
@@ -91,6 +91,7 @@ def video_sample(
     full = (int(n), *shape, 1)
     if steps is None and sampler != "ddpm":
         steps = DEFAULT_STEPS[sampler]
+    steps = sampler_steps(sampler, steps, SCHEDULE)  # checked before the model is read
     # every sampler clips its x0 estimate to the data range (diffusion.recipes.run_sampler)
     x = run_sampler(key, params["net"], full, SCHEDULE, sampler, steps, clip_x0=1.0)
     return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)

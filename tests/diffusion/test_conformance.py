@@ -362,6 +362,15 @@ LOSSES = [
                                           noise_sampling="beta", **CT), "noise_sampling")],
     ),
     LossCase(
+        "distillation_loss",
+        functools.partial(d.distillation_loss, teacher=d.as_eps_model(EPS_MODELS[1], SCHEDULE),
+                          schedule=SCHEDULE, num_student_steps=2),
+        EPS_MODELS[0], X0,
+        bad_arguments=[(lambda: d.distillation_loss(
+            EPS_MODELS[0], X0, jax.random.key(0), teacher=EPS_MODELS[1], schedule=SCHEDULE,
+            num_student_steps=T), "num_student_steps")],
+    ),
+    LossCase(
         "cd_loss",
         functools.partial(d.cd_loss, target_model=RAW[1], teacher=EDM_MODELS[1], **CT),
         RAW[0], X0,
