@@ -189,6 +189,7 @@ def dit_digits_report(
     return out
 
 
+#: ``genjax train dit-digits``: the class-conditional DiT beside the U-Net recipe.
 RECIPES: tuple[Recipe, ...] = (
     Recipe(
         name="dit-digits",

@@ -318,4 +318,5 @@ def lora_report(
     return out
 
 
+#: ``genjax train lora-digits [--base RUN_DIR]``: LoRA of a ddpm-digits U-Net to thicker digits.
 RECIPES: tuple[Recipe, ...] = (make_recipe(),)
