@@ -210,7 +210,9 @@ def stylegan_digits_report(
 
     summary = {
         "mmd_samples_test": mmd(samples),
-        "mmd_samples_test_psi_0.7": mmd(stylegan_digits_sample(keys[5], params, REPORT_SAMPLES, psi=0.7)),
+        "mmd_samples_test_psi_0.7": mmd(
+            stylegan_digits_sample(keys[5], params, REPORT_SAMPLES, psi=0.7)
+        ),
         "mmd_train_test": mmd(np.asarray(train_data, np.float32)),
     }
     for psi in (1.0, 0.5, 0.0):  # spread shrinks with psi; exactly 0 at psi = 0 (same noise)
