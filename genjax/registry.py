@@ -32,7 +32,8 @@ RECIPE_MODULES: tuple[str, ...] = (
     "genjax.composites.token_recipes",
     "genjax.composites.vision_language_recipes",
     "genjax.composites.unclip_recipes",
-    # issue 18, being written: each module is skipped until it exists
+    # architectures and adaptation: DiT, video DiT, LoRA, distillation, StyleGAN2, pix2pix,
+    # flow posteriors
     "genjax.diffusion.dit_recipes",
     "genjax.diffusion.video_recipes",
     "genjax.diffusion.lora_recipes",
