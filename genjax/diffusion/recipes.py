@@ -230,12 +230,13 @@ def digits_sample(
     the unconditional model, 1 the conditional one. The scale is an array leaf of the guided
     model: one compiled sampler serves every scale.
     """
-    _check_sampler(sampler)
+    steps = sampler_steps(sampler, steps, DIGITS_SCHEDULE)  # checked before the model is read
     n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n}")
     labels = jnp.arange(n) % NUM_CLASSES if labels is None else jnp.asarray(labels, jnp.int32)
     if labels.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-    steps = None if steps is None else int(steps)
     scale = jnp.asarray(guidance_scale, jnp.float32)
     model = d.guided_eps_fn(params["net"], labels, NULL_LABEL, scale)
     # every sampler clips its x0 estimate to the data range [-1, 1] (see run_sampler)
