@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +39,7 @@ DRAFTS = {"close": TARGET + 0.2 * _table(1, 1.0), "far": _table(2, 2.5)}
 def _next_probs(table):
     def fn(seq):  # logits of x_{t+1} = table[t % 2, x_t], as TableModel
         return oracle.softmax(table[(len(seq) - 1) % 2, seq[-1]])
+
     return fn
 
 
@@ -64,12 +66,13 @@ def test_verify_matches_oracle_on_shared_noise():
     u = rng.uniform(size=(n, k))
     g = rng.gumbel(size=(n, k + 1, v))
     toks, num = jax.vmap(dec.speculative_verify_from_noise)(
-        *(jnp.asarray(a) for a in (x, q, p, u, g)))
+        *(jnp.asarray(a) for a in (x, q, p, u, g))
+    )
     toks, num = np.asarray(toks), np.asarray(num)
     for i in range(n):
         want, n_acc = oracle.speculative_verify(u[i], g[i], x[i], q[i], p[i])
         assert num[i] == n_acc
-        assert list(toks[i, :n_acc + 1]) == want and (toks[i, n_acc + 1:] == -1).all()
+        assert list(toks[i, : n_acc + 1]) == want and (toks[i, n_acc + 1 :] == -1).all()
     assert 0 < num.mean() < k and (num == k).any() and (num == 0).any()
 
 
@@ -98,12 +101,16 @@ def test_speculative_sampling_chi_square():
                 xs[i, j] = rng.choice(V, p=qs[i, j])
                 ctx.append(xs[i, j])
             ps[i, K] = p_fn(np.asarray(ctx))
-        toks, num = dec.speculative_verify_batch(jax.random.key(3), jnp.asarray(xs),
-                                                 jnp.asarray(qs, jnp.float32),
-                                                 jnp.asarray(ps, jnp.float32))
+        toks, num = dec.speculative_verify_batch(
+            jax.random.key(3),
+            jnp.asarray(xs),
+            jnp.asarray(qs, jnp.float32),
+            jnp.asarray(ps, jnp.float32),
+        )
         toks, num = np.asarray(toks), np.asarray(num)
-        second = np.where(num >= 1, toks[:, 1], [rng.choice(V, p=p_fn(np.r_[prefix, t]))
-                                                 for t in toks[:, 0]])
+        second = np.where(
+            num >= 1, toks[:, 1], [rng.choice(V, p=p_fn(np.r_[prefix, t])) for t in toks[:, 0]]
+        )
         want2 = oracle.sequence_law(p_fn, prefix, 2, V).ravel()
         chi_square_test(_pair_counts(toks[:, 0], second), want2)
         # 2) the whole loop: pairs of rows in lockstep (one cut per round for both), one
@@ -111,10 +118,13 @@ def test_speculative_sampling_chi_square():
         draft = TableModel(jnp.asarray(table, jnp.float32), V, 16)
         keys = jax.random.split(jax.random.key(4), n // 2)
         pair = jnp.tile(jnp.asarray(prefix), (2, 1))
-        out, stats = jax.vmap(lambda key, d=draft, p=pair: dec.speculative_generate(
-            key, target, d, p, max_new_tokens=3, num_draft=K))(keys)
+        out, stats = jax.vmap(
+            lambda key, d=draft, p=pair: dec.speculative_generate(
+                key, target, d, p, max_new_tokens=3, num_draft=K
+            )
+        )(keys)
         out = np.asarray(out).reshape(n, 3)
-        chi_square_test(np.bincount(out @ np.array([V * V, V, 1]), minlength=V ** 3), want3)
+        chi_square_test(np.bincount(out @ np.array([V * V, V, 1]), minlength=V**3), want3)
         rates[name] = float(jnp.mean(stats["acceptance_rate"]))
         assert float(jnp.mean(stats["tokens_per_round"])) > 1.0  # multi-token commits
     assert rates["close"] > rates["far"] + 0.1 and rates["far"] > 0.0, rates
@@ -123,30 +133,54 @@ def test_speculative_sampling_chi_square():
 def test_greedy_speculative_equals_greedy_target():
     """A real (position-masked) cache: rolled-back drafts must not leak into the logits."""
     target = HistoryModel(jax.random.normal(jax.random.key(0), (7, 7)), 7, 24)
-    draft = HistoryModel(target.table + 0.8 * jax.random.normal(jax.random.key(1), (7, 7)),
-                         7, 24)
+    draft = HistoryModel(target.table + 0.8 * jax.random.normal(jax.random.key(1), (7, 7)), 7, 24)
     prompt = jnp.array([[1, 2, 3], [4, 5, 6], [0, 0, 1]])
-    want = dec.generate(jax.random.key(0), target, prompt, max_new_tokens=10,
-                        temperature=0.0)
-    got, stats = dec.speculative_generate(jax.random.key(1), target, draft, prompt,
-                                          max_new_tokens=10, num_draft=3, temperature=0.0)
+    want = dec.generate(jax.random.key(0), target, prompt, max_new_tokens=10, temperature=0.0)
+    got, stats = dec.speculative_generate(
+        jax.random.key(1), target, draft, prompt, max_new_tokens=10, num_draft=3, temperature=0.0
+    )
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     assert 0.2 < float(stats["acceptance_rate"]) < 1.0  # some drafts rejected, some not
 
 
-@pytest.mark.parametrize("bad, match", [(dict(num_draft=0), "num_draft"),
-                                        (dict(max_new_tokens=0), "max_new_tokens"),
-                                        (dict(max_new_tokens=12), "max_new_tokens"),
-                                        (dict(top_p=2.0), "top_p")])
+@pytest.mark.parametrize("prompt_len", [1, 5])
+def test_draft_equal_to_target_accepts_every_draft(prompt_len):
+    """A draft that IS the target (a real position-masked cache) must accept every draft,
+    so its cache must hold every committed token: after a round that accepts all k drafts
+    the last one, x_k, is fed to the draft with the next round's first call. A draft that
+    missed it (a stale or empty row) proposes from another distribution and is rejected
+    now and then. A 1-token prompt covers the clamped first round."""
+    model = HistoryModel(2.0 * jax.random.normal(jax.random.key(2), (7, 7)), 7, 40)
+    prompt = jnp.arange(1, 1 + 2 * prompt_len).reshape(2, prompt_len) % 7
+    k, n = 3, 24
+    got, stats = dec.speculative_generate(
+        jax.random.key(k), model, model, prompt, max_new_tokens=n, num_draft=k
+    )
+    assert got.shape == (2, n) and float(stats["acceptance_rate"]) == 1.0, stats
+    assert int(stats["rounds"]) == math.ceil(n / (k + 1))  # k + 1 tokens every round
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(num_draft=0), "num_draft"),
+        (dict(max_new_tokens=0), "max_new_tokens"),
+        (dict(max_new_tokens=12), "max_new_tokens"),
+        (dict(top_p=2.0), "top_p"),
+    ],
+)
 def test_speculative_rejects_bad_arguments(bad, match):
     m = TableModel(jnp.asarray(TARGET, jnp.float32), V, 16)
     args = dict(max_new_tokens=3, num_draft=2) | bad
     with pytest.raises(ValueError, match=match):
-        dec.speculative_generate(jax.random.key(0), m, m, jnp.zeros((1, 2), jnp.int32),
-                                 **args)
+        dec.speculative_generate(jax.random.key(0), m, m, jnp.zeros((1, 2), jnp.int32), **args)
     with pytest.raises(ValueError, match="target_probs"):
-        dec.speculative_verify(jax.random.key(0), jnp.zeros((2,), jnp.int32),
-                               jnp.ones((2, 3)) / 3, jnp.ones((2, 3)) / 3)
+        dec.speculative_verify(
+            jax.random.key(0),
+            jnp.zeros((2,), jnp.int32),
+            jnp.ones((2, 3)) / 3,
+            jnp.ones((2, 3)) / 3,
+        )
 
 
 def test_enumeration_helpers_are_laws():
