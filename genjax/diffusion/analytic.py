@@ -78,7 +78,17 @@ class AnalyticEps:
         """``x_t: (batch, D)``, ``t: (batch,)`` integer in ``[0, T)`` -> ``(batch, D)``."""
         x_t, t = jnp.asarray(x_t), jnp.asarray(t)
         _check_batch(x_t, t, self.target.dim, "t")
-        return self.target.eps(x_t, self.schedule.alpha(t), self.schedule.sigma(t))
+        s, t0 = self.schedule, t[0]
+
+        def one_level() -> jax.Array:  # the samplers' call: one t for the whole batch
+            return self.target.eps(x_t, s.alpha(t0), s.sigma(t0))
+
+        def per_point() -> jax.Array:
+            return self.target.eps(x_t, s.alpha(t), s.sigma(t))
+
+        # Decided on the integer times, not on the levels gathered from them: when t is one
+        # time broadcast (every sampler), XLA folds the test and the branch away.
+        return jax.lax.cond(jnp.all(t == t0), one_level, per_point)
 
 
 @jax.tree_util.register_dataclass

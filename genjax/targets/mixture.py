@@ -53,6 +53,7 @@ from jax.scipy.special import logsumexp
 
 from genjax import checks
 from genjax.gaussian import LOG_2PI
+from genjax.targets.mixture_planes import PLANES_MAX_DIM, shared_level_sum
 
 __all__ = ["GaussianMixture"]
 
@@ -291,6 +292,8 @@ class GaussianMixture:
         alpha, sigma = self._levels(alpha, sigma, batch, flat.dtype)
 
         def run(a: jax.Array, s: jax.Array) -> jax.Array:
+            if a.shape[0] == 1 and self.dim <= PLANES_MAX_DIM:  # one level, small D: planes
+                return shared_level_sum(self, flat, a[0], s[0], kind)
             return self._posterior_sum(flat, a, s, kind)
 
         if alpha.shape[0] == 1:  # scalar levels: (K, D, 1) constants, by shape

@@ -1,11 +1,11 @@
-"""DDPM's keyed noise: one draw before the loop (Threefry's original layout), or per step.
+"""DDPM's keyed noise: cache-sized chunks of whole steps, Threefry's original layout.
 
-``ddpm_sample(key, ...)`` draws the whole trajectory's noise in one call when it holds at most
-``ddpm.PREDRAW_MAX`` numbers -- ``normal(noise_key, (T, *shape))`` with two draws per
-Threefry-2x32 block, the layout of ``jax.threefry_partitionable(False)`` -- and step ``i``'s
-``normal(fold_in(noise_key, i), shape)`` inside the loop otherwise. Held here to those
-definitions spelled out, to the standard normal law, and to the documented equality
-``ddpm_sample(key) == ddpm_sample_from_noise(*ddpm_noise(key))`` on both paths.
+``ddpm_sample(key, ...)`` draws step ``i``'s noise as row ``i % B`` of chunk ``i // B``,
+``normal(fold_in(noise_key, i // B), (B, *shape))`` with two draws per Threefry-2x32 block
+(the layout of ``jax.threefry_partitionable(False)``), ``B = ddpm.noise_chunk_steps(shape,
+T)``. Held here to that definition spelled out (one chunk, and several with a partial last
+one), to the standard normal law, and to the documented equality
+``ddpm_sample(key) == ddpm_sample_from_noise(*ddpm_noise(key))``.
 """
 
 from __future__ import annotations
@@ -31,13 +31,18 @@ def _keyed_and_twin(key, batch=B):
     return out, want, x_T, noises
 
 
-def test_predrawn_noise_is_one_original_layout_draw():
+def _chunk(noise_key, c, steps, shape):
+    with jax.threefry_partitionable(False):
+        return jax.random.normal(jax.random.fold_in(noise_key, c), (steps, *shape))
+
+
+def test_keyed_noise_is_one_original_layout_chunk():
     key = jax.random.key(5)
+    assert ddpm.noise_chunk_steps((B, 2), T) == T  # 640 numbers: one chunk
     out, want, x_T, noises = _keyed_and_twin(key)
     init_key, noise_key = jax.random.split(key)
     np.testing.assert_array_equal(x_T, jax.random.normal(init_key, (B, 2)))
-    with jax.threefry_partitionable(False):
-        spelled = jax.random.normal(noise_key, (T, B, 2))
+    spelled = _chunk(noise_key, 0, T, (B, 2))
     np.testing.assert_array_equal(noises, spelled)
     with jax.threefry_partitionable(True):  # the global setting does not change the draw
         np.testing.assert_array_equal(d.ddpm_noise(key, (B, 2), T)[1], spelled)
@@ -47,15 +52,23 @@ def test_predrawn_noise_is_one_original_layout_draw():
     assert float(jnp.max(jnp.abs(out - x_T))) > 0.1  # it moved
 
 
-def test_large_trajectories_draw_each_step_in_the_loop(monkeypatch):
-    batch = B + 1  # a shape not compiled before: traced with the patched bound
-    monkeypatch.setattr(ddpm, "PREDRAW_MAX", T * batch * 2 - 1)  # just over the bound
+def test_chunks_and_a_partial_last_chunk(monkeypatch):
+    batch = B + 1  # a shape not compiled before: traced with the patched chunk size
+    monkeypatch.setattr(ddpm, "NOISE_CHUNK_NUMBERS", 6 * batch * 2)  # B = 6: 3 chunks + 2 steps
+    assert ddpm.noise_chunk_steps((batch, 2), T) == 6
     key = jax.random.key(6)
-    out, want, _, noises = _keyed_and_twin(key, batch)
+    shape = (batch, 2)
+    x, path = d.ddpm_sample(key, EPS, shape, SCHEDULE, variance="beta_tilde",
+                            return_trajectory=True)  # fmt: skip
+    x_T, noises = d.ddpm_noise(key, shape, T)
     noise_key = jax.random.split(key)[1]
-    np.testing.assert_array_equal(noises[3], jax.random.normal(jax.random.fold_in(noise_key, 3),
-                                                               (batch, 2)))  # fmt: skip
-    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    for i in (0, 5, 6, 13, 17, 18, 19):  # chunk starts and ends, the partial chunk 3
+        np.testing.assert_array_equal(noises[i], _chunk(noise_key, i // 6, 6, shape)[i % 6])
+    _, want = d.ddpm_sample_from_noise(EPS, x_T, noises, SCHEDULE, variance="beta_tilde",
+                                       return_trajectory=True)  # fmt: skip
+    assert path.shape == (T, batch, 2)
+    np.testing.assert_allclose(path, want, rtol=1e-5, atol=1e-5)  # every step's state
+    np.testing.assert_array_equal(path[-1], x)
 
 
 @pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])

@@ -360,16 +360,18 @@ def test_clip_x0_bounds_a_wrong_model_at_tiny_terminal_alpha():
 
 
 def test_ddpm_sample_draws_documented_noise(x64):
-    """ddpm_sample: x_T from split(key)[0], the steps' noise normal(split(key)[1], (T, B, 2))
-    in one draw with threefry's original (non-partitionable) layout."""
+    """ddpm_sample: x_T from split(key)[0], the steps' noise one chunk (T * B * 2 numbers fit
+    one), normal(fold_in(split(key)[1], 0), (T, B, 2)), with threefry's original
+    (non-partitionable) layout."""
     s, eps, _ = _models(jnp.float64)
     key = jax.random.key(11)
     f64 = jnp.float64
     out = d.ddpm_sample(key, eps, (B, 2), s, variance="beta_tilde", clip_x0=2.0, dtype=f64)
     init_key, noise_key = jax.random.split(key)
     x_T = jax.random.normal(init_key, (B, 2), f64)
+    assert d.ddpm.noise_chunk_steps((B, 2), T) == T
     with jax.threefry_partitionable(False):
-        noises = jax.random.normal(noise_key, (T, B, 2), f64)
+        noises = jax.random.normal(jax.random.fold_in(noise_key, 0), (T, B, 2), f64)
     want = d.ddpm_sample_from_noise(eps, x_T, noises, s, variance="beta_tilde", clip_x0=2.0)
     # Same noise and steps, two compiled programs: float64 rounding only (one wrong noise
     # draw would move the result by ~sqrt(beta_tilde) ~ 0.1).
