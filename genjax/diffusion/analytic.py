@@ -12,8 +12,9 @@ learns is known in closed form (Tweedie's formula; Efron 2011; Song et al. 2021,
 
 The models here hold the mixture and the noise schedule and call the mixture's own methods
 (:meth:`~genjax.targets.GaussianMixture.eps`, ``denoise``, ``noised_score``): the one fast
-implementation, in an eigenbasis ``(K, D, N)`` layout, with the per-level constants computed
-once per call when the whole batch shares one noise level (the samplers' calls). Each model
+implementation, in an eigenbasis layout, with the per-level constants computed once per call
+when the whole batch shares one noise level (the samplers' calls: :class:`AnalyticEps` tests
+that on the integer times, a test XLA removes when ``t`` is one time broadcast). Each model
 is a frozen dataclass registered as a pytree: passed to a sampler it is traced, so a new
 mixture (or schedule) of the same shapes never recompiles (DESIGN.md, "One model protocol").
 

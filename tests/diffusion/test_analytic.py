@@ -239,3 +239,25 @@ def test_every_sampler_covers_the_ring():
         dist = jnp.min(jnp.linalg.norm(x[:, None, :] - target.means[None], axis=-1), axis=1)
         assert float(jnp.mean(dist < 1.2)) > 0.97, name
         assert float(metrics.energy_distance(x, truth)) < 0.05, name
+
+
+@pytest.mark.parametrize("dim", [2, 6])  # the (K, N) planes (D <= 4) and the (K, D, N) layout
+def test_one_level_paths_equal_oracle(x64, dim):
+    """At one shared level the mixture computes in planes for small D and in its (K, D, N)
+    layout above: both held to the float64 oracle for eps, the score and the denoiser, at an
+    ordinary and an extreme level."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, dim, dim))
+    covs = a @ np.swapaxes(a, -1, -2) / dim + 0.2 * np.eye(dim)[None]
+    w, m = np.array([0.2, 0.5, 0.3]), rng.normal(scale=2.0, size=(3, dim))
+    gm = targets.GaussianMixture.create(w, m, covs)
+    x = rng.normal(scale=3.0, size=(9, dim))
+    for alpha, sigma in [(0.8, 0.6), (0.05, 1.0)]:
+        ow, om, oc = ot.mixture_noised(w, m, covs, alpha, sigma)
+        want = (
+            ot.mixture_eps(w, m, covs, x, alpha, sigma),
+            ot.mixture_score(ow, om, oc, x),
+            ot.mixture_posterior_mean_x0_by_conditioning(w, m, covs, x, alpha, sigma),
+        )
+        got = tuple(f(x, alpha, sigma) for f in (gm.eps, gm.noised_score, gm.denoise))
+        assert_close_to_oracle(got, want)  # (the methods are jitted; the levels traced)
