@@ -95,8 +95,7 @@ def _check_scalar(name: str, value, low: float, high: float) -> None:
 
 def _check_model(model) -> None:
     if not isinstance(model, NGramModel):
-        raise TypeError(f"model must be an NGramModel (from ngram.fit), got "
-                        f"{type(model).__name__}")
+        raise TypeError(f"model must be an NGramModel (from ngram.fit), got {type(model).__name__}")
 
 
 def _check_tokens(name: str, tokens) -> jax.Array:
@@ -156,7 +155,13 @@ def fit(
             f"len(tokens) * vocab_size must be < 2**31 - 1 for int32 n-gram ids, got "
             f"{num_tokens} * {vocab_size}"
         )
-    checks.token_ids("tokens", tokens, vocab_size)  # out-of-range ids cannot be counted
+    if checks.is_concrete(tokens) and tokens.size:  # out-of-range ids cannot be counted
+        # the range in int32 on the host first; the message (a float64 pass) only on failure
+        host = np.asarray(tokens)
+        if host.min() < 0 or host.max() >= vocab_size:
+            checks.token_ids("tokens", tokens, vocab_size)
+    else:
+        checks.token_ids("tokens", tokens, vocab_size)
     dtype = jnp.result_type(float)
     return NGramModel(
         **count_tables(tokens, n=n, vocab_size=vocab_size, budget=_dense_budget),

@@ -51,11 +51,11 @@ def batched_probs(model, ctx: np.ndarray) -> np.ndarray:
 
 
 def dense_budgets(corpus) -> dict[str, int]:
-    """Budgets that force each way of counting the corpus's top order (see _dense_table_size).
+    """Budgets that force each way of counting the corpus's top order (see _counting_plan).
 
-    Orders 1 and 2 fit a dense table statically in all but "sort"; order 3's static bound
-    (16 bigram contexts * V) is 64, so a budget below it decides at run time: a table of
-    ``V * d`` entries holds every trigram id when d exceeds the largest rank of a bigram
+    Orders 1 and 2 are counted by their codes in all but "sort"; order 3's codes need
+    V**3 = 64 entries, so a budget below it decides at run time: the largest table tried,
+    ``V * d`` entries, holds every trigram id when d exceeds the largest rank of a bigram
     that starts a trigram, and one row less sends order 3 to the sort.
     """
     bigrams = sorted({tuple(corpus[i : i + 2]) for i in range(len(corpus) - 1)})
@@ -69,27 +69,52 @@ PATHS = ["sort", "dense", "cond-dense", "cond-sort"]
 
 
 def test_counting_paths_are_chosen_as_documented(corpus):
-    caps = [1] + [len(corpus) - k + 1 for k in range(1, N_ORDER + 1)]
     budgets = dense_budgets(corpus)
+    n_tokens = len(corpus)
     plan = {
-        name: [ngram_tables._dense_table_size(k, caps, V, b) for k in range(1, N_ORDER + 1)]
-        for name, b in budgets.items()
+        name: ngram_tables._counting_plan(N_ORDER, n_tokens, V, b) for name, b in budgets.items()
     }
-    assert plan["sort"] == [(0, False)] * 3
-    assert plan["dense"] == [(4, True), (16, True), (64, True)]
-    assert plan["cond-dense"][:2] == plan["cond-sort"][:2] == [(4, True), (16, True)]
-    assert plan["cond-dense"][2] == (budgets["cond-dense"], False)
-    assert plan["cond-sort"][2] == (budgets["cond-sort"] - V + 1, False)
-    # V = 97: 10**6 tokens count orders 1-3 densely and decide 4-5 in a 2**22 (// V) table;
-    # 20,000 tokens hold the tables to 8 entries per position from order 3 on
+    assert plan["sort"] == [("sort", 0)] * 3
+    assert plan["dense"] == [("codes", 4), ("codes", 16), ("codes", 64)]
+    assert plan["cond-dense"][:2] == plan["cond-sort"][:2] == [("codes", 4), ("codes", 16)]
+    assert plan["cond-dense"][2] == ("cond", budgets["cond-dense"])
+    assert plan["cond-sort"][2] == ("cond", budgets["cond-sort"] - V + 1)
+    # V = 97: 10**6 tokens count the 3-grams' codes (orders 1-2 from them) and decide 4-5
+    # in tables of up to 2**22 (// V); 20,000 tokens hold the tables to 8 entries per
+    # position from order 3 on
     for num_tokens, want in [
-        (10**6, [(97, True), (97**2, True), (97**3, True)] + [(2**22 // 97 * 97, False)] * 2),
-        (20_000, [(97, True), (97**2, True)]
-         + [(8 * (20_000 - k + 1) // 97 * 97, False) for k in (3, 4, 5)]),
-    ]:
-        caps = [1] + [num_tokens - k + 1 for k in range(1, 6)]
-        got = [ngram_tables._dense_table_size(k, caps, 97, ngram.DENSE_BUDGET) for k in range(1, 6)]
-        assert got == want, num_tokens
+        (10**6, [("codes", 97), ("codes", 97**2), ("codes", 97**3)]
+         + [("cond", 2**22 // 97 * 97)] * 2),
+        (20_000, [("codes", 97), ("codes", 97**2)]
+         + [("cond", 8 * (20_000 - k + 1) // 97 * 97) for k in (3, 4, 5)]),
+    ]:  # fmt: skip
+        assert ngram_tables._counting_plan(5, num_tokens, 97, ngram.DENSE_BUDGET) == want
+    # the run-time choice among table sizes: increasing multiples of V up to the budget
+    sizes = ngram_tables._table_sizes(2**22 // 97 * 97, 97)
+    assert sizes[-1] == 2**22 // 97 * 97 and sizes == sorted(set(sizes))
+    assert all(s % 97 == 0 for s in sizes) and sizes[0] <= 2**20
+
+
+def test_chunked_prefix_walk_overlapping_last_chunk(monkeypatch):
+    """Tables walked in chunks whose last one overlaps the one before give the oracle's counts.
+
+    300-odd tokens over V = 70 have ~300 distinct bigrams and trigrams; chunks of 128
+    make the last chunk start inside the second (start clamped to cap - 128), which must
+    neither zero nor double-count the overlap.
+    """
+    monkeypatch.setattr(ngram_tables, "_CHUNK", 128)
+    tokens = np.random.default_rng(7).integers(0, 70, 333).astype(np.int32)  # a fresh trace
+    model = ngram.fit(tokens, n=N_ORDER, vocab_size=70)
+    expected = oracle.count_ngrams(tokens, N_ORDER)
+    expected_cont = oracle.continuation_counts(expected)
+    assert len(expected[1]) > 2 * 128 and len(expected[2]) > 2 * 128  # three chunks each
+    for k in range(1, N_ORDER + 1):
+        grams = np.array(sorted(expected[k - 1]), np.int32).reshape(-1, k)
+        want = np.array([expected[k - 1][tuple(g)] for g in grams])
+        np.testing.assert_array_equal(ngram.counts(model, grams), want)
+        if k < N_ORDER:
+            want_cont = np.array([expected_cont[k - 1].get(tuple(g), 0) for g in grams])
+            np.testing.assert_array_equal(ngram.continuation_counts(model, grams), want_cont)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -106,10 +131,11 @@ def test_counting_paths_give_identical_tables(corpus, path):
 def test_dense_ranks_by_bits_match_sort_and_oracle(vocab_size, num_tokens):
     """Dense tables larger than the corpus rank ids by row bitmasks (V = 70: three words)."""
     tokens = np.random.default_rng(5).integers(0, vocab_size, num_tokens).astype(np.int32)
-    caps = [1] + [num_tokens - k + 1 for k in range(1, N_ORDER + 1)]
-    # order 3 takes the bitmask branch of _unique_dense: its table exceeds its positions
-    table_size, static = ngram_tables._dense_table_size(3, caps, vocab_size, ngram.DENSE_BUDGET)
-    assert static and table_size > num_tokens - 2
+    # order 3 is counted in a dense table larger than its positions (V = 4: by its codes,
+    # V = 70: by rank(u) V + w)
+    how, table_size = ngram_tables._counting_plan(N_ORDER, num_tokens, vocab_size,
+                                                  ngram.DENSE_BUDGET)[2]  # fmt: skip
+    assert how == ("codes" if vocab_size == 4 else "dense") and table_size > num_tokens - 2
     model = ngram.fit(tokens, n=N_ORDER, vocab_size=vocab_size)
     reference = ngram.fit(tokens, n=N_ORDER, vocab_size=vocab_size, _dense_budget=0)
     for a, b in zip(jax.tree.leaves(model), jax.tree.leaves(reference), strict=True):
