@@ -139,11 +139,12 @@ def timed_rows(
         costs[name] = t
     ms = {name: 1e3 * t.run_s / NEW for name, t in costs.items()}
     case = f"per-step cost, plain decoding B=1 N={NEW}"
+    shapes = {"target": TARGET, "draft": DRAFT}
     rows = [
         Row(
             SUITE,
             case,
-            f"genjax {name} ({'4 layers x 256' if name == 'target' else '1 layer x 128'})",
+            f"genjax {name} ({shapes[name]['num_layers']} layers x {shapes[name]['dim']})",
             t.compile_s,
             t.run_s,
             {
