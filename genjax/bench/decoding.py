@@ -13,7 +13,9 @@ n_inner=1024)`` (PyTorch, CPU) -- 16 prompts of 16 tokens, 128 new tokens, KV ca
   milliseconds per step;
 * the matmul floor: the dense layers of the same 128 decode steps (per layer QKV, output,
   MLP in/out; the read-out), batch 16, as one jitted scan -- what the workload costs
-  without attention, sampling and loop overhead;
+  without attention, sampling and loop overhead -- beside the same ops in PyTorch
+  (alternated): even with attention and sampling free, genjax's ratio to transformers
+  could not exceed transformers' step time over this row's;
 * beam search, 4 beams, on a smaller workload (batch 4, prompt 16, 32 new tokens):
   genjax's :func:`beam_search_cached` and Hugging Face both reorder a KV cache;
   :func:`beam_search` (full forward pass per step) is shown too;
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from genjax.autoregressive import Transformer, decoding
@@ -120,6 +123,28 @@ def _matmul_floor(steps: int, batch: int):
     return floor, w, jnp.ones((batch, D))
 
 
+def _torch_matmul_floor(hf, steps: int, batch: int, w: dict):
+    """:func:`_matmul_floor` in PyTorch (the same weights and ops, eager, no grad): what
+    the peer's own matrix products cost for these skinny (B = 16) shapes."""
+    _, torch = hf
+    tw = {name: torch.from_numpy(np.array(value, np.float32)) for name, value in w.items()}
+    x0 = torch.ones(batch, DIM)
+
+    def call():
+        with torch.no_grad():
+            x, out = x0, []
+            for _ in range(steps):
+                for layer in range(LAYERS):
+                    q = x @ tw["qkv"][layer]  # (B, 3D)
+                    x = x + q[:, :DIM] @ tw["out"][layer]
+                    x = x + torch.tanh(x @ tw["up"][layer]) @ tw["down"][layer]
+                x = torch.tanh(x)
+                out.append(torch.argmax(x @ tw["head"], dim=-1))
+            return torch.stack(out)
+
+    return call
+
+
 def run(quick: bool = False) -> list[Row]:
     global NOTES
     repeats = 2 if quick else 5
@@ -159,9 +184,20 @@ def run(quick: bool = False) -> list[Row]:
 
     # --- the matmul floor ----------------------------------------------------------------
     floor, w, x = _matmul_floor(new, BATCH)
-    f = time_jax(floor, w, x, repeats=repeats)
-    rows.append(Row(SUITE, f"matmul floor B={BATCH} N={new}", "genjax (dense layers only)",
-                    f.compile_s, f.run_s, {"new_tokens_per_s": tokens / f.run_s}))
+    floor_case = f"matmul floor B={BATCH} N={new}"
+    if hf is None:
+        f = time_jax(floor, w, x, repeats=repeats)
+    else:  # the peer's own dense layers beside ours: is the floor XLA's or the machine's?
+        paired = time_paired(lambda: floor(w, x), _torch_matmul_floor(hf, new, BATCH, w),
+                             pairs=PAIRS if not quick else 1, repeats=2 if quick else 3)
+        f, tf = paired.a, paired.b
+    rows.append(Row(SUITE, floor_case, "genjax (dense layers only)", f.compile_s, f.run_s,
+                    {"new_tokens_per_s": tokens / f.run_s, "ms_per_step": 1e3 * f.run_s / new}))
+    if hf is not None:
+        rows.append(Row(SUITE, floor_case, "torch (dense layers only)", tf.compile_s, tf.run_s,
+                        {"new_tokens_per_s": tokens / tf.run_s,
+                         "ms_per_step": 1e3 * tf.run_s / new,
+                         "genjax_speedup": paired.ratio, "pairs": paired.pairs}))
 
     # --- beam search ---------------------------------------------------------------------
     b_batch, b_new = 4, (8 if quick else 32)

@@ -18,6 +18,7 @@ import pytest
 from genjax import autoregressive as ar
 from genjax.autoregressive import decoding as dec
 from genjax.autoregressive import oracle
+from genjax.autoregressive.decoding import generation
 from genjax.testing import assert_close_to_oracle
 
 NEG32 = float(np.finfo(np.float32).min)
@@ -244,10 +245,12 @@ def test_generate_matches_oracle_on_shared_noise():
 
 def test_cached_equals_uncached():
     """HistoryModel's cache is real (tokens by position, masked reads); the Transformer is
-    held to the same equality in test_decoding_recipe, on the recipe's trained model."""
+    held to the same equality in test_decoding_recipe, on the recipe's trained model.
+    17 new tokens: the cached loop runs as two loops, the cache grown between them."""
     m = HistoryModel(1.5 * jax.random.normal(jax.random.key(5), (7, 7)), 7, 24)
     prompt = jax.random.randint(jax.random.key(1), (4, 5), 0, 7)
-    opts = dict(temperature=0.8, top_p=0.9, return_log_probs=True, max_new_tokens=12)
+    assert generation._segment_ends(m, 4, 5, 17) == (9, 17)  # caches of 13, then 21 rows
+    opts = dict(temperature=0.8, top_p=0.9, return_log_probs=True, max_new_tokens=17)
     a, la = dec.generate(jax.random.key(7), m, prompt, **opts)
     b, lb = dec.generate(jax.random.key(7), m, prompt, use_cache=False, **opts)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -14,6 +14,15 @@ whole causal forward pass instead: the reference the tests hold the cache to). A
 that emits ``eos_id`` emits ``pad_id`` afterwards; the loop stops when every sequence has
 (the ``while_loop`` of flax's lm1b sampler, its state one commented tuple).
 
+The cache grows with the sequence: the ``N - 1`` cached steps run as up to
+``_SEGMENTS`` consecutive loops, loop ``i`` on a cache of exactly the ``P + e_i - 1``
+positions its steps write (``e_i`` its last step + 1), grown between loops by
+:func:`_grow_cache`. A step's attention reads its whole cache (masked above the current
+position), and XLA's CPU batched matrix-vector products cost in proportion to the rows
+they read (issue 15's profile: 8 of them were ~30% of a step at 144 rows), so the
+average step reads ``P + 5N/8`` rows instead of ``P + N``. Masked rows carry weight
+``exp(finfo.min - max) = 0`` exactly, so the logits are those of a full-length cache.
+
 Noise is injectable: step ``t`` samples by Gumbel-max with the Gumbels ``g_t`` (B, V);
 :func:`generate` draws ``g_t = jax.random.gumbel(fold_in(key, t), (B, V))`` inside the
 loop, :func:`generate_from_noise` takes them all as an argument (the tests share them with
@@ -59,7 +68,6 @@ def _generate_loop(model: Model, prompt: jax.Array, noise_fn: Callable, *,
     """The decoding loop shared by :func:`generate` and :func:`generate_from_noise`."""
     B, P = prompt.shape
     N = max_new_tokens
-    L = P + N
 
     def pick(t, logits, done, state):
         """One deterministic step: mask, filter, sample with the noise of step t."""
@@ -87,8 +95,9 @@ def _generate_loop(model: Model, prompt: jax.Array, noise_fn: Callable, *,
     done0 = jnp.zeros((B,), bool)
     mask = completable_table  # masking.prepare's mask (None: unconstrained)
     state0 = masking.init_state(mask, B) if mask is not None else jnp.zeros((B,), jnp.int32)
-    if use_cache:
-        cache = model.init_cache(B, L)
+    ends = _segment_ends(model, B, P, N) if use_cache else (N,)
+    if use_cache:  # step t writes position P + t - 1: a segment ending at e needs P + e - 1
+        cache = model.init_cache(B, P + ends[0] - 1)
         logits, cache = model.decode(prompt, cache, jnp.asarray(0, jnp.int32))  # prefill
         buffer = None
     else:
@@ -124,12 +133,58 @@ def _generate_loop(model: Model, prompt: jax.Array, noise_fn: Callable, *,
 
     memory = cache if use_cache else buffer
     carry = (jnp.asarray(1, jnp.int32), tokens, log_probs, token, done, state, memory)
-    _, tokens, log_probs, _, done, _, _ = jax.lax.while_loop(cond, body, carry)
+    for end in ends:  # one loop per cache length (one loop without a cache)
+        if use_cache:
+            carry = (*carry[:-1], _grow_cache(model, carry[-1], B, P + end - 1))
+        carry = jax.lax.while_loop(lambda c, end=end: cond(c) & (c[0] < end), body, carry)
+    _, tokens, log_probs, _, done, _, _ = carry
     if eos_id is not None:  # sequences all done early: the untouched tail is padding
         emitted = jnp.arange(N)[None, :] <= _first_index(tokens, eos_id)[:, None]  # (B, N)
         tokens = jnp.where(emitted, tokens, pad_id)
         log_probs = jnp.where(emitted, log_probs, 0.0)
     return tokens, log_probs
+
+
+# The cached loop runs as at most this many loops of growing cache length (module
+# docstring); each is compiled, so more segments trade compile time for attention rows.
+_SEGMENTS = 4
+_MIN_SEGMENT_STEPS = 8  # shorter segments save too few rows to pay for their compile
+
+
+def _segment_ends(model: Model, batch: int, prompt_len: int, steps: int) -> tuple[int, ...]:
+    """The cached loops' ends ``e_1 < .. < e_k = N``: loop i runs steps ``t < e_i``.
+
+    One loop (``(N,)``) unless the model's cache grows along its position axis only: every
+    leaf of ``init_cache(B, T + 1)`` at least as large as that of ``init_cache(B, T)`` on
+    every axis, the tree the same (what :func:`_grow_cache` needs).
+    """
+    k = min(_SEGMENTS, steps // _MIN_SEGMENT_STEPS)
+    if k <= 1:
+        return (steps,)
+    short = jax.eval_shape(lambda: model.init_cache(batch, prompt_len))
+    long = jax.eval_shape(lambda: model.init_cache(batch, prompt_len + steps - 1))
+    if jax.tree.structure(short) != jax.tree.structure(long) or not all(
+            a.ndim == b.ndim and all(m <= n for m, n in zip(a.shape, b.shape, strict=True))
+            for a, b in zip(jax.tree.leaves(short), jax.tree.leaves(long), strict=True)):
+        return (steps,)
+    return tuple(sorted({-(-steps * (i + 1) // k) for i in range(k)}))  # ceil(N (i+1) / k)
+
+
+def _grow_cache(model: Model, cache, batch: int, length: int):
+    """``cache`` (filled below some position) inside a fresh ``init_cache(batch, length)``.
+
+    Each leaf is written at the origin of the larger one, so positions keep their index
+    and the rows beyond the old length hold the empty cache's values (zeros for the
+    :class:`~genjax.autoregressive.Transformer`), as in a cache built at full length.
+    """
+    fresh = model.init_cache(batch, length)
+
+    def put(new: jax.Array, old: jax.Array) -> jax.Array:
+        if new.shape == old.shape:
+            return old
+        return jax.lax.dynamic_update_slice(new, old.astype(new.dtype), (0,) * new.ndim)
+
+    return jax.tree.map(put, fresh, cache)
 
 
 def _first_index(tokens: jax.Array, eos_id: int) -> jax.Array:
