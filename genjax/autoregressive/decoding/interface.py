@@ -14,6 +14,12 @@ compiled loop. What the loops call::
 ``model(tokens)`` must be causal: row ``t`` of its logits scores token ``t + 1`` from
 tokens ``<= t`` only (the loops write future positions with padding and rely on it).
 ``decode`` returns exactly the rows ``pos .. pos + S - 1`` of ``model(whole_sequence)``.
+:func:`~genjax.autoregressive.decoding.generate` grows the cache as the sequence grows
+(shorter attention early on): a cache filled below ``pos`` and written at the origin of
+a fresh ``init_cache(B, T')``, ``T'`` larger, must equal that cache filled the same way
+(true of a cache that holds each position at its index along one axis, as the
+Transformer's does). A cache whose leaves shrink or change structure with ``max_len``
+is decoded at full length instead.
 :func:`~genjax.autoregressive.decoding.beam_search` needs only ``model(tokens)``.
 """
 
