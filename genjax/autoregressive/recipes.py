@@ -301,8 +301,9 @@ def _wavenet_report(key, params, train_data, test_data, out_dir) -> dict:
 
 SPEC_CONTEXT = 144  # training window; the models' max_len (positions are learned)
 SPEC_STRIDE = 72  # windows overlap by half
-# A pair where speculative sampling pays at batch 1 on a CPU: the target costs ~20 draft
-# steps a step, and its pass over k + 1 drafted positions little more than one step.
+# A pair where speculative sampling can pay at batch 1 on a CPU: a target step costs ~20
+# draft steps; its pass over k + 1 drafted positions costs ~2-3 single steps (bench
+# speculative), so a round must yield more than that many tokens.
 TARGET = dict(dim=256, num_heads=4, num_layers=4)  # ~3.3M parameters, MLP 4 x 256
 DRAFT = dict(dim=128, num_heads=2, num_layers=1)  # ~0.26M parameters
 NUM_DRAFT = 4  # tokens drafted per round (sampling)
