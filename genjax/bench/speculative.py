@@ -149,7 +149,7 @@ def timed_rows(
         Row(
             SUITE,
             case,
-            f"genjax {name} ({shapes[name]['num_layers']} layers x {shapes[name]['dim']})",
+            f"genjax {name} (layers {shapes[name]['num_layers']}, width {shapes[name]['dim']})",
             t.compile_s,
             t.run_s,
             {
