@@ -9,10 +9,12 @@ lReLU -> Linear 128 -> lReLU -> Linear 1``.
   0.1) and one generator update (non-saturating loss), Adam(2e-4, 0.5) for each, EMA of
   the generator — genjax: :func:`genjax.gan.gan_trainer`'s step in one ``jax.jit``;
   PyTorch 2 eager: the same two updates written the usual way (``zero_grad`` /
-  ``backward`` / ``step``, one thread), the same layer shapes (PyTorch's ``padding=1``
-  with kernel 4, stride 2 gives the same sizes as flax's ``"SAME"``). The two alternate
-  (:func:`genjax.bench.harness.time_paired`: blocks of calls of each, 5 pairs); the
-  PyTorch row's ``ratio`` is the median of the per-pair ratios torch / genjax.
+  ``backward`` / ``step``), the same layer shapes (PyTorch's ``padding=1`` with kernel 4,
+  stride 2 gives the same sizes as flax's ``"SAME"``). Two PyTorch rows: its default
+  thread count (what a user gets: one per core, as XLA uses) and one thread (the row of
+  the earlier tables). Each alternates with genjax
+  (:func:`genjax.bench.harness.time_paired`: blocks of calls of each, 5 pairs); a PyTorch
+  row's ``ratio`` is the median of the per-pair ratios torch / genjax.
 * ``losses``: the two losses on 64 + 64 logits — genjax jitted vs the NumPy oracle
   (float64). The oracle has no networks or gradients, so this is where it enters.
 * ``gradient penalty``: WGAN-GP's penalty of a one-hidden-layer tanh critic on 64 images,
@@ -33,20 +35,20 @@ BATCH = 64
 LATENT = 32
 NOTES = (
     "DCGAN (the dcgan recipe's networks) on 8x8 digits, batch 64: one D update (minimax, "
-    "label smoothing 0.1) + one G update (non-saturating), Adam; PyTorch eager with one "
-    "thread. losses / gradient penalty: genjax jitted vs the float64 NumPy oracle. "
-    "ratio (PyTorch row) = torch time / genjax time, median of 5 alternated pairs; "
+    "label smoothing 0.1) + one G update (non-saturating), Adam; PyTorch eager with its "
+    "default thread count and with one thread. losses / gradient penalty: genjax jitted vs "
+    "the float64 NumPy oracle. "
+    "ratio (PyTorch rows) = torch time / genjax time, median of 5 alternated pairs; "
     "speedup (oracle rows) = oracle time / genjax time."
 )
 
 
 def _torch_step(x_batch: np.ndarray):
-    """PyTorch's DCGAN step (one thread) over the same networks: ``(step, version)``."""
+    """PyTorch's DCGAN step over the same networks: ``(step, version)``."""
     import torch
     from torch import nn
 
     torch.manual_seed(0)
-    torch.set_num_threads(1)  # see genjax/bench/vae.py: a busy 2-core machine punishes more
 
     class G(nn.Module):
         def __init__(self):
@@ -126,6 +128,9 @@ def run(quick: bool = False) -> list[Row]:
 
     case = f"dcgan train step, batch {BATCH}"
     try:
+        import torch
+
+        default_threads = torch.get_num_threads()
         torch_step, torch_version = _torch_step(np.asarray(x))
     except ImportError as err:
         t = time_jax(genjax_step, repeats=repeats)
@@ -133,12 +138,20 @@ def run(quick: bool = False) -> list[Row]:
                 Row(SUITE, case, "pytorch (absent)", None, float("nan"),
                     {"skipped": f"torch not importable ({err})"})]
     else:
-        # alternated, so that the machine's drift cancels in the ratio (median of the pairs)
-        paired = time_paired(genjax_step, torch_step, pairs=3 if quick else 5,
-                             repeats=repeats // 4)
-        rows = [Row(SUITE, case, "genjax", paired.a.compile_s, paired.a.run_s, {}),
-                Row(SUITE, case, f"pytorch {torch_version} (eager)", paired.b.compile_s,
-                    paired.b.run_s, {"ratio": paired.ratio, "pairs": paired.pairs})]
+        rows = []
+        for threads in dict.fromkeys((default_threads, 1)):  # the default first, then 1
+            torch.set_num_threads(threads)
+            # alternated, so that the machine's drift cancels in the ratio (median of pairs)
+            paired = time_paired(genjax_step, torch_step, pairs=3 if quick else 5,
+                                 repeats=repeats // 4)
+            name = f"{threads} thread{'s' if threads > 1 else ''}"
+            if not rows:
+                rows.append(Row(SUITE, case, "genjax", paired.a.compile_s, paired.a.run_s, {}))
+            rows.append(Row(SUITE, case, f"pytorch {torch_version} (eager, {name})",
+                            paired.b.compile_s, paired.b.run_s,
+                            {"ratio": paired.ratio, "pairs": paired.pairs,
+                             "genjax_run_s": paired.a.run_s}))
+        torch.set_num_threads(default_threads)
 
     # losses: genjax jitted vs the float64 oracle on the same logits
     rng = np.random.default_rng(0)

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from genjax import checks
+from genjax.gan import patch_conv
 from genjax.nn import MLP
 
 LEAK = 0.2  # leaky-ReLU slope of DCGAN's discriminator and StyleGAN's mapping network
@@ -60,6 +61,22 @@ def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
             f"image_shape must be (H, W, C) with H and W divisible by 4, got {tuple(image_shape)}"
         )
     return shape  # type: ignore[return-value]
+
+
+# The (transposed) convolutions run as patch products (:mod:`genjax.gan.patch_conv`): the
+# same numbers to float32 rounding, but on XLA:CPU the lowering of a transposed convolution
+# and of a strided convolution's gradients (convolutions of a zero-dilated input or with a
+# dilated kernel) made the DCGAN training step 3-4x slower at 8x8 (genjax/bench/gan.py).
+
+
+def _conv(layer: nnx.Conv, x: jax.Array) -> jax.Array:
+    """``layer(x)`` of a stride-2 "SAME" ``nnx.Conv`` as one patch product."""
+    return patch_conv.conv2d(x, layer.kernel[...], layer.bias[...], 2)
+
+
+def _conv_transpose(layer: nnx.ConvTranspose, x: jax.Array) -> jax.Array:
+    """``layer(x)`` of a stride-2 "SAME" ``nnx.ConvTranspose`` as four patch products."""
+    return patch_conv.conv_transpose2d(x, layer.kernel[...], layer.bias[...], 2)
 
 
 def _check_labels(labels, num_classes: int | None, batch: int) -> None:
@@ -181,8 +198,8 @@ class DCGANGenerator(nnx.Module):
             z = jnp.concatenate([z, self.embed(labels)], axis=-1)  # (B, 2 latent)
         h = self.project(z).reshape(B, *self.start)  # (B, H/4, W/4, 4 base)
         h = jax.nn.relu(self.norm0(h))
-        h = jax.nn.relu(self.norm1(self.up1(h)))  # (B, H/2, W/2, 2 base)
-        return jnp.tanh(self.up2(h))  # (B, H, W, C), tanh output (Radford et al. 2016)
+        h = jax.nn.relu(self.norm1(_conv_transpose(self.up1, h)))  # (B, H/2, W/2, 2 base)
+        return jnp.tanh(_conv_transpose(self.up2, h))  # (B, H, W, C), tanh (Radford et al.)
 
 
 class DCGANDiscriminator(nnx.Module):
@@ -227,8 +244,8 @@ class DCGANDiscriminator(nnx.Module):
         """``x: (B, H, W, C)``, ``labels: (B,)`` or None -> ``(B,)`` logits."""
         B = x.shape[0]
         _check_labels(labels, self.num_classes, B)
-        h = _lrelu(self.conv1(x))  # (B, H/2, W/2, base)
-        h = _lrelu(self.conv2(h))  # (B, H/4, W/4, 2 base)
+        h = _lrelu(_conv(self.conv1, x))  # (B, H/2, W/2, base)
+        h = _lrelu(_conv(self.conv2, h))  # (B, H/4, W/4, 2 base)
         phi = _lrelu(self.features(h.reshape(B, -1)))  # (B, feature_dim)
         logits = self.psi(phi)[:, 0]  # psi(phi(x))
         if self.embed is not None:

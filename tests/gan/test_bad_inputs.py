@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 
 from genjax import gan
+from genjax.gan import patch_conv
 from genjax.testing import BadInput, assert_handled
 
 KEY = jax.random.key(0)
@@ -185,6 +186,21 @@ CASES = [
     _case("penalties.cycle_consistency_loss: identity translators give 0",
           lambda: gan.cycle_consistency_loss(X, X, identity, identity), kind="extreme",
           check=lambda v: float(v) == 0.0),
+    # --- patch_conv (the DCGAN networks' inner layers) ---------------------------------
+    _case("patch_conv.conv2d: stride 0",
+          lambda: patch_conv.conv2d(IMG, jnp.zeros((4, 4, 1, 2)), jnp.zeros(2), 0), "stride"),
+    _case("patch_conv.conv2d: kernel C_in 3 for 1 input channel",
+          lambda: patch_conv.conv2d(IMG, jnp.zeros((4, 4, 3, 2)), jnp.zeros(2), 2), "kernel"),
+    _case("patch_conv.conv2d: bias of the wrong length",
+          lambda: patch_conv.conv2d(IMG, jnp.zeros((4, 4, 1, 2)), jnp.zeros(3), 2), "bias"),
+    _case("patch_conv.conv_transpose2d: kernel 3 not a multiple of stride 2",
+          lambda: patch_conv.conv_transpose2d(IMG, jnp.zeros((3, 3, 1, 2)), jnp.zeros(2), 2),
+          "stride"),
+    _case("patch_conv.conv_transpose2d: 1x1 map, large values stay finite and exact",
+          lambda: patch_conv.conv_transpose2d(1e15 * jnp.ones((1, 1, 1, 1)),
+                                              jnp.ones((4, 4, 1, 1)), jnp.zeros(1), 2),
+          kind="extreme",
+          check=lambda y: np.array_equal(np.asarray(y), np.full((1, 2, 2, 1), np.float32(1e15)))),
 ]
 
 

@@ -105,6 +105,20 @@ def test_dcgan_shapes_and_independence(keys, image_shape):
     assert logits.shape == (3,)
     # examples do not interact (what the gradient penalty's per-sample gradient needs)
     np.testing.assert_allclose(apply(d, x.at[1].set(0.0))[0], logits[0], rtol=1e-6)
+    # the inner layers run as patch products (genjax.gan.patch_conv): the same networks as
+    # through the flax layers' own calls, to float32 rounding (both sides float32)
+    z = jax.random.normal(keys[0], (3, 8))
+    image_flax, logits_flax = jax.jit(_dcgan_through_flax)(g, d, z)
+    assert_close_to_oracle(x, image_flax)
+    assert_close_to_oracle(logits, logits_flax)
+
+
+def _dcgan_through_flax(g, d, z):
+    h = jax.nn.relu(g.norm0(g.project(z).reshape(z.shape[0], *g.start)))
+    image = jnp.tanh(g.up2(jax.nn.relu(g.norm1(g.up1(h)))))
+    lrelu = lambda v: jax.nn.leaky_relu(v, 0.2)  # noqa: E731
+    h = lrelu(d.conv2(lrelu(d.conv1(image))))
+    return image, d.psi(lrelu(d.features(h.reshape(z.shape[0], -1))))[:, 0]
 
 
 def test_conditional_networks_use_labels(keys):
