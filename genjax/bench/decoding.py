@@ -23,15 +23,8 @@ n_inner=1024)`` (PyTorch, CPU) -- 16 prompts of 16 tokens, 128 new tokens, KV ca
   JSON-schema automaton vs the JSON grammar's pushdown automaton (stack bound 8) over a
   512-token vocabulary of characters, pairs and three-digit tokens; milliseconds per
   step of the loop and the ratio to plain;
-* speculative sampling (Leviathan et al. 2023), batch 1, 128 new tokens, temperature 0.8,
-  draft lengths k = 1, 2, 4, 8, against plain cached decoding of the same target,
-  alternated: the target is the 4-layer model above, the draft its own first block
-  (self-speculative early exit, as in LayerSkip, Elhoushi et al. 2024: the draft shares
-  the target's embeddings, block 1, final LayerNorm and read-out, so it costs about a
-  quarter of a target step and needs no training; a random-init pair, so the acceptance
-  rate is that of this pairing, not of a trained one -- the ``speculative`` recipe
-  distils a draft from a trained target). Acceptance rate, tokens per target call and
-  the speed-up over plain decoding in each row.
+* speculative sampling has its own suite, :mod:`genjax.bench.speculative` (a trained
+  target/draft pair).
 
 Hugging Face is skipped with a note when ``transformers``/``torch`` are not importable.
 Run: ``python -m genjax.bench decoding [--quick]``.
@@ -50,23 +43,12 @@ from genjax.bench.harness import Row, time_host, time_jax, time_paired
 SUITE = "decoding"
 VOCAB, DIM, HEADS, LAYERS, CONTEXT, MLP = 512, 256, 4, 4, 512, 1024
 BATCH, PROMPT, NEW = 16, 16, 128
-DRAFT_LENGTHS = (1, 2, 4, 8)  # speculative rows
 PAIRS = 3  # alternated genjax / peer pairs (the median of their ratios is reported)
 
 
 def _genjax_model():
     return Transformer(VOCAB, CONTEXT, DIM, HEADS, LAYERS, rngs=nnx.Rngs(0),
                        mlp_ratio=MLP // DIM)
-
-
-def _early_exit_draft(target: Transformer) -> Transformer:
-    """The target's first block as a 1-layer model sharing its embeddings and read-out."""
-    draft = Transformer(VOCAB, CONTEXT, DIM, HEADS, 1, rngs=nnx.Rngs(1),
-                        mlp_ratio=MLP // DIM)
-    draft.token_embed, draft.position_embed = target.token_embed, target.position_embed
-    draft.blocks = nnx.List([target.blocks[0]])
-    draft.norm, draft.head = target.norm, target.head
-    return draft
 
 
 def _hf_model():
@@ -223,47 +205,10 @@ def run(quick: bool = False) -> list[Row]:
                         {"new_tokens_per_s": b_batch * b_new / h.run_s,
                          "genjax_speedup": h.run_s / bc.run_s}))
 
-    rows += _speculative_rows(model, prompt[:1], new, quick)
     rows += _constrained_rows(model, prompt, new, repeats)
     NOTES = (f"{hf_note} genjax: one jitted while_loop per call, KV cache, jax "
              f"{jax.__version__} on {jax.default_backend()}. Beam search: genjax recomputes "
              "the full forward pass each step in the uncached row.")
-    return rows
-
-
-def _speculative_rows(target: Transformer, one: jax.Array, new: int,
-                      quick: bool) -> list[Row]:
-    """Plain cached decoding of the target vs speculative sampling with its early-exit
-    draft, alternated, for each draft length k (batch 1, temperature 0.8)."""
-    draft = _early_exit_draft(target)
-    rows = []
-    for k in DRAFT_LENGTHS[:2] if quick else DRAFT_LENGTHS:
-        case = f"speculative k={k} B=1 N={new}"
-        keys = iter(jax.random.split(jax.random.key(3 + k), 1000))
-
-        def plain(keys=keys):
-            return decoding.generate(next(keys), target, one, max_new_tokens=new,
-                                     temperature=0.8)
-
-        def spec(k=k, keys=keys):
-            return decoding.speculative_generate(next(keys), target, draft, one,
-                                                 max_new_tokens=new, num_draft=k,
-                                                 temperature=0.8)[0]
-
-        paired = time_paired(spec, plain, pairs=1 if quick else PAIRS, repeats=3)
-        stats = [decoding.speculative_generate(jax.random.key(i), target, draft, one,
-                                               max_new_tokens=new, num_draft=k,
-                                               temperature=0.8)[1] for i in range(4)]
-        rows.append(Row(SUITE, case, "genjax plain (target)", paired.b.compile_s,
-                        paired.b.run_s, {"new_tokens_per_s": new / paired.b.run_s}))
-        rows.append(Row(SUITE, case, "genjax speculative", paired.a.compile_s,
-                        paired.a.run_s,
-                        {"new_tokens_per_s": new / paired.a.run_s,
-                         "acceptance_rate": sum(float(s["acceptance_rate"])
-                                                for s in stats) / len(stats),
-                         "tokens_per_round": sum(float(s["tokens_per_round"])
-                                                 for s in stats) / len(stats),
-                         "speedup_over_plain": paired.ratio}))
     return rows
 
 
