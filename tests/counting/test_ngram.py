@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax.counting import ngram, ngram_tables, oracle
+from genjax.counting import bit_ranks, ngram, ngram_orders, oracle
 from genjax.testing import assert_close_to_oracle, chi_square_test
 
 V = 4  # small enough to enumerate every context
@@ -72,7 +72,7 @@ def test_counting_paths_are_chosen_as_documented(corpus):
     budgets = dense_budgets(corpus)
     n_tokens = len(corpus)
     plan = {
-        name: ngram_tables._counting_plan(N_ORDER, n_tokens, V, b) for name, b in budgets.items()
+        name: ngram_orders.counting_plan(N_ORDER, n_tokens, V, b) for name, b in budgets.items()
     }
     assert plan["sort"] == [("sort", 0)] * 3
     assert plan["dense"] == [("codes", 4), ("codes", 16), ("codes", 64)]
@@ -88,9 +88,9 @@ def test_counting_paths_are_chosen_as_documented(corpus):
         (20_000, [("codes", 97), ("codes", 97**2)]
          + [("cond", 8 * (20_000 - k + 1) // 97 * 97) for k in (3, 4, 5)]),
     ]:  # fmt: skip
-        assert ngram_tables._counting_plan(5, num_tokens, 97, ngram.DENSE_BUDGET) == want
+        assert ngram_orders.counting_plan(5, num_tokens, 97, ngram.DENSE_BUDGET) == want
     # the run-time choice among table sizes: increasing multiples of V up to the budget
-    sizes = ngram_tables._table_sizes(2**22 // 97 * 97, 97)
+    sizes = ngram_orders.table_sizes(2**22 // 97 * 97, 97)
     assert sizes[-1] == 2**22 // 97 * 97 and sizes == sorted(set(sizes))
     assert all(s % 97 == 0 for s in sizes) and sizes[0] <= 2**20
 
@@ -102,7 +102,7 @@ def test_chunked_prefix_walk_overlapping_last_chunk(monkeypatch):
     make the last chunk start inside the second (start clamped to cap - 128), which must
     neither zero nor double-count the overlap.
     """
-    monkeypatch.setattr(ngram_tables, "_CHUNK", 128)
+    monkeypatch.setattr(bit_ranks, "_CHUNK", 128)
     tokens = np.random.default_rng(7).integers(0, 70, 333).astype(np.int32)  # a fresh trace
     model = ngram.fit(tokens, n=N_ORDER, vocab_size=70)
     expected = oracle.count_ngrams(tokens, N_ORDER)
@@ -133,7 +133,7 @@ def test_dense_ranks_by_bits_match_sort_and_oracle(vocab_size, num_tokens):
     tokens = np.random.default_rng(5).integers(0, vocab_size, num_tokens).astype(np.int32)
     # order 3 is counted in a dense table larger than its positions (V = 4: by its codes,
     # V = 70: by rank(u) V + w)
-    how, table_size = ngram_tables._counting_plan(N_ORDER, num_tokens, vocab_size,
+    how, table_size = ngram_orders.counting_plan(N_ORDER, num_tokens, vocab_size,
                                                   ngram.DENSE_BUDGET)[2]  # fmt: skip
     assert how == ("codes" if vocab_size == 4 else "dense") and table_size > num_tokens - 2
     model = ngram.fit(tokens, n=N_ORDER, vocab_size=vocab_size)
