@@ -13,13 +13,14 @@ with ``c_k = -1/v_k`` (the score, eq. 4), ``sigma / v_k`` (the noise prediction,
 ``alpha lam_k / v_k`` (the denoiser, eq. 6).
 
 Layout. Every per-point quantity is a ``(K, N)`` plane -- one per eigen-axis ``e`` for ``y``
--- with the N points on the contiguous axis, and the two ``D x D`` rotations unrolled over
-their ``D^2`` scalar coefficients (``(K,)`` columns broadcast along the points). The
+-- with the N points on the contiguous axis, and the rotation ``U_k^T x`` unrolled over its
+``D^2`` scalar coefficients (``(K,)`` columns broadcast along the points). The
 per-level constants (``v_k``, ``1/v_k``, ``log |C_k|``, ``c_k U_k``) are ``(K, D)`` /
-``(K, D, D)`` arrays computed once per call. No ``(K, D, N)`` tensor and no matrix product
-of inner size ``D`` is formed: on XLA:CPU those became one library (YNNPACK) fusion that
-cost ~2x the arithmetic here (measured on the 4096-point 8-mode ring, 50 calls in a
-compiled loop: ~175 -> ~85 us of CPU time per call; benchmarks/ diffusion suite).
+``(K, D, D)`` arrays computed once per call. No matrix product of inner size ``D`` is
+formed: on XLA:CPU the ``(K, D, N)`` layout's ``U^T x`` became one library (YNNPACK) fusion
+that cost ~2x the arithmetic here; the sum over components is one product of inner size
+``K D`` (measured on the 4096-point 8-mode ring, 50 calls in a compiled loop: ~175 -> ~75 us
+of CPU time per call; the benchmarks' diffusion suite).
 Unrolling costs ``O(D^2)`` program size, so the mixture uses this path for
 ``D <= PLANES_MAX_DIM`` only and its ``(K, D, N)`` products above.
 
@@ -79,11 +80,11 @@ def shared_level_sum(
         coef = sigma * inv_var  # (5): sigma C_k^{-1} (x - alpha mu_k)
     else:
         coef = alpha * lam * inv_var  # (6): alpha Sigma_k C_k^{-1} (x - alpha mu_k)
-    w = u * coef[:, None, :]  # (K, D, E): U_k diag(c_k), once per call
-    outs = []
-    for d in range(dim):
-        per_k = sum(w[:, d, e, None] * ys[e] for e in range(dim))  # (K, N): (U_k c_k y_k)_d
-        if kind == "denoise":
-            per_k = per_k + target.means[:, d, None]  # (6): mu_k + ...
-        outs.append(jnp.sum(unnorm * per_k, axis=0) / total)  # sum_k r_k (...)_d: (N,)
-    return jnp.stack(outs, axis=1)  # (N, D)
+    k = u.shape[0]
+    # [d, (k, e)] = U_kde c_ke: (D, K E), once per call
+    w = jnp.transpose(u * coef[:, None, :], (1, 0, 2)).reshape(dim, k * dim)
+    weighted = jnp.stack([unnorm * y for y in ys], axis=1).reshape(k * dim, -1)  # (K E, N)
+    out = w @ weighted  # (D, N): sum_k unnorm_k U_k (c_k * y_k), one product of inner size K D
+    if kind == "denoise":
+        out = out + target.means.T @ unnorm  # (6): + sum_k unnorm_k mu_k
+    return (out / total[None, :]).T  # r_k = unnorm_k / total: (N, D)
