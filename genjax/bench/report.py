@@ -100,6 +100,15 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _variant(impl: str) -> str:
+    """What a genjax row's label adds to "genjax": "genjax (uncached)" -> "uncached",
+    "genjax JSON grammar (depth 8)" -> "JSON grammar (depth 8)" (inner brackets kept)."""
+    variant = impl[len("genjax") :].strip(" ,")
+    if variant.startswith("(") and variant.endswith(")") and variant.count("(") == 1:
+        variant = variant[1:-1]
+    return variant
+
+
 def suite_table(payload: dict) -> str:
     """One suite's results (the parsed JSON) as a markdown table, one line per genjax row."""
     cases: dict[str, list[dict]] = {}
@@ -112,7 +121,7 @@ def suite_table(payload: dict) -> str:
         oracles = [r for r in rows if r["impl"].startswith("oracle")]
         peers = [r for r in rows if r not in ours and r not in oracles]
         for g in ours or [None]:
-            variant = "" if g is None else g["impl"][len("genjax") :].strip(" ,()")
+            variant = "" if g is None else _variant(g["impl"])
             workload = case if not variant else f"{case} ({variant})"
             ratios = (
                 "-"
