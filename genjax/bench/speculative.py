@@ -168,30 +168,17 @@ def timed_rows(
                 next(keys), target, prompt, max_new_tokens=NEW, temperature=TEMPERATURE
             )
 
-        def spec(k=k, keys=keys):
+        def speculative(key, k=k):  # (tokens, stats) of one call
             return decoding.speculative_generate(
-                next(keys),
-                target,
-                draft,
-                prompt,
-                max_new_tokens=NEW,
-                num_draft=k,
+                key, target, draft, prompt, max_new_tokens=NEW, num_draft=k,
                 temperature=TEMPERATURE,
-            )[0]
+            )  # fmt: skip
+
+        def spec(keys=keys, speculative=speculative):
+            return speculative(next(keys))[0]
 
         paired = time_paired(spec, plain, pairs=1 if quick else PAIRS, repeats=3)
-        stats = [
-            decoding.speculative_generate(
-                jax.random.key(100 + i),
-                target,
-                draft,
-                prompt,
-                max_new_tokens=NEW,
-                num_draft=k,
-                temperature=TEMPERATURE,
-            )[1]
-            for i in range(STAT_KEYS)
-        ]
+        stats = [speculative(jax.random.key(100 + i))[1] for i in range(STAT_KEYS)]
         acceptance = statistics.mean(float(s["acceptance_rate"]) for s in stats)
         per_call = statistics.mean(float(s["tokens_per_round"]) for s in stats)
         case = f"speculative k={k} B=1 N={NEW} T={TEMPERATURE}"
